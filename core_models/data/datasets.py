@@ -1,0 +1,290 @@
+"""torch ``Dataset`` over any reader, with an on-disk cache of prepared tensors.
+
+Decoding video dominates a CPU epoch, so each clip is prepared once and cached as a compressed
+``.npz``: up to ``cache_frames`` frames (uniformly subsampled) resized to the model's square input
+(short side resized, centre crop), the body-part crops of the same frames, and the normalised
+skeleton at full frame rate. An item then only samples frames from the cached arrays (a random
+frame per bin when training, the bin centres otherwise) and converts them to float.
+
+The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
+changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
+are written under a temporary name and renamed, so a killed run never leaves a half-written one.
+
+An item is a dict (only the keys the spec asks for)::
+
+    rgb          float32 (3, T, S, S) in [-1, 1]            RGB, I3D's input convention
+    crops        float32 (P, 3, T, C, C) in [-1, 1]         part crops at the same frames
+    skeleton     float32 (Ts, M, J, 3)                      normalised joints, 0 where missing
+    joints2d     float32 (T, M, J, 2) in [-1, 1]            2D joints in the square frame, NaN missing
+    frame_index  int64 (T,)                                 original frame of each RGB sample
+    skeleton_index int64 (Ts,)                              original frame of each skeleton step
+    label        int64 ()
+    index        int64 ()                                   position in the dataset
+    truth_parts  bool (P_layout,)   truth_interval float32 (2,)   (synthetic clips only)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from core_models.data.base import DatasetReader
+from core_models.data.clip import Clip, ClipRef
+from core_models.data.crops import CropSpec, crop_parts
+from core_models.data.sampling import sample_indices
+from core_models.data.skeleton import fill_missing, normalize_skeleton
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model reads from a clip.
+
+    Attributes:
+        num_frames: RGB frames per item (0: no RGB, and no video decoding at all without crops).
+        frame_size: side of the square full frames.
+        crops: part-crop settings, or ``None`` for no crops.
+        skeleton_frames: skeleton steps per item (0: no skeleton).
+        num_persons: persons kept in ``skeleton`` / ``joints2d`` (missing ones are 0 / NaN).
+        view_normalize: rotate skeletons to face +x (see ``core_models.data.skeleton``).
+        cache_frames: frames of each clip kept in the cache.
+    """
+
+    num_frames: int = 16
+    frame_size: int = 64
+    crops: CropSpec | None = None
+    skeleton_frames: int = 20
+    num_persons: int = 2
+    view_normalize: bool = False
+    cache_frames: int = 64
+
+    @property
+    def needs_video(self) -> bool:
+        return self.num_frames > 0 or self.crops is not None
+
+
+def square_frames(frames: np.ndarray, joints2d: np.ndarray | None, size: int):
+    """Resize the short side to ``size`` and centre-crop; 2D joints follow.
+
+    Returns:
+        ``(frames uint8 (T, size, size, 3), joints2d in output pixels or None)``.
+    """
+    H, W = frames.shape[1:3]
+    side = min(H, W)
+    y0, x0 = (H - side) // 2, (W - side) // 2
+    out = np.stack(
+        [
+            cv2.resize(f[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+            for f in frames
+        ]
+    )
+    if joints2d is not None:
+        joints2d = (joints2d - np.array([x0, y0], np.float32)) * (size / side)
+    return out, joints2d
+
+
+@dataclass
+class _Prepared:
+    frames: np.ndarray | None  # uint8 (Tc, S, S, 3)
+    crops: np.ndarray | None  # uint8 (P, Tc, C, C, 3)
+    joints2d: np.ndarray | None  # float32 (Tc, M, J, 2) in [-1, 1]
+    frame_index: np.ndarray  # int64 (Tc,)
+    skeleton: np.ndarray | None  # float32 (T, M, J, 3) normalised, NaN kept
+    extras: dict = field(default_factory=dict)
+
+
+def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
+    """Turn a loaded clip into the arrays the cache keeps (see the module docstring)."""
+    T = clip.num_frames
+    keep = sample_indices(T, min(T, spec.cache_frames))
+    frames = crops = j2d = None
+    if spec.needs_video:
+        if clip.frames is None:
+            raise ValueError(f"clip {clip.name} has no RGB frames but the model reads RGB")
+        sel = clip.frames[keep]
+        person2d = None if clip.joints2d is None else clip.joints2d[keep]
+        if spec.crops is not None:
+            if person2d is None:
+                raise ValueError(f"clip {clip.name} has no 2D joints to cut body-part crops from")
+            crops, _ = crop_parts(sel, person2d[:, 0], clip.layout, spec.crops)
+        if spec.num_frames > 0:
+            frames, j2d = square_frames(sel, person2d, spec.frame_size)
+            if j2d is not None:
+                j2d = (j2d / spec.frame_size * 2.0 - 1.0).astype(np.float32)
+    skeleton = None
+    if spec.skeleton_frames > 0:
+        if clip.joints3d is None:
+            raise ValueError(f"clip {clip.name} has no 3D joints but the model reads skeletons")
+        skeleton = normalize_skeleton(clip.joints3d, clip.layout, view=spec.view_normalize)
+    extras = {}
+    if clip.truth is not None:
+        start, end = clip.truth.interval
+        extras["truth_parts"] = np.array(
+            [n in clip.truth.active_parts() for n in clip.layout.part_names], dtype=bool
+        )
+        extras["truth_interval"] = np.array([start / T, end / T], dtype=np.float32)
+    return _Prepared(frames, crops, j2d, keep.astype(np.int64), skeleton, extras)
+
+
+def _fit_persons(arr: np.ndarray, m: int, fill: float) -> np.ndarray:
+    """Keep or pad the person axis (axis 1) to ``m``."""
+    if arr.shape[1] >= m:
+        return arr[:, :m]
+    pad = np.full((arr.shape[0], m - arr.shape[1], *arr.shape[2:]), fill, arr.dtype)
+    return np.concatenate([arr, pad], axis=1)
+
+
+def _to_unit(x: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(x).float().div_(127.5).sub_(1.0)
+
+
+class ClipDataset(Dataset):
+    """Items for a model from any reader's clips (see the module docstring for the keys).
+
+    Args:
+        reader: a dataset reader.
+        refs: the clips (e.g. ``reader.split("cs", "train")``).
+        spec: what the model reads.
+        train: random frame inside each bin (else bin centres).
+        cache_dir: folder for prepared tensors; ``None`` prepares every time (tests, one-offs).
+        protocol: passed to ``reader.label_for`` for protocols with their own class list.
+        seed: base seed of the training randomness (combined with the epoch and index).
+    """
+
+    def __init__(
+        self,
+        reader: DatasetReader,
+        refs: list[ClipRef],
+        spec: InputSpec,
+        *,
+        train: bool = False,
+        cache_dir: str | Path | None = None,
+        protocol: str | None = None,
+        seed: int = 0,
+    ):
+        self.reader = reader
+        self.refs = list(refs)
+        self.spec = spec
+        self.train = train
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.protocol = protocol
+        self.seed = seed
+        self.epoch = 0
+        self.labels = [reader.label_for(r, protocol) for r in self.refs]
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the training randomness (call once per epoch, like DistributedSampler)."""
+        self.epoch = epoch
+
+    # -- cache -------------------------------------------------------------------------------
+    def cache_path(self, ref: ClipRef) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        files = []
+        for p in (ref.video, ref.skeleton):
+            if p is not None and p.exists():
+                st = p.stat()
+                files.append([str(p.resolve()), st.st_size, int(st.st_mtime)])
+        key = json.dumps(
+            [CACHE_VERSION, self.reader.name, ref.name, files, _spec_key(self.spec)], sort_keys=True
+        )
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        return self.cache_dir / f"{ref.name}-{digest}.npz"
+
+    def prepared(self, i: int) -> _Prepared:
+        """The prepared arrays of clip ``i`` (read from the cache, or made and cached)."""
+        ref = self.refs[i]
+        path = self.cache_path(ref)
+        if path is not None and path.is_file():
+            return _read_prepared(path)
+        clip = self.reader.load(ref, with_video=self.spec.needs_video)
+        prep = prepare_clip(clip, self.spec)
+        if path is not None:
+            _write_prepared(path, prep)
+        return prep
+
+    def warm_cache(self, progress: bool = True) -> int:
+        """Prepare every clip not yet cached; returns how many were prepared now."""
+        from tqdm import tqdm
+
+        todo = [i for i, r in enumerate(self.refs) if not (p := self.cache_path(r)) or not p.is_file()]
+        for i in tqdm(todo, desc="preparing clips", disable=not progress, unit="clip"):
+            self.prepared(i)
+        return len(todo)
+
+    # -- items -------------------------------------------------------------------------------
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        prep = self.prepared(i)
+        spec = self.spec
+        rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
+        item: dict[str, torch.Tensor] = {
+            "label": torch.tensor(self.labels[i], dtype=torch.long),
+            "index": torch.tensor(i, dtype=torch.long),
+        }
+        if spec.needs_video:
+            idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
+            item["frame_index"] = torch.from_numpy(prep.frame_index[idx])
+            if prep.frames is not None:
+                item["rgb"] = _to_unit(prep.frames[idx]).permute(3, 0, 1, 2)  # (3, T, S, S)
+            if prep.crops is not None:
+                item["crops"] = _to_unit(prep.crops[:, idx]).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
+            if prep.joints2d is not None:
+                j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
+                item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
+        if prep.skeleton is not None:
+            sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
+            skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
+            item["skeleton"] = torch.from_numpy(np.ascontiguousarray(skel))
+            item["skeleton_index"] = torch.from_numpy(sidx)
+        for k, v in prep.extras.items():
+            item[k] = torch.from_numpy(np.asarray(v))
+        return item
+
+
+def _spec_key(spec: InputSpec) -> dict:
+    """The settings that change the prepared arrays (sampling counts do not)."""
+    d = asdict(spec)
+    for k in ("num_frames", "skeleton_frames", "num_persons"):
+        d.pop(k)
+    d["rgb"] = spec.num_frames > 0
+    d["skeleton"] = spec.skeleton_frames > 0
+    return d
+
+
+def _write_prepared(path: Path, prep: _Prepared) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"frame_index": prep.frame_index}
+    for k in ("frames", "crops", "joints2d", "skeleton"):
+        v = getattr(prep, k)
+        if v is not None:
+            arrays[k] = v
+    arrays.update({f"extra_{k}": v for k, v in prep.extras.items()})
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _read_prepared(path: Path) -> _Prepared:
+    with np.load(path, allow_pickle=False) as z:
+        get = {k: z[k] for k in z.files}
+    extras = {k.removeprefix("extra_"): v for k, v in get.items() if k.startswith("extra_")}
+    return _Prepared(
+        frames=get.get("frames"),
+        crops=get.get("crops"),
+        joints2d=get.get("joints2d"),
+        frame_index=get["frame_index"],
+        skeleton=get.get("skeleton"),
+        extras=extras,
+    )

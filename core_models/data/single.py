@@ -1,0 +1,283 @@
+"""One video with an optional skeleton file: what the app loads for a user's own upload.
+
+Videos: ``.mp4``, ``.avi``, ``.webm``, ``.mov``. Skeleton files (docs/skeleton-files.md):
+
+* ``.skeleton``: the NTU RGB+D text format, read with
+  :func:`~core_models.data.ntu.read_skeleton_file`; the two main actors are kept
+  (:func:`~core_models.data.ntu.select_actors`), giving both 3D joints and 2D colour-pixel joints.
+* ``.npy``: a numeric array (T, J, C) or (T, M, J, C). C = 2 is 2D joints in pixels of the video,
+  C = 3 is 3D joints in metres; NaN marks a missing joint. Loaded with ``allow_pickle=False``: an
+  object array is refused, never unpickled.
+* ``.csv``: long format, one row per joint, header ``frame,person,joint,x,y`` (2D, pixels) or
+  ``frame,person,joint,x,y,z`` (3D, metres). ``frame``, ``person`` and ``joint`` are 0-based
+  integers; T, M and J are one more than the largest of each; (frame, person, joint) triples that
+  no row gives are NaN, and a coordinate written ``nan`` is missing too.
+
+The layout follows the joint count (25 -> NTU25, 20 -> NUCLA20, 13 -> LCR13) unless one is given;
+any other count is a :class:`DataFormatError`. A video and skeleton that differ by a few frames
+are trimmed to the shorter with a warning (:func:`~core_models.data.clip.align_lengths`); a larger
+difference is an error. A single clip has no class: ``label = -1``, ``label_name = "unknown"``.
+
+:func:`check_upload` vets a file name and size before the app writes an upload to disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from core_models.data.clip import Clip, align_lengths, shrink
+from core_models.data.errors import DataFormatError
+from core_models.data.layouts import LCR13, NTU25, NUCLA20, SkeletonLayout
+from core_models.data.ntu import read_skeleton_file, select_actors
+from core_models.data.video import read_video
+
+SINGLE_VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mov")
+SKELETON_EXTENSIONS = (".skeleton", ".npy", ".csv")
+LAYOUT_BY_JOINTS = {25: NTU25, 20: NUCLA20, 13: LCR13}
+MAX_UPLOAD_BYTES = {"video": 200 * 1024**2, "skeleton": 20 * 1024**2}
+CSV_HEADERS = {
+    ("frame", "person", "joint", "x", "y"): 2,
+    ("frame", "person", "joint", "x", "y", "z"): 3,
+}
+# Caps on what a skeleton file may claim, so that a hostile CSV ("frame" = 10**9) cannot make the
+# reader allocate gigabytes; real clips are far below them.
+MAX_FRAMES = 100_000
+MAX_PERSONS = 16
+MAX_JOINTS = 1_000
+
+
+def check_upload(name: str, size_bytes: int, kind: str, max_bytes: int | None = None) -> str:
+    """Vet an upload's file name and size before it is written to disk.
+
+    Args:
+        name: the file name the user's browser sent (a bare name: no folders).
+        size_bytes: its size.
+        kind: ``"video"`` or ``"skeleton"``.
+        max_bytes: the largest size accepted; default 200 MB for videos, 20 MB for skeletons.
+
+    Returns:
+        the lower-case extension (``".mp4"``).
+
+    Raises:
+        DataFormatError: the extension is not one of the accepted ones, the name holds a folder
+            separator, or the file is empty or larger than ``max_bytes``.
+        ValueError: ``kind`` is neither ``"video"`` nor ``"skeleton"``.
+    """
+    if kind not in MAX_UPLOAD_BYTES:
+        raise ValueError(f"kind must be 'video' or 'skeleton', got {kind!r}")
+    allowed = SINGLE_VIDEO_EXTENSIONS if kind == "video" else SKELETON_EXTENSIONS
+    limit = MAX_UPLOAD_BYTES[kind] if max_bytes is None else max_bytes
+    # The name is only used to pick a suffix, but one with folders in it is never legitimate.
+    if not name or "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
+        raise DataFormatError(
+            name or "<empty name>", "not a bare file name", expected="a name without folders"
+        )
+    ext = Path(name).suffix.lower()
+    if ext not in allowed:
+        raise DataFormatError(
+            name, f"a {kind} upload with extension {ext or '(none)'!r}", expected=", ".join(allowed)
+        )
+    if size_bytes <= 0:
+        raise DataFormatError(name, "the file is empty", expected="a non-empty file")
+    if size_bytes > limit:
+        raise DataFormatError(
+            name, f"{size_bytes / 1024**2:.1f} MB is too large", expected=f"at most {limit / 1024**2:.0f} MB"
+        )
+    return ext
+
+
+def load_single(
+    video: str | Path,
+    skeleton: str | Path | None = None,
+    *,
+    layout: SkeletonLayout | None = None,
+    max_side: int | None = None,
+) -> Clip:
+    """Load one video and, optionally, its skeleton.
+
+    Args:
+        video: an ``.mp4``, ``.avi``, ``.webm`` or ``.mov`` file.
+        skeleton: a ``.skeleton``, ``.npy`` or ``.csv`` file (see the module docstring), or None.
+        layout: the skeleton layout; by default chosen from the joint count. Without a skeleton
+            it only names the layout the clip carries (NTU25 by default; the joints are None).
+        max_side: shrink frames (and 2D joints with them) so the longer side is at most this.
+
+    Returns:
+        a :class:`Clip` with ``frames`` uint8 (T, H, W, 3), ``joints3d`` (T, M, J, 3) and / or
+        ``joints2d`` (T, M, J, 2) as the skeleton file provides, label -1.
+    """
+    video = Path(video)
+    if video.suffix.lower() not in SINGLE_VIDEO_EXTENSIONS:
+        raise DataFormatError(
+            video,
+            f"unsupported video extension {video.suffix!r}",
+            expected=", ".join(SINGLE_VIDEO_EXTENSIONS),
+        )
+    joints3d = joints2d = None
+    meta: dict = {"source": str(video), "video": str(video), "dataset": "single"}
+    warnings: list[str] = []
+    if skeleton is not None:
+        skeleton = Path(skeleton)
+        joints3d, joints2d = read_skeleton(skeleton)
+        arr = joints3d if joints3d is not None else joints2d
+        layout = _layout_for(skeleton, arr.shape[2], layout)
+        meta["skeleton"] = str(skeleton)
+    elif layout is None:
+        layout = NTU25  # Clip needs a layout; with no joints it describes nothing
+
+    frames, fps = read_video(video)
+    meta.update(fps=fps or 30.0, frame_size=(int(frames.shape[1]), int(frames.shape[2])))
+    if skeleton is not None:
+        n = align_lengths(
+            skeleton, len(frames), len(joints3d if joints3d is not None else joints2d), warnings
+        )
+        frames = frames[:n]
+        joints3d = None if joints3d is None else joints3d[:n]
+        joints2d = None if joints2d is None else joints2d[:n]
+    frames, joints2d = shrink(frames, joints2d, max_side)
+    meta["warnings"] = warnings
+    return Clip(
+        name=video.stem,
+        layout=layout,
+        label=-1,
+        label_name="unknown",
+        frames=frames,
+        joints3d=joints3d,
+        joints2d=joints2d,
+        meta=meta,
+    )
+
+
+def read_skeleton(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Read a single-clip skeleton file into ``(joints3d, joints2d)``.
+
+    Returns:
+        float32 arrays (T, M, J, 3) and (T, M, J, 2); one of them is ``None`` for ``.npy`` and
+        ``.csv`` files (they hold either 2D or 3D coordinates), neither for ``.skeleton`` files.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if not path.is_file():
+        raise DataFormatError(path, "skeleton file does not exist")
+    if ext == ".skeleton":
+        frames = read_skeleton_file(path)
+        if not frames or not any(frames):
+            raise DataFormatError(path, "no body in any frame", expected="at least one body")
+        joints3d, joints2d, _ = select_actors(frames)
+        return joints3d, joints2d
+    if ext == ".npy":
+        arr = _read_npy(path)
+    elif ext == ".csv":
+        arr = _read_csv(path)
+    else:
+        raise DataFormatError(
+            path, f"unsupported skeleton extension {ext!r}", expected=", ".join(SKELETON_EXTENSIONS)
+        )
+    return (arr, None) if arr.shape[-1] == 3 else (None, arr)
+
+
+def _layout_for(path: Path, num_joints: int, layout: SkeletonLayout | None) -> SkeletonLayout:
+    accepted = ", ".join(f"{j} ({lay.name})" for j, lay in LAYOUT_BY_JOINTS.items())
+    if layout is None:
+        if num_joints not in LAYOUT_BY_JOINTS:
+            raise DataFormatError(path, f"{num_joints} joints per person", expected=f"one of {accepted}")
+        return LAYOUT_BY_JOINTS[num_joints]
+    if layout.num_joints != num_joints:
+        raise DataFormatError(
+            path, f"{num_joints} joints per person", expected=f"{layout.num_joints} for layout {layout.name}"
+        )
+    return layout
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A numeric (T, M, J, C) float32 array from an ``.npy`` file (a (T, J, C) one gains M = 1)."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        # numpy raises ValueError for object arrays when pickles are not allowed, and for
+        # files that are not .npy at all; both are refused, never unpickled.
+        raise DataFormatError(
+            path,
+            f"cannot read as a plain numeric .npy ({e})",
+            expected="a float array (T, J, C) or (T, M, J, C), no pickled objects",
+        ) from None
+    except (OSError, EOFError) as e:
+        raise DataFormatError(path, f"unreadable .npy file ({e})", expected="a NumPy .npy file") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataFormatError(path, "not a single array (an .npz archive?)", expected="an .npy array")
+    if arr.dtype.kind not in "fiu":
+        raise DataFormatError(path, f"array of dtype {arr.dtype}", expected="a float or integer array")
+    if arr.ndim == 3:
+        arr = arr[:, None]  # (T, J, C) -> (T, 1, J, C)
+    if arr.ndim != 4 or arr.shape[-1] not in (2, 3) or 0 in arr.shape:
+        raise DataFormatError(
+            path,
+            f"array of shape {arr.shape}",
+            expected="(T, J, C) or (T, M, J, C) with C = 2 or 3 and no empty axis",
+        )
+    arr = arr.astype(np.float32)
+    if np.isinf(arr).any():
+        raise DataFormatError(path, "infinite coordinate", expected="finite numbers, or NaN for missing")
+    return arr
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    """A (T, M, J, C) float32 array from a long-format CSV (see the module docstring)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM written by spreadsheets
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"non-UTF-8 byte at offset {e.start}", expected="a text file") from None
+    rows = list(csv.reader(text.splitlines()))
+    lines = [(i + 1, r) for i, r in enumerate(rows) if any(f.strip() for f in r)]
+    if not lines:
+        raise DataFormatError(path, "the file is empty", expected="a header and rows")
+    header_no, header = lines[0]
+    header_key = tuple(f.strip().lower() for f in header)
+    if header_key not in CSV_HEADERS:
+        raise DataFormatError(
+            path,
+            f"header {','.join(header)!r}",
+            where=f"line {header_no}",
+            expected="frame,person,joint,x,y or frame,person,joint,x,y,z",
+        )
+    C = CSV_HEADERS[header_key]
+    entries: dict[tuple[int, int, int], tuple[float, ...]] = {}
+    for line_no, row in lines[1:]:
+        where = f"line {line_no}"
+        if len(row) != 3 + C:
+            raise DataFormatError(
+                path, f"{len(row)} values", where=where, expected=f"{3 + C} values as the header says"
+            )
+        try:
+            t, m, j = (int(v) for v in row[:3])
+            xyz = tuple(float(v) for v in row[3:])
+        except ValueError:
+            raise DataFormatError(
+                path,
+                f"non-numeric value in {','.join(row)[:80]!r}",
+                where=where,
+                expected="integer frame, person, joint and numeric coordinates",
+            ) from None
+        if min(t, m, j) < 0 or t >= MAX_FRAMES or m >= MAX_PERSONS or j >= MAX_JOINTS:
+            raise DataFormatError(
+                path,
+                f"frame {t}, person {m}, joint {j}",
+                where=where,
+                expected=f"0 <= frame < {MAX_FRAMES}, 0 <= person < {MAX_PERSONS}, 0 <= joint < {MAX_JOINTS}",
+            )
+        if any(math.isinf(v) for v in xyz):
+            raise DataFormatError(path, "infinite coordinate", where=where, expected="finite numbers or nan")
+        if (t, m, j) in entries:
+            raise DataFormatError(path, f"frame {t}, person {m}, joint {j} given twice", where=where)
+        entries[(t, m, j)] = xyz
+    if not entries:
+        raise DataFormatError(path, "no data rows after the header", expected="one row per joint")
+    T, M, J = (max(k[i] for k in entries) + 1 for i in range(3))
+    arr = np.full((T, M, J, C), np.nan, dtype=np.float32)
+    for (t, m, j), xyz in entries.items():
+        arr[t, m, j] = xyz
+    return arr

@@ -1,0 +1,206 @@
+"""Layouts, the Clip container, temporal sampling, skeleton normalisation, crops and Datasets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ntu_files import one_person, write_sample
+
+from core_models.data.clip import Clip, ClipTruth
+from core_models.data.crops import GREY, CropSpec, crop_boxes, crop_parts, part_boxes
+from core_models.data.datasets import ClipDataset, InputSpec, prepare_clip, square_frames
+from core_models.data.layouts import LAYOUTS, LCR13, NTU25, NUCLA20, REQUIRED_PARTS
+from core_models.data.ntu import NTUReader
+from core_models.data.sampling import sample_indices, segment_bounds, segment_indices
+from core_models.data.skeleton import normalize_skeleton
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=list(LAYOUTS))
+def test_layouts_are_trees_with_the_required_parts(layout):
+    assert set(REQUIRED_PARTS) <= set(layout.part_names)
+    roots = [j for j, p in enumerate(layout.parents) if p < 0]
+    assert len(roots) == 1
+    for j in range(layout.num_joints):  # every joint reaches the root without a cycle
+        seen, k = set(), j
+        while layout.parents[k] >= 0:
+            assert k not in seen
+            seen.add(k)
+            k = layout.parents[k]
+    assert layout.part_mask(["full_body"]).all()
+    assert layout.part("left_hand").center is not None
+    assert layout.joint_names[layout.part("left_hand").center].endswith("left")
+
+
+def test_layout_sizes_and_named_joints():
+    assert (NTU25.num_joints, NUCLA20.num_joints, LCR13.num_joints) == (25, 20, 13)
+    assert NTU25.joint_names[NTU25.origin_joints[0]] == "spine_mid"
+    assert len(NTU25.bones) == 24
+    with pytest.raises(KeyError, match="has no body part"):
+        NTU25.part("tail")
+
+
+def test_clip_checks_shapes():
+    with pytest.raises(ValueError, match=r"\(T, M, 25, 3\)"):
+        Clip("x", NTU25, 0, "a", joints3d=np.zeros((4, 1, 20, 3)))
+    with pytest.raises(ValueError, match="uint8"):
+        Clip("x", NTU25, 0, "a", frames=np.zeros((4, 8, 8, 3), np.float32))
+    clip = Clip("x", NUCLA20, 0, "a", joints3d=np.zeros((4, 1, 20, 3), np.float64))
+    assert clip.joints3d.dtype == np.float32 and clip.num_frames == 4 and clip.num_persons == 1
+
+
+def test_truth_round_trip_and_active_parts():
+    parts = np.zeros((10, 3), bool)
+    parts[2:5, 1] = True
+    parts[8, 0] = True  # outside the interval: not counted
+    truth = ClipTruth(("left_hand", "right_hand", "full_body"), parts, (2, 6), ("eat meal/snack",))
+    assert truth.active_parts() == ("right_hand",)
+    back = ClipTruth.from_json(truth.to_json())
+    assert back.interval == (2, 6) and (back.parts == parts).all() and back.confusers == truth.confusers
+
+
+def test_uniform_and_random_sampling():
+    np.testing.assert_array_equal(sample_indices(10, 5), [1, 3, 5, 7, 9])
+    np.testing.assert_array_equal(sample_indices(3, 6), [0, 0, 1, 1, 2, 2])  # short clip repeats
+    rng = np.random.default_rng(0)
+    draws = np.stack([sample_indices(100, 4, rng=rng) for _ in range(200)])
+    for b in range(4):  # each draw stays in its bin and covers it
+        assert draws[:, b].min() >= 25 * b and draws[:, b].max() < 25 * (b + 1)
+        assert draws[:, b].max() - draws[:, b].min() > 15
+    with pytest.raises(ValueError):
+        sample_indices(0, 4)
+
+
+def test_segments():
+    assert segment_bounds(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert segment_bounds(2, 4) == [(0, 1), (0, 1), (1, 2), (1, 2)]  # never empty
+    idx = segment_indices(12, 4, 2)
+    assert idx.shape == (4, 2)
+    for g, (s, e) in enumerate(segment_bounds(12, 4)):
+        assert ((idx[g] >= s) & (idx[g] < e)).all()
+
+
+def test_normalisation_origin_and_view():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(5, 2, 25, 3)).astype(np.float32)
+    joints[0] = np.nan  # the first frame has no body: the first valid frame is used
+    out = normalize_skeleton(joints, NTU25)
+    np.testing.assert_allclose(out[1, 0, 1], 0, atol=1e-6)
+    assert np.isnan(out[0]).all()
+    view = normalize_skeleton(joints, NTU25, view=True)
+    hips = view[1, 0, NTU25.left_hip] - view[1, 0, NTU25.right_hip]
+    assert hips[0] > 0 and abs(hips[2]) < 1e-5
+    # rotation keeps lengths
+    np.testing.assert_allclose(
+        np.linalg.norm(view[2, 0], axis=-1), np.linalg.norm(out[2, 0], axis=-1), rtol=1e-5
+    )
+
+
+def test_part_boxes_follow_the_joints():
+    T = 6
+    j = np.full((T, 25, 2), np.nan, np.float32)
+    j[:, :, 0] = np.linspace(40, 60, 25)
+    j[:, :, 1] = np.linspace(10, 110, 25)  # a 100 px tall person
+    j[:, NTU25.part("left_hand").center] = [20.0, 50.0]
+    j[3] = np.nan  # a frame without the person takes its neighbour's box
+    boxes = part_boxes(j, NTU25, CropSpec(parts=("left_hand", "full_body")), (120, 160))
+    lh = boxes[0, 0]
+    assert np.allclose((lh[0] + lh[2]) / 2, 20) and np.allclose((lh[1] + lh[3]) / 2, 50)
+    assert np.isclose(lh[2] - lh[0], 2 * 0.12 * 100, rtol=0.05)
+    fb = boxes[0, 1]
+    assert fb[2] - fb[0] == pytest.approx(fb[3] - fb[1])  # square
+    assert fb[1] < 10 and fb[3] > 110  # spans every joint with a margin
+    assert np.isfinite(boxes[3]).all()
+
+
+def test_crops_are_grey_outside_the_frame_and_fixed_size():
+    frames = np.full((2, 20, 20, 3), 200, np.uint8)
+    boxes = np.array([[[-20, -20, 0, 0]], [[0, 0, 20, 20]]], np.float32)  # outside, inside
+    out = crop_boxes(frames, boxes, 8)
+    assert out.shape == (1, 2, 8, 8, 3)
+    assert (out[0, 0] == GREY).all() and (out[0, 1] == 200).all()
+
+
+def test_crops_without_skeleton_fall_back_to_the_whole_frame():
+    frames = np.full((3, 12, 16, 3), 50, np.uint8)
+    crops, boxes = crop_parts(frames, np.full((3, 25, 2), np.nan, np.float32), NTU25, CropSpec(size=4))
+    assert crops.shape == (3, 3, 4, 4, 3) and np.isfinite(boxes).all()
+
+
+def test_square_frames_centre_crop_moves_joints():
+    frames = np.zeros((1, 20, 40, 3), np.uint8)
+    out, j = square_frames(frames, np.array([[[[20.0, 10.0]]]], np.float32), 10)
+    assert out.shape == (1, 10, 10, 3)
+    np.testing.assert_allclose(j[0, 0, 0], [5.0, 5.0])
+
+
+@pytest.fixture
+def ntu_root(tmp_path):
+    for n in ("S001C001P001R001A001", "S001C002P003R001A002"):
+        write_sample(tmp_path, n, one_person(12))
+    return tmp_path
+
+
+def test_dataset_items_and_cache(ntu_root, tmp_path_factory):
+    reader = NTUReader(ntu_root)
+    spec = InputSpec(num_frames=4, frame_size=16, crops=CropSpec(size=8), skeleton_frames=5, num_persons=2)
+    cache = tmp_path_factory.mktemp("cache")
+    ds = ClipDataset(reader, reader.list_clips(), spec, train=True, cache_dir=cache, seed=1)
+    item = ds[0]
+    assert item["rgb"].shape == (3, 4, 16, 16) and item["rgb"].dtype == torch.float32
+    assert item["rgb"].min() >= -1.0 and item["rgb"].max() <= 1.0
+    assert item["crops"].shape == (3, 3, 4, 8, 8)
+    assert item["skeleton"].shape == (5, 2, 25, 3) and torch.isfinite(item["skeleton"]).all()
+    assert (item["skeleton"][:, 1] == 0).all()  # absent second person is zeros
+    assert item["joints2d"].shape == (4, 2, 25, 2)
+    assert item["label"].item() == 0 and item["frame_index"].shape == (4,)
+    assert len(list(cache.glob("*.npz"))) == 1
+    assert ds.warm_cache(progress=False) == 1 and ds.warm_cache(progress=False) == 0
+    # cached item equals a freshly prepared one
+    ds_nocache = ClipDataset(reader, reader.list_clips(), spec, train=True, cache_dir=None, seed=1)
+    for k in ("rgb", "crops", "skeleton"):
+        torch.testing.assert_close(ds[1][k], ds_nocache[1][k])
+    # training randomness changes with the epoch, evaluation does not
+    draws = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        draws.add(tuple(ds[0]["frame_index"].tolist()))
+    assert len(draws) > 1
+    ev = ClipDataset(reader, reader.list_clips(), spec, train=False, cache_dir=cache)
+    assert torch.equal(ev[0]["frame_index"], ev[0]["frame_index"])
+
+
+def test_cache_key_follows_settings(ntu_root, tmp_path_factory):
+    reader = NTUReader(ntu_root)
+    cache = tmp_path_factory.mktemp("cache")
+    refs = reader.list_clips()
+    a = ClipDataset(reader, refs, InputSpec(frame_size=16), cache_dir=cache).cache_path(refs[0])
+    b = ClipDataset(reader, refs, InputSpec(frame_size=24), cache_dir=cache).cache_path(refs[0])
+    c = ClipDataset(reader, refs, InputSpec(frame_size=16, num_frames=8), cache_dir=cache).cache_path(refs[0])
+    assert a != b and a == c  # sampling counts reuse the cache
+
+
+def test_skeleton_only_dataset_skips_video(ntu_root):
+    reader = NTUReader(ntu_root)
+    spec = InputSpec(num_frames=0, skeleton_frames=3)
+    item = ClipDataset(reader, reader.list_clips(), spec)[0]
+    assert set(item) == {"label", "index", "skeleton", "skeleton_index"}
+
+
+def test_prepare_clip_keeps_truth():
+    T = 10
+    parts = np.zeros((T, len(NTU25.part_names)), bool)
+    parts[3:7, NTU25.part_names.index("right_hand")] = True
+    clip = Clip(
+        "s",
+        NTU25,
+        0,
+        "drink water",
+        frames=np.zeros((T, 12, 16, 3), np.uint8),
+        joints3d=np.zeros((T, 1, 25, 3)),
+        joints2d=np.full((T, 1, 25, 2), 5.0),
+        truth=ClipTruth(NTU25.part_names, parts, (3, 7)),
+    )
+    prep = prepare_clip(clip, InputSpec(num_frames=2, frame_size=8))
+    assert prep.extras["truth_parts"].tolist() == [n == "right_hand" for n in NTU25.part_names]
+    np.testing.assert_allclose(prep.extras["truth_interval"], [0.3, 0.7])

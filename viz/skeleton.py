@@ -1,0 +1,69 @@
+"""Skeletons drawn onto frames: arrays in, uint8 frames out (no streamlit, no torch, no I/O)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core_models.data.layouts import SkeletonLayout
+
+# One colour per person (RGB), bright enough on the synthetic room and on real video.
+PERSON_COLOURS = ((255, 214, 0), (0, 200, 255), (255, 80, 160), (120, 255, 120))
+JOINT_COLOUR = (255, 255, 255)
+
+
+def draw_skeleton(
+    frames: np.ndarray,
+    joints2d: np.ndarray | None,
+    layout: SkeletonLayout,
+    *,
+    joint_colours: np.ndarray | None = None,
+    thickness: int | None = None,
+) -> np.ndarray:
+    """Draw bones and joints of every person on a copy of the frames.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB.
+        joints2d: (T, M, J, 2) pixel coordinates in ``frames``; NaN joints are not drawn.
+            ``None`` returns the frames unchanged.
+        layout: gives the bones.
+        joint_colours: optional uint8 (J, 3) colour per joint (e.g. by body part); bones take
+            the colour of their child joint. Default: one colour per person.
+        thickness: bone width in pixels (default scales with the frame size).
+
+    Returns:
+        uint8 (T, H, W, 3).
+    """
+    out = np.ascontiguousarray(frames).copy()
+    if joints2d is None:
+        return out
+    if joints2d.shape[0] != frames.shape[0] or joints2d.shape[2] != layout.num_joints:
+        raise ValueError(
+            f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
+        )
+    H, W = frames.shape[1:3]
+    width = thickness or max(1, round(min(H, W) / 120))
+    radius = width + 1
+    for t in range(len(out)):
+        img = out[t]
+        for m in range(joints2d.shape[1]):
+            pts = joints2d[t, m]
+            if not np.isfinite(pts).any():
+                continue
+            base = PERSON_COLOURS[m % len(PERSON_COLOURS)]
+            for child, parent in layout.bones:
+                a, b = pts[child], pts[parent]
+                if np.isfinite(a).all() and np.isfinite(b).all():
+                    colour = base if joint_colours is None else tuple(int(c) for c in joint_colours[child])
+                    cv2.line(img, _pt(a), _pt(b), colour, width, cv2.LINE_AA)
+            for j, p in enumerate(pts):
+                if np.isfinite(p).all():
+                    colour = (
+                        JOINT_COLOUR if joint_colours is None else tuple(int(c) for c in joint_colours[j])
+                    )
+                    cv2.circle(img, _pt(p), radius, colour, -1, cv2.LINE_AA)
+    return out
+
+
+def _pt(p: np.ndarray) -> tuple[int, int]:
+    return int(round(float(p[0]))), int(round(float(p[1])))
