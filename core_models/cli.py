@@ -5,6 +5,7 @@ Commands:
     render   render one synthetic clip by name to a video file (no dataset needed)
     info     list a dataset root: clips, classes, protocol splits, and what was skipped and why
     probe    the "time matters" experiment on a synthetic dataset (single-frame baselines)
+    bench    the benchmarks behind the README's speed figures
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -42,8 +43,10 @@ def _run_synth(args) -> int:
     summary = write_dataset(args.out, small=args.small, seed=args.seed, workers=args.workers, progress=True)
     seconds = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
-    count = summary.get("num_clips", "?")
-    print(f"wrote {count} clips to {args.out} in {seconds:.1f} s ({size / 2**20:.1f} MiB)")
+    print(
+        f"wrote {summary['clips']} clips ({summary['frames']} frames) to {args.out} "
+        f"in {seconds:.1f} s ({size / 2**20:.1f} MiB)"
+    )
     return 0
 
 
@@ -152,11 +155,35 @@ def _run_probe(args) -> int:
     return 0
 
 
+# -- bench ------------------------------------------------------------------------------------
+def _add_bench(sub) -> None:
+    from core_models.bench import TARGETS
+
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark",
+        description="Measure the speed figures the README records, on this machine.",
+    )
+    p.add_argument("target", choices=sorted(TARGETS), help="what to measure")
+    p.add_argument("--json", type=Path, help="also write the results here")
+
+
+def _run_bench(args) -> int:
+    from core_models.bench import TARGETS, format_bench
+
+    results = TARGETS[args.target]()
+    print(format_bench(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
     "info": (_add_info, _run_info),
     "probe": (_add_probe, _run_probe),
+    "bench": (_add_bench, _run_bench),
 }
 
 

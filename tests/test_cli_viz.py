@@ -65,3 +65,39 @@ def test_draw_skeleton_marks_bones_and_skips_missing():
     assert (coloured[0][coloured[0].any(axis=-1)] == (10, 200, 30)).all(axis=-1).mean() > 0.5
     with pytest.raises(ValueError, match="does not fit"):
         draw_skeleton(frames, joints[:1], NTU25)
+
+
+def test_synth_small_is_read_by_the_ntu_reader_with_both_protocols(tmp_path, capsys):
+    """The issue's acceptance check: `synth --small` writes what the NTU reader loads."""
+    from core_models.data.ntu import NTUReader
+    from core_models.synth import SYNTH_ACTIONS
+
+    out = tmp_path / "synth"
+    # A subprocess, as a user runs it (and away from any __main__ an earlier test installed).
+    done = subprocess.run(
+        [sys.executable, "-m", "core_models", "synth", "--out", str(out), "--small", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "wrote 420 clips" in done.stdout
+    reader = NTUReader(out, actions=SYNTH_ACTIONS, require_video=True, skip_missing=False)
+    assert len(reader.list_clips()) == 420 and not reader.skipped
+    for protocol in ("cs", "cv"):
+        sizes = {s: len(reader.split(protocol, s)) for s in ("train", "val", "test")}
+        assert all(sizes.values()), (protocol, sizes)
+        assert sum(sizes.values()) == 420
+    clip = reader.load(reader.split("cs", "test")[0])
+    assert clip.frames.shape[1:] == (120, 160, 3) and clip.truth is not None
+    assert main(["info", "--data", "synth", "--root", str(out)]) == 0
+    assert "synth: 420 clips, 14 classes" in capsys.readouterr().out
+
+
+def test_render_writes_a_browser_video(tmp_path):
+    from core_models.data.video import read_video
+
+    out = tmp_path / "clip.webm"
+    assert main(["render", "S001C002P003R001A008", "--out", str(out), "--size", "60", "80"]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape[1:] == (60, 80, 3) and len(frames) > 30 and fps == 30

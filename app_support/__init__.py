@@ -1,0 +1,1 @@
+"""App-side wiring: the only place with streamlit caches and session state."""

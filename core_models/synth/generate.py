@@ -1,0 +1,275 @@
+"""Clip generation from an NTU sample name, and the dataset writer.
+
+``render_clip("S001C002P003R001A008")`` performs and renders one clip. The performance depends on
+``(seed, setup, subject, repetition, action)`` only, so the three cameras of a setup see the same
+performance, as NTU records with three Kinects at once; the camera only changes the view.
+
+``write_dataset`` writes the NTU RGB+D on-disk format (``<name>.skeleton``, ``<name>_rgb.avi``)
+plus a ``<name>.truth.json`` ground-truth sidecar per clip and a ``synth.json`` summary, so that
+:class:`~core_models.data.ntu.NTUReader` and its cross-subject / cross-view protocols read it as
+they read the real dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core_models.data.clip import Clip, ClipTruth
+from core_models.data.layouts import NTU25
+from core_models.data.ntu import (
+    CLASSES_120,
+    CS_TRAIN_SUBJECTS_60,
+    TRUTH_SUFFIX,
+    NTUBody,
+    NTUReader,
+    format_name,
+    parse_name,
+    write_skeleton_file,
+)
+from core_models.data.video import write_video
+from core_models.synth import actions as motion
+from core_models.synth import body, render
+
+SYNTH_ACTIONS = motion.SYNTH_ACTIONS
+SYNTH_CLASSES: tuple[str, ...] = tuple(CLASSES_120[a - 1] for a in SYNTH_ACTIONS)
+NUM_SUBJECTS = 20
+SYNTH_SUBJECTS = tuple(range(1, NUM_SUBJECTS + 1))
+SYNTH_CAMERAS = (1, 2, 3)
+SMALL_SUBJECTS = (1, 2, 3, 4, 6)  # CS train (1, 2), validation (4), test (3, 6); all four setups
+FPS = 30.0
+SENSOR_NOISE = 0.006  # metres, std of the Gaussian noise on skeleton files
+BODY_ID = 72057594037931101  # a Kinect-looking tracking id
+
+
+def setup_for(subject: int, repetition: int) -> int:
+    """Setup of a (subject, repetition): odd subjects use S001/S002, even ones S003/S004.
+
+    Both CS sides hold odd and even subjects, so every setup appears on both sides of CS, and every
+    subject is seen once with and once without the desk (S002 and S003 have it).
+    """
+    return (2 * (subject - 1) + (repetition - 1)) % len(render.SETUPS) + 1
+
+
+def list_names(
+    small: bool = False,
+    *,
+    subjects: Sequence[int] | None = None,
+    cameras: Sequence[int] | None = None,
+    repetitions: Sequence[int] | None = None,
+    actions: Sequence[int] | None = None,
+) -> list[str]:
+    """Sample names of the dataset (default 20 x 3 x 2 x 14 = 1680; ``small``: 5 subjects, 420)."""
+    subjects = subjects or (SMALL_SUBJECTS if small else range(1, NUM_SUBJECTS + 1))
+    names = []
+    for p in subjects:
+        for r in repetitions or (1, 2):
+            for c in cameras or (1, 2, 3):
+                for a in actions or SYNTH_ACTIONS:
+                    if a not in SYNTH_ACTIONS:
+                        raise ValueError(f"action {a} is not a synthetic class; choose from {SYNTH_ACTIONS}")
+                    names.append(format_name(setup_for(p, r), c, p, r, a))
+    return sorted(names)
+
+
+def perform(setup: int, subject: int, repetition: int, action: int, seed: int = 0):
+    """The performance (local frame), the subject and where it stands; camera independent.
+
+    Returns:
+        ``(performance, subject, stage)``.
+    """
+    # A reversed class draws the very sample of its partner, so a stand-up clip is the sit-down
+    # clip of the same subject and setup played backwards: their middle frames are identical and
+    # no single frame can be memorised per performance (which cross-view would otherwise allow,
+    # since its test camera sees the performances the training cameras saw).
+    key = motion.REVERSED_OF.get(action, action)
+    rng = np.random.default_rng([seed, setup, subject, repetition, key, 0xAC7])
+    subj = body.make_subject(subject, seed)
+    T = motion.sample_length(rng)
+    # R001 faces camera 2 (-45 degrees), R002 camera 3 (+45), as in NTU; a little jitter.
+    yaw = np.deg2rad((-45.0 if repetition % 2 == 1 else 45.0) + rng.uniform(-6, 6))
+    stage = render.Stage(np.array([rng.uniform(-0.15, 0.15), 0.0, rng.uniform(-0.15, 0.15)]), float(yaw))
+    ctx = motion.Ctx(T, subj, body.dims_of(subj), render.setup_of(setup).desk, rng)
+    return motion.perform(action, ctx), subj, stage
+
+
+def render_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160)) -> Clip:
+    """Perform and render one clip, deterministically for ``(seed, name)``.
+
+    Args:
+        name: an NTU sample name ``SsssCcccPpppRrrrAaaa`` with an action of :data:`SYNTH_ACTIONS`.
+        seed: dataset seed.
+        size: (H, W) of the frames.
+
+    Returns:
+        A :class:`Clip`: frames uint8 (T, H, W, 3); joints3d (T, 2, 25, 3) camera frame (x right,
+        y up, z depth, metres) with person 1 all NaN; joints2d (T, 2, 25, 2) their pixels; truth.
+    """
+    m = parse_name(name)
+    if m["action"] not in SYNTH_ACTIONS:
+        raise ValueError(f"{name}: action {m['action']} is not one of {SYNTH_ACTIONS}")
+    perf, subj, stage = perform(m["setup"], m["subject"], m["repetition"], m["action"], seed)
+    cam = render.make_camera(m["setup"], m["camera"], size)
+    desk = render.setup_of(m["setup"]).desk
+    frames = render.render_frames(cam, m["setup"], m["camera"], stage, perf, subj, desk)
+    T = len(frames)
+    jc = cam.to_camera(stage.to_world(perf.joints)).astype(np.float32)  # (T, 25, 3)
+    joints3d = np.full((T, 2, 25, 3), np.nan, np.float32)
+    joints2d = np.full((T, 2, 25, 2), np.nan, np.float32)
+    joints3d[:, 0] = jc
+    joints2d[:, 0] = cam.project(jc)
+    label = SYNTH_ACTIONS.index(m["action"])
+    truth = ClipTruth(
+        part_names=NTU25.part_names,
+        parts=perf.parts.astype(bool),
+        interval=perf.interval,
+        confusers=tuple(CLASSES_120[a - 1] for a in motion.CONFUSERS[m["action"]]),
+    )
+    meta = dict(
+        m,
+        fps=FPS,
+        frame_size=(int(size[0]), int(size[1])),
+        dataset="synth",
+        seed=seed,
+        dominant=subj.dominant,
+        height=subj.height,
+        desk=desk,
+    )
+    return Clip(name, NTU25, label, SYNTH_CLASSES[label], frames, joints3d, joints2d, meta, truth)
+
+
+def skeleton_bodies(clip: Clip, *, seed: int = 0) -> list[list[NTUBody]]:
+    """The clip's person 0 as ``.skeleton`` frames, with Gaussian sensor noise on the joints."""
+    m = clip.meta
+    rng = np.random.default_rng(
+        [seed, m["setup"], m["camera"], m["subject"], m["repetition"], m["action"], 7]
+    )
+    cam = render.make_camera(m["setup"], m["camera"], tuple(m["frame_size"]))
+    xyz = clip.joints3d[:, 0].astype(np.float64)
+    xyz = xyz + rng.normal(0.0, SENSOR_NOISE, xyz.shape)
+    depth_uv, color_uv = cam.project_depth(xyz), cam.project(xyz)
+    info = np.array([0, 1, 1, 1, 1, 0, 0, 0, 2], np.float64)
+    frames = []
+    for t in range(len(xyz)):
+        rows = np.zeros((25, 12))
+        rows[:, 0:3], rows[:, 3:5], rows[:, 5:7] = xyz[t], depth_uv[t], color_uv[t]
+        rows[:, 7] = 1.0  # identity orientation
+        rows[:, 11] = 2  # tracked
+        frames.append([NTUBody(BODY_ID, info, np.round(rows, 5))])
+    return frames
+
+
+def write_clip(clip: Clip, out: str | Path, *, seed: int = 0) -> int:
+    """Write one clip's skeleton, video and truth sidecar into ``out``; returns bytes written."""
+    out = Path(out)
+    skel = write_skeleton_file(out / f"{clip.name}.skeleton", skeleton_bodies(clip, seed=seed))
+    video = write_video(out / f"{clip.name}_rgb.avi", clip.frames, FPS)
+    truth = out / f"{clip.name}{TRUTH_SUFFIX}"
+    truth.write_text(json.dumps(clip.truth.to_json()), encoding="utf-8")
+    return sum(p.stat().st_size for p in (skel, video, truth))
+
+
+def _write_one(job: tuple[str, str, int, tuple[int, int]]) -> tuple[str, int, int]:
+    name, out, seed, size = job
+    clip = render_clip(name, seed=seed, size=size)
+    return name, clip.num_frames, write_clip(clip, out, seed=seed)
+
+
+def write_dataset(
+    out: str | Path,
+    *,
+    small: bool = False,
+    seed: int = 0,
+    workers: int = 2,
+    progress: bool = True,
+    subjects: Sequence[int] | None = None,
+    cameras: Sequence[int] | None = None,
+    repetitions: Sequence[int] | None = None,
+    actions: Sequence[int] | None = None,
+    size: tuple[int, int] = (120, 160),
+) -> dict[str, Any]:
+    """Write the synthetic dataset in the NTU RGB+D format.
+
+    Args:
+        out: destination folder (created).
+        small: a 420-clip subset (5 subjects) that still covers both sides of CS (and its
+            validation subject) and of CV.
+        seed: dataset seed.
+        workers: processes; 1 renders in this process.
+        progress: show a tqdm bar.
+        subjects, cameras, repetitions, actions: restrict the clips written.
+        size: (H, W) of the videos.
+
+    Returns:
+        The summary also written to ``out/synth.json``: seed, size, classes, counts, bytes, seconds.
+    """
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = list_names(small, subjects=subjects, cameras=cameras, repetitions=repetitions, actions=actions)
+    jobs = [(n, str(out), seed, (int(size[0]), int(size[1]))) for n in names]
+    start = time.perf_counter()
+    frames: dict[str, int] = {}
+    total_bytes = 0
+    with tqdm(total=len(jobs), disable=not progress, desc="synth", unit="clip") as bar:
+        if workers > 1:
+            # spawn: a fresh interpreter per worker, safe whatever threads the parent runs. An
+            # executor (not multiprocessing.Pool) so that a worker that dies at start-up raises
+            # BrokenProcessPool instead of being respawned forever.
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                for name, n, nbytes in pool.map(_write_one, jobs, chunksize=4):
+                    frames[name], total_bytes = n, total_bytes + nbytes
+                    bar.update()
+        else:
+            for job in jobs:
+                name, n, nbytes = _write_one(job)
+                frames[name], total_bytes = n, total_bytes + nbytes
+                bar.update()
+    metas = [parse_name(n) for n in names]
+    summary = {
+        "seed": seed,
+        "size": [int(size[0]), int(size[1])],
+        "fps": FPS,
+        "actions": list(SYNTH_ACTIONS),
+        "classes": list(SYNTH_CLASSES),
+        "clips": len(names),
+        "frames": int(sum(frames.values())),
+        "bytes": int(total_bytes),
+        "seconds": round(time.perf_counter() - start, 2),
+        "per_class": {
+            SYNTH_CLASSES[SYNTH_ACTIONS.index(a)]: c
+            for a, c in sorted(Counter(m["action"] for m in metas).items())
+        },
+        "cs": {
+            "train_subjects": sorted({m["subject"] for m in metas if m["subject"] in CS_TRAIN_SUBJECTS_60}),
+            "test_subjects": sorted(
+                {m["subject"] for m in metas if m["subject"] not in CS_TRAIN_SUBJECTS_60}
+            ),
+        },
+        "setups": {
+            str(s): {"desk": st.desk, "camera_height": st.height, "distance": st.distance}
+            for s, st in render.SETUPS.items()
+        },
+    }
+    (out / "synth.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def synth_reader(root: str | Path) -> NTUReader:
+    """An :class:`NTUReader` over a written synthetic dataset (labels in :data:`SYNTH_ACTIONS` order).
+
+    The published list of NTU samples with missing skeletons is not applied: a few synthetic
+    names coincide with it, and every synthetic clip has its skeleton.
+    """
+    reader = NTUReader(root, version=60, actions=SYNTH_ACTIONS, require_video=True, skip_missing=False)
+    reader.name = "synth"
+    return reader
