@@ -6,6 +6,8 @@ the README records what this command printed and on which machine.
 Targets:
     synth   time to perform and render one synthetic clip, per class, at the dataset's size
             (160x120) and at the app's size (320x240)
+    data    time per clip to make a training item: decoding and preparing it the first time
+            (video, crops, skeleton) against reading it from the on-disk cache afterwards
 """
 
 from __future__ import annotations
@@ -57,7 +59,51 @@ def bench_synth(repeats: int = 1) -> dict[str, Any]:
     return results
 
 
-TARGETS = {"synth": bench_synth}
+def bench_data() -> dict[str, Any]:
+    """Items per second of a ClipDataset before and after its cache is warm (28 synthetic clips)."""
+    import tempfile
+    from pathlib import Path
+
+    from core_models.data.crops import CropSpec
+    from core_models.data.datasets import ClipDataset, InputSpec
+    from core_models.synth import synth_reader, write_dataset
+
+    spec = InputSpec(num_frames=16, frame_size=64, crops=CropSpec(size=32), skeleton_frames=20)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "synth"
+        write_dataset(root, subjects=(1, 3), cameras=(1,), repetitions=(1,), workers=1, progress=False)
+        reader = synth_reader(root)
+        refs = reader.list_clips()
+        start = time.perf_counter()
+        for ref in refs:
+            reader.load(ref)
+        decode = (time.perf_counter() - start) / len(refs)
+        ds = ClipDataset(reader, refs, spec, train=True, cache_dir=Path(tmp) / "cache")
+        start = time.perf_counter()
+        for i in range(len(ds)):
+            ds[i]
+        cold = (time.perf_counter() - start) / len(ds)
+        start = time.perf_counter()
+        for epoch in range(3):
+            ds.set_epoch(epoch)
+            for i in range(len(ds)):
+                ds[i]
+        warm = (time.perf_counter() - start) / (3 * len(ds))
+        cache_bytes = sum(f.stat().st_size for f in (Path(tmp) / "cache").iterdir())
+    return {
+        "machine": machine(),
+        "items": {
+            "clips": len(refs),
+            "decode_only_ms": round(1000 * decode, 1),
+            "first_epoch_ms": round(1000 * cold, 1),
+            "cached_ms": round(1000 * warm, 1),
+            "speed-up": round(cold / warm, 1),
+            "cache_kib_per_clip": round(cache_bytes / len(refs) / 1024, 1),
+        },
+    }
+
+
+TARGETS = {"synth": bench_synth, "data": bench_data}
 
 
 def format_bench(results: dict[str, Any]) -> str:

@@ -101,3 +101,15 @@ def test_render_writes_a_browser_video(tmp_path):
     assert main(["render", "S001C002P003R001A008", "--out", str(out), "--size", "60", "80"]) == 0
     frames, fps = read_video(out)
     assert frames.shape[1:] == (60, 80, 3) and len(frames) > 30 and fps == 30
+
+
+@pytest.mark.parametrize("target", ["synth", "data"])
+def test_bench_targets_run_and_report(target, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", target, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert "cores" in results["machine"]
+    if target == "data":
+        assert results["items"]["clips"] == 28 and results["items"]["cached_ms"] > 0
+    else:
+        assert results["dataset 160x120"]["clips"] == 14
