@@ -12,8 +12,12 @@ from app_support.sidebar import choose_synthetic_clip
 
 st.set_page_config(page_title="ADL attention lab", layout="wide")
 
+# st.navigation must run before the shared sidebar widgets: created the other way round, a
+# widget change is taken for a page change and reset (streamlit 1.67, checked in a browser).
+page = st.navigation([st.Page("pages/clip.py", title="Clip", icon=":material/movie:", default=True)])
+
 with st.sidebar:
     st.session_state["clip_name"] = choose_synthetic_clip()
     st.session_state["show_skeleton"] = st.toggle("Skeleton overlay", value=True, key="skeleton_overlay")
 
-st.navigation([st.Page("pages/clip.py", title="Clip", icon=":material/movie:", default=True)]).run()
+page.run()
