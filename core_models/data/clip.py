@@ -193,3 +193,40 @@ def shrink(frames: np.ndarray, joints2d: np.ndarray | None, max_side: int | None
     if joints2d is not None:
         joints2d = joints2d * np.array([nw / w, nh / h], dtype=np.float32)
     return out, joints2d
+
+
+def attach_video(
+    video: Path | None,
+    joints3d: np.ndarray,
+    joints2d: np.ndarray | None,
+    meta: dict,
+    warnings: list[str],
+    *,
+    with_video: bool,
+    max_side: int | None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Pair a skeleton with its video: what readers with both modalities share.
+
+    Records fps, frame size and the video path in ``meta``; decodes the frames when
+    ``with_video``, trims video and joints to a common length (:func:`align_lengths`), and
+    shrinks the frames with their 2D joints (:func:`shrink`).
+
+    Returns:
+        ``(frames or None, joints3d, joints2d)``.
+    """
+    from core_models.data.video import read_video, video_info
+
+    frames = None
+    if video is not None:
+        info = video_info(video)
+        meta.update(fps=info.fps or 30.0, frame_size=(info.height, info.width), video=str(video))
+        if with_video:
+            frames, _ = read_video(video)
+            n = align_lengths(video, len(frames), len(joints3d), warnings)
+            frames, joints3d = frames[:n], joints3d[:n]
+            joints2d = None if joints2d is None else joints2d[:n]
+            frames, joints2d = shrink(frames, joints2d, max_side)
+    elif with_video:
+        warnings.append("no RGB video for this clip")
+    meta.setdefault("fps", 30.0)
+    return frames, joints3d, joints2d

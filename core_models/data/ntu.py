@@ -44,10 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from core_models.data.base import DatasetReader
-from core_models.data.clip import Clip, ClipRef, ClipTruth, align_lengths, shrink
+from core_models.data.clip import Clip, ClipRef, ClipTruth, attach_video
 from core_models.data.errors import DataFormatError
 from core_models.data.layouts import NTU25
-from core_models.data.video import read_video, video_info
 
 NAME_RE = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 BODY_FIELDS = (
@@ -398,18 +397,9 @@ class NTUReader(DatasetReader):
             raise DataFormatError(ref.skeleton, "the file holds 0 frames", expected="at least one frame")
         if info["num_bodies"] == 0:
             raise DataFormatError(ref.skeleton, "no body in any frame", expected="at least one body")
-        frames = None
-        if ref.video is not None:
-            vinfo = video_info(ref.video)
-            meta.update(fps=vinfo.fps or 30.0, frame_size=(vinfo.height, vinfo.width), video=str(ref.video))
-            if with_video:
-                frames, _ = read_video(ref.video)
-                n = align_lengths(ref.video, len(frames), len(joints3d), warnings)
-                frames, joints3d, joints2d = frames[:n], joints3d[:n], joints2d[:n]
-                frames, joints2d = shrink(frames, joints2d, max_side)
-        elif with_video:
-            warnings.append("no RGB video for this sample")
-        meta.setdefault("fps", 30.0)
+        frames, joints3d, joints2d = attach_video(
+            ref.video, joints3d, joints2d, meta, warnings, with_video=with_video, max_side=max_side
+        )
         meta["warnings"] = warnings
         truth = None
         truth_path = ref.skeleton.with_name(ref.name + TRUTH_SUFFIX)

@@ -45,10 +45,10 @@ from typing import Any
 import numpy as np
 
 from core_models.data.base import DatasetReader
-from core_models.data.clip import Clip, ClipRef, align_lengths, shrink
+from core_models.data.clip import Clip, ClipRef, attach_video
 from core_models.data.errors import DataFormatError
 from core_models.data.layouts import LCR13
-from core_models.data.video import VIDEO_EXTENSIONS, read_video, video_info
+from core_models.data.video import VIDEO_EXTENSIONS
 
 CLASSES = (
     "Cook.Cleandishes", "Cook.Cleanup", "Cook.Cut", "Cook.Stir", "Cook.Usestove", "Cutbread",
@@ -301,18 +301,9 @@ class SmarthomeReader(DatasetReader):
         warnings: list[str] = []
         if info["empty_frames"]:
             warnings.append(f"{info['empty_frames']} frames without a detected person are NaN")
-        frames = None
-        if ref.video is not None:
-            vinfo = video_info(ref.video)
-            meta.update(fps=vinfo.fps or 30.0, frame_size=(vinfo.height, vinfo.width), video=str(ref.video))
-            if with_video:
-                frames, _ = read_video(ref.video)
-                n = align_lengths(ref.video, len(frames), len(joints3d), warnings)
-                frames, joints3d, joints2d = frames[:n], joints3d[:n], joints2d[:n]
-                frames, joints2d = shrink(frames, joints2d, max_side)
-        elif with_video:
-            warnings.append("no RGB video for this clip")
-        meta.setdefault("fps", 30.0)
+        frames, joints3d, joints2d = attach_video(
+            ref.video, joints3d, joints2d, meta, warnings, with_video=with_video, max_side=max_side
+        )
         meta["warnings"] = warnings
         return Clip(
             name=ref.name,
