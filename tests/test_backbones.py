@@ -1,0 +1,426 @@
+"""Contracts of the video backbones: shapes, backward, paper sizes, inflation, weight loading, non-local."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
+
+from core_models.backbones import (
+    BACKBONES,
+    I3D,
+    I3DConfig,
+    NonLocalBlock,
+    ResNet3D,
+    ResNet3DConfig,
+    i3d_cpu,
+    i3d_paper,
+    inflate_conv_weight,
+    inflate_googlenet_weights,
+    inflate_resnet50_weights,
+    load_i3d_port_weights,
+    resnet3d50_paper,
+    resnet3d_cpu,
+)
+from core_models.backbones.i3d import scale_channels
+
+# Inception-v1 table from the I3D paper: (b0, b1a, b1b, b2a, b2b, b3b) per Mixed block
+MIXED = {
+    "Mixed_3b": (64, 96, 128, 16, 32, 32),
+    "Mixed_3c": (128, 128, 192, 32, 96, 64),
+    "Mixed_4b": (192, 96, 208, 16, 48, 64),
+    "Mixed_4c": (160, 112, 224, 24, 64, 64),
+    "Mixed_4d": (128, 128, 256, 24, 64, 64),
+    "Mixed_4e": (112, 144, 288, 32, 64, 64),
+    "Mixed_4f": (256, 160, 320, 32, 128, 128),
+    "Mixed_5b": (256, 160, 320, 32, 128, 128),
+    "Mixed_5c": (384, 192, 384, 48, 128, 128),
+}
+GOOGLENET_NAMES = dict(
+    zip(
+        ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c"]
+        + ["inception4d", "inception4e", "inception5a", "inception5b"],
+        MIXED,
+    )
+)
+
+
+def _grads_ok(model: torch.nn.Module) -> None:
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"no gradient reached {name}"
+            assert torch.isfinite(p.grad).all(), f"non-finite gradient in {name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# every preset: shape, backward, no NaN
+
+CASES = [  # (id, factory, kwargs, input shape)
+    ("i3d_cpu", "i3d_cpu", {}, (2, 3, 16, 64, 64)),
+    ("i3d_cpu_nl", "i3d_cpu", {"nonlocal_stages": ("Mixed_4", "Mixed_5")}, (2, 3, 16, 64, 64)),
+    ("i3d_paper", "i3d_paper", {}, (2, 3, 8, 64, 64)),  # reduced input: the paper size is too slow on CPU
+    ("resnet3d_cpu", "resnet3d_cpu", {}, (2, 3, 8, 64, 64)),
+    ("resnet3d_cpu_3d", "resnet3d_cpu", {"stem": "3d"}, (2, 3, 8, 64, 64)),
+    ("resnet3d50_paper", "resnet3d50_paper", {}, (2, 3, 2, 64, 64)),  # reduced input
+]
+
+
+@pytest.mark.parametrize(("factory", "kwargs", "shape"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_preset_shape_and_backward(factory: str, kwargs: dict, shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    model = BACKBONES[factory](5, **kwargs)
+    x = torch.rand(shape) * 2 - 1
+    feat = model.forward_features(x)
+    assert feat.shape[:2] == (shape[0], model.num_features)
+    logits = model.forward_head(feat)
+    assert logits.shape == (shape[0], 5)
+    assert torch.isfinite(logits).all()
+    logits.square().sum().backward()
+    _grads_ok(model)
+
+
+# ---------------------------------------------------------------------------------------------
+# I3D
+
+
+def test_i3d_paper_sizes_on_meta() -> None:
+    with torch.device("meta"):
+        model = i3d_paper()
+        x = torch.empty(1, 3, 64, 224, 224)
+        assert model.forward_features(x).shape == (1, 1024, 8, 7, 7)
+        assert model.forward_features(x, until="MaxPool3d_5a_2x2").shape == (1, 832, 8, 7, 7)
+        assert model.forward_features(x, until="Mixed_4f").shape == (1, 832, 16, 14, 14)
+        assert model.forward_features(x, until="Conv3d_1a_7x7").shape == (1, 64, 32, 112, 112)
+        assert model(x).shape == (1, 400)
+    assert model.num_features == 1024
+    assert model.feature_channels("Mixed_5b") == 832
+
+
+def test_i3d_parameter_count_matches_paper() -> None:
+    with torch.device("meta"):
+        model = i3d_paper(400)
+    total = sum(p.numel() for p in model.parameters())
+    head = sum(p.numel() for p in model.logits.parameters())
+    assert total == 12_697_264
+    assert head == 400 * 1024 + 400
+    # the paper's table gives 12M for single-stream I3D; the trunk alone is 12.29M
+    assert round((total - head) / 1e6) == 12
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 32, 32), (1, 3, 20, 112, 96), (1, 3, 1, 17, 9)])
+def test_i3d_any_input_size(shape: tuple[int, ...]) -> None:
+    model = i3d_cpu(3).eval()
+    with torch.no_grad():
+        feat = model.forward_features(torch.zeros(shape))
+        logits = model(torch.zeros(shape))
+    _, _, t, h, w = shape
+    # TF "same" padding: T / 8, H / 32, W / 32, rounded up
+    assert feat.shape == (1, model.num_features, -(-t // 8), -(-h // 32), -(-w // 32))
+    assert logits.shape == (1, 3)
+
+
+def test_i3d_endpoints_and_channels() -> None:
+    model = i3d_cpu(3).eval()
+    x = torch.zeros(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        for endpoint in I3D.ENDPOINTS:
+            assert model.forward_features(x, until=endpoint).shape[1] == model.feature_channels(endpoint)
+    assert model.feature_channels("Mixed_5c") == model.num_features
+    with pytest.raises(ValueError, match="endpoint"):
+        model.forward_features(x, until="Mixed_6a")
+    with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
+        model(torch.zeros(1, 8, 32, 32))
+    with pytest.raises(ValueError, match="features"):
+        model.forward_head(torch.zeros(1, 7, 1, 1, 1))
+
+
+def test_width_rounding() -> None:
+    assert scale_channels(64, 0.25) == 16
+    assert scale_channels(16, 0.25) == 8  # never below 8
+    assert scale_channels(100, 1.0) == 100
+    assert all(c % 8 == 0 for c in (scale_channels(c, 0.3) for c in (16, 96, 208, 384)))
+
+
+# ---------------------------------------------------------------------------------------------
+# ResNet3D
+
+
+@pytest.mark.parametrize("stem", ["2d", "3d"])
+def test_resnet3d50_paper_sizes_on_meta(stem: str) -> None:
+    with torch.device("meta"):
+        model = resnet3d50_paper(60, stem=stem)
+        x = torch.empty(1, 3, 8, 224, 224)
+        assert model.forward_features(x, until="layer3").shape == (1, 1024, 8, 14, 14)
+        assert model.forward_features(x).shape == (1, 2048, 8, 7, 7)
+        assert model.forward_features(x, until="stem").shape == (1, 64, 8, 56, 56)
+        assert model(x).shape == (1, 60)
+    assert model.num_features == 2048
+    assert model.feature_channels("layer3") == 1024
+
+
+def test_resnet3d_cpu_keeps_layout() -> None:
+    model = resnet3d_cpu(4)
+    assert model.config.layers == (3, 4, 6, 3)
+    assert [len(getattr(model, f"layer{i}")) for i in range(1, 5)] == [3, 4, 6, 3]
+    assert model.num_features == 256
+    with pytest.raises(ValueError, match="stem"):
+        ResNet3D(ResNet3DConfig(stem="4d"))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# inflation
+
+
+@pytest.mark.parametrize("mode", ["repeat", "center"])
+@pytest.mark.parametrize("time", [3, 7])
+def test_inflated_conv_on_constant_clip_equals_2d(mode: str, time: int) -> None:
+    torch.manual_seed(0)
+    w2d = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    frame = torch.randn(2, 4, 10, 12, dtype=torch.float64)
+    clip = frame.unsqueeze(2).expand(-1, -1, 9, -1, -1)  # (B, C, T, H, W), constant over T
+    w3d = inflate_conv_weight(w2d, time, mode)  # type: ignore[arg-type]
+    assert w3d.shape == (6, 4, time, 3, 3)
+    out3d = F.conv3d(clip, w3d, padding=(time // 2, 1, 1))  # (B, O, T, H, W)
+    out2d = F.conv2d(frame, w2d, padding=1)  # (B, O, H, W)
+    half = time // 2
+    for t in range(half, 9 - half):  # interior steps, away from the zero temporal padding
+        torch.testing.assert_close(out3d[:, :, t], out2d)
+
+
+def test_inflate_center_puts_kernel_in_middle() -> None:
+    w2d = torch.randn(2, 3, 5, 5)
+    w3d = inflate_conv_weight(w2d, 3, "center")
+    assert torch.equal(w3d[:, :, 1], w2d)
+    assert not w3d[:, :, [0, 2]].any()
+    with pytest.raises(ValueError, match="mode"):
+        inflate_conv_weight(w2d, 3, "mean")  # type: ignore[arg-type]
+
+
+def _bn(prefix: str, c: int) -> dict[str, torch.Tensor]:
+    return {
+        f"{prefix}.weight": torch.rand(c) + 0.5,
+        f"{prefix}.bias": torch.randn(c),
+        f"{prefix}.running_mean": torch.randn(c),
+        f"{prefix}.running_var": torch.rand(c) + 0.5,
+        f"{prefix}.num_batches_tracked": torch.tensor(7),
+    }
+
+
+def _torchvision_resnet50_state(width: float, num_classes: int) -> dict[str, torch.Tensor]:
+    """A 2D ResNet-50 state dict in torchvision's key layout, written from the naming rules."""
+    s: dict[str, torch.Tensor] = {}
+    stem = scale_channels(64, width)
+    s["conv1.weight"] = torch.randn(stem, 3, 7, 7)
+    s.update(_bn("bn1", stem))
+    c_in = stem
+    for i, (blocks, base) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), start=1):
+        p = scale_channels(base, width)
+        for j in range(blocks):
+            pre = f"layer{i}.{j}"
+            s[f"{pre}.conv1.weight"] = torch.randn(p, c_in, 1, 1)
+            s[f"{pre}.conv2.weight"] = torch.randn(p, p, 3, 3)
+            s[f"{pre}.conv3.weight"] = torch.randn(4 * p, p, 1, 1)
+            for k, c in ((1, p), (2, p), (3, 4 * p)):
+                s.update(_bn(f"{pre}.bn{k}", c))
+            if j == 0:
+                s[f"{pre}.downsample.0.weight"] = torch.randn(4 * p, c_in, 1, 1)
+                s.update(_bn(f"{pre}.downsample.1", 4 * p))
+            c_in = 4 * p
+    s["fc.weight"] = torch.randn(num_classes, c_in)
+    s["fc.bias"] = torch.randn(num_classes)
+    return s
+
+
+@pytest.mark.parametrize("stem", ["2d", "3d"])
+def test_resnet50_inflation_round_trip(stem: str, tmp_path) -> None:
+    state = _torchvision_resnet50_state(0.125, num_classes=1000)
+    path = tmp_path / "resnet50.pth"
+    torch.save(state, path)
+    model = resnet3d_cpu(1000, stem=stem)  # type: ignore[arg-type]
+    report = inflate_resnet50_weights(model, path, mode="center")
+    assert report.missing == [] and report.unexpected == [] and report.skipped == []
+    ours = model.state_dict()
+    for key, w2d in state.items():
+        got = ours[key]
+        if w2d.dim() == 4 and got.dim() == 5:
+            mid = got.shape[2] // 2
+            torch.testing.assert_close(got[:, :, mid], w2d)
+            assert not got[:, :, :mid].any() and not got[:, :, mid + 1 :].any()
+        else:
+            torch.testing.assert_close(got, w2d)
+
+
+def test_resnet50_head_skipped_or_strict() -> None:
+    state = _torchvision_resnet50_state(0.125, num_classes=1000)
+    model = resnet3d_cpu(7)
+    report = inflate_resnet50_weights(model, state)
+    assert sorted(report.missing) == ["fc.bias", "fc.weight"]
+    assert len(report.skipped) == 2 and "1000 classes" in report.skipped[0]
+    with pytest.raises(ValueError, match="strict_head"):
+        inflate_resnet50_weights(model, state, strict_head=True)
+
+
+def test_inflation_shape_mismatch_names_key() -> None:
+    state = _torchvision_resnet50_state(0.25, num_classes=10)  # twice as wide as the model
+    with pytest.raises(ValueError, match=r"conv1\.weight.*\(16, 3, 7, 7\).*\(8, 3, 7, 7\)"):
+        inflate_resnet50_weights(resnet3d_cpu(10), state)
+
+
+def _torchvision_googlenet_state(width: float, num_classes: int) -> dict[str, torch.Tensor]:
+    """A GoogLeNet state dict in torchvision's key layout (BasicConv2d = conv + bn)."""
+    s: dict[str, torch.Tensor] = {}
+
+    def basic(name: str, c_out: int, c_in: int, k: int) -> None:
+        s[f"{name}.conv.weight"] = torch.randn(c_out, c_in, k, k)
+        s.update(_bn(f"{name}.bn", c_out))
+
+    w = [scale_channels(c, width) for c in (64, 64, 192)]
+    basic("conv1", w[0], 3, 7)
+    basic("conv2", w[1], w[0], 1)
+    basic("conv3", w[2], w[1], 3)
+    c_in = w[2]
+    for tv_name, mixed in GOOGLENET_NAMES.items():
+        c0, c1a, c1b, c2a, c2b, c3 = (scale_channels(c, width) for c in MIXED[mixed])
+        basic(f"{tv_name}.branch1", c0, c_in, 1)
+        basic(f"{tv_name}.branch2.0", c1a, c_in, 1)
+        basic(f"{tv_name}.branch2.1", c1b, c1a, 3)
+        basic(f"{tv_name}.branch3.0", c2a, c_in, 1)
+        basic(f"{tv_name}.branch3.1", c2b, c2a, 3)
+        basic(f"{tv_name}.branch4.1", c3, c_in, 1)
+        c_in = c0 + c1b + c2b + c3
+    s["aux1.conv.conv.weight"] = torch.randn(128, 512, 1, 1)
+    s["fc.weight"] = torch.randn(num_classes, c_in)
+    s["fc.bias"] = torch.randn(num_classes)
+    return s
+
+
+def test_googlenet_inflation_round_trip(tmp_path) -> None:
+    state = _torchvision_googlenet_state(0.25, num_classes=10)
+    path = tmp_path / "googlenet.pth"
+    torch.save(state, path)
+    model = i3d_cpu(10)
+    report = inflate_googlenet_weights(model, path, mode="repeat")
+    assert report.missing == []
+    assert report.unexpected == ["aux1.conv.conv.weight"]
+    # every conv and bn of our model got its weights
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv3d | torch.nn.BatchNorm3d):
+            assert f"{name}.weight" in report.loaded, name
+    torch.testing.assert_close(
+        model.Conv3d_1a_7x7.conv.weight, state["conv1.conv.weight"].unsqueeze(2).repeat(1, 1, 7, 1, 1) / 7
+    )
+    torch.testing.assert_close(
+        model.Mixed_4e.b2[1].bn.running_var, state["inception4d.branch3.1.bn.running_var"]
+    )
+    torch.testing.assert_close(model.logits.weight.flatten(1), state["fc.weight"])
+
+
+# ---------------------------------------------------------------------------------------------
+# converted I3D (PyTorch port layout)
+
+
+def _port_state(num_classes: int) -> dict[str, torch.Tensor]:
+    """Paper-width I3D weights in the PyTorch I3D port layout (Unit3D = conv3d + bn)."""
+    s: dict[str, torch.Tensor] = {}
+
+    def unit(name: str, c_out: int, c_in: int, k: int) -> None:
+        s[f"{name}.conv3d.weight"] = torch.randn(c_out, c_in, k, k, k) * 0.01
+        s.update(_bn(f"{name}.bn", c_out))
+
+    unit("Conv3d_1a_7x7", 64, 3, 7)
+    unit("Conv3d_2b_1x1", 64, 64, 1)
+    unit("Conv3d_2c_3x3", 192, 64, 3)
+    c_in = 192
+    for mixed, (c0, c1a, c1b, c2a, c2b, c3) in MIXED.items():
+        unit(f"{mixed}.b0", c0, c_in, 1)
+        unit(f"{mixed}.b1a", c1a, c_in, 1)
+        unit(f"{mixed}.b1b", c1b, c1a, 3)
+        unit(f"{mixed}.b2a", c2a, c_in, 1)
+        unit(f"{mixed}.b2b", c2b, c2a, 3)
+        unit(f"{mixed}.b3b", c3, c_in, 1)
+        c_in = c0 + c1b + c2b + c3
+    s["logits.conv3d.weight"] = torch.randn(num_classes, c_in, 1, 1, 1)
+    s["logits.conv3d.bias"] = torch.randn(num_classes)
+    return s
+
+
+def test_load_i3d_port_weights(tmp_path) -> None:
+    state = _port_state(400)
+    path = tmp_path / "rgb_imagenet.pt"
+    torch.save(state, path)
+    model = i3d_paper(400).eval()
+    report = load_i3d_port_weights(model, path)
+    assert report.missing == [] and report.unexpected == [] and report.skipped == []
+    assert len(report.loaded) == len(state)
+    assert torch.equal(model.Mixed_3b.b1[1].conv.weight, state["Mixed_3b.b1b.conv3d.weight"])
+    assert torch.equal(model.logits.bias, state["logits.conv3d.bias"])
+    # the forward uses them: the first unit equals a hand-written conv + BN(eval) + ReLU
+    x = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    pre = "Conv3d_1a_7x7"
+    xp = F.pad(x, (2, 3, 2, 3, 2, 3))  # TF "same" for k=7, s=2 on even sizes: 2 before, 3 after
+    expected = F.relu(
+        F.batch_norm(
+            F.conv3d(xp, state[f"{pre}.conv3d.weight"], stride=2),
+            state[f"{pre}.bn.running_mean"],
+            state[f"{pre}.bn.running_var"],
+            state[f"{pre}.bn.weight"],
+            state[f"{pre}.bn.bias"],
+            eps=1e-3,
+        )
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(x, until=pre), expected)
+
+
+def test_load_i3d_port_weights_other_class_count() -> None:
+    state = _port_state(400)
+    model = i3d_paper(51)
+    report = load_i3d_port_weights(model, state)
+    assert sorted(report.missing) == ["logits.bias", "logits.weight"]
+    assert any("400 classes" in line for line in report.skipped)
+    with pytest.raises(ValueError, match="strict_head"):
+        load_i3d_port_weights(model, state, strict_head=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# non-local block
+
+
+@pytest.mark.parametrize("subsample", [True, False])
+def test_nonlocal_identity_shape_and_attention(subsample: bool) -> None:
+    torch.manual_seed(0)
+    block = NonLocalBlock(16, subsample=subsample)
+    captured: list[torch.Tensor] = []
+    block.attend.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    x = torch.randn(2, 16, 3, 5, 7)
+    y = block(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, x)  # zero-initialised BN gamma: the block starts as identity
+    attn = captured[-1]
+    keys = 3 * 3 * 4 if subsample else 3 * 5 * 7
+    assert attn.shape == (2, 3 * 5 * 7, keys)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(2, 3 * 5 * 7))
+    # once W's BN is non-zero the block is no longer the identity
+    torch.nn.init.ones_(block.bn.weight)
+    assert not torch.allclose(block(x), x)
+
+
+def test_i3d_nonlocal_starts_as_plain_i3d() -> None:
+    torch.manual_seed(0)
+    plain = i3d_cpu(4).eval()
+    with_nl = I3D(I3DConfig(num_classes=4, width=0.25, nonlocal_stages=("Mixed_4", "Mixed_5c"))).eval()
+    assert sorted(with_nl.nonlocal_blocks) == [
+        "Mixed_4b",
+        "Mixed_4c",
+        "Mixed_4d",
+        "Mixed_4e",
+        "Mixed_4f",
+        "Mixed_5c",
+    ]
+    missing, unexpected = with_nl.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and all(k.startswith("nonlocal_blocks.") for k in missing)
+    x = torch.rand(1, 3, 8, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(with_nl(x), plain(x))
+    with pytest.raises(ValueError, match="non-local"):
+        I3D(I3DConfig(nonlocal_stages=("Mixed_6",)))
