@@ -6,6 +6,7 @@ Commands:
     info     list a dataset root: clips, classes, protocol splits, and what was skipped and why
     probe    the "time matters" experiment on a synthetic dataset (single-frame baselines)
     bench    the benchmarks behind the README's speed figures
+    models   list every model with its presets, parameters, inputs and attention
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -178,12 +179,50 @@ def _run_bench(args) -> int:
     return 0
 
 
+# -- models -----------------------------------------------------------------------------------
+def _add_models(sub) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list the models",
+        description="List every model of the model dict with each preset: parameter count, the "
+        "inputs it reads (RGB, part crops, skeleton), the clip it expects, and the attention "
+        "kinds it returns.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--num-classes", type=int, default=60, help="classes of the head (default 60)")
+
+
+def _run_models(args) -> int:
+    from core_models.models import MODELS, PRESETS, describe
+
+    rows = [describe(m, p, num_classes=args.num_classes) for m in MODELS for p in PRESETS]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':22s} {'preset':6s} {'params':>11s}  {'inputs':24s} {'clip':22s} attention")
+    for r in rows:
+        s = r["input_spec"]
+        clip = []
+        if s["rgb_frames"]:
+            clip.append(f"{s['rgb_frames']}x{s['frame_size']}^2")
+        if s["crops"]:
+            clip.append(f"{len(s['crops'])} crops {s['crop_size']}^2")
+        if s["skeleton_steps"]:
+            clip.append(f"{s['skeleton_steps']} poses")
+        print(
+            f"{r['model']:22s} {r['preset']:6s} {r['parameters']:>11,d}  {', '.join(r['inputs']):24s} "
+            f"{', '.join(clip):22s} {', '.join(r['attention']) or '-'}"
+        )
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
     "info": (_add_info, _run_info),
     "probe": (_add_probe, _run_probe),
     "bench": (_add_bench, _run_bench),
+    "models": (_add_models, _run_models),
 }
 
 

@@ -68,6 +68,7 @@ def test_sidebar_changes_the_clip_without_exceptions(app_url):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(app_url, wait_until="networkidle")
         page.wait_for_selector("h1:has-text('Drink water')", timeout=60_000)
+        page.wait_for_selector("video", timeout=60_000)  # encoded after the title is drawn
         assert page.locator("video").count() == 1
         page.screenshot(path=str(shots / "clip.png"))
 

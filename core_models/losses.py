@@ -1,0 +1,46 @@
+"""Losses shared by the models: cross-entropy and the attention regularisers.
+
+The pose-driven attention papers train with a cross-entropy "regularised on the attention", but
+their equations and weights are not public and the released code applies none (see
+``shared/reference/seed-systems.md``). The terms here are the standard ones that family uses:
+
+* :func:`doubly_stochastic`: Sharma et al.'s penalty for attention given per time step,
+  ``sum_i (1 - sum_t a_ti)^2`` scaled by T, which asks every location (part, cell) to be attended
+  at some time instead of one location absorbing all the weight from the start;
+* :func:`entropy`: mean entropy of a distribution; a positive weight asks for peaked attention, a
+  negative weight for spread attention.
+
+Each model's ``loss(out, batch)`` combines them with its own weights and returns the total and a
+dict of the named terms (logged by the training loop).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+
+def classification(
+    logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Cross-entropy of (B, K) logits against (B,) labels."""
+    return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+
+def doubly_stochastic(attention: torch.Tensor) -> torch.Tensor:
+    """Sharma et al.'s penalty on (B, T, N) attention that sums to 1 over N at every step.
+
+    ``mean_b sum_n (1 - (N / T) sum_t a_tn)^2``: the column sums over time are compared with their
+    value under uniform attention (T / N), so the term is 0 for uniform attention and grows when
+    some locations are never attended.
+    """
+    if attention.dim() != 3:
+        raise ValueError(f"attention must be (B, T, N), got {tuple(attention.shape)}")
+    T, N = attention.shape[1:]
+    column = attention.sum(dim=1) * (N / T)  # (B, N), 1 when uniform
+    return ((1.0 - column) ** 2).sum(dim=1).mean()
+
+
+def entropy(attention: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
+    """Mean entropy (nats) of distributions along ``dim``."""
+    return -(attention * (attention + eps).log()).sum(dim=dim).mean()

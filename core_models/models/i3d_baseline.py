@@ -1,0 +1,99 @@
+"""I3D and I3D + non-local as RGB classifiers (the baselines without pose or attention).
+
+    rgb (B, 3, T, S, S) -> I3D backbone -> logits (B, K)
+
+``i3d``: Carreira & Zisserman's single-stream RGB I3D (``core_models.backbones.i3d``).
+``i3d_nl``: the same with embedded-Gaussian non-local blocks (Wang et al. 2018) after every
+Mixed_4 and Mixed_5 block, initialised as the identity. The non-local affinity is not part of
+the attention vocabulary (it is over all T'H'W' positions); the app does not draw it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core_models import losses
+from core_models.backbones.i3d import I3D, I3DConfig
+from core_models.data.datasets import InputSpec
+from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.output import ModelOutput
+
+
+@dataclass(frozen=True)
+class I3DBaselineConfig:
+    """A preset: backbone width and the clip it reads.
+
+    Attributes:
+        num_classes: output classes.
+        width: backbone channel multiplier.
+        num_frames: RGB frames per clip.
+        frame_size: side of the square frames.
+        nonlocal_stages: I3D stages that get non-local blocks.
+        dropout: before the classifier.
+    """
+
+    num_classes: int
+    width: float = 1.0
+    num_frames: int = 64
+    frame_size: int = 224
+    nonlocal_stages: tuple[str, ...] = ()
+    dropout: float = 0.5
+
+
+PRESETS = {
+    "paper": I3DBaselineConfig(num_classes=60, width=1.0, num_frames=64, frame_size=224),
+    "cpu": I3DBaselineConfig(num_classes=60, width=0.25, num_frames=16, frame_size=64, dropout=0.3),
+}
+
+
+class I3DClassifier(nn.Module):
+    """RGB I3D (optionally with non-local blocks) as a model of the model dict."""
+
+    inputs = ("rgb",)
+    attention_kinds: tuple[str, ...] = ()
+
+    def __init__(self, config: I3DBaselineConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = I3D(
+            I3DConfig(
+                num_classes=config.num_classes, width=config.width, dropout=config.dropout,
+                nonlocal_stages=config.nonlocal_stages, input_frames=config.num_frames,
+                input_size=config.frame_size,
+            )
+        )  # fmt: skip
+        self.input_spec = InputSpec(
+            num_frames=config.num_frames, frame_size=config.frame_size, skeleton_frames=0
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        return ModelOutput(logits=self.backbone(batch["rgb"]))  # (B, K)
+
+    def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        ce = losses.classification(out.logits, batch["label"])
+        return ce, {"ce": float(ce.detach())}
+
+
+def _build(preset: str, num_classes: int, nonlocal_stages: tuple[str, ...]) -> I3DClassifier:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    base = PRESETS[preset]
+    return I3DClassifier(
+        I3DBaselineConfig(
+            num_classes=num_classes, width=base.width, num_frames=base.num_frames,
+            frame_size=base.frame_size, nonlocal_stages=nonlocal_stages, dropout=base.dropout,
+        )
+    )  # fmt: skip
+
+
+def i3d(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> I3DClassifier:
+    """RGB I3D (``paper``: 64 x 224^2, full width; ``cpu``: 16 x 64^2, width 0.25)."""
+    return _build(preset, num_classes, ())
+
+
+def i3d_nl(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> I3DClassifier:
+    """RGB I3D with non-local blocks after the Mixed_4 and Mixed_5 blocks."""
+    return _build(preset, num_classes, ("Mixed_4", "Mixed_5"))

@@ -1,0 +1,105 @@
+"""The model contract (DESIGN §4): every model returns logits plus named attention.
+
+A model's ``forward(batch)`` takes the dict a :class:`~core_models.data.datasets.ClipDataset`
+collates (``rgb`` (B, 3, T, S, S), ``crops`` (B, P, 3, T, C, C), ``skeleton`` (B, Ts, M, J, 3),
+``joints2d`` (B, T, M, J, 2), ``label`` (B,)) and returns a :class:`ModelOutput`. Pages ask for a
+kind of attention, never for a model class, so a new model shows up in every view that fits it.
+
+Attention vocabulary (the only keys allowed in ``ModelOutput.attention``):
+
+==============  ===========================================  =================================
+name            shape                                        normalised
+==============  ===========================================  =================================
+parts           (B, P) or (B, T', P)                         sums to 1 over P
+spatial         (B, H', W') or (B, T', H', W')               sums to 1 over H' x W'
+temporal        (B, T')                                      sums to 1 over T'
+segments        {G: (B, G)}                                  each sums to 1 over G
+granularity     (B, n_G)                                     sums to 1 over n_G
+glimpses        (B, T', N, 4)                                centre x, y and scale in [-1, 1]
+assignment      (B, T', C, N)                                sums to 1 over N
+self            (B, heads, T', T')                           rows sum to 1
+grid            (B, H', W', 2)                               sampling grid in [-1, 1]
+==============  ===========================================  =================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+ATTENTION_KINDS = (
+    "parts", "spatial", "temporal", "segments", "granularity", "glimpses", "assignment", "self", "grid",
+)  # fmt: skip
+
+# kind -> (allowed ranks, axes that sum to one or None)
+_RULES: dict[str, tuple[tuple[int, ...], tuple[int, ...] | None]] = {
+    "parts": ((2, 3), (-1,)),
+    "spatial": ((3, 4), (-2, -1)),
+    "temporal": ((2,), (-1,)),
+    "granularity": ((2,), (-1,)),
+    "glimpses": ((4,), None),
+    "assignment": ((4,), (-1,)),
+    "self": ((4,), (-1,)),
+    "grid": ((4,), None),
+}
+
+
+@dataclass
+class ModelOutput:
+    """What every model returns.
+
+    Attributes:
+        logits: (B, K) class scores (before softmax).
+        attention: named attention maps from :data:`ATTENTION_KINDS` (``segments`` is a dict
+            ``{G: (B, G)}``).
+        aux: auxiliary outputs the losses need (per-part logits, pose predictions, ...).
+    """
+
+    logits: torch.Tensor
+    attention: dict[str, Any] = field(default_factory=dict)
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def check_output(out: ModelOutput, batch_size: int, num_classes: int, *, atol: float = 1e-4) -> None:
+    """Raise ``ValueError`` if an output breaks the contract (shapes, vocabulary, sums, NaN)."""
+    if not isinstance(out, ModelOutput):
+        raise ValueError(f"a model must return ModelOutput, got {type(out).__name__}")
+    if tuple(out.logits.shape) != (batch_size, num_classes):
+        raise ValueError(f"logits must be ({batch_size}, {num_classes}), got {tuple(out.logits.shape)}")
+    if not torch.isfinite(out.logits).all():
+        raise ValueError("logits hold NaN or inf")
+    for kind, value in out.attention.items():
+        if kind not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention kind {kind!r}; the vocabulary is {ATTENTION_KINDS}")
+        if kind == "segments":
+            if not isinstance(value, dict) or not value:
+                raise ValueError("segments must be a non-empty dict {G: (B, G)}")
+            for g, seg in value.items():
+                _check_tensor(f"segments[{g}]", seg, (2,), (-1,), batch_size, atol)
+                if seg.shape[-1] != int(g):
+                    raise ValueError(f"segments[{g}] must have {g} columns, got {tuple(seg.shape)}")
+            continue
+        ranks, sum_axes = _RULES[kind]
+        _check_tensor(kind, value, ranks, sum_axes, batch_size, atol)
+        if kind in ("glimpses", "grid") and (value.abs() > 1 + atol).any():
+            raise ValueError(f"{kind} must lie in [-1, 1]")
+
+
+def _check_tensor(name, value, ranks, sum_axes, batch_size, atol) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"attention {name} must be a tensor, got {type(value).__name__}")
+    if value.dim() not in ranks or value.shape[0] != batch_size:
+        raise ValueError(
+            f"attention {name} must have rank {ranks} and batch {batch_size}, got {tuple(value.shape)}"
+        )
+    if not torch.isfinite(value).all():
+        raise ValueError(f"attention {name} holds NaN or inf")
+    if sum_axes is not None:
+        sums = value.float().sum(dim=sum_axes)
+        if not torch.allclose(sums, torch.ones_like(sums), atol=atol):
+            raise ValueError(
+                f"attention {name} must sum to 1 over axes {sum_axes}; sums range "
+                f"{sums.min().item():.4f}..{sums.max().item():.4f}"
+            )
