@@ -1,0 +1,231 @@
+"""Separable spatio-temporal attention driven by pose (Das et al., "Toyota Smarthome", ICCV 2019).
+
+Paper: S. Das, R. Dai, M. Koperski, L. Minciullo, L. Garattoni, F. Bremond, G. Francesca,
+"Toyota Smarthome: Real-world activities of daily living", ICCV 2019. The 3D ConvNet reads the RGB
+clip; a skeleton LSTM reads the pose and steers two attentions over the ConvNet's feature map, one
+over space and one over time, that are applied *separately* (each pools the map on its own) rather
+than multiplied into one coupled space-time mask.
+
+What is implemented::
+
+    rgb (B, 3, T, S, S) --I3D trunk--> F (B, C, T', H', W')
+        F --mean over t--> cells (B, H'W', C)        F --mean over h w--> steps (B, T', C)
+    skeleton (B, Ts, M, J, 3) --LSTM x3--> h (B, Hp)   (the query of both attentions)
+
+    s = softmax over H'W' of score_s(cells, h) -> (B, H', W')    f_s = sum_hw s_hw cells_hw (B, C)
+    a = softmax over T'   of score_t(steps, h) -> (B, T')        f_t = sum_t a_t steps_t    (B, C)
+
+    [f_s ; f_t] (B, 2C) -> dropout -> linear -> logits (B, K)
+
+Each score is additive (Bahdanau) attention with the pose code as the query and the pooled
+feature cells / steps as the keys: ``score_n = v . tanh(W_f x_n + W_h h)``.
+
+Departures and choices, with reasons:
+
+* The attention equations, feature-map sizes and the loss weights of the paper are not public and
+  no official code exists (``shared/reference/seed-systems.md`` §2). The group's later VPN
+  predicts a fixed 7 x 7 map from the pose alone (``Dense(49)``). Here the score also reads the
+  feature cell, so the same weights work at any H' x W' and T' (the I3D trunk is size-agnostic
+  and the cpu preset and the tests run at small frame sizes).
+* The pose LSTM is trained end to end (the group's code pre-trained and froze it).
+* I3D's own dropout and classifier are replaced by identities: the fused head classifies.
+* Regularisers (weights in the config, 0 switches a term off, so an ablation is a config change):
+
+  - ``spatial_focus`` = ``lambda_spatial * H(s) / log(H'W')``, the normalised entropy of the
+    spatial map: 1 for uniform, 0 for one cell. Pose-driven spatial attention is meant to pick
+    the region of the person and the objects they handle; a small weight pushes the map to focus
+    without forcing a single cell (the cross-entropy still decides where).
+  - ``temporal_spread`` = ``lambda_temporal * (1 - H(a) / log T')``: 0 for uniform, 1 for one step.
+    T' is short (2 to 8 Mixed_5c steps) and an activity spans the clip, so the temporal
+    attention should re-weight steps, not collapse onto one; this plays the role of Sharma et
+    al.'s doubly stochastic penalty (every location gets attended) for a single distribution,
+    where the group's ``(1 - sum w)^2`` form is identically 0 after a softmax.
+
+  Both are bounded in [0, 1], so their weights are comparable across presets and input sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from core_models import losses
+from core_models.backbones.i3d import I3D, I3DConfig
+from core_models.data.datasets import InputSpec
+from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.output import ModelOutput
+from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
+
+# ---------------------------------------------------------------------------------------------
+# regularisers
+
+
+def normalized_entropy(attention: torch.Tensor) -> torch.Tensor:
+    """Mean entropy of (B, N) distributions divided by log N: 1 when uniform, 0 when one-hot.
+
+    Returns 0 when N is 1 (a single cell carries no choice).
+    """
+    if attention.dim() != 2:
+        raise ValueError(f"attention must be (B, N), got {tuple(attention.shape)}")
+    n = attention.shape[-1]
+    if n <= 1:
+        return attention.sum() * 0.0
+    return losses.entropy(attention, dim=-1) / math.log(n)
+
+
+def spatial_focus(spatial: torch.Tensor) -> torch.Tensor:
+    """Penalty on a (B, H', W') map that is low when the map is focused (1 uniform, 0 one-hot)."""
+    if spatial.dim() != 3:
+        raise ValueError(f"spatial must be (B, H', W'), got {tuple(spatial.shape)}")
+    return normalized_entropy(spatial.flatten(1))
+
+
+def temporal_spread(temporal: torch.Tensor) -> torch.Tensor:
+    """Penalty on a (B, T') vector that is low when it is spread over time (0 uniform, 1 one-hot)."""
+    if temporal.dim() != 2:
+        raise ValueError(f"temporal must be (B, T'), got {tuple(temporal.shape)}")
+    if temporal.shape[-1] <= 1:
+        return temporal.sum() * 0.0
+    return 1.0 - normalized_entropy(temporal)
+
+
+# ---------------------------------------------------------------------------------------------
+# blocks
+
+
+class PoseQueryAttention(nn.Module):
+    """Additive attention of a pose code over a set of feature vectors.
+
+    ``score_n = v . tanh(W_f x_n + W_h h)``, softmax over n. Input keys (B, N, C) and query (B, Hp);
+    returns ``(weights (B, N), pooled (B, C))``.
+    """
+
+    def __init__(self, in_channels: int, query_dim: int, hidden: int):
+        super().__init__()
+        self.key = nn.Linear(in_channels, hidden)
+        self.query = nn.Linear(query_dim, hidden, bias=False)
+        self.score = nn.Linear(hidden, 1)
+        self.attend = nn.Softmax(dim=-1)  # a named module, so a hook can capture the weights
+
+    def forward(self, keys: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = torch.tanh(self.key(keys) + self.query(query)[:, None])  # (B, N, D)
+        weights = self.attend(self.score(e).squeeze(-1))  # (B, N)
+        pooled = torch.einsum("bn,bnc->bc", weights, keys)  # (B, C)
+        return weights, pooled
+
+
+# ---------------------------------------------------------------------------------------------
+# config and model
+
+
+@dataclass(frozen=True)
+class SeparableSTAConfig:
+    """A preset of the separable spatio-temporal attention model.
+
+    Attributes:
+        num_classes: output classes.
+        num_joints: joints of the skeleton layout.
+        num_persons: persons per frame in the skeleton input.
+        width: I3D channel multiplier.
+        num_frames: RGB frames per clip.
+        frame_size: side of the square frames.
+        pose_hidden: width of the pose LSTM.
+        pose_layers: stacked pose LSTM layers.
+        timesteps: skeleton steps per clip.
+        attention_hidden: width of the additive attention scores.
+        dropout: before the classifier (and between pose LSTM layers).
+        lambda_spatial: weight of :func:`spatial_focus`.
+        lambda_temporal: weight of :func:`temporal_spread`.
+    """
+
+    num_classes: int
+    num_joints: int = 25
+    num_persons: int = 2
+    width: float = 1.0
+    num_frames: int = 64
+    frame_size: int = 224
+    pose_hidden: int = 512
+    pose_layers: int = 3
+    timesteps: int = 20
+    attention_hidden: int = 256
+    dropout: float = 0.5
+    lambda_spatial: float = 1e-2
+    lambda_temporal: float = 1e-2
+
+
+PRESETS = {
+    "paper": SeparableSTAConfig(num_classes=60),
+    "cpu": SeparableSTAConfig(
+        num_classes=60, width=0.25, num_frames=16, frame_size=64, pose_hidden=128, attention_hidden=64,
+        dropout=0.3,
+    ),
+}  # fmt: skip
+
+
+class SeparableSTA(nn.Module):
+    """I3D features pooled by a pose-driven spatial map and, separately, a pose-driven temporal vector."""
+
+    inputs = ("rgb", "skeleton")
+    attention_kinds = ("spatial", "temporal")
+
+    def __init__(self, config: SeparableSTAConfig):
+        super().__init__()
+        self.config = c = config
+        self.backbone = I3D(
+            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size, dropout=0.0)
+        )
+        # The fused head below classifies; I3D's own classifier would receive no gradient.
+        self.backbone.dropout = nn.Identity()
+        self.backbone.logits = nn.Identity()
+        channels = self.backbone.num_features
+        self.pose = PoseLSTM(
+            SkeletonLSTMConfig(
+                num_classes=c.num_classes, num_joints=c.num_joints, num_persons=c.num_persons,
+                hidden=c.pose_hidden, num_layers=c.pose_layers, dropout=c.dropout, timesteps=c.timesteps,
+            )
+        )  # fmt: skip
+        self.spatial_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
+        self.temporal_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(2 * channels, c.num_classes)
+        self.input_spec = InputSpec(
+            num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=c.timesteps,
+            num_persons=c.num_persons, cache_frames=max(64, c.num_frames),
+        )  # fmt: skip
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        rgb = batch["rgb"]
+        if rgb.dim() != 5 or rgb.shape[1] != 3:
+            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        feat = self.backbone.forward_features(rgb)  # (B, C, T', H', W')
+        _, code = self.pose(batch["skeleton"])  # (B, Hp)
+        b, _, _, h, w = feat.shape
+        cells = feat.mean(dim=2).flatten(2).transpose(1, 2)  # (B, H'W', C)
+        steps = feat.mean(dim=(3, 4)).transpose(1, 2)  # (B, T', C)
+        spatial, f_s = self.spatial_attention(cells, code)  # (B, H'W'), (B, C)
+        temporal, f_t = self.temporal_attention(steps, code)  # (B, T'), (B, C)
+        logits = self.head(self.drop(torch.cat([f_s, f_t], dim=1)))  # (B, K)
+        return ModelOutput(
+            logits=logits,
+            attention={"spatial": spatial.view(b, h, w), "temporal": temporal},
+        )
+
+    def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        ce = losses.classification(out.logits, batch["label"])
+        focus = spatial_focus(out.attention["spatial"])
+        spread = temporal_spread(out.attention["temporal"])
+        total = ce + c.lambda_spatial * focus + c.lambda_temporal * spread
+        terms = {"ce": float(ce.detach()), "spatial_focus": float(focus.detach())}
+        terms["temporal_spread"] = float(spread.detach())
+        return total, terms
+
+
+def separable_sta(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> SeparableSTA:
+    """Separable STA (``paper``: I3D 64 x 224^2, LSTM 3 x 512; ``cpu``: width 0.25, 16 x 64^2, 3 x 128)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return SeparableSTA(replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints))

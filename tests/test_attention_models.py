@@ -1,0 +1,210 @@
+"""Contracts of the two pose-driven attention models: separable STA and temporal granularity."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from core_models.data.sampling import segment_bounds
+from core_models.models.output import check_output
+from core_models.models.separable_sta import SeparableSTA, separable_sta, spatial_focus, temporal_spread
+from core_models.models.temporal_granularity import (
+    TemporalGranularity,
+    granularity_collapse,
+    segment_collapse,
+    segment_frame_index,
+    split_segments,
+    temporal_granularity,
+)
+
+K = 5
+B = 2
+FACTORIES = {"separable_sta": separable_sta, "temporal_granularity": temporal_granularity}
+# The paper presets read 64-96 frames of 224^2; I3D is size-agnostic, so check them on 12 x 32^2
+# (12 is divisible by 2, 3 and 4) with their own widths and depths.
+SMALL = {"paper": (12, 32), "cpu": None}
+
+
+def make_batch(
+    model, preset: str = "cpu", *, batch: int = B, size: int | None = None, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Random inputs for ``model``; ``size`` overrides the frame side (tests that are not about it)."""
+    spec = model.input_spec
+    frames, side = SMALL[preset] or (spec.num_frames, spec.frame_size)
+    size = size or side
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "rgb": torch.rand(batch, 3, frames, size, size, generator=g) * 2 - 1,
+        "skeleton": torch.randn(
+            batch, spec.skeleton_frames, spec.num_persons, model.config.num_joints, 3, generator=g
+        ),
+        "label": torch.randint(0, K, (batch,), generator=g),
+    }
+
+
+@pytest.mark.parametrize("preset", ["paper", "cpu"])
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_contract_shapes_attention_backward(name, preset):
+    torch.manual_seed(0)
+    model = FACTORIES[name](preset, num_classes=K).train()
+    assert set(model.inputs) == {"rgb", "skeleton"}
+    batch = make_batch(model, preset)
+    out = model(batch)
+    check_output(out, B, K)
+    assert set(out.attention) == set(model.attention_kinds)
+    if name == "separable_sta":
+        assert out.attention["spatial"].dim() == 3 and out.attention["temporal"].dim() == 2
+    else:
+        gs = model.config.granularities
+        assert {g: tuple(v.shape) for g, v in out.attention["segments"].items()} == {g: (B, g) for g in gs}
+        assert out.attention["granularity"].shape == (B, len(gs))
+    total, terms = model.loss(out, batch)
+    assert torch.isfinite(total) and "ce" in terms and all(math.isfinite(v) for v in terms.values())
+    total.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{name}/{preset}: no gradient reaches {pname}"
+        assert torch.isfinite(p.grad).all(), f"{name}/{preset}: non-finite gradient in {pname}"
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_sta_attention_branches_learn():
+    torch.manual_seed(0)
+    model = separable_sta("cpu", num_classes=K).train()
+    batch = make_batch(model)
+    out = model(batch)
+    total, _ = model.loss(out, batch)
+    total.backward()
+    for branch in (model.spatial_attention, model.temporal_attention, model.pose):
+        assert _grad_norm(branch) > 0
+    t, h, w = 16 // 8, 64 // 32, 64 // 32  # I3D: time / 8, space / 32
+    assert out.attention["spatial"].shape == (B, h, w) and out.attention["temporal"].shape == (B, t)
+
+
+def test_tg_attention_branches_learn():
+    torch.manual_seed(0)
+    model = temporal_granularity("cpu", num_classes=K).train()
+    batch = make_batch(model, size=32)
+    total, _ = model.loss(model(batch), batch)
+    total.backward()
+    for branch in (model.segment_score, model.granularity_score, model.segment_pose, model.granularity_pose):
+        assert _grad_norm(branch) > 0
+
+
+def test_sta_regularisers_on_hand_made_attention():
+    uniform_s = torch.full((3, 4, 5), 1 / 20)
+    one_hot_s = torch.zeros(3, 4, 5)
+    one_hot_s[:, 1, 2] = 1
+    assert spatial_focus(uniform_s).item() == pytest.approx(1.0, abs=1e-5)
+    assert spatial_focus(one_hot_s).item() == pytest.approx(0.0, abs=1e-5)
+    uniform_t = torch.full((3, 8), 1 / 8)
+    one_hot_t = torch.eye(8)[:3]
+    assert temporal_spread(uniform_t).item() == pytest.approx(0.0, abs=1e-5)
+    assert temporal_spread(one_hot_t).item() == pytest.approx(1.0, abs=1e-5)
+    half = torch.tensor([[0.5, 0.5, 0.0, 0.0]])  # in between
+    assert 0 < temporal_spread(half).item() < 1
+
+
+def test_sta_loss_weights_are_the_config_lambdas():
+    torch.manual_seed(0)
+    base = separable_sta("cpu", num_classes=K)
+    model = SeparableSTA(replace(base.config, lambda_spatial=0.3, lambda_temporal=0.7)).eval()
+    batch = make_batch(model, size=32)
+    with torch.no_grad():
+        total, terms = model.loss(model(batch), batch)
+    expected = terms["ce"] + 0.3 * terms["spatial_focus"] + 0.7 * terms["temporal_spread"]
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_tg_regularisers_on_hand_made_attention():
+    uniform = {g: torch.full((3, g), 1 / g) for g in (2, 3, 4)}
+    one_hot = {g: torch.eye(g)[[0, 0, g - 1]] for g in (2, 3, 4)}
+    assert segment_collapse(uniform).item() == pytest.approx(0.0, abs=1e-5)
+    assert segment_collapse(one_hot).item() == pytest.approx(1.0, abs=1e-5)
+    assert segment_collapse({1: torch.ones(3, 1)}).item() == 0.0
+    assert granularity_collapse(torch.full((3, 3), 1 / 3)).item() == pytest.approx(0.0, abs=1e-5)
+    assert granularity_collapse(torch.eye(3)).item() == pytest.approx(1.0, abs=1e-5)
+    # the released model trains with cross-entropy alone: the default weights are 0
+    config = temporal_granularity("cpu", num_classes=K).config
+    assert config.lambda_segments == 0.0 and config.lambda_granularity == 0.0
+
+
+def test_segment_index_follows_segment_bounds():
+    for num_frames, g in [(24, 2), (24, 3), (24, 4), (36, 3), (12, 4)]:
+        index = segment_frame_index(num_frames, g, num_frames // g)
+        expected = [list(range(s, e)) for s, e in segment_bounds(num_frames, g)]
+        assert index.tolist() == expected
+    # fewer frames per segment than the segment holds: evenly spaced, inside the segment
+    for (s, e), row in zip(segment_bounds(24, 2), segment_frame_index(24, 2, 5).tolist()):
+        assert all(s <= i < e for i in row) and row == sorted(set(row))
+    x = torch.arange(2 * 24 * 3).view(2, 24, 3)  # (B, T, D)
+    parts = split_segments(x, 3, 8, dim=1)  # (B, G, L, D)
+    for k, (s, e) in enumerate(segment_bounds(24, 3)):
+        torch.testing.assert_close(parts[:, k], x[:, s:e])
+
+
+def test_tg_segment_inputs_match_segment_bounds():
+    torch.manual_seed(0)
+    model = temporal_granularity("cpu", num_classes=K).eval()
+    c = model.config
+    batch = make_batch(model, size=32)
+    seen: dict[str, list[torch.Tensor]] = {"rgb": [], "pose": []}
+    hooks = [model.backbone.Conv3d_1a_7x7.register_forward_pre_hook(lambda m, a: seen["rgb"].append(a[0]))]
+    for g in c.granularities:
+        for rnn in model.segment_pose[str(g)]:
+            hooks.append(rnn.register_forward_pre_hook(lambda m, a: seen["pose"].append(a[0])))
+    with torch.no_grad():
+        model(batch)
+    for h in hooks:
+        h.remove()
+    rgb, pose = batch["rgb"], batch["skeleton"].flatten(2)
+    # RGB: all segments of all granularities in one trunk call, in order G = 2, 3, 4, segment k
+    clips = seen["rgb"][0].view(B, sum(c.granularities), 3, c.segment_frames, *rgb.shape[-2:])
+    row = 0
+    for g in c.granularities:
+        for k, (s, e) in enumerate(segment_bounds(rgb.shape[2], g)):
+            index = segment_frame_index(rgb.shape[2], g, c.segment_frames)[k]
+            assert all(s <= i < e for i in index.tolist())
+            torch.testing.assert_close(clips[:, row], rgb[:, :, index])
+            if e - s == c.segment_frames:  # G = 4 on 24 frames: the whole segment
+                torch.testing.assert_close(clips[:, row], rgb[:, :, s:e])
+            row += 1
+    # pose: each segment GRU reads exactly its segment_bounds steps
+    got = iter(seen["pose"])
+    for g in c.granularities:
+        for s, e in segment_bounds(pose.shape[1], g):
+            torch.testing.assert_close(next(got), pose[:, s:e])
+
+
+def test_tg_with_whole_clip_granularity():
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, granularities=(1, 2, 4))).train()
+    batch = make_batch(model, size=32)
+    out = model(batch)
+    check_output(out, B, K)
+    torch.testing.assert_close(out.attention["segments"][1], torch.ones(B, 1))
+    assert out.attention["granularity"].shape == (B, 3)
+    model.loss(out, batch)[0].backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_tg_rejects_indivisible_clip_lengths():
+    base = temporal_granularity("cpu", num_classes=K).config
+    with pytest.raises(ValueError):
+        replace(base, skeleton_frames=20)
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_eval_is_batch_independent(name):
+    model = FACTORIES[name]("cpu", num_classes=K).eval()
+    batch = make_batch(model, batch=3, size=32)
+    with torch.no_grad():
+        full = model(batch).logits
+        one = model({k: v[:1] for k, v in batch.items()}).logits
+    torch.testing.assert_close(full[:1], one, atol=1e-4, rtol=1e-4)
