@@ -14,6 +14,7 @@ from typing import Any
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.i3d_baseline import i3d, i3d_nl
 from core_models.models.output import ATTENTION_KINDS, ModelOutput, check_output
+from core_models.models.part_attention import part_attention
 from core_models.models.separable_sta import separable_sta
 from core_models.models.skeleton_lstm import skeleton_lstm
 from core_models.models.temporal_granularity import temporal_granularity
@@ -22,6 +23,7 @@ MODELS = {
     "skeleton_lstm": skeleton_lstm,
     "i3d": i3d,
     "i3d_nl": i3d_nl,
+    "part_attention": part_attention,
     "separable_sta": separable_sta,
     "temporal_granularity": temporal_granularity,
 }

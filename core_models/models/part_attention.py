@@ -1,0 +1,286 @@
+"""P-I3D: pose-driven attention over body-part I3D streams.
+
+Paper: Das, Chaudhary, Brémond, Thonnat, "Where to focus on for human action recognition?",
+WACV 2019.
+
+What is implemented: one I3D per body part (left hand, right hand, full body by default; the part
+names come from the config, so any layout that names its parts works) reads that part's crop. A
+pose LSTM reads the 3D skeleton and gives a softmax attention over the parts, per clip or per
+feature time step. The part feature maps, taken at one fusion endpoint (Mixed_5c by default), are
+summed with these weights and classified.
+
+    crops (B, P, 3, T, C, C)                                 skeleton (B, Ts, M, J, 3)
+      | part p -> I3D_p trunk up to the fusion endpoint        | PoseLSTM (x3)
+      v                                                        v
+    F_p (B, C', T', H', W')  for p = 1..P               states (B, Ts, H) / last (B, H)
+      |                                                        | per_step: pool Ts -> T' steps
+      |                                                        | dropout -> Dense(tanh) -> Dense(P)
+      |                                                        v softmax over P
+      |                                       alpha (B, P)  or  (B, T', P) ("parts" attention)
+      +-------------------- sum_p alpha_p * F_p <---------------+
+      |                          (B, C', T', H', W')
+      |                            -> mean over (T', H', W') -> dropout -> linear -> logits (B, K)
+      +-> per part: mean over (T', H', W') -> linear_p -> aux["part_logits"] (B, P, K)
+
+Loss (the paper only says "cross-entropy regularised on the attention"; its terms and weights are
+not public, and the released code trains with plain cross-entropy):
+
+    L = CE(logits, y) + aux_weight * mean_p CE(part_logits_p, y) + attention_weight * R(alpha)
+
+* The per-part cross-entropy replaces the authors' first stage (fine-tune one I3D per part
+  alone): every stream keeps a classification signal of its own, so a stream that receives
+  little attention still learns, and the staged schedule (parts first, then jointly) is one loss
+  with different trainable sets.
+* ``R`` is zero for uniform attention and asks that no part be dropped for good; it is kept
+  small so the attention can still commit to one part when the evidence is there. Per time step
+  it is Sharma et al.'s doubly stochastic penalty (``losses.doubly_stochastic``: every part
+  attended at some step of the clip, while any single step may focus). Per clip there is no time
+  axis to spread over, so it is ``KL(alpha || uniform) = log P - H(alpha)`` (via
+  ``losses.entropy``), which holds the weights near uniform until the cross-entropy gradient
+  clearly favours a part; this damps the rich-get-richer collapse onto whichever stream
+  happens to learn first (usually the full body).
+
+Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
+
+* The attention trains. The release zero-initialised the last Dense layer and froze the whole
+  pose branch (LSTMs, ``z_layer``, ``dense_1``) together with the part I3Ds, so alpha stayed at
+  1/3 and nothing learned where to look. Here everything trains end to end; the last attention
+  layer starts with small random weights (std 0.01), so alpha starts close to uniform but
+  gradients reach the whole branch from the first step.
+* Fusion endpoint: the released build hard-codes fusion after Mixed_5c (``sum_idx=0``). That is
+  the default here too; an earlier endpoint (``fusion_endpoint``) fuses there and classifies the
+  fused map directly, without the fresh copies of the later Mixed blocks the release's
+  ``sum_idx=1, 2`` rebuild. Each part I3D keeps only its trunk up to the fusion endpoint (the
+  later blocks and the I3D classifier would be dead weights).
+* Per-step attention (``per_step=True``) is an addition; the release only has clip-level
+  attention (one alpha per clip). The LSTM states are average-pooled from
+  Ts to the T' feature steps.
+* Head: global average pool -> dropout -> linear, instead of AvgPool3D((2, 7, 7)) -> 1x1x1 conv
+  -> Flatten -> Dense (the same mean for the paper input, and any clip size works). Only the
+  weighted sum (``attention_mode='sum'``) is implemented, not ``'cat'``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
+from torch import nn
+
+from core_models import losses
+from core_models.backbones.i3d import I3D, I3DConfig
+from core_models.data.crops import CropSpec
+from core_models.data.datasets import InputSpec
+from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.output import ModelOutput
+from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
+
+DEFAULT_PARTS = ("left_hand", "right_hand", "full_body")
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+
+
+@dataclass(frozen=True)
+class PartAttentionConfig:
+    """Settings of P-I3D.
+
+    Attributes:
+        num_classes: output classes.
+        parts: body parts, one I3D each, in the order of the ``crops`` input.
+        num_joints: joints of the skeleton layout.
+        num_persons: persons per skeleton frame.
+        width: I3D channel multiplier.
+        num_frames: frames per part crop.
+        crop_size: side of the square part crops.
+        fusion_endpoint: I3D endpoint whose maps are fused.
+        lstm_hidden: pose LSTM width.
+        lstm_layers: stacked pose LSTM layers.
+        timesteps: skeleton steps per clip.
+        attention_hidden: width of the Dense(tanh) layer of the attention branch.
+        per_step: attention per feature time step (B, T', P) instead of per clip (B, P).
+        dropout: before the fused and per-part classifiers.
+        pose_dropout: between the LSTM layers and before the attention layers.
+        aux_weight: weight of the mean per-part cross-entropy.
+        attention_weight: weight of the attention regulariser.
+    """
+
+    num_classes: int
+    parts: tuple[str, ...] = DEFAULT_PARTS
+    num_joints: int = 25
+    num_persons: int = 2
+    width: float = 1.0
+    num_frames: int = 64
+    crop_size: int = 224
+    fusion_endpoint: str = "Mixed_5c"
+    lstm_hidden: int = 512
+    lstm_layers: int = 3
+    timesteps: int = 20
+    attention_hidden: int = 128
+    per_step: bool = False
+    dropout: float = 0.5
+    pose_dropout: float = 0.6
+    aux_weight: float = 0.5
+    attention_weight: float = 0.01
+
+
+PRESETS = {
+    "paper": PartAttentionConfig(
+        num_classes=60, width=1.0, num_frames=64, crop_size=224, lstm_hidden=512, timesteps=20,
+        attention_hidden=128, dropout=0.5, pose_dropout=0.6,
+    ),
+    "cpu": PartAttentionConfig(
+        num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
+        attention_hidden=64, dropout=0.3, pose_dropout=0.3,
+    ),
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# blocks
+
+
+def part_trunk(config: PartAttentionConfig) -> I3D:
+    """An I3D that keeps only its trunk up to ``config.fusion_endpoint``.
+
+    The later blocks and the I3D classifier become ``nn.Identity`` (no parameters), so every
+    parameter left is used by the model; module names stay those of ``I3D`` for weight loading.
+    """
+    trunk = I3D(
+        I3DConfig(num_classes=1, width=config.width, input_frames=config.num_frames,
+                  input_size=config.crop_size)
+    )  # fmt: skip
+    trunk.feature_channels(config.fusion_endpoint)  # raises on an unknown endpoint
+    cut = I3D.ENDPOINTS.index(config.fusion_endpoint)
+    for name in I3D.ENDPOINTS[cut + 1 :]:
+        setattr(trunk, name, nn.Identity())
+    trunk.logits = nn.Identity()
+    return trunk
+
+
+class PartAttentionBranch(nn.Module):
+    """Pose LSTM -> dropout -> Dense(tanh) -> Dense(P) -> softmax over parts.
+
+    ``forward(skeleton (B, Ts, M, J, 3), steps)`` returns (B, P), or (B, steps, P) with
+    ``per_step``; the LSTM states are average-pooled from Ts to ``steps``.
+    """
+
+    def __init__(self, config: PartAttentionConfig):
+        super().__init__()
+        self.per_step = config.per_step
+        self.pose = PoseLSTM(
+            SkeletonLSTMConfig(
+                num_classes=config.num_classes, num_joints=config.num_joints,
+                num_persons=config.num_persons, hidden=config.lstm_hidden,
+                num_layers=config.lstm_layers, dropout=config.pose_dropout, timesteps=config.timesteps,
+            )
+        )  # fmt: skip
+        self.drop = nn.Dropout(config.pose_dropout)
+        self.hidden = nn.Linear(config.lstm_hidden, config.attention_hidden)
+        self.score = nn.Linear(config.attention_hidden, len(config.parts))
+        # Small, not zero: alpha starts near uniform and gradients still reach the whole branch.
+        nn.init.normal_(self.score.weight, std=0.01)
+        nn.init.zeros_(self.score.bias)
+        self.attend = nn.Softmax(dim=-1)  # a named module, so hooks can capture alpha
+
+    def forward(self, skeleton: torch.Tensor, steps: int) -> torch.Tensor:
+        states, last = self.pose(skeleton)  # (B, Ts, H), (B, H)
+        h = last  # (B, H)
+        if self.per_step:
+            h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
+        z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
+        return self.attend(self.score(z))  # (B, [T',] P)
+
+
+# ---------------------------------------------------------------------------------------------
+# model
+
+
+class PartAttention(nn.Module):
+    """P-I3D: body-part I3D streams fused by pose-driven attention over parts."""
+
+    inputs = ("crops", "skeleton")
+    attention_kinds = ("parts",)
+
+    def __init__(self, config: PartAttentionConfig):
+        super().__init__()
+        if not config.parts:
+            raise ValueError("P-I3D needs at least one body part")
+        self.config = config
+        self.parts = nn.ModuleDict({name: part_trunk(config) for name in config.parts})
+        channels = self.parts[config.parts[0]].feature_channels(config.fusion_endpoint)
+        self.attention = PartAttentionBranch(config)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(channels, config.num_classes)
+        self.part_heads = nn.ModuleList(nn.Linear(channels, config.num_classes) for _ in config.parts)
+        self.input_spec = InputSpec(
+            num_frames=config.num_frames, frame_size=config.crop_size,
+            crops=CropSpec(parts=config.parts, size=config.crop_size),
+            skeleton_frames=config.timesteps, num_persons=config.num_persons,
+        )  # fmt: skip
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        crops = batch["crops"]
+        P = len(self.config.parts)
+        if crops.dim() != 6 or crops.shape[1] != P or crops.shape[2] != 3:
+            raise ValueError(f"crops must be (B, {P}, 3, T, C, C) in order {self.config.parts}, "
+                             f"got {tuple(crops.shape)}")  # fmt: skip
+        end = self.config.fusion_endpoint
+        feats = torch.stack(
+            [trunk.forward_features(crops[:, p], until=end) for p, trunk in enumerate(self.parts.values())],
+            dim=1,
+        )  # (B, P, C', T', H', W')
+        alpha = self.attention(batch["skeleton"], feats.shape[3])  # (B, P) or (B, T', P)
+        if alpha.dim() == 2:
+            weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
+        else:
+            weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
+        fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
+        logits = self.head(self.drop(fused.mean(dim=(2, 3, 4))))  # (B, K)
+        pooled = self.drop(feats.mean(dim=(3, 4, 5)))  # (B, P, C')
+        part_logits = torch.stack([head(pooled[:, p]) for p, head in enumerate(self.part_heads)], dim=1)
+        return ModelOutput(logits=logits, attention={"parts": alpha}, aux={"part_logits": part_logits})
+
+    def attention_penalty(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The attention regulariser R(alpha); 0 for uniform attention (see the module docstring)."""
+        if alpha.dim() == 3:
+            return losses.doubly_stochastic(alpha)  # (B, T', P)
+        return math.log(alpha.shape[-1]) - losses.entropy(alpha)  # KL(alpha || uniform), (B, P)
+
+    def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        labels = batch["label"]
+        ce = losses.classification(out.logits, labels)
+        part_logits = out.aux["part_logits"]  # (B, P, K)
+        P = part_logits.shape[1]
+        part_ce = losses.classification(part_logits.flatten(0, 1), labels.repeat_interleave(P))
+        att = self.attention_penalty(out.attention["parts"])
+        total = ce + c.aux_weight * part_ce + c.attention_weight * att
+        return total, {"ce": float(ce.detach()), "part_ce": float(part_ce.detach()),
+                       "attention": float(att.detach())}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# factory
+
+
+def part_attention(
+    preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25, **overrides: Any
+) -> PartAttention:
+    """P-I3D with a named preset.
+
+    ``paper``: full-width I3Ds on 64 x 224^2 crops, 3 x 512 pose LSTM, 20 skeleton steps.
+    ``cpu``: width-0.25 I3Ds on 16 x 32^2 crops, 3 x 128 pose LSTM. ``overrides`` replace config
+    fields (``per_step=True``, ``parts=(...)``, ``fusion_endpoint=...``).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    config = replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints, **overrides)
+    missing = [p for p in config.parts if p not in layout.part_names]
+    if missing:
+        raise ValueError(f"layout {layout.name} has no parts {missing}; it has {layout.part_names}")
+    return PartAttention(config)
