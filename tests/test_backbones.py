@@ -424,3 +424,18 @@ def test_i3d_nonlocal_starts_as_plain_i3d() -> None:
         torch.testing.assert_close(with_nl(x), plain(x))
     with pytest.raises(ValueError, match="non-local"):
         I3D(I3DConfig(nonlocal_stages=("Mixed_6",)))
+
+
+def test_i3d_trunk_keeps_only_what_the_features_use():
+    from core_models.backbones.i3d import i3d_trunk
+
+    config = I3DConfig(num_classes=7, width=0.125)
+    full, trunk = I3D(config), i3d_trunk(config, until="Mixed_4f")
+    x = torch.randn(1, 3, 8, 32, 32)
+    assert sum(p.numel() for p in trunk.parameters()) < sum(p.numel() for p in full.parameters())
+    feat = trunk.forward_features(x, until="Mixed_4f")
+    assert feat.shape[1] == full.feature_channels("Mixed_4f")
+    feat.mean().backward()
+    assert all(p.grad is not None for p in trunk.parameters())  # nothing left unused
+    with pytest.raises(ValueError):
+        i3d_trunk(config, until="Mixed_9z")

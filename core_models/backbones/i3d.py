@@ -288,3 +288,19 @@ def i3d_cpu(num_classes: int = 400, *, nonlocal_stages: tuple[str, ...] = ()) ->
             input_size=64,
         )
     )
+
+
+def i3d_trunk(config: I3DConfig, until: str = "Mixed_5c") -> I3D:
+    """An I3D used only for its features up to ``until`` (the attention models' backbone).
+
+    The blocks after ``until``, the dropout and the classifier become ``nn.Identity``: they hold no
+    parameters, so every parameter left receives a gradient from the model that uses the trunk,
+    and module names stay those of :class:`I3D` so converted weights still load.
+    """
+    trunk = I3D(config)
+    trunk.feature_channels(until)  # raises on an unknown endpoint
+    for name in I3D.ENDPOINTS[I3D.ENDPOINTS.index(until) + 1 :]:
+        setattr(trunk, name, nn.Identity())
+    trunk.dropout = nn.Identity()
+    trunk.logits = nn.Identity()
+    return trunk

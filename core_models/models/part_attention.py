@@ -71,7 +71,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
 from torch import nn
 
 from core_models import losses
-from core_models.backbones.i3d import I3D, I3DConfig
+from core_models.backbones.i3d import I3D, I3DConfig, i3d_trunk
 from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
@@ -150,16 +150,10 @@ def part_trunk(config: PartAttentionConfig) -> I3D:
     The later blocks and the I3D classifier become ``nn.Identity`` (no parameters), so every
     parameter left is used by the model; module names stay those of ``I3D`` for weight loading.
     """
-    trunk = I3D(
-        I3DConfig(num_classes=1, width=config.width, input_frames=config.num_frames,
-                  input_size=config.crop_size)
-    )  # fmt: skip
-    trunk.feature_channels(config.fusion_endpoint)  # raises on an unknown endpoint
-    cut = I3D.ENDPOINTS.index(config.fusion_endpoint)
-    for name in I3D.ENDPOINTS[cut + 1 :]:
-        setattr(trunk, name, nn.Identity())
-    trunk.logits = nn.Identity()
-    return trunk
+    cfg = I3DConfig(
+        num_classes=1, width=config.width, input_frames=config.num_frames, input_size=config.crop_size
+    )
+    return i3d_trunk(cfg, until=config.fusion_endpoint)
 
 
 class PartAttentionBranch(nn.Module):

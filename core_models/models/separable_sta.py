@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from core_models import losses
-from core_models.backbones.i3d import I3D, I3DConfig
+from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.output import ModelOutput
@@ -174,12 +174,10 @@ class SeparableSTA(nn.Module):
     def __init__(self, config: SeparableSTAConfig):
         super().__init__()
         self.config = c = config
-        self.backbone = I3D(
-            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size, dropout=0.0)
+        # The head below classifies: the trunk drops I3D's own dropout and classifier.
+        self.backbone = i3d_trunk(
+            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size)
         )
-        # The fused head below classifies; I3D's own classifier would receive no gradient.
-        self.backbone.dropout = nn.Identity()
-        self.backbone.logits = nn.Identity()
         channels = self.backbone.num_features
         self.pose = PoseLSTM(
             SkeletonLSTMConfig(
