@@ -7,6 +7,8 @@ their equations and weights are not public and the released code applies none (s
 * :func:`doubly_stochastic`: Sharma et al.'s penalty for attention given per time step,
   ``sum_i (1 - sum_t a_ti)^2`` scaled by T, which asks every location (part, cell) to be attended
   at some time instead of one location absorbing all the weight from the start;
+* :func:`normalized_entropy`: the same divided by log N, so terms over maps of different sizes
+  are on one scale (1 uniform, 0 one-hot);
 * :func:`entropy`: mean entropy of a distribution; a positive weight asks for peaked attention, a
   negative weight for spread attention.
 
@@ -15,6 +17,8 @@ dict of the named terms (logged by the training loop).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -44,3 +48,16 @@ def doubly_stochastic(attention: torch.Tensor) -> torch.Tensor:
 def entropy(attention: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
     """Mean entropy (nats) of distributions along ``dim``."""
     return -(attention * (attention + eps).log()).sum(dim=dim).mean()
+
+
+def normalized_entropy(attention: torch.Tensor) -> torch.Tensor:
+    """Mean entropy of (B, N) distributions divided by log N: 1 when uniform, 0 when one-hot.
+
+    Returns 0 when N is 1 (a single cell carries no choice).
+    """
+    if attention.dim() != 2:
+        raise ValueError(f"attention must be (B, N), got {tuple(attention.shape)}")
+    n = attention.shape[-1]
+    if n <= 1:
+        return attention.sum() * 0.0
+    return entropy(attention, dim=-1) / math.log(n)

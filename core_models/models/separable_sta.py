@@ -46,7 +46,6 @@ Departures and choices, with reasons:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -63,24 +62,11 @@ from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 # regularisers
 
 
-def normalized_entropy(attention: torch.Tensor) -> torch.Tensor:
-    """Mean entropy of (B, N) distributions divided by log N: 1 when uniform, 0 when one-hot.
-
-    Returns 0 when N is 1 (a single cell carries no choice).
-    """
-    if attention.dim() != 2:
-        raise ValueError(f"attention must be (B, N), got {tuple(attention.shape)}")
-    n = attention.shape[-1]
-    if n <= 1:
-        return attention.sum() * 0.0
-    return losses.entropy(attention, dim=-1) / math.log(n)
-
-
 def spatial_focus(spatial: torch.Tensor) -> torch.Tensor:
     """Penalty on a (B, H', W') map that is low when the map is focused (1 uniform, 0 one-hot)."""
     if spatial.dim() != 3:
         raise ValueError(f"spatial must be (B, H', W'), got {tuple(spatial.shape)}")
-    return normalized_entropy(spatial.flatten(1))
+    return losses.normalized_entropy(spatial.flatten(1))
 
 
 def temporal_spread(temporal: torch.Tensor) -> torch.Tensor:
@@ -89,7 +75,7 @@ def temporal_spread(temporal: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"temporal must be (B, T'), got {tuple(temporal.shape)}")
     if temporal.shape[-1] <= 1:
         return temporal.sum() * 0.0
-    return 1.0 - normalized_entropy(temporal)
+    return 1.0 - losses.normalized_entropy(temporal)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,6 @@ from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
 from core_models.models.output import ModelOutput
-from core_models.models.separable_sta import normalized_entropy
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -259,7 +258,7 @@ class TemporalGranularity(nn.Module):
 
 def segment_collapse(segments: dict[int, torch.Tensor]) -> torch.Tensor:
     """Mean over G > 1 of ``1 - H(beta_G) / log G``: 0 for uniform, 1 for one-hot segment attention."""
-    terms = [1.0 - normalized_entropy(beta) for g, beta in segments.items() if int(g) > 1]
+    terms = [1.0 - losses.normalized_entropy(beta) for g, beta in segments.items() if int(g) > 1]
     if not terms:
         return next(iter(segments.values())).sum() * 0.0
     return torch.stack(terms).mean()
@@ -269,7 +268,7 @@ def granularity_collapse(granularity: torch.Tensor) -> torch.Tensor:
     """``1 - H(gamma) / log n_G`` of (B, n_G) attention: 0 for uniform, 1 for one-hot."""
     if granularity.shape[-1] <= 1:
         return granularity.sum() * 0.0
-    return 1.0 - normalized_entropy(granularity)
+    return 1.0 - losses.normalized_entropy(granularity)
 
 
 def temporal_granularity(
