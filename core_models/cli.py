@@ -7,6 +7,8 @@ Commands:
     probe    the "time matters" experiment on a synthetic dataset (single-frame baselines)
     bench    the benchmarks behind the README's speed figures
     models   list every model with its presets, parameters, inputs and attention
+    train    train a model into a run directory (also under torchrun)
+    evaluate evaluate a run or checkpoint into the results store
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -216,6 +218,153 @@ def _run_models(args) -> int:
     return 0
 
 
+# -- train ------------------------------------------------------------------------------------
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (also under torchrun)",
+        description="Train one model on a dataset protocol into a run directory: progress per epoch, "
+        "train.log, history.jsonl, last.pt every epoch (resumable), best.pt, model.pt, and the test "
+        "evaluation in the results store. Settings left out come from the model's recipe. Runs "
+        "unchanged under `torchrun --nproc_per_node N` (--batch-size is the global batch).",
+    )
+    p.add_argument("--model", required=True, help="a model of `python -m core_models models`")
+    p.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    p.add_argument("--data", default="synth", choices=DATASETS)
+    p.add_argument("--root", default="data/synth", help="dataset root (default data/synth)")
+    p.add_argument("--protocol", default="cs", help="cs, cv, cset (NTU); cv1, cv2 (Smarthome); split1..3 ...")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch over all processes")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--clip-grad", type=float, help="max gradient norm")
+    p.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="mixed precision on CUDA (auto: bf16 where supported, else fp16); CPU trains in fp32",
+    )
+    p.add_argument("--stage", help="training stage of a staged model (e.g. backbone, glimpses)")
+    p.add_argument("--init", help="checkpoint whose matching tensors initialise the model (staged training)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config field, e.g. --set lambda_spatial=0 (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes per training process")
+    p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
+    p.add_argument("--limit", type=int, default=0, help="keep N clips of each split (quick runs)")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (benchmarks)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--no-evaluate", action="store_true", help="skip the test evaluation at the end")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set lambda_spatial=0")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _run_train(args) -> int:
+    from core_models.train import TrainingDivergedError, TrainSettings, train
+
+    settings = TrainSettings(
+        model=args.model, out=args.out, preset=args.preset, data=args.data, root=args.root,
+        protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
+        clip_grad=args.clip_grad, amp=args.amp, stage=args.stage, init=args.init,
+        overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers,
+        cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,
+        evaluate=not args.no_evaluate, resume=args.resume,
+    )  # fmt: skip
+    try:
+        run = train(settings)
+    except TrainingDivergedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    _print_metrics(run)
+    return 0
+
+
+def _print_metrics(run) -> None:
+    from core_models import results
+
+    try:
+        _, m = results.read_eval(run, "test")
+    except FileNotFoundError:
+        print(f"trained {run}")
+        return
+    print(
+        f"{run}: test top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, mean-class {m['mean_class_accuracy']:.3f} "
+        f"({m['clips']} clips)"
+    )
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run or a checkpoint into the results store",
+        description="Run a trained model over a split and write predictions.parquet (one row per clip, "
+        "with attention summaries) and metrics.json into RUN/eval/SPLIT.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run directory (evaluates its model.pt)")
+    src.add_argument("--checkpoint", help="a checkpoint file (needs --out)")
+    p.add_argument("--out", help="where the results go with --checkpoint")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "trainval", "all"))
+    p.add_argument("--data", choices=DATASETS, help="default: the checkpoint's")
+    p.add_argument("--root", help="dataset root (default: the checkpoint's)")
+    p.add_argument("--protocol", help="default: the checkpoint's")
+    p.add_argument("--clips", nargs="*", help="only these clip names")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
+
+
+def _run_evaluate(args) -> int:
+    from core_models.checkpoint import CheckpointError
+    from core_models.evaluate import evaluate_checkpoint, evaluate_run
+    from core_models.train import init_distributed
+
+    d = init_distributed("cpu")
+    kw = dict(split=args.split, data=args.data, root=args.root, protocol=args.protocol, clips=args.clips,
+              batch_size=args.batch_size, cache_dir=args.cache_dir or None, dist=d)  # fmt: skip
+    try:
+        if args.run:
+            out = args.run
+            evaluate_run(args.run, **kw)
+        else:
+            if not args.out:
+                print("error: --checkpoint needs --out DIR for the results", file=sys.stderr)
+                return 2
+            out = args.out
+            evaluate_checkpoint(args.checkpoint, args.out, **kw)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if d.main:
+        from core_models import results
+
+        _, m = results.read_eval(out, args.split)
+        print(f"{out}: {args.split} top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, "
+              f"mean class {m['mean_class_accuracy']:.3f} ({m['clips']} clips)")  # fmt: skip
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
@@ -223,6 +372,8 @@ COMMANDS = {
     "probe": (_add_probe, _run_probe),
     "bench": (_add_bench, _run_bench),
     "models": (_add_models, _run_models),
+    "train": (_add_train, _run_train),
+    "evaluate": (_add_evaluate, _run_evaluate),
 }
 
 

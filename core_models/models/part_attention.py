@@ -199,6 +199,11 @@ class PartAttention(nn.Module):
 
     inputs = ("crops", "skeleton")
     attention_kinds = ("parts",)
+    # The staged schedule of the paper as options of one model (``train --stage``): ``parts``
+    # trains each part I3D with its own classifier alone; ``attention`` freezes them and trains
+    # the pose attention and the fused head; ``all`` (the default) trains everything jointly.
+    stages = ("all", "parts", "attention")
+    stage = "all"
 
     def __init__(self, config: PartAttentionConfig):
         super().__init__()
@@ -239,6 +244,20 @@ class PartAttention(nn.Module):
         part_logits = torch.stack([head(pooled[:, p]) for p, head in enumerate(self.part_heads)], dim=1)
         return ModelOutput(logits=logits, attention={"parts": alpha}, aux={"part_logits": part_logits})
 
+    def set_stage(self, stage: str) -> None:
+        """Choose what trains and which loss terms count (see :attr:`stages`)."""
+        if stage not in self.stages:
+            raise ValueError(f"unknown stage {stage!r}; choose one of {self.stages}")
+        self.stage = stage
+        streams = [self.parts, self.part_heads]
+        fusion = [self.attention, self.head]
+        for m in streams:
+            m.requires_grad_(stage in ("all", "parts"))
+        for m in fusion:
+            m.requires_grad_(stage in ("all", "attention"))
+        if stage == "attention" and self.training:
+            self.parts.eval()  # frozen streams keep their batch-norm statistics
+
     def attention_penalty(self, alpha: torch.Tensor) -> torch.Tensor:
         """The attention regulariser R(alpha); 0 for uniform attention (see the module docstring)."""
         if alpha.dim() == 3:
@@ -253,7 +272,12 @@ class PartAttention(nn.Module):
         P = part_logits.shape[1]
         part_ce = losses.classification(part_logits.flatten(0, 1), labels.repeat_interleave(P))
         att = self.attention_penalty(out.attention["parts"])
-        total = ce + c.aux_weight * part_ce + c.attention_weight * att
+        if self.stage == "parts":
+            total = part_ce
+        elif self.stage == "attention":
+            total = ce + c.attention_weight * att
+        else:
+            total = ce + c.aux_weight * part_ce + c.attention_weight * att
         return total, {"ce": float(ce.detach()), "part_ce": float(part_ce.detach()),
                        "attention": float(att.detach())}  # fmt: skip
 

@@ -1,0 +1,339 @@
+"""Evaluation: per-clip predictions with attention summaries, metrics, and attention vs ground truth.
+
+``python -m core_models evaluate --run RUN_DIR`` (or ``--checkpoint FILE --out DIR``) runs the
+model over a split and writes into the results store (``core_models.results``):
+
+``predictions.parquet``, one row per clip:
+    clip, label, label_name, pred, pred_name, correct, confidence (probability of the prediction),
+    prob_true, top5 (class indices), probs (every class), subject, view, setup, repetition;
+    compact attention summaries, by kind: ``parts`` (mean over time when per step) and
+    ``parts_time``, ``temporal``, ``spatial`` (mean over time), ``segments_G`` per granularity,
+    ``granularity``, ``glimpse_centres`` (T' x N x 2), ``assignment`` (mean over time, C x N),
+    ``self_attention`` (mean over heads), ``grid_box`` (x0, x1, y0, y1 of the STN grid);
+    on synthetic clips the ground truth (``truth_parts``, ``truth_interval`` as fractions of the
+    clip) and how attention meets it: ``parts_truth_share`` (part weight on the parts that carry
+    the action), ``temporal_truth_share`` and ``segments_truth_share`` (weight on the interval
+    that tells the class apart), and ``interval_fraction``, the share a uniform attention gets.
+
+``metrics.json``: top-1, top-5, mean per-class accuracy, per-class accuracy, accuracy per view and
+per subject, the confusion matrix (rows: truth, columns: prediction), and on synthetic data the
+accuracy on the temporally opposite pairs (plain and two-way within the pair) and the attention
+vs ground-truth means (all clips, hand actions).
+
+Feature time step ``k`` of ``T'`` covers the fraction ``[k/T', (k+1)/T')`` of the clip (frames are
+sampled in equal bins over the whole clip), and segment ``k`` of granularity ``G`` covers
+``[k/G, (k+1)/G)``; a step's weight counts towards the interval in proportion to its overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core_models import results
+from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, unwrap
+
+HAND_PARTS = {"left_hand", "right_hand"}
+
+
+# ---------------------------------------------------------------------------------------------
+# attention summaries
+
+
+def overlap_share(weights: np.ndarray, interval: tuple[float, float]) -> float:
+    """Weight of equal consecutive bins that falls inside ``interval`` (fractions of the clip)."""
+    n = len(weights)
+    s, e = interval
+    edges = np.arange(n + 1) / n
+    cover = np.clip(np.minimum(edges[1:], e) - np.maximum(edges[:-1], s), 0, None) * n
+    return float(np.sum(weights * cover))
+
+
+def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str, Any]]:
+    """Compact per-clip summaries of every attention a model returned (see module docstring)."""
+    att = {k: _np(v) for k, v in out.attention.items() if k != "segments"}
+    segs = {int(g): _np(v) for g, v in out.attention.get("segments", {}).items()}
+    B = out.logits.shape[0]
+    part_names = list(getattr(model.config, "parts", ()) or ())
+    truth_parts = _np(batch["truth_parts"]) if "truth_parts" in batch else None
+    truth_interval = _np(batch["truth_interval"]) if "truth_interval" in batch else None
+    from core_models.data.layouts import NTU25
+
+    layout_parts = list(NTU25.part_names)
+    rows = []
+    for i in range(B):
+        r: dict[str, Any] = {}
+        if "parts" in att:
+            p = att["parts"][i]
+            if p.ndim == 2:
+                r["parts_time"] = p.tolist()
+                p = p.mean(0)
+            r["parts"] = p.tolist()
+        if "temporal" in att:
+            r["temporal"] = att["temporal"][i].tolist()
+        if "spatial" in att:
+            s = att["spatial"][i]
+            r["spatial"] = (s.mean(0) if s.ndim == 3 else s).tolist()
+        for g, v in sorted(segs.items()):
+            r[f"segments_{g}"] = v[i].tolist()
+        if "granularity" in att:
+            r["granularity"] = att["granularity"][i].tolist()
+        if "glimpses" in att:
+            r["glimpse_centres"] = att["glimpses"][i][..., :2].tolist()
+        if "assignment" in att:
+            r["assignment"] = att["assignment"][i].mean(0).tolist()
+        if "self" in att:
+            r["self_attention"] = att["self"][i].mean(0).tolist()
+        if "grid" in att:
+            gr = att["grid"][i]
+            r["grid_box"] = [float(gr[..., 0].min()), float(gr[..., 0].max()),
+                             float(gr[..., 1].min()), float(gr[..., 1].max())]  # fmt: skip
+        if truth_parts is not None and truth_interval is not None:
+            tp = truth_parts[i].astype(bool)
+            ti = (float(truth_interval[i][0]), float(truth_interval[i][1]))
+            r["truth_parts"] = [n for n, t in zip(layout_parts, tp, strict=False) if t]
+            r["truth_interval"] = list(ti)
+            r["interval_fraction"] = ti[1] - ti[0]
+            if "parts" in r and part_names:
+                active = set(r["truth_parts"])
+                r["parts_truth_share"] = float(
+                    sum(w for n, w in zip(part_names, r["parts"], strict=True) if n in active)
+                )
+            if "temporal" in r:
+                r["temporal_truth_share"] = overlap_share(np.asarray(r["temporal"]), ti)
+            shares = [overlap_share(v[i], ti) for g, v in segs.items() if g > 1]
+            if shares:
+                r["segments_truth_share"] = float(np.mean(shares))
+        rows.append(r)
+    return rows
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# running a model over clips
+
+
+def predict_rows(model, dataset, *, batch_size: int, device, workers: int = 0, progress: bool = True):
+    """Per-clip rows (prediction, probabilities, attention summaries) for every item of ``dataset``."""
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="evaluating", unit="batch", leave=False, disable=not progress):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            out = model(batch)
+            probs = torch.softmax(out.logits.float(), dim=1).cpu()
+            k = min(5, probs.shape[1])
+            top = probs.topk(k, dim=1).indices
+            extra = attention_rows(out, batch, unwrap(model))
+            for i in range(probs.shape[0]):
+                idx = int(batch["index"][i])
+                ref = dataset.refs[idx]
+                label = int(batch["label"][i])
+                pred = int(top[i, 0])
+                meta = ref.meta or {}
+                rows.append({
+                    "clip": ref.name, "label": label, "pred": pred, "correct": pred == label,
+                    "confidence": float(probs[i, pred]), "prob_true": float(probs[i, label]),
+                    "top5": top[i].tolist(), "probs": probs[i].tolist(),
+                    "subject": _meta(meta, "subject"), "view": _meta(meta, "camera", "view"),
+                    "setup": _meta(meta, "setup"), "repetition": _meta(meta, "repetition"),
+                    **extra[i],
+                })  # fmt: skip
+    return rows
+
+
+def _meta(meta: dict, *keys: str):
+    for k in keys:
+        if k in meta and meta[k] is not None:
+            return str(meta[k])
+    return None
+
+
+def build_table(rows: list[dict], class_names: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table.insert(2, "label_name", [class_names[i] for i in table["label"]])
+    table.insert(4, "pred_name", [class_names[i] for i in table["pred"]])
+    return table.sort_values("clip").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+
+
+def compute_metrics(table: pd.DataFrame, class_names: list[str], *, opposite_pairs=()) -> dict[str, Any]:
+    K = len(class_names)
+    labels = table["label"].to_numpy()
+    preds = table["pred"].to_numpy()
+    conf = np.zeros((K, K), dtype=np.int64)
+    np.add.at(conf, (labels, preds), 1)
+    per_class = {}
+    for k, name in enumerate(class_names):
+        n = conf[k].sum()
+        if n:
+            per_class[name] = float(conf[k, k] / n)
+    top5 = np.mean([lab in t for lab, t in zip(labels, table["top5"], strict=True)])
+    m: dict[str, Any] = {
+        "clips": len(table),
+        "top1": float(np.mean(labels == preds)),
+        "top5": float(top5),
+        "mean_class_accuracy": float(np.mean(list(per_class.values()))) if per_class else 0.0,
+        "per_class": per_class,
+        "class_names": list(class_names),
+        "confusion": conf.tolist(),
+    }
+    for col, key in (("view", "per_view"), ("subject", "per_subject")):
+        if col in table and table[col].notna().any():
+            m[key] = {str(v): float(g["correct"].mean()) for v, g in table.groupby(col, sort=True)}
+    if opposite_pairs:
+        m.update(_pair_metrics(table, class_names, opposite_pairs))
+    truth = {}
+    for col in ("parts_truth_share", "temporal_truth_share", "segments_truth_share", "interval_fraction"):
+        if col in table and table[col].notna().any():
+            truth[col] = float(table[col].mean())
+    if "parts_truth_share" in table and "truth_parts" in table:
+        hand = table["truth_parts"].map(lambda ps: bool(len(ps)) and set(ps) <= HAND_PARTS)
+        if hand.any():
+            truth["parts_truth_share_hand_actions"] = float(table.loc[hand, "parts_truth_share"].mean())
+            truth["hand_action_clips"] = int(hand.sum())
+    if truth:
+        m["attention_vs_truth"] = truth
+    return m
+
+
+def _pair_metrics(table: pd.DataFrame, class_names: list[str], pairs) -> dict[str, Any]:
+    index = {n: i for i, n in enumerate(class_names)}
+    partner = {}
+    for a, b in pairs:
+        if a in index and b in index:
+            partner[index[a]] = index[b]
+            partner[index[b]] = index[a]
+    sel = table[table["label"].isin(list(partner))]
+    if sel.empty:
+        return {}
+    two_way = [p[lab] > p[partner[lab]] for lab, p in zip(sel["label"], sel["probs"], strict=True)]
+    return {
+        "opposite_pairs_top1": float(sel["correct"].mean()),
+        "opposite_pairs_two_way": float(np.mean(two_way)),
+        "opposite_pairs_clips": len(sel),
+    }
+
+
+def opposite_pairs_for(data_kind: str) -> list[tuple[str, str]]:
+    if data_kind != "synth":
+        return []
+    from core_models.synth import OPPOSITE_PAIRS
+    from core_models.synth.generate import CLASSES_120
+
+    return [(CLASSES_120[a - 1], CLASSES_120[b - 1]) for a, b in OPPOSITE_PAIRS]
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    *,
+    split: str = "test",
+    root: str | None = None,
+    data: str | None = None,
+    protocol: str | None = None,
+    clips: list[str] | None = None,
+    batch_size: int = 16,
+    cache_dir: str | None = ".cache/prepared",
+    device=None,
+    dist=None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Evaluate a checkpoint file on a split of its data (or of ``data``/``root``/``protocol``).
+
+    ``clips`` restricts the split to those clip names. Results go to ``out_dir/eval/<split>``.
+    Under ``torchrun`` each process takes every ``world``-th clip and rank 0 writes the union.
+    """
+    from core_models.data import open_reader
+    from core_models.data.datasets import ClipDataset
+
+    ck = load_checkpoint(checkpoint)
+    model = build_from_checkpoint(ck, checkpoint)
+    info = ck.get("data", {})
+    data = data or info.get("kind", "synth")
+    root = root or info.get("root")
+    protocol = protocol or info.get("protocol", "cs")
+    if root is None or not Path(root).is_dir():
+        hint = f" (make it with `python -m core_models synth --out {root}`)" if data == "synth" else ""
+        raise SystemExit(f"the {data} data of this checkpoint is not at {root}{hint}; pass --root DIR")
+    reader = open_reader(data, root)
+    names = list(reader.classes_for(protocol))
+    saved = ck.get("class_names")
+    if saved and list(saved) != names:
+        raise CheckpointError(
+            checkpoint, f"was trained on {len(saved)} classes ({', '.join(saved[:3])}, ...) but {data} "
+            f"{protocol} under {root} has {len(names)} ({', '.join(names[:3])}, ...)",
+            "the class list the checkpoint was trained with",
+        )  # fmt: skip
+    refs = reader.split(protocol, split)
+    if clips is not None:
+        wanted = set(clips)
+        refs = [r for r in refs if r.name in wanted]
+    if not refs:
+        raise SystemExit(
+            f"no {split} clips of {data} {protocol} under {root}" + (" match --clips" if clips else "")
+        )
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
+    device = device or torch.device("cpu")
+    model = model.to(device)
+    ds = ClipDataset(
+        reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol
+    )
+    t0 = time.perf_counter()
+    rows = predict_rows(model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0)
+    seconds = time.perf_counter() - t0
+    if world > 1:
+        import torch.distributed as tdist
+
+        gathered: list = [None] * world
+        tdist.all_gather_object(gathered, rows)
+        rows = [r for part in gathered for r in part]
+    if rank != 0:
+        return pd.DataFrame(), {}
+    table = build_table(rows, names)
+    metrics = compute_metrics(table, names, opposite_pairs=opposite_pairs_for(data))
+    metrics.update(
+        split=split, data=data, protocol=protocol, root=str(root), checkpoint=str(checkpoint),
+        model=ck["model"], preset=ck["preset"], seconds=round(seconds, 2),
+        part_names=list(getattr(model.config, "parts", ()) or ()),
+    )  # fmt: skip
+    results.write_eval(out_dir, split, table, metrics)
+    return table, metrics
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "test", checkpoint: str | None = None, dist=None,
+                 device=None, **kw) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """Evaluate a run's ``model.pt`` (or ``checkpoint``) into ``run_dir/eval/<split>``."""
+    run_dir = Path(run_dir)
+    ck = Path(checkpoint) if checkpoint else run_dir / "model.pt"
+    if not ck.exists():
+        raise SystemExit(
+            f"{run_dir}: no {ck.name}; the run has not finished training (see {run_dir}/status.json)"
+        )
+    settings = {}
+    if (run_dir / "settings.json").is_file():
+        settings = json.loads((run_dir / "settings.json").read_text())
+    kw.setdefault("cache_dir", settings.get("cache_dir", ".cache/prepared") or None)
+    return evaluate_checkpoint(ck, run_dir, split=split, dist=dist, device=device, **kw)

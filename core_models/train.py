@@ -1,0 +1,646 @@
+"""Training: one plain loop for every model, on one CPU, one GPU, or many under ``torchrun``.
+
+``python -m core_models train --model NAME --preset cpu --data synth --root DIR --protocol cs
+--out RUN_DIR`` fills :class:`TrainSettings` from the command line, saves them in the run, and
+trains. What happens, in order:
+
+1. The reader lists the protocol's train / val / test clips; rank 0 prepares every clip once into
+   the on-disk cache (``core_models.data.datasets``); the other ranks wait.
+2. The model is built from its preset (``--set key=value`` overrides config fields, e.g.
+   ``--set lambda_spatial=0``), optionally initialised from an earlier run's weights (``--init``)
+   and put in a training stage (``--stage``) for the staged schedules of the papers.
+3. Each epoch: a progress bar with the running loss and accuracy; gradient clipping; mixed
+   precision on CUDA; a validation pass; ``last.pt`` written atomically with the optimiser,
+   scheduler and RNG state (``--resume`` continues from it, repeating the interrupted epoch
+   exactly); ``best.pt`` when the validation accuracy improves; a line in ``history.jsonl``.
+4. At the end, the best weights are exported compact as ``model.pt`` and evaluated on the test
+   split into the results store (``core_models.results``).
+
+A loss that becomes NaN or infinite stops the run at once with the step and the loss terms in
+the message; ``last.pt`` still holds the last good epoch.
+
+Distributed: under ``torchrun --nproc_per_node N`` every process reads ``RANK``/``WORLD_SIZE``,
+joins a process group (NCCL on GPUs, gloo on CPUs), wraps the model in DDP and reads its share of
+each epoch through a ``DistributedSampler``. ``--batch-size`` is the global batch, split evenly
+over the processes, so the same settings give the same optimisation on 1 or N processes (a test
+checks two gloo processes against one). Only rank 0 logs, writes files and evaluates the
+collected predictions.
+
+Recipes (:data:`RECIPES`): every setting left unset on the command line comes from the model's
+recipe for its preset. ``paper`` follows the authors where their code says (SGD 0.01 momentum 0.9
+for the I3D family, Adam 1e-3 with norm clipping 1 for the pose networks, Adam 1e-4 for Glimpse
+Clouds); ``cpu`` uses AdamW with a short linear warm-up and a cosine decay, which trains these
+small models in a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from core_models import results
+from core_models.checkpoint import (
+    FORMAT,
+    build_model_with,
+    compact_state,
+    config_dict,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    unwrap,
+)
+
+log = logging.getLogger("core_models.train")
+
+DATA_KINDS = ("synth", "ntu", "nucla", "smarthome", "ucf101")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 12
+    batch_size: int = 16
+    warmup_epochs: float = 1.0
+    clip_grad: float = 5.0
+
+
+_PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
+_PAPER_POSE = Recipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=100, batch_size=32,
+                     warmup_epochs=0, clip_grad=1.0)  # fmt: skip
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "skeleton_lstm": {"cpu": Recipe(lr=3e-3, epochs=30, batch_size=32), "paper": _PAPER_POSE},
+    "i3d": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
+    "i3d_nl": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
+    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
+    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
+    "temporal_granularity": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_POSE},
+    "glimpse_clouds": {
+        "cpu": Recipe(lr=2e-3, epochs=12),
+        "paper": Recipe(
+            optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=10, batch_size=10, warmup_epochs=0
+        ),
+    },
+}
+DEFAULT_RECIPE = {"cpu": Recipe(), "paper": _PAPER_I3D}
+
+
+def recipe_for(model: str, preset: str) -> Recipe:
+    return RECIPES.get(model, DEFAULT_RECIPE).get(preset, DEFAULT_RECIPE[preset])
+
+
+@dataclass
+class TrainSettings:
+    """Every setting of a run (saved as ``settings.json``). ``None`` means "the model's recipe"."""
+
+    model: str
+    out: str
+    preset: str = "cpu"
+    data: str = "synth"
+    root: str = "data/synth"
+    protocol: str = "cs"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: str | None = None
+    warmup_epochs: float | None = None
+    clip_grad: float | None = None
+    amp: str = "auto"
+    stage: str | None = None
+    init: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    workers: int = 1
+    cache_dir: str = ".cache/prepared"
+    limit: int = 0
+    max_steps: int = 0
+    device: str = "auto"
+    evaluate: bool = True
+    resume: bool = False
+
+    def resolved(self) -> TrainSettings:
+        """These settings with every ``None`` filled from the recipe."""
+        r = recipe_for(self.model, self.preset)
+        values = asdict(self)
+        for f in fields(Recipe):
+            if values.get(f.name) is None:
+                values[f.name] = getattr(r, f.name)
+        return TrainSettings(**values)
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message says where, ``last.pt`` is the last good state."""
+
+
+# ---------------------------------------------------------------------------------------------
+# distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed(device_kind: str) -> Dist:
+    """Join the process group ``torchrun`` describes in the environment (or run alone)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return Dist(rank=rank, world=world, local_rank=local)
+
+
+def _barrier(d: Dist) -> None:
+    if d.active:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _all_sum(d: Dist, values: list[float], device: torch.device) -> list[float]:
+    if not d.active:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def pick_device(setting: str, d: Dist) -> torch.device:
+    if setting == "auto":
+        setting = "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda was asked for but no CUDA device is available")
+        torch.cuda.set_device(d.local_rank)
+        return torch.device("cuda", d.local_rank)
+    return torch.device(setting)
+
+
+def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: ``auto`` is bf16 on CUDA when supported, else fp16; never on CPU."""
+    if setting == "off" or device.type != "cuda":
+        if setting in ("bf16", "fp16") and device.type != "cuda":
+            log.warning("mixed precision %s is only used on CUDA; training in float32 on %s", setting, device)
+        return None
+    if setting == "bf16" or (setting == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def open_data(s: TrainSettings):
+    """The reader and the protocol's train / val / test clips (``--limit`` keeps the first N of each)."""
+    from core_models.data import open_reader
+
+    root = Path(s.root)
+    if s.data == "synth" and not root.is_dir():
+        raise SystemExit(
+            f"no synthetic dataset at {root}; make it with `python -m core_models synth --out {root}` "
+            "(about 2 minutes on two cores)"
+        )
+    reader = open_reader(s.data, root)
+    splits = {}
+    for subset in ("train", "val", "test"):
+        refs = reader.split(s.protocol, subset)
+        if s.limit:
+            refs = _spread(refs, s.limit)
+        splits[subset] = refs
+    if not splits["train"]:
+        raise SystemExit(f"{reader.summary()}: protocol {s.protocol} has no training clips")
+    return reader, splits
+
+
+def _spread(refs: list, n: int) -> list:
+    """``n`` clips taken evenly over the list (so a small run still sees every class)."""
+    if len(refs) <= n:
+        return refs
+    step = len(refs) / n
+    return [refs[int(i * step)] for i in range(n)]
+
+
+def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
+    from core_models.data.datasets import ClipDataset
+
+    return ClipDataset(
+        reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
+        protocol=s.protocol, seed=s.seed,
+    )  # fmt: skip
+
+
+def make_loader(ds, batch: int, d: Dist, *, shuffle: bool, seed: int, workers: int, drop_last: bool):
+    sampler = DistributedSampler(
+        ds, num_replicas=d.world, rank=d.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+    )
+    return DataLoader(
+        ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=drop_last,
+        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+    )  # fmt: skip
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# optimisation
+
+
+def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=s.lr, momentum=0.9)
+    if s.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=s.lr)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=s.lr)
+    raise SystemExit(f"unknown optimizer {s.optimizer!r}; choose adamw, adam or sgd")
+
+
+def make_schedule(opt: torch.optim.Optimizer, s: TrainSettings, steps_per_epoch: int):
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to 1% of the rate."""
+    total = max(1, s.epochs * steps_per_epoch)
+    if s.max_steps:
+        total = min(total, s.max_steps)
+    warm = min(total // 2, int(s.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def setup_logging(run_dir: Path, d: Dist) -> None:
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    if not d.main:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+        return
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    fh = logging.FileHandler(run_dir / "train.log")
+    fh.setFormatter(fmt)
+    sh = logging.StreamHandler(sys.stderr)
+    sh.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(fh)
+    log.addHandler(sh)
+    log.propagate = False
+
+
+def build_for_run(s: TrainSettings, num_classes: int, layout_name: str) -> nn.Module:
+    try:
+        model = build_model_with(
+            s.model, s.preset, num_classes=num_classes, layout_name=layout_name, config=s.overrides or None
+        )
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"cannot build {s.model}/{s.preset} with overrides {s.overrides}: {e}") from None
+    if s.init:
+        ckpt = load_checkpoint(s.init)
+        state = ckpt["state_dict"]
+        own = model.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+        if not usable:
+            raise SystemExit(f"--init {s.init}: no tensor of it fits {s.model}/{s.preset}")
+        model.load_state_dict({k: v.to(own[k].dtype) for k, v in usable.items()}, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(usable), len(own), s.init)
+    if s.stage:
+        stages = getattr(model, "stages", None)
+        if not stages or s.stage not in stages:
+            raise SystemExit(f"{s.model} has no training stage {s.stage!r}; it has {stages or 'none'}")
+        model.set_stage(s.stage)
+    return model
+
+
+def _layout_name(reader) -> str:
+    from core_models.data.layouts import LAYOUTS
+
+    layout = getattr(reader, "layout", None)
+    for name, lay in LAYOUTS.items():
+        if lay is layout or (layout is not None and lay.name == getattr(layout, "name", None)):
+            return name
+    return "ntu25"
+
+
+def checkpoint_payload(model, s: TrainSettings, *, reader, epoch: int, step: int, metrics: dict) -> dict:
+    m = unwrap(model)
+    return {
+        "format": FORMAT,
+        "model": s.model,
+        "preset": s.preset,
+        "config": config_dict(m.config),
+        "num_classes": int(m.config.num_classes),
+        "layout": _layout_name(reader),
+        "class_names": list(reader.classes_for(s.protocol)),
+        "data": {"kind": s.data, "protocol": s.protocol, "root": str(s.root)},
+        "settings": _jsonable(asdict(s)),
+        "epoch": epoch,
+        "step": step,
+        "metrics": metrics,
+        "state_dict": {k: v.detach().cpu() for k, v in m.state_dict().items()},
+    }
+
+
+def _jsonable(d: dict) -> dict:
+    return {
+        k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
+        for k, v in d.items()
+    }
+
+
+def _set_train_mode(model: nn.Module, s: TrainSettings) -> None:
+    model.train()
+    m = unwrap(model)
+    if s.stage and hasattr(m, "set_stage"):
+        m.set_stage(s.stage)  # a stage may put frozen parts back in eval mode
+
+
+def train(s: TrainSettings) -> Path:
+    """Train one run; returns its directory. See the module docstring."""
+    run_dir = Path(s.out)
+    if s.resume:
+        s = _resume_settings(run_dir)
+    s = s.resolved()
+    if s.model not in _models():
+        raise SystemExit(f"unknown model {s.model!r}; choose one of {', '.join(_models())}")
+    if s.data not in DATA_KINDS:
+        raise SystemExit(f"unknown data {s.data!r}; choose one of {', '.join(DATA_KINDS)}")
+    device_kind = (
+        "cuda" if (s.device == "cuda" or (s.device == "auto" and torch.cuda.is_available())) else "cpu"
+    )
+    d = init_distributed(device_kind)
+    if s.batch_size % d.world:
+        raise SystemExit(f"--batch-size {s.batch_size} must be divisible by the {d.world} processes")
+    device = pick_device(s.device, d)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not s.resume and (run_dir / "last.pt").exists():
+        raise SystemExit(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    setup_logging(run_dir, d)
+    torch.manual_seed(s.seed + d.rank)
+
+    reader, splits = open_data(s)
+    num_classes = reader.num_classes(s.protocol)
+    model = build_for_run(s, num_classes, _layout_name(reader)).to(device)
+    train_ds = make_dataset(reader, splits["train"], model, s, train=True)
+    val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
+    if d.main:
+        results.write_json(run_dir / "settings.json", asdict(s))
+        results.set_status(run_dir, "running", pid=os.getpid())
+        log.info("%s; %s/%s, %d train / %d val / %d test clips, %d classes, %d processes on %s",
+                 reader.summary(), s.model, s.preset, len(train_ds), len(val_ds or []),
+                 len(splits["test"]), num_classes, d.world, device)  # fmt: skip
+        if s.cache_dir:
+            for ds in (train_ds, val_ds):
+                if ds is not None:
+                    ds.warm_cache(progress=True)
+    _barrier(d)
+
+    per_proc = s.batch_size // d.world
+    train_loader = make_loader(
+        train_ds, per_proc, d, shuffle=True, seed=s.seed, workers=s.workers, drop_last=True
+    )
+    if len(train_loader) == 0:
+        raise SystemExit(f"{len(train_ds)} training clips is fewer than one batch of {s.batch_size}")
+    val_loader = (
+        make_loader(val_ds, per_proc, d, shuffle=False, seed=s.seed, workers=s.workers, drop_last=False)
+        if val_ds is not None else None
+    )  # fmt: skip
+    opt = make_optimizer(model, s)
+    sched = make_schedule(opt, s, len(train_loader))
+    dtype = amp_dtype(s.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+    start_epoch, step, best, elapsed = 0, 0, {"val_top1": -1.0}, 0.0
+    if s.resume and (run_dir / "last.pt").exists():
+        ck = load_checkpoint(run_dir / "last.pt")
+        load_weights(model, ck["state_dict"], run_dir / "last.pt")
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        if "scaler" in ck:
+            scaler.load_state_dict(ck["scaler"])
+        torch.set_rng_state(ck["rng"]["cpu"][d.rank % len(ck["rng"]["cpu"])])
+        start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
+        best = ck.get("best", best)
+        elapsed = float(ck.get("elapsed", 0.0))
+        log.info("resumed %s after epoch %d (step %d)", run_dir, start_epoch, step)
+        if d.main:
+            results.truncate_history(run_dir, start_epoch)
+    if d.active:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    for epoch in range(start_epoch, s.epochs):
+        if s.max_steps and step >= s.max_steps:
+            break
+        t0 = time.perf_counter()
+        train_ds.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
+        _set_train_mode(model, s)
+        sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+        terms_sum: dict[str, float] = {}
+        bar = _progress(train_loader, epoch, s, d)
+        for batch in bar:
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(batch)
+                loss, terms = unwrap(model).loss(out, batch)
+            if not torch.isfinite(loss):
+                _diverged(run_dir, d, epoch, step, loss, terms)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            norm = torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], s.clip_grad
+            )
+            if not torch.isfinite(norm) and dtype is not torch.float16:
+                _diverged(run_dir, d, epoch, step, loss, {**terms, "grad_norm": float(norm)})
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            step += 1
+            n = batch["label"].numel()
+            sums["loss"] += float(loss.detach()) * n
+            sums["correct"] += float((out.logits.detach().argmax(1) == batch["label"]).sum())
+            sums["count"] += n
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + v * n
+            if d.main and hasattr(bar, "set_postfix"):
+                bar.set_postfix(
+                    loss=f"{sums['loss'] / sums['count']:.3f}", acc=f"{sums['correct'] / sums['count']:.3f}"
+                )
+            if s.max_steps and step >= s.max_steps:
+                break
+        train_seconds = time.perf_counter() - t0
+        keys = sorted(terms_sum)
+        totals = _all_sum(
+            d, [sums["loss"], sums["correct"], sums["count"], *(terms_sum[k] for k in keys)], device
+        )
+        count = max(totals[2], 1.0)
+        row = {
+            "epoch": epoch, "step": step, "train_loss": totals[0] / count, "train_top1": totals[1] / count,
+            **{f"train_{k}": totals[3 + i] / count for i, k in enumerate(keys)},
+            "lr": opt.param_groups[0]["lr"], "train_seconds": train_seconds,
+            "clips_per_second": totals[2] / max(train_seconds, 1e-9),
+        }  # fmt: skip
+        if val_loader is not None:
+            row.update(validate(model, val_loader, device, dtype, d))
+        elapsed += train_seconds
+        row["elapsed_seconds"] = elapsed
+        improved = row.get("val_top1", row["train_top1"]) > best["val_top1"]
+        if improved:
+            best = {"val_top1": row.get("val_top1", row["train_top1"]), "epoch": epoch}
+        if d.main:
+            metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
+            payload = checkpoint_payload(model, s, reader=reader, epoch=epoch, step=step, metrics=metrics)
+            if improved:
+                save_checkpoint(run_dir / "best.pt", payload)
+            payload.update(
+                optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
+                rng={"cpu": [torch.get_rng_state()]}, best=best, elapsed=elapsed,
+            )  # fmt: skip
+            save_checkpoint(run_dir / "last.pt", payload)
+            results.append_history(run_dir, row)
+            log.info(
+                "epoch %d: %s", epoch, ", ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k != "epoch")
+            )
+        _barrier(d)
+
+    if d.main:
+        export(run_dir)
+        results.set_status(run_dir, "trained", train_seconds=elapsed, best=best)
+        log.info("trained %s in %.0f s; best val top-1 %.3f at epoch %s", run_dir, elapsed,
+                 best["val_top1"], best.get("epoch"))  # fmt: skip
+    _barrier(d)
+    if s.evaluate:
+        from core_models.evaluate import evaluate_run
+
+        clips = [r.name for r in splits["test"]] if s.limit else None
+        evaluate_run(run_dir, split="test", dist=d, device=device, clips=clips, progress=_show_progress())
+    if d.main:
+        results.set_status(run_dir, "complete", train_seconds=elapsed, best=best)
+    return run_dir
+
+
+def export(run_dir: Path) -> Path:
+    """``model.pt``: the best weights (else the last), compact, without optimiser state."""
+    src = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
+    ck = load_checkpoint(src)
+    keep = {k: v for k, v in ck.items() if k not in ("optimizer", "scheduler", "scaler", "rng", "best")}
+    keep["state_dict"] = compact_state(ck["state_dict"])
+    keep["compact"] = True
+    return save_checkpoint(run_dir / "model.pt", keep)
+
+
+def validate(model, loader, device, dtype, d: Dist) -> dict[str, float]:
+    model.eval()
+    loss_sum, correct, count = 0.0, 0.0, 0.0
+    with torch.no_grad():
+        for batch in loader:
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(batch)
+                loss, _ = unwrap(model).loss(out, batch)
+            n = batch["label"].numel()
+            loss_sum += float(loss) * n
+            correct += float((out.logits.argmax(1) == batch["label"]).sum())
+            count += n
+    loss_sum, correct, count = _all_sum(d, [loss_sum, correct, count], device)
+    return {"val_loss": loss_sum / max(count, 1), "val_top1": correct / max(count, 1)}
+
+
+def _diverged(run_dir: Path, d: Dist, epoch: int, step: int, loss, terms: dict) -> None:
+    what = ", ".join(f"{k} {v:.4g}" for k, v in terms.items())
+    last = run_dir / "last.pt"
+    keep = (
+        f"the last good checkpoint is {last}"
+        if last.exists()
+        else "no epoch had finished, no checkpoint kept"
+    )
+    msg = (
+        f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} ({what}); training stopped and {keep}. "
+        "Lower --lr or --clip-grad, or check the data of this batch."
+    )
+    if d.main:
+        log.error(msg)
+        results.set_status(run_dir, "failed", reason=msg)
+    raise TrainingDivergedError(msg)
+
+
+def _progress(loader, epoch: int, s: TrainSettings, d: Dist):
+    if not d.main:
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", leave=False, file=sys.stderr,
+                disable=not _show_progress())  # fmt: skip
+
+
+def _show_progress() -> bool:
+    return os.environ.get("CORE_MODELS_NO_PROGRESS") != "1"
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _models():
+    from core_models.models import MODELS
+
+    return MODELS
+
+
+def _resume_settings(run_dir: Path) -> TrainSettings:
+    path = run_dir / "settings.json"
+    if not path.is_file():
+        raise SystemExit(f"--resume: {run_dir} holds no settings.json; it is not a run directory")
+    import json
+
+    data = json.loads(path.read_text())
+    data["resume"] = True
+    data["out"] = str(run_dir)
+    names = {f.name for f in fields(TrainSettings)}
+    return TrainSettings(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,252 @@
+"""Training, resuming, divergence, distributed equivalence, checkpoints and the results store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from core_models import results
+from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, save_checkpoint
+from core_models.cli import main
+from core_models.evaluate import compute_metrics, evaluate_run, overlap_share
+from core_models.models.skeleton_lstm import SkeletonLSTM
+from core_models.train import TrainingDivergedError, TrainSettings, train
+
+ENV = {**os.environ, "CORE_MODELS_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def settings(root: Path, out: Path, **kw) -> TrainSettings:
+    base = dict(model="skeleton_lstm", out=str(out), root=str(root), epochs=2, batch_size=8, workers=0,
+                cache_dir=str(out.parent / "cache"), overrides={"dropout": 0.0})  # fmt: skip
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core_models", *args], env=ENV, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def states_close(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k].float(), b[k].float(), atol=atol, rtol=1e-4, msg=k)
+
+
+def test_a_run_writes_every_file_and_its_model_reloads_from_the_file_alone(tiny_synth, tmp_path):
+    run = train(settings(tiny_synth, tmp_path / "run", overrides={"dropout": 0.0, "hidden": 32}))
+    for name in ("settings.json", "train.log", "history.jsonl", "last.pt", "best.pt", "model.pt"):
+        assert (run / name).is_file(), name
+    assert results.read_status(run)["state"] == "complete"
+    hist = results.read_history(run)
+    assert [h["epoch"] for h in hist] == [0, 1] and all(h["clips_per_second"] > 0 for h in hist)
+    assert "epoch 1" in (run / "train.log").read_text()
+
+    table, metrics = results.read_eval(run, "test")
+    assert len(table) == metrics["clips"] == 28  # subject 3, cameras 1 and 2, 14 classes
+    for col in ("clip", "label", "label_name", "pred", "pred_name", "correct", "confidence", "top5", "probs",
+                "subject", "view", "setup", "truth_parts", "truth_interval"):  # fmt: skip
+        assert col in table, col
+    assert set(table["subject"]) == {"3"} and set(table["view"]) == {"1", "2"}
+    for key in ("top1", "top5", "mean_class_accuracy", "per_class", "per_view", "per_subject", "confusion",
+                "opposite_pairs_top1", "opposite_pairs_two_way"):  # fmt: skip
+        assert key in metrics, key
+    assert np.asarray(metrics["confusion"]).sum() == 28
+
+    # The shipped form: weights only, compact, the config travels with it.
+    ck = load_checkpoint(run / "model.pt")
+    assert (
+        "optimizer" not in ck
+        and ck["config"]["hidden"] == 32
+        and ck["state_dict"]["head.weight"].dtype == torch.float16
+    )
+    model = build_from_checkpoint(ck)
+    assert isinstance(model, SkeletonLSTM) and model.config.hidden == 32
+    # Evaluating the file again gives the same predictions as the run's own evaluation.
+    again, m2 = evaluate_run(
+        run, split="test", checkpoint=str(run / "model.pt"), cache_dir=None, progress=False
+    )
+    assert m2["top1"] == metrics["top1"]
+    np.testing.assert_allclose(np.stack(again["probs"]), np.stack(table["probs"]), atol=1e-5)
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tiny_synth, tmp_path):
+    common = ["train", "--model", "skeleton_lstm", "--preset", "paper", "--root", str(tiny_synth),
+              "--epochs", "3", "--batch-size", "4", "--workers", "0", "--set", "dropout=0", "--no-evaluate",
+              "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    whole = cli(*common, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "core_models", *common, "--out", str(run)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 180
+    while time.time() < deadline and len(results.read_history(run)) < 1:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = [h["epoch"] for h in results.read_history(run)]
+    assert done and done[-1] < 2, f"the run finished before it could be killed: {done}"
+    assert results.read_status(run)["state"] == "running"  # a killed run never says complete
+    assert not (run / "model.pt").exists()
+
+    resumed = cli("train", "--model", "skeleton_lstm", "--out", str(run), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [h["epoch"] for h in results.read_history(run)] == [0, 1, 2]
+    states_close(
+        load_checkpoint(run / "last.pt")["state_dict"],
+        load_checkpoint(tmp_path / "whole" / "last.pt")["state_dict"],
+    )
+
+
+def test_two_gloo_processes_train_like_one(tiny_synth, tmp_path):
+    common = ["--model", "skeleton_lstm", "--root", str(tiny_synth), "--epochs", "2", "--batch-size", "8",
+              "--workers", "0", "--set", "dropout=0", "--set", "hidden=32", "--no-evaluate",
+              "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    one = cli("train", *common, "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "core_models", "train", *common, "--out", str(tmp_path / "two")],
+        env=ENV, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "2 processes" in (tmp_path / "two" / "train.log").read_text()
+    states_close(load_checkpoint(tmp_path / "one" / "last.pt")["state_dict"],
+                 load_checkpoint(tmp_path / "two" / "last.pt")["state_dict"], atol=1e-4)  # fmt: skip
+    h1, h2 = results.read_history(tmp_path / "one"), results.read_history(tmp_path / "two")
+    assert [round(h["val_top1"], 4) for h in h1] == [round(h["val_top1"], 4) for h in h2]
+    assert [h["train_loss"] for h in h1] == pytest.approx([h["train_loss"] for h in h2], rel=1e-4)
+
+
+def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+    tiny_synth, tmp_path, monkeypatch
+):
+    calls = {"n": 0}
+    real = SkeletonLSTM.loss
+
+    def poisoned(self, out, batch):
+        calls["n"] += 1
+        total, terms = real(self, out, batch)
+        return (total * float("nan"), terms) if calls["n"] > 7 else (total, terms)
+
+    monkeypatch.setattr(SkeletonLSTM, "loss", poisoned)  # 7 steps per epoch: epoch 1 breaks
+    run = tmp_path / "nan"
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss became nan at epoch 1, step 7 .*last good checkpoint"
+    ):
+        train(settings(tiny_synth, run, epochs=3, evaluate=False))
+    assert load_checkpoint(run / "last.pt")["epoch"] == 0
+    status = results.read_status(run)
+    assert status["state"] == "failed" and "nan" in status["reason"]
+    assert not (run / "model.pt").exists()
+
+
+def test_overrides_init_and_stages_are_options_of_the_same_command(tiny_synth, tmp_path):
+    first = train(settings(tiny_synth, tmp_path / "a", epochs=1, evaluate=False, overrides={"hidden": 32}))
+    second = train(settings(tiny_synth, tmp_path / "b", epochs=1, evaluate=False, overrides={"hidden": 32},
+                            init=str(first / "model.pt")))  # fmt: skip
+    assert "initialised 14 of 14 tensors" in (second / "train.log").read_text()
+    with pytest.raises(SystemExit, match="no training stage 'glimpses'"):
+        train(settings(tiny_synth, tmp_path / "c", epochs=1, stage="glimpses"))
+    with pytest.raises(SystemExit, match="hiden"):
+        train(settings(tiny_synth, tmp_path / "d", epochs=1, overrides={"hiden": 3}))
+    with pytest.raises(SystemExit, match="already holds a run"):
+        train(settings(tiny_synth, tmp_path / "a", epochs=1))
+
+
+def test_part_attention_stages_choose_what_trains():
+    from core_models.models import build_model
+
+    model = build_model("part_attention", "cpu", num_classes=5).train()
+    model.set_stage("parts")
+    assert all(p.requires_grad for p in model.parts.parameters())
+    assert not any(p.requires_grad for p in model.attention.parameters())
+    model.set_stage("attention")
+    assert not any(p.requires_grad for p in model.parts.parameters()) and not model.parts.training
+    assert all(p.requires_grad for p in model.head.parameters())
+    with pytest.raises(ValueError, match="unknown stage"):
+        model.set_stage("glimpses")
+
+
+def test_checkpoints_that_are_not_ours_get_clear_errors_and_never_run_code(tmp_path):
+    bare = tmp_path / "bare.pt"
+    torch.save({"w": torch.zeros(2)}, bare)
+    with pytest.raises(CheckpointError, match="bare state_dict without format"):
+        load_checkpoint(bare)
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": _Evil(str(marker))}, evil)
+    with pytest.raises(CheckpointError, match="cannot be read as a weights-only checkpoint"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(CheckpointError, match="broken.pt"):
+        load_checkpoint(broken)
+
+    from core_models.checkpoint import FORMAT, config_dict
+    from core_models.models import build_model
+
+    model = build_model("skeleton_lstm", "cpu", num_classes=5)
+    good = {"format": FORMAT, "model": "skeleton_lstm", "preset": "cpu", "config": config_dict(model.config),
+            "num_classes": 5, "layout": "ntu25", "state_dict": model.state_dict()}  # fmt: skip
+    wrong = dict(good, num_classes=7, config=dict(good["config"], num_classes=7))
+    save_checkpoint(tmp_path / "wrong.pt", wrong)
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not fit the model: 2 tensors of the wrong shape, e.g. head.weight \(5, 128\)",
+    ):
+        build_from_checkpoint(load_checkpoint(tmp_path / "wrong.pt"), tmp_path / "wrong.pt")
+    assert main(["evaluate", "--checkpoint", str(bare), "--out", str(tmp_path / "x")]) == 2
+
+
+class _Evil:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_interval_share_and_metrics_on_hand_built_tables():
+    assert overlap_share(np.array([0.25, 0.25, 0.25, 0.25]), (0.25, 0.75)) == pytest.approx(0.5)
+    assert overlap_share(np.array([1.0, 0.0]), (0.25, 0.5)) == pytest.approx(0.5)
+    assert overlap_share(np.array([0.0, 1.0]), (0.25, 0.5)) == pytest.approx(0.0)
+    names = ["sit down", "stand up", "wave"]
+    table = pd.DataFrame({
+        "label": [0, 0, 1, 2], "pred": [0, 1, 1, 2], "correct": [True, False, True, True],
+        "top5": [[0, 1], [1, 0], [1, 0], [2, 0]], "view": ["1", "1", "2", "2"], "subject": ["3"] * 4,
+        "probs": [[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]],
+    })  # fmt: skip
+    m = compute_metrics(table, names, opposite_pairs=[("sit down", "stand up")])
+    assert m["top1"] == 0.75 and m["top5"] == 1.0
+    assert m["per_class"] == {"sit down": 0.5, "stand up": 1.0, "wave": 1.0}
+    assert m["mean_class_accuracy"] == pytest.approx(2.5 / 3)
+    assert m["per_view"] == {"1": 0.5, "2": 1.0}
+    assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    assert m["opposite_pairs_top1"] == pytest.approx(2 / 3) and m["opposite_pairs_two_way"] == pytest.approx(
+        2 / 3
+    )
+
+
+def test_an_unfinished_evaluation_is_never_read_as_complete(tmp_path):
+    results.write_eval(tmp_path, "test", pd.DataFrame({"clip": ["a"]}), {"top1": 1.0})
+    assert results.read_eval(tmp_path, "test")[1]["top1"] == 1.0
+    (tmp_path / "eval" / "test" / "COMPLETE").unlink()
+    with pytest.raises(results.IncompleteRunError, match="no finished evaluation"):
+        results.read_eval(tmp_path, "test")
+    json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
