@@ -18,6 +18,8 @@ An item is a dict (only the keys the spec asks for)::
     joints2d     float32 (T, M, J, 2) in [-1, 1]            2D joints in the square frame, NaN missing
     frame_index  int64 (T,)                                 original frame of each RGB sample
     skeleton_index int64 (Ts,)                              original frame of each skeleton step
+    flow         float32 (2L, S, S) in [-1, 1]              L consecutive flow fields [dx0, dy0, dx1, ...]
+                                                            (``flow_frames`` = L > 0; see ``flow.py``)
     label        int64 ()
     index        int64 ()                                   position in the dataset
     truth_parts  bool (P_layout,)   truth_interval float32 (2,)   (synthetic clips only)
@@ -39,6 +41,7 @@ from torch.utils.data import Dataset
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef
 from core_models.data.crops import CropSpec, crop_parts
+from core_models.data.flow import clip_flow, flow_stack
 from core_models.data.sampling import sample_indices
 from core_models.data.skeleton import fill_missing, normalize_skeleton
 
@@ -57,6 +60,9 @@ class InputSpec:
         num_persons: persons kept in ``skeleton`` / ``joints2d`` (missing ones are 0 / NaN).
         view_normalize: rotate skeletons to face +x (see ``core_models.data.skeleton``).
         cache_frames: frames of each clip kept in the cache.
+        flow_frames: L, flow fields per ``flow`` stack (0: no flow). The cache keeps the flow of
+            every consecutive frame pair at ``frame_size``; an item takes L consecutive fields,
+            centred in the clip (evaluation) or at a random start (training).
     """
 
     num_frames: int = 16
@@ -66,10 +72,11 @@ class InputSpec:
     num_persons: int = 2
     view_normalize: bool = False
     cache_frames: int = 64
+    flow_frames: int = 0
 
     @property
     def needs_video(self) -> bool:
-        return self.num_frames > 0 or self.crops is not None
+        return self.num_frames > 0 or self.crops is not None or self.flow_frames > 0
 
 
 def square_frames(frames: np.ndarray, joints2d: np.ndarray | None, size: int):
@@ -100,6 +107,7 @@ class _Prepared:
     frame_index: np.ndarray  # int64 (Tc,)
     skeleton: np.ndarray | None  # float32 (T, M, J, 3) normalised, NaN kept
     extras: dict = field(default_factory=dict)
+    flow: np.ndarray | None = None  # uint8 (T - 1, S, S, 2), quantised (see flow.py)
 
 
 def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
@@ -120,6 +128,9 @@ def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
             frames, j2d = square_frames(sel, person2d, spec.frame_size)
             if j2d is not None:
                 j2d = (j2d / spec.frame_size * 2.0 - 1.0).astype(np.float32)
+    flow = None
+    if spec.flow_frames > 0:  # every consecutive pair, not only the kept frames
+        flow = clip_flow(square_frames(clip.frames, None, spec.frame_size)[0])
     skeleton = None
     if spec.skeleton_frames > 0:
         if clip.joints3d is None:
@@ -132,7 +143,7 @@ def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
             [n in clip.truth.active_parts() for n in clip.layout.part_names], dtype=bool
         )
         extras["truth_interval"] = np.array([start / T, end / T], dtype=np.float32)
-    return _Prepared(frames, crops, j2d, keep.astype(np.int64), skeleton, extras)
+    return _Prepared(frames, crops, j2d, keep.astype(np.int64), skeleton, extras, flow)
 
 
 def _fit_persons(arr: np.ndarray, m: int, fill: float) -> np.ndarray:
@@ -243,6 +254,8 @@ class ClipDataset(Dataset):
             if prep.joints2d is not None:
                 j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
                 item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
+            if prep.flow is not None:
+                item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng)  # (2L, S, S)
         if prep.skeleton is not None:
             sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
             skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
@@ -256,17 +269,19 @@ class ClipDataset(Dataset):
 def _spec_key(spec: InputSpec) -> dict:
     """The settings that change the prepared arrays (sampling counts do not)."""
     d = asdict(spec)
-    for k in ("num_frames", "skeleton_frames", "num_persons"):
+    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames"):
         d.pop(k)
     d["rgb"] = spec.num_frames > 0
     d["skeleton"] = spec.skeleton_frames > 0
+    if spec.flow_frames > 0:  # the stack length is sampling, but whether flow is cached is not
+        d["flow"] = True
     return d
 
 
 def _write_prepared(path: Path, prep: _Prepared) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"frame_index": prep.frame_index}
-    for k in ("frames", "crops", "joints2d", "skeleton"):
+    for k in ("frames", "crops", "joints2d", "skeleton", "flow"):
         v = getattr(prep, k)
         if v is not None:
             arrays[k] = v
@@ -287,4 +302,5 @@ def _read_prepared(path: Path) -> _Prepared:
         frame_index=get["frame_index"],
         skeleton=get.get("skeleton"),
         extras=extras,
+        flow=get.get("flow"),
     )

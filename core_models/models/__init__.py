@@ -12,12 +12,18 @@ from dataclasses import asdict
 from typing import Any
 
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.glimpse_clouds import glimpse_clouds
 from core_models.models.i3d_baseline import i3d, i3d_nl
+from core_models.models.late_fusion import late_fusion
 from core_models.models.output import ATTENTION_KINDS, ModelOutput, check_output
 from core_models.models.part_attention import part_attention
+from core_models.models.self_attention import self_attention
 from core_models.models.separable_sta import separable_sta
 from core_models.models.skeleton_lstm import skeleton_lstm
+from core_models.models.soft_attention_lstm import soft_attention_lstm
+from core_models.models.stn import stn
 from core_models.models.temporal_granularity import temporal_granularity
+from core_models.models.two_stream import two_stream
 
 MODELS = {
     "skeleton_lstm": skeleton_lstm,
@@ -26,6 +32,12 @@ MODELS = {
     "part_attention": part_attention,
     "separable_sta": separable_sta,
     "temporal_granularity": temporal_granularity,
+    "soft_attention_lstm": soft_attention_lstm,
+    "stn": stn,
+    "self_attention": self_attention,
+    "two_stream": two_stream,
+    "late_fusion": late_fusion,
+    "glimpse_clouds": glimpse_clouds,
 }
 PRESETS = ("paper", "cpu")
 

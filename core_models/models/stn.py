@@ -1,0 +1,221 @@
+"""Spatial transformer (Jaderberg, Simonyan, Zisserman, Kavukcuoglu, NeurIPS 2015) for clips.
+
+A spatial transformer is a differentiable crop-and-warp: a small localisation net reads the input
+and regresses an affine transform ``theta``; a grid generator maps every output pixel to a point
+of the input; a bilinear sampler reads the input there. Trained only by the task loss, it learns
+to zoom on and straighten what matters. Here it sits in front of a 3D ConvNet.
+
+What is implemented::
+
+    x (B, C, T, H, W)
+      localisation: per frame  conv 5x5/2 + ReLU, conv 3x3/2 + ReLU, mean over h w   (B, T, 2c)
+                    per clip:  mean over t (one transform for the clip)              (B, 2c)
+                    fc + ReLU, fc -> theta (B, 2, 3), initialised to the identity
+      grid:    G = clamp(theta @ [x_o, y_o, 1]^T, -1, 1)  for the Ho x Wo output pixels     (B, Ho, Wo, 2)
+      sampler: y[c, t, o] = bilinear(x[c, t], G[o])  (every frame of the clip through the same grid)
+
+    model "stn":  rgb -> SpatialTransformer -> I3D trunk -> mean over t h w -> dropout -> linear
+
+``per_frame=True`` gives one transform per frame instead (``theta`` (B, T, 2, 3), grid (B, T, Ho,
+Wo, 2)); the model uses one per clip, because a per-frame warp breaks the temporal alignment the
+3D convolutions read motion from, and because the attention vocabulary's ``grid`` is (B, H', W', 2).
+Images (B, C, H, W) work too (one transform per image).
+
+Coordinates are normalised to [-1, 1] with ``align_corners=False`` (-1 and 1 are the outer edges
+of the border pixels), so the identity grid reproduces the input exactly at any size.
+
+Departures and choices, with reasons:
+
+* The grid is clamped to [-1, 1] and the sampler uses ``padding_mode="border"``. With border
+  padding a point outside the frame reads the border pixel, which is what the clamped point reads,
+  so the clamp does not change the output; it makes the returned grid the exact set of points that
+  were read (what the app draws; the contract asks for a grid in [-1, 1]). The paper pads with
+  zeros; border padding avoids black bands that the trunk could key on when the transform zooms out.
+* The localisation net is small and trained from scratch; its last layer starts at zero weight
+  and identity bias, as in the paper, so training starts from the plain backbone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from core_models import losses
+from core_models.backbones.i3d import I3DConfig, i3d_trunk
+from core_models.data.datasets import InputSpec
+from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.output import ModelOutput
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+# ---------------------------------------------------------------------------------------------
+# the reusable module
+
+
+def affine_sampling_grid(theta: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The clamped sampling grid of affine transforms.
+
+    Args:
+        theta: (N, 2, 3) maps output coordinates (x, y, 1) to input coordinates.
+        size: (Ho, Wo) of the output.
+
+    Returns:
+        (N, Ho, Wo, 2) input coordinates (x, y) in [-1, 1].
+    """
+    if theta.dim() != 3 or theta.shape[1:] != (2, 3):
+        raise ValueError(f"theta must be (N, 2, 3), got {tuple(theta.shape)}")
+    n = theta.shape[0]
+    grid = F.affine_grid(theta, [n, 1, *size], align_corners=False)  # (N, Ho, Wo, 2)
+    return grid.clamp(-1.0, 1.0)
+
+
+def sample(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear sampling of (N, C, H, W) images at a (N, Ho, Wo, 2) grid -> (N, C, Ho, Wo)."""
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class SpatialTransformer(nn.Module):
+    """Localisation net + affine grid + bilinear sampler, identity at initialisation.
+
+    Args:
+        in_channels: channels of the input.
+        channels: width of the localisation convs (the second has twice this).
+        hidden: width of the localisation's hidden fc layer.
+        output_size: (Ho, Wo) of the output, ``None`` for the input's size.
+        per_frame: one transform per frame of a clip instead of one per clip.
+
+    ``forward(x)`` takes (B, C, H, W) or (B, C, T, H, W) and returns ``(warped, grid)``: the input
+    resampled to (B, C, [T,] Ho, Wo) and the grid (B, Ho, Wo, 2), or (B, T, Ho, Wo, 2) per frame.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        *,
+        channels: int = 16,
+        hidden: int = 32,
+        output_size: tuple[int, int] | None = None,
+        per_frame: bool = False,
+    ) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.per_frame = per_frame
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 5, 2, 2), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, 2 * channels, 3, 2, 1), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.regress = nn.Sequential(
+            nn.Linear(2 * channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 6)
+        )
+        nn.init.zeros_(self.regress[-1].weight)
+        with torch.no_grad():
+            self.regress[-1].bias.copy_(torch.tensor(IDENTITY))
+
+    def theta(self, x: torch.Tensor) -> torch.Tensor:
+        """The affine transforms: (B, 2, 3) for images or per-clip, (B, T, 2, 3) per frame."""
+        if x.dim() == 4:
+            return self.regress(self.features(x).mean(dim=(2, 3))).view(-1, 2, 3)
+        if x.dim() != 5:
+            raise ValueError(f"expected (B, C, H, W) or (B, C, T, H, W), got {tuple(x.shape)}")
+        b, c, t, h, w = x.shape
+        code = self.features(x.transpose(1, 2).reshape(b * t, c, h, w)).mean(dim=(2, 3))  # (B*T, 2c)
+        code = code.view(b, t, -1)  # (B, T, 2c)
+        if self.per_frame:
+            return self.regress(code).view(b, t, 2, 3)
+        return self.regress(code.mean(dim=1)).view(b, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = self.theta(x)
+        return self.transform(x, theta)
+
+    def transform(self, x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Warp ``x`` with given transforms (shapes as :meth:`theta` returns); returns ``(warped, grid)``."""
+        size = self.output_size or tuple(x.shape[-2:])
+        if x.dim() == 4:
+            grid = affine_sampling_grid(theta, size)  # (B, Ho, Wo, 2)
+            return sample(x, grid), grid
+        b, c, t, h, w = x.shape
+        if theta.dim() == 4:  # per frame
+            grid = affine_sampling_grid(theta.reshape(b * t, 2, 3), size)  # (B*T, Ho, Wo, 2)
+            frames = sample(x.transpose(1, 2).reshape(b * t, c, h, w), grid)  # (B*T, C, Ho, Wo)
+            warped = frames.view(b, t, c, *size).transpose(1, 2)  # (B, C, T, Ho, Wo)
+            return warped, grid.view(b, t, *size, 2)
+        grid = affine_sampling_grid(theta, size)  # (B, Ho, Wo, 2)
+        warped = sample(x.reshape(b, c * t, h, w), grid)  # every frame through the same grid
+        return warped.view(b, c, t, *size), grid  # (B, C, T, Ho, Wo)
+
+
+# ---------------------------------------------------------------------------------------------
+# config and model
+
+
+@dataclass(frozen=True)
+class STNConfig:
+    """A preset of the STN + I3D model.
+
+    Attributes:
+        num_classes: output classes.
+        width: I3D channel multiplier.
+        num_frames: RGB frames per clip.
+        frame_size: side of the square frames.
+        loc_channels: width of the localisation convs.
+        loc_hidden: width of the localisation fc layer.
+        dropout: before the classifier.
+    """
+
+    num_classes: int
+    width: float = 1.0
+    num_frames: int = 64
+    frame_size: int = 224
+    loc_channels: int = 32
+    loc_hidden: int = 64
+    dropout: float = 0.5
+
+
+PRESETS = {
+    "paper": STNConfig(num_classes=60),
+    "cpu": STNConfig(
+        num_classes=60, width=0.125, num_frames=8, frame_size=48, loc_channels=8, loc_hidden=16, dropout=0.3
+    ),
+}
+
+
+class STNClassifier(nn.Module):
+    """A spatial transformer (one affine warp per clip) in front of an I3D trunk."""
+
+    inputs = ("rgb",)
+    attention_kinds = ("grid",)
+
+    def __init__(self, config: STNConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.transformer = SpatialTransformer(3, channels=c.loc_channels, hidden=c.loc_hidden)
+        self.backbone = i3d_trunk(
+            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size)
+        )
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(self.backbone.num_features, c.num_classes)
+        self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        rgb = batch["rgb"]
+        if rgb.dim() != 5 or rgb.shape[1] != 3:
+            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        warped, grid = self.transformer(rgb)  # (B, 3, T, S, S), (B, S, S, 2)
+        feat = self.backbone.forward_features(warped)  # (B, C, T', H', W')
+        logits = self.head(self.drop(feat.mean(dim=(2, 3, 4))))  # (B, K)
+        return ModelOutput(logits=logits, attention={"grid": grid})
+
+    def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        ce = losses.classification(out.logits, batch["label"])
+        return ce, {"ce": float(ce.detach())}
+
+
+def stn(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> STNClassifier:
+    """STN + I3D (``paper``: I3D 64 x 224^2; ``cpu``: width 0.125, 8 x 48^2)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return STNClassifier(replace(PRESETS[preset], num_classes=num_classes))

@@ -1,0 +1,182 @@
+"""Two-stream ConvNet (Simonyan & Zisserman, "Two-Stream Convolutional Networks for Action
+Recognition in Videos", NeurIPS 2014).
+
+A spatial stream recognises the action from still frames, a temporal stream from a stack of
+optical flow; each is trained with its own cross-entropy and their class scores are fused by
+averaging the softmax outputs.
+
+What is implemented::
+
+    rgb  (B, 3, T, S, S) --per frame: CNN-M trunk -> pool 6x6 -> fc6 -> fc7 -> fc8--> (B, T, K)
+                          --mean over t--> z_rgb (B, K)
+    flow (B, 2L, S, S)   --CNN-M trunk (2L input channels) -> pool -> fc6 -> fc7 -> fc8--> z_flow (B, K)
+
+    p = (softmax(z_rgb) + softmax(z_flow)) / 2,     logits = log p     (B, K)
+    loss = CE(z_rgb, y) + CE(z_flow, y)            (the fused CE is logged as "ce")
+
+``logits`` are log-probabilities, so ``softmax(logits)`` is exactly the fused probability and
+``argmax`` the fused prediction; ``aux`` keeps ``rgb_logits`` and ``flow_logits``.
+
+Presets:
+
+* ``paper``: both streams are CNN-M-2048 (:data:`~core_models.backbones.cnn2d.CNN_M`: conv 96-256-
+  512-512-512, fc6 4096, fc7 2048, dropout 0.5) on 224^2 inputs, L = 10 flow fields (20
+  channels), the spatial stream averaged over 25 frames as at the paper's test time; about 2 x 90M
+  parameters, almost all in fc6 (512 x 6 x 6 -> 4096).
+* ``cpu``: a three-conv trunk, pool 2 x 2, one fc of 128, 8 frames of 64^2 and L = 10.
+
+Departures, with reasons: BatchNorm instead of LRN (see ``cnn2d``); an adaptive 6 x 6 average
+pool before fc6 so the published fc6 size holds at 224^2 and any other size runs; the spatial
+stream is trained on the mean of its per-frame logits over the sampled frames (the paper trained
+on one random frame and averaged at test), which the training loop's random frame sampling
+turns into the same kind of augmentation; Farneback flow instead of Brox flow (``data/flow.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from core_models import losses
+from core_models.backbones.cnn2d import CNN_M, SMALL_PLAIN, FrameCNN, FrameCNNConfig, Layer
+from core_models.data.datasets import InputSpec
+from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.output import ModelOutput
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def fuse_scores(*logits: torch.Tensor) -> torch.Tensor:
+    """Late fusion by averaging softmax scores; returns the log of the mean probabilities (B, K).
+
+    Computed as ``logsumexp_s(log_softmax(z_s)) - log S``, which stays finite where a probability
+    underflows.
+    """
+    log_probs = torch.stack([F.log_softmax(z, dim=-1) for z in logits])  # (S, B, K)
+    return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+
+def fusion_loss(out: ModelOutput, batch: dict[str, torch.Tensor], streams: tuple[str, ...]):
+    """Sum of the streams' own cross-entropies; the fused CE is only logged."""
+    label = batch["label"]
+    per_stream = {s: losses.classification(out.aux[f"{s}_logits"], label) for s in streams}
+    total = sum(per_stream.values())
+    fused = F.nll_loss(out.logits, label)  # logits are log-probabilities
+    terms = {"ce": float(fused.detach())}
+    terms.update({f"ce_{s}": float(v.detach()) for s, v in per_stream.items()})
+    return total, terms
+
+
+# ---------------------------------------------------------------------------------------------
+# blocks
+
+
+class StreamNet(nn.Module):
+    """A 2D ConvNet classifier: trunk -> adaptive average pool -> fc layers (ReLU, dropout) -> fc.
+
+    (N, C, H, W) -> logits (N, K).
+    """
+
+    def __init__(
+        self, in_channels: int, layers: tuple[Layer, ...], pool: int, fc: tuple[int, ...], num_classes: int,
+        dropout: float,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.trunk = FrameCNN(FrameCNNConfig(layers=layers, in_channels=in_channels))
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        dims = (self.trunk.num_features * pool * pool, *fc)
+        head: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            head += [nn.Linear(a, b), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        if not fc:
+            head.append(nn.Dropout(dropout))
+        head.append(nn.Linear(dims[-1], num_classes))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.trunk(x)).flatten(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# config and model
+
+
+@dataclass(frozen=True)
+class TwoStreamConfig:
+    """A preset of the two-stream network.
+
+    Attributes:
+        num_classes: output classes.
+        layers: trunk layout of both streams (``core_models.backbones.cnn2d``).
+        num_frames: RGB frames the spatial stream averages over.
+        frame_size: side of the square frames and flow fields.
+        flow_frames: L, flow fields per stack (2L input channels).
+        pool: side of the adaptive pool before the first fc layer.
+        fc: widths of the hidden fc layers.
+        dropout: after every hidden fc layer.
+    """
+
+    num_classes: int
+    layers: tuple[Layer, ...] = CNN_M
+    num_frames: int = 25
+    frame_size: int = 224
+    flow_frames: int = 10
+    pool: int = 6
+    fc: tuple[int, ...] = (4096, 2048)
+    dropout: float = 0.5
+
+
+PRESETS = {
+    "paper": TwoStreamConfig(num_classes=60),
+    "cpu": TwoStreamConfig(
+        num_classes=60, layers=SMALL_PLAIN, num_frames=8, frame_size=64, pool=2, fc=(128,), dropout=0.3
+    ),
+}
+
+
+class TwoStream(nn.Module):
+    """Spatial (RGB frames) and temporal (flow stack) ConvNets fused by averaging softmax scores."""
+
+    inputs = ("rgb", "flow")
+    attention_kinds: tuple[str, ...] = ()
+
+    def __init__(self, config: TwoStreamConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.rgb_stream = StreamNet(3, c.layers, c.pool, c.fc, c.num_classes, c.dropout)
+        self.flow_stream = StreamNet(2 * c.flow_frames, c.layers, c.pool, c.fc, c.num_classes, c.dropout)
+        self.input_spec = InputSpec(
+            num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0, flow_frames=c.flow_frames
+        )
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
+        rgb, flow = batch["rgb"], batch["flow"]
+        if rgb.dim() != 5 or rgb.shape[1] != 3:
+            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        if flow.dim() != 4 or flow.shape[1] != 2 * self.config.flow_frames:
+            raise ValueError(
+                f"flow must be (B, {2 * self.config.flow_frames}, S, S), got {tuple(flow.shape)}"
+            )
+        b, c, t, h, w = rgb.shape
+        per_frame = self.rgb_stream(rgb.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, K)
+        rgb_logits = per_frame.view(b, t, -1).mean(dim=1)  # (B, K)
+        flow_logits = self.flow_stream(flow)  # (B, K)
+        return ModelOutput(
+            logits=fuse_scores(rgb_logits, flow_logits),
+            aux={"rgb_logits": rgb_logits, "flow_logits": flow_logits},
+        )
+
+    def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        return fusion_loss(out, batch, ("rgb", "flow"))
+
+
+def two_stream(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> TwoStream:
+    """Two-stream (``paper``: CNN-M-2048 x 2, 224^2, L = 10; ``cpu``: small trunks, 64^2, L = 10)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return TwoStream(replace(PRESETS[preset], num_classes=num_classes))

@@ -1,0 +1,212 @@
+"""The attention baselines and the two-stream inputs: soft-attention LSTM, STN, temporal
+self-attention, optical flow and its cache, and the late fusions' score averaging."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+from ntu_files import one_person, write_sample
+
+from core_models import losses
+from core_models.data.datasets import ClipDataset, InputSpec, _spec_key
+from core_models.data.flow import FLOW_BOUND, clip_flow, flow_stack, frame_flow
+from core_models.data.ntu import NTUReader
+from core_models.models import build_model
+from core_models.models.self_attention import MultiHeadSelfAttention
+from core_models.models.stn import SpatialTransformer
+
+K = 5
+
+
+def _rgb(b: int, t: int, s: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(b, 3, t, s, s, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# temporal self-attention
+
+
+def test_hand_written_attention_equals_sdpa():
+    torch.manual_seed(0)
+    mhsa = MultiHeadSelfAttention(dim=32, heads=4)
+    x = torch.randn(3, 7, 32)
+    q, k, v = mhsa.project(x)
+    assert q.shape == (3, 4, 7, 8)
+    out, weights = mhsa.attend(q, k, v)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 4, 7))
+
+
+def test_self_attention_model_returns_the_last_blocks_matrix():
+    model = build_model("self_attention", "cpu", num_classes=K).eval()
+    captured = []
+    model.blocks[-1].attention.softmax.register_forward_hook(lambda m, i, o: captured.append(o))
+    out = model({"rgb": _rgb(2, 6, 32)})
+    assert out.attention["self"].shape == (2, 4, 6, 6)
+    torch.testing.assert_close(out.attention["self"], captured[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# spatial transformer
+
+
+def test_stn_is_the_identity_at_initialisation():
+    torch.manual_seed(0)
+    clip = _rgb(2, 3, 16)[..., :12]  # (2, 3, 3, 16, 12): non-square
+    for per_frame in (False, True):
+        st = SpatialTransformer(3, per_frame=per_frame)
+        warped, grid = st(clip)
+        torch.testing.assert_close(warped, clip, atol=1e-5, rtol=0)
+        assert grid.shape == ((2, 3, 16, 12, 2) if per_frame else (2, 16, 12, 2))
+    image = clip[:, :, 0]
+    warped, grid = SpatialTransformer(3)(image)
+    torch.testing.assert_close(warped, image, atol=1e-5, rtol=0)
+
+
+def test_stn_known_theta_moves_the_image():
+    st = SpatialTransformer(1)
+    x = torch.zeros(1, 1, 2, 16, 16)
+    x[..., 4:8, 8:12] = 1.0  # a bright square, rows 4-7, columns 8-11, in both frames
+    # output (x, y) reads input (x + 0.5, y): half the half-width = 4 pixels to the right
+    shift = torch.tensor([[[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]])
+    warped, grid = st.transform(x, shift)
+    expected = torch.zeros_like(x)
+    expected[..., 4:8, 4:8] = 1.0  # so the square appears 4 pixels to the left
+    torch.testing.assert_close(warped, expected, atol=1e-5, rtol=0)
+    # a zoom by 2 about the centre reads the central half of the frame
+    zoom = torch.tensor([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
+    _, zgrid = st.transform(x, zoom)
+    _, igrid = st.transform(x, torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]))
+    torch.testing.assert_close(zgrid, 0.5 * igrid)
+    # a grid that leaves the frame is clamped to it: what is returned is what was read
+    _, far = st.transform(x, torch.tensor([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]))
+    assert far.abs().max() <= 1.0 and (far.abs() == 1.0).any()
+
+
+def test_stn_model_reports_its_grid():
+    model = build_model("stn", "cpu", num_classes=K).eval()
+    out = model({"rgb": _rgb(2, 4, 24)})
+    assert out.attention["grid"].shape == (2, 24, 24, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# soft-attention LSTM
+
+
+def _sinkhorn(n: int, seed: int) -> torch.Tensor:
+    a = torch.rand(n, n, generator=torch.Generator().manual_seed(seed)) + 0.1
+    for _ in range(200):
+        a = a / a.sum(1, keepdim=True)
+        a = a / a.sum(0, keepdim=True)
+    return a / a.sum(1, keepdim=True)
+
+
+def test_soft_attention_sums_to_one_per_step_and_loss_terms():
+    model = build_model("soft_attention_lstm", "cpu", num_classes=K).train()
+    batch = {"rgb": _rgb(2, 5, 32), "label": torch.tensor([0, 3])}
+    out = model(batch)
+    att = out.attention["spatial"]  # (B, T, H', W')
+    assert att.shape == (2, 5, 4, 4) and out.aux["step_logits"].shape == (2, 5, K)
+    torch.testing.assert_close(att.sum(dim=(2, 3)), torch.ones(2, 5))
+    torch.testing.assert_close(out.logits, out.aux["step_logits"].mean(1))
+    total, terms = model.loss(out, batch)
+    assert terms["doubly_stochastic"] >= 0 and torch.isfinite(total)
+
+
+def test_doubly_stochastic_is_zero_when_every_location_gets_weight_one():
+    # T = N steps and locations: every row (step) and every column (location) sums to 1
+    one_hot = torch.eye(6)[torch.randperm(6, generator=torch.Generator().manual_seed(0))]
+    mixed = _sinkhorn(6, seed=1)
+    att = torch.stack([one_hot, mixed])  # (B, T, N)
+    assert losses.doubly_stochastic(att).item() == pytest.approx(0.0, abs=1e-6)
+    stuck = torch.zeros(1, 6, 6)
+    stuck[..., 0] = 1.0
+    assert losses.doubly_stochastic(stuck).item() == pytest.approx(25.0 + 5.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# optical flow
+
+
+def _texture(size: int, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).random((size, size)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return np.repeat((smooth * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.mark.parametrize("dx, dy", [(2, -1), (-3, 0)])
+def test_flow_recovers_a_translation(dx, dy):
+    a = _texture(96)
+    b = np.roll(a, shift=(dy, dx), axis=(0, 1))  # content moves by (dx, dy)
+    flow = frame_flow(a, b)[16:-16, 16:-16]  # away from the wrapped border
+    est = np.median(flow.reshape(-1, 2), axis=0)
+    assert est == pytest.approx([dx, dy], abs=0.4)
+    # through quantisation and stacking: channels [dx0, dy0, dx1, dy1, ...] in units of the bound
+    fields = clip_flow(np.stack([a, b, np.roll(b, shift=(dy, dx), axis=(0, 1))]))
+    assert fields.shape == (2, 96, 96, 2) and fields.dtype == np.uint8
+    stack = flow_stack(fields, 2).numpy()[:, 16:-16, 16:-16]  # (4, S', S')
+    bound = FLOW_BOUND * 96
+    assert np.median(stack[0]) * bound == pytest.approx(dx, abs=0.4)
+    assert np.median(stack[1]) * bound == pytest.approx(dy, abs=0.4)
+    assert np.median(stack[2]) * bound == pytest.approx(dx, abs=0.4)
+
+
+def test_flow_stack_is_centred_or_random_and_pads_short_clips():
+    fields = np.arange(5, dtype=np.uint8)[:, None, None, None].repeat(2, 3).repeat(4, 1).repeat(4, 2) + 128
+    centred = flow_stack(fields, 3)
+    assert centred.shape == (6, 4, 4)
+    assert torch.allclose(centred[::2, 0, 0] * 127, torch.tensor([1.0, 2.0, 3.0]))
+    short = flow_stack(fields[:2], 4)
+    assert torch.allclose(short[::2, 0, 0] * 127, torch.tensor([0.0, 1.0, 1.0, 1.0]))
+    starts = {
+        int(round(flow_stack(fields, 3, np.random.default_rng(s))[0, 0, 0].item() * 127)) for s in range(20)
+    }
+    assert starts == {0, 1, 2}
+
+
+def test_flow_items_and_cache_round_trip(tmp_path):
+    root = tmp_path / "ntu"
+    write_sample(root, "S001C001P001R001A001", one_person(12))
+    reader = NTUReader(root)
+    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0, flow_frames=3)
+    cache = tmp_path / "cache"
+    ds = ClipDataset(reader, reader.list_clips(), spec, cache_dir=cache)
+    item = ds[0]
+    assert item["flow"].shape == (6, 16, 16) and item["flow"].dtype == torch.float32
+    assert item["flow"].abs().max() <= 1.0
+    files = list(cache.glob("*.npz"))
+    assert len(files) == 1
+    with np.load(files[0]) as z:
+        assert z["flow"].shape == (11, 16, 16, 2) and z["flow"].dtype == np.uint8
+    fresh = ClipDataset(reader, reader.list_clips(), spec, cache_dir=None).prepared(0)
+    cached = ds.prepared(0)  # read back from the file
+    np.testing.assert_array_equal(cached.flow, fresh.flow)
+    torch.testing.assert_close(ds[0]["flow"], item["flow"])
+    # flow-free specs keep their old cache keys
+    assert "flow" not in _spec_key(InputSpec()) and "flow_frames" not in _spec_key(InputSpec())
+
+
+# ---------------------------------------------------------------------------------------------
+# late fusions
+
+
+@pytest.mark.parametrize(
+    "name, streams", [("late_fusion", ("i3d", "cnn2d")), ("two_stream", ("rgb", "flow"))]
+)
+def test_fused_probabilities_are_the_mean_of_the_streams(name, streams):
+    torch.manual_seed(0)
+    model = build_model(name, "cpu", num_classes=K).eval()
+    batch = {"rgb": _rgb(2, 4, 32), "label": torch.tensor([1, 4])}
+    if "flow" in model.inputs:
+        batch["flow"] = torch.rand(2, 2 * model.config.flow_frames, 32, 32) * 2 - 1
+    with torch.no_grad():
+        out = model(batch)
+    mean = sum(out.aux[f"{s}_logits"].softmax(-1) for s in streams) / len(streams)
+    torch.testing.assert_close(out.logits.softmax(-1), mean)
+    torch.testing.assert_close(out.logits.exp(), mean)  # the logits are log-probabilities
+    _, terms = model.loss(out, batch)
+    assert {"ce", *(f"ce_{s}" for s in streams)} <= set(terms)
