@@ -9,6 +9,7 @@ Commands:
     models   list every model with its presets, parameters, inputs and attention
     train    train a model into a run directory (also under torchrun)
     evaluate evaluate a run or checkpoint into the results store
+    reproduce train every shipped checkpoint again; print the README's results table
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -309,8 +310,8 @@ def _print_metrics(run) -> None:
         print(f"trained {run}")
         return
     print(
-        f"{run}: test top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, mean-class {m['mean_class_accuracy']:.3f} "
-        f"({m['clips']} clips)"
+        f"{run}: test top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, "
+        f"mean-class {m['mean_class_accuracy']:.3f} ({m['clips']} clips)"
     )
 
 
@@ -365,6 +366,40 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+# -- reproduce --------------------------------------------------------------------------------
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser(
+        "reproduce",
+        help="train every shipped checkpoint again (or print the results table)",
+        description="Train every shipped checkpoint with the exact commands recorded in "
+        "checkpoints/manifest.json (cpu preset, synthetic data, CS and CV), copy each finished run "
+        "into checkpoints/NAME and update the manifest. Makes the synthetic dataset first if missing.",
+    )
+    p.add_argument("--root", default="data/synth", help="synthetic dataset (made if missing)")
+    p.add_argument("--runs", default="runs/reproduce", help="where the training runs go")
+    p.add_argument("--checkpoints", default="checkpoints", type=Path)
+    p.add_argument("--only", nargs="*", help="entry names (model-protocol) or model names to remake")
+    p.add_argument("--list", action="store_true", help="print the training commands and exit")
+    p.add_argument("--table", action="store_true", help="print the README's results table from the manifest")
+
+
+def _run_reproduce(args) -> int:
+    from core_models import reproduce as rp
+
+    if args.table:
+        print(rp.results_table(rp.read_manifest(args.checkpoints)))
+        return 0
+    if args.list:
+        for e in rp.SHIPPED:
+            if not args.only or e.name in args.only or e.model in args.only:
+                for c in rp.commands(e, args.root, args.runs):
+                    print("python -m core_models " + " ".join(c))
+        return 0
+    rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
+    print(rp.results_table(rp.read_manifest(args.checkpoints)))
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
@@ -374,6 +409,7 @@ COMMANDS = {
     "models": (_add_models, _run_models),
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
+    "reproduce": (_add_reproduce, _run_reproduce),
 }
 
 

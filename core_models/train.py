@@ -81,13 +81,13 @@ _PAPER_POSE = Recipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=100, ba
                      warmup_epochs=0, clip_grad=1.0)  # fmt: skip
 RECIPES: dict[str, dict[str, Recipe]] = {
     "skeleton_lstm": {"cpu": Recipe(lr=3e-3, epochs=30, batch_size=32), "paper": _PAPER_POSE},
-    "i3d": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
-    "i3d_nl": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
-    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
-    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
-    "temporal_granularity": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_POSE},
+    "i3d": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
+    "i3d_nl": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
+    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
+    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
+    "temporal_granularity": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_POSE},
     "glimpse_clouds": {
-        "cpu": Recipe(lr=2e-3, epochs=12),
+        "cpu": Recipe(lr=2e-3, epochs=10),
         "paper": Recipe(
             optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=10, batch_size=10, warmup_epochs=0
         ),
@@ -436,7 +436,7 @@ def train(s: TrainSettings) -> Path:
         if s.cache_dir:
             for ds in (train_ds, val_ds):
                 if ds is not None:
-                    ds.warm_cache(progress=True)
+                    ds.warm_cache(progress=_show_progress())
     _barrier(d)
 
     per_proc = s.batch_size // d.world
@@ -601,7 +601,8 @@ def _diverged(run_dir: Path, d: Dist, epoch: int, step: int, loss, terms: dict) 
         else "no epoch had finished, no checkpoint kept"
     )
     msg = (
-        f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} ({what}); training stopped and {keep}. "
+        f"the loss became {float(loss.detach())} at epoch {epoch}, step {step} ({what}); "
+        f"training stopped and {keep}. "
         "Lower --lr or --clip-grad, or check the data of this batch."
     )
     if d.main:

@@ -36,8 +36,10 @@ def make_batch(
     frames, side = SMALL[preset] or (spec.num_frames, spec.frame_size)
     size = size or side
     g = torch.Generator().manual_seed(seed)
+    rgb = torch.rand(batch, 3, frames, size, size, generator=g) * 2 - 1
     return {
-        "rgb": torch.rand(batch, 3, frames, size, size, generator=g) * 2 - 1,
+        "rgb": rgb,
+        "crops": rgb[:, None],  # the person crop, when the model reads it
         "skeleton": torch.randn(
             batch, spec.skeleton_frames, spec.num_persons, model.config.num_joints, 3, generator=g
         ),
@@ -50,7 +52,8 @@ def make_batch(
 def test_contract_shapes_attention_backward(name, preset):
     torch.manual_seed(0)
     model = FACTORIES[name](preset, num_classes=K).train()
-    assert set(model.inputs) == {"rgb", "skeleton"}
+    assert set(model.inputs) == {"crops", "skeleton"}  # the person-centred clip by default
+    assert model.input_spec.crops.parts == ("full_body",)
     batch = make_batch(model, preset)
     out = model(batch)
     check_output(out, B, K)
@@ -208,3 +211,13 @@ def test_eval_is_batch_independent(name):
         full = model(batch).logits
         one = model({k: v[:1] for k, v in batch.items()}).logits
     torch.testing.assert_close(full[:1], one, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_whole_frames_instead_of_the_person_crop(name):
+    model = FACTORIES[name]("cpu", num_classes=K)
+    model = type(model)(replace(model.config, person_crop=False)).eval()
+    assert set(model.inputs) == {"rgb", "skeleton"} and model.input_spec.crops is None
+    batch = make_batch(model)
+    del batch["crops"]
+    check_output(model(batch), B, K)

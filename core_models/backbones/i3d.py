@@ -86,7 +86,7 @@ class Unit3D(nn.Module):
         self.kernel = _triple(kernel)
         self.stride = _triple(stride)
         self.conv = nn.Conv3d(in_channels, out_channels, self.kernel, self.stride, bias=False)
-        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01)
+        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.1)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

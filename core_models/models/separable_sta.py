@@ -53,8 +53,8 @@ from torch import nn
 
 from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
-from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -125,6 +125,8 @@ class SeparableSTAConfig:
         dropout: before the classifier (and between pose LSTM layers).
         lambda_spatial: weight of :func:`spatial_focus`.
         lambda_temporal: weight of :func:`temporal_spread`.
+        person_crop: read the person-centred full-body crop instead of the whole frame
+            (``core_models.models.inputs``); the spatial map then lies on the crop.
     """
 
     num_classes: int
@@ -140,6 +142,7 @@ class SeparableSTAConfig:
     dropout: float = 0.5
     lambda_spatial: float = 1e-2
     lambda_temporal: float = 1e-2
+    person_crop: bool = True
 
 
 PRESETS = {
@@ -154,7 +157,6 @@ PRESETS = {
 class SeparableSTA(nn.Module):
     """I3D features pooled by a pose-driven spatial map and, separately, a pose-driven temporal vector."""
 
-    inputs = ("rgb", "skeleton")
     attention_kinds = ("spatial", "temporal")
 
     def __init__(self, config: SeparableSTAConfig):
@@ -175,15 +177,14 @@ class SeparableSTA(nn.Module):
         self.temporal_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(2 * channels, c.num_classes)
-        self.input_spec = InputSpec(
-            num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=c.timesteps,
+        self.inputs = (clip_key(c.person_crop), "skeleton")
+        self.input_spec = clip_spec(
+            c.num_frames, c.frame_size, c.person_crop, skeleton_frames=c.timesteps,
             num_persons=c.num_persons, cache_frames=max(64, c.num_frames),
         )  # fmt: skip
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, self.config.person_crop)
         feat = self.backbone.forward_features(rgb)  # (B, C, T', H', W')
         _, code = self.pose(batch["skeleton"])  # (B, Hp)
         b, _, _, h, w = feat.shape

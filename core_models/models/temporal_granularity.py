@@ -34,7 +34,7 @@ Departures and choices, with reasons:
   every segment clip has the same length and all go through the trunk in one batch. ``paper``:
   a 96-frame clip at 224^2, 24 frames per segment (G=4 segments are read whole, G=2 and G=3 are
   subsampled), i.e. 9 x 24 = 216 frames through I3D, 3.4x one 64-frame pass, where the authors'
-  9 x 64 would be 9x. ``cpu``: 24 frames at 64^2, 6 per segment.
+  9 x 64 would be 9x. ``cpu``: 24 frames at 64^2, 4 per segment (9 x 4 = 36 frames through I3D).
 * Segment feature: global average pooling of Mixed_5c to a C-vector; the authors' AvgPool3D(2, 7, 7)
   with stride 1 kept the 7 temporal positions (7168-d). The pooled vector keeps the model
   size-agnostic and the RGB GRU small.
@@ -57,9 +57,9 @@ from torch import nn
 
 from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
-from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
+from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +117,8 @@ class TemporalGranularityConfig:
         segment_frames: frames per segment clip fed to I3D.
         skeleton_frames: skeleton steps per clip (divisible by every G).
         rgb_hidden: width of the per-granularity RGB GRUs.
+        person_crop: read the person-centred full-body crop instead of the whole frame
+            (``core_models.models.inputs``).
         pose_hidden: width of the pose GRUs.
         dropout: after every GRU.
         lambda_segments: weight of the segment collapse term (0 as in the released code).
@@ -137,6 +139,7 @@ class TemporalGranularityConfig:
     dropout: float = 0.6
     lambda_segments: float = 0.0
     lambda_granularity: float = 0.0
+    person_crop: bool = True
 
     def __post_init__(self):
         if (
@@ -156,7 +159,7 @@ class TemporalGranularityConfig:
 PRESETS = {
     "paper": TemporalGranularityConfig(num_classes=60),
     "cpu": TemporalGranularityConfig(
-        num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=6, rgb_hidden=128,
+        num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=4, rgb_hidden=128,
         pose_hidden=64, dropout=0.3,
     ),
 }  # fmt: skip
@@ -165,7 +168,6 @@ PRESETS = {
 class TemporalGranularity(nn.Module):
     """Per-segment I3D features weighted by pose-driven segment and granularity attention."""
 
-    inputs = ("rgb", "skeleton")
     attention_kinds = ("segments", "granularity")
 
     def __init__(self, config: TemporalGranularityConfig):
@@ -194,8 +196,9 @@ class TemporalGranularity(nn.Module):
         self.attend = nn.Softmax(dim=-1)  # named, so a hook can capture every attention
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(len(keys) * c.rgb_hidden, c.num_classes)
-        self.input_spec = InputSpec(
-            num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=c.skeleton_frames,
+        self.inputs = (clip_key(c.person_crop), "skeleton")
+        self.input_spec = clip_spec(
+            c.num_frames, c.frame_size, c.person_crop, skeleton_frames=c.skeleton_frames,
             num_persons=c.num_persons, cache_frames=max(64, c.num_frames),
         )  # fmt: skip
 
@@ -213,9 +216,7 @@ class TemporalGranularity(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         c = self.config
-        rgb, skeleton = batch["rgb"], batch["skeleton"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb, skeleton = read_clip(batch, self.config.person_crop), batch["skeleton"]
         if skeleton.dim() != 5 or skeleton.shape[2:] != (c.num_persons, c.num_joints, 3):
             raise ValueError(
                 f"skeleton must be (B, Ts, {c.num_persons}, {c.num_joints}, 3), got {tuple(skeleton.shape)}"

@@ -1,0 +1,215 @@
+"""The shipped checkpoints: which runs make them, and the one command that makes them all again.
+
+``python -m core_models reproduce`` trains every entry of :data:`SHIPPED` on the built-in synthetic
+dataset (``cpu`` preset, cross-subject and cross-view), one after the other, with exactly the
+training commands listed here, and copies each finished run into ``checkpoints/<name>/`` (the
+compact ``model.pt``, its settings, its history and its test evaluation, so a shipped checkpoint
+is a run directory the app and ``evaluate`` read like any other). ``checkpoints/manifest.json``
+records, per checkpoint: model, preset, data, protocol, the exact commands, the commit, epochs,
+training and wall time, the machine, parameters, training throughput and the test metrics.
+
+``--only NAME`` remakes some entries and keeps the others; ``--table`` prints the README's results
+table from the manifest (a test checks that the README holds exactly this table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core_models import results
+
+CHECKPOINTS = Path("checkpoints")
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One shipped checkpoint: a model, a protocol, and the training steps that make it.
+
+    ``steps`` are the extra arguments of each ``train`` call (a staged schedule has several,
+    each initialised from the previous step's weights); the last step's run is shipped.
+    """
+
+    model: str
+    protocol: str
+    steps: tuple[tuple[str, ...], ...] = ((),)
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.protocol}"
+
+
+ATTENTION_MODELS = ("part_attention", "separable_sta", "temporal_granularity", "glimpse_clouds")
+BASELINES = ("skeleton_lstm", "i3d", "i3d_nl")
+SHIPPED: tuple[Shipped, ...] = tuple(
+    Shipped(m, p) for m in ("skeleton_lstm", *ATTENTION_MODELS, "i3d", "i3d_nl") for p in ("cs", "cv")
+)
+
+
+def commands(entry: Shipped, root: str, runs: str) -> list[list[str]]:
+    """The ``python -m core_models train`` argument lists of an entry, in order."""
+    out = []
+    prev = None
+    for i, extra in enumerate(entry.steps):
+        run = f"{runs}/{entry.name}" + (f"-step{i + 1}" if len(entry.steps) > 1 else "")
+        args = ["train", "--model", entry.model, "--preset", "cpu", "--data", "synth", "--root", root,
+                "--protocol", entry.protocol, "--out", run, *extra]  # fmt: skip
+        if prev:
+            args += ["--init", f"{prev}/model.pt"]
+        out.append(args)
+        prev = run
+    return out
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()  # fmt: skip
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    path = checkpoints / "manifest.json"
+    if not path.is_file():
+        return {"checkpoints": []}
+    return json.loads(path.read_text())
+
+
+def ship(
+    entry: Shipped, run: Path, checkpoints: Path, *, cmds: list[list[str]], wall: float, commit: str
+) -> dict:
+    """Copy a finished run into ``checkpoints/<name>`` and describe it for the manifest."""
+    from core_models.bench import machine
+    from core_models.checkpoint import load_checkpoint
+
+    dest = checkpoints / entry.name
+    tmp = checkpoints / f".{entry.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "eval" / "test").mkdir(parents=True)
+    for name in ("model.pt", "settings.json", "history.jsonl", "status.json"):
+        shutil.copy2(run / name, tmp / name)
+    for name in ("predictions.parquet", "metrics.json", "COMPLETE"):
+        shutil.copy2(results.eval_dir(run, "test") / name, tmp / "eval" / "test" / name)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+    _, m = results.read_eval(dest, "test")
+    hist = results.read_history(dest)
+    ck = load_checkpoint(dest / "model.pt")
+    params = sum(
+        v.numel() for k, v in ck["state_dict"].items() if v.is_floating_point() and "running" not in k
+    )
+    train_seconds = sum(h["train_seconds"] for h in hist)
+    clips = sum(h["train_seconds"] * h["clips_per_second"] for h in hist)
+    keep = ("top1", "top5", "mean_class_accuracy", "opposite_pairs_top1", "opposite_pairs_two_way",
+            "per_view", "attention_vs_truth", "clips")  # fmt: skip
+    return {
+        "name": entry.name,
+        "model": entry.model,
+        "preset": "cpu",
+        "data": "synth",
+        "protocol": entry.protocol,
+        "commands": ["python -m core_models " + " ".join(c) for c in cmds],
+        "commit": commit,
+        "epochs": len(hist),
+        "best_epoch": ck.get("epoch"),
+        "train_seconds": round(train_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "train_clips_per_second": round(clips / max(train_seconds, 1e-9), 1),
+        "parameters": int(params),
+        "machine": machine(),
+        "checkpoint": f"{dest.as_posix()}/model.pt",
+        "size_bytes": (dest / "model.pt").stat().st_size,
+        "sha256": sha256(dest / "model.pt"),
+        "metrics": {k: m[k] for k in keep if k in m},
+    }
+
+
+def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpoints: Path = CHECKPOINTS,
+              only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train and ship every entry (or ``only`` those), updating the manifest after each."""
+    if not Path(root).is_dir():
+        print(f"making the synthetic dataset at {root} first", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "core_models", "synth", "--out", root], check=True)
+    entries = [e for e in SHIPPED if not only or e.name in only or e.model in only]
+    if only and not entries:
+        raise SystemExit(f"--only {only}: no such entry; entries are {', '.join(e.name for e in SHIPPED)}")
+    commit = git_commit()
+    manifest = read_manifest(checkpoints)
+    for entry in entries:
+        cmds = commands(entry, root, runs)
+        t0 = time.perf_counter()
+        for args in cmds:
+            run = Path(args[args.index("--out") + 1])
+            shutil.rmtree(run, ignore_errors=True)
+            print("python -m core_models " + " ".join(args), file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
+        row = ship(entry, run, checkpoints, cmds=cmds, wall=time.perf_counter() - t0, commit=commit)
+        manifest = read_manifest(checkpoints)  # another reproduce may have shipped meanwhile
+        manifest["checkpoints"] = [r for r in manifest["checkpoints"] if r["name"] != entry.name] + [row]
+        order = [e.name for e in SHIPPED]
+        manifest["checkpoints"].sort(
+            key=lambda r: order.index(r["name"]) if r["name"] in order else len(order)
+        )
+        manifest["reproduce"] = "python -m core_models reproduce"
+        results.write_json(checkpoints / "manifest.json", manifest)
+    return manifest
+
+
+def results_table(manifest: dict[str, Any]) -> str:
+    """The README's results table (markdown) from the manifest."""
+    rows = {(r["model"], r["protocol"]): r for r in manifest["checkpoints"]}
+    models = list(dict.fromkeys(r["model"] for r in manifest["checkpoints"]))
+    head = ("| model | params | CS top-1 | CV top-1 | CS opposite pairs (2-way) | attention on truth (CS) "
+            "| train clips/s | CS train time |")  # fmt: skip
+    lines = [head, "|---|---:|---:|---:|---:|---|---:|---:|"]
+    for m in models:
+        cs, cv = rows.get((m, "cs")), rows.get((m, "cv"))
+        ref = cs or cv
+        truth = (cs or {}).get("metrics", {}).get("attention_vs_truth", {})
+        bits = []
+        if "parts_truth_share_hand_actions" in truth:
+            bits.append(f"parts {truth['parts_truth_share_hand_actions']:.2f} (hand actions)")
+        if "temporal_truth_share" in truth:
+            bits.append(
+                f"temporal {truth['temporal_truth_share']:.2f} (uniform {truth['interval_fraction']:.2f})"
+            )
+        if "segments_truth_share" in truth:
+            bits.append(
+                f"segments {truth['segments_truth_share']:.2f} (uniform {truth['interval_fraction']:.2f})"
+            )
+        pairs = (cs or {}).get("metrics", {}).get("opposite_pairs_two_way")
+        lines.append(
+            f"| {m} | {ref['parameters'] / 1e6:.2f}M | {_pct(cs)} | {_pct(cv)} | "
+            f"{'' if pairs is None else f'{pairs:.3f}'} | {'; '.join(bits) or '-'} | "
+            f"{ref['train_clips_per_second']:.1f} | {_minutes(cs)} |"
+        )
+    return "\n".join(lines)
+
+
+def _pct(row) -> str:
+    return "" if row is None else f"{row['metrics']['top1']:.3f}"
+
+
+def _minutes(row) -> str:
+    return "" if row is None else f"{row['train_seconds'] / 60:.1f} min"
