@@ -250,3 +250,20 @@ def test_an_unfinished_evaluation_is_never_read_as_complete(tmp_path):
     with pytest.raises(results.IncompleteRunError, match="no finished evaluation"):
         results.read_eval(tmp_path, "test")
     json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
+
+
+def test_glimpse_clouds_trains_in_its_two_published_stages(tiny_synth, tmp_path):
+    """Stage 1 trains the backbone with the pose head; stage 2 the glimpses on the frozen backbone."""
+    common = dict(model="glimpse_clouds", epochs=1, evaluate=False, limit=16, overrides={})
+    first = train(settings(tiny_synth, tmp_path / "backbone", stage="backbone", **common))
+    second = train(
+        settings(tiny_synth, tmp_path / "glimpses", stage="glimpses", init=str(first / "model.pt"), **common)
+    )
+    a = load_checkpoint(first / "model.pt")["state_dict"]
+    b = load_checkpoint(second / "model.pt")["state_dict"]
+    backbone = [k for k in a if k.startswith("backbone.") and a[k].is_floating_point()]
+    assert backbone and all(torch.equal(a[k], b[k]) for k in backbone)  # frozen in stage 2
+    moved = [k for k in a if not k.startswith("backbone.") and not torch.equal(a[k], b[k])]
+    assert moved  # the glimpse machinery trained
+    hist = results.read_history(second)[0]
+    assert "train_attraction" in hist and "train_global_ce" not in hist

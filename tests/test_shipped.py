@@ -1,0 +1,73 @@
+"""The shipped checkpoints: present, loadable without code, reproducible, and in the README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core_models import results
+from core_models.checkpoint import build_from_checkpoint, load_checkpoint
+from core_models.cli import main
+from core_models.reproduce import SHIPPED, read_manifest, results_table, sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
+MANIFEST = read_manifest(CHECKPOINTS)
+ROWS = {r["name"]: r for r in MANIFEST["checkpoints"]}
+
+
+def test_every_entry_is_shipped_with_its_command_and_figures():
+    assert sorted(ROWS) == sorted(e.name for e in SHIPPED)
+    for row in ROWS.values():
+        assert row["commands"] and all(c.startswith("python -m core_models train ") for c in row["commands"])
+        for key in ("commit", "epochs", "train_seconds", "wall_seconds", "machine", "parameters", "sha256"):
+            assert row[key], key
+        assert 0 <= row["metrics"]["top1"] <= 1
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_a_shipped_checkpoint_loads_without_code_and_matches_its_results(name):
+    row = ROWS[name]
+    path = ROOT / row["checkpoint"]
+    assert path.stat().st_size == row["size_bytes"] < 8 * 2**20  # a few MB each
+    assert sha256(path) == row["sha256"]
+    ck = load_checkpoint(path)  # weights_only=True inside
+    model = build_from_checkpoint(ck, path)
+    assert sum(p.numel() for p in model.parameters()) == row["parameters"]
+    table, metrics = results.read_eval(path.parent, "test")
+    assert metrics["top1"] == row["metrics"]["top1"] and len(table) == metrics["clips"]
+    assert np.mean(table["correct"]) == pytest.approx(metrics["top1"])
+
+
+def test_the_readme_results_table_is_the_manifest():
+    readme = (ROOT / "README.md").read_text()
+    assert results_table(MANIFEST) in readme
+
+
+@pytest.fixture(scope="module")
+def subject3(tmp_path_factory) -> Path:
+    """The 14 clips of subject 3, camera 1, repetition 1: written again, byte for byte the same."""
+    from core_models.synth import write_dataset
+
+    root = tmp_path_factory.mktemp("subject3")
+    write_dataset(root, workers=1, progress=False, subjects=(3,), cameras=(1,), repetitions=(1,))
+    return root
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ROWS if n.endswith("-cs")))
+def test_evaluate_reproduces_the_shipped_predictions(name, subject3, tmp_path):
+    path = ROOT / ROWS[name]["checkpoint"]
+    clips = sorted(p.name.split(".")[0] for p in subject3.glob("*.skeleton"))
+    assert len(clips) == 14
+    code = main(["evaluate", "--checkpoint", str(path), "--out", str(tmp_path), "--root", str(subject3),
+                 "--cache-dir", "", "--clips", *clips])  # fmt: skip
+    assert code == 0
+    again, _ = results.read_eval(tmp_path, "test")
+    shipped, _ = results.read_eval(path.parent, "test")
+    shipped = shipped.set_index("clip").loc[again["clip"]]
+    assert list(again["pred"]) == list(shipped["pred"])
+    np.testing.assert_allclose(np.stack(again["probs"]), np.stack(shipped["probs"]), atol=2e-4)
+    json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
