@@ -108,6 +108,7 @@ from core_models import losses
 from core_models.backbones.resnet3d import ResNet3D, ResNet3DConfig
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import read_clip
 from core_models.models.output import ModelOutput
 
 # ---------------------------------------------------------------------------------------------
@@ -333,9 +334,7 @@ class GlimpseClouds(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         c = self.config
         frozen_backbone = torch.no_grad() if self.stage == "glimpses" else contextlib.nullcontext()
         with frozen_backbone:

@@ -39,6 +39,7 @@ from core_models.backbones.cnn2d import SMALL_SEPARABLE, XCEPTION, FrameCNN, Fra
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import read_clip
 from core_models.models.output import ModelOutput
 from core_models.models.two_stream import fuse_scores, fusion_loss
 
@@ -102,9 +103,7 @@ class LateFusion(nn.Module):
         self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         logits_3d = self.head_3d(self.i3d.forward_features(rgb).mean(dim=(2, 3, 4)))  # (B, K)
         idx = frame_subset(rgb.shape[2], self.config.frames_2d).to(rgb.device)
         feat = self.cnn2d.forward_clip(rgb[:, :, idx]).mean(dim=(3, 4))  # (B, C2, F)

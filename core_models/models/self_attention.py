@@ -43,6 +43,7 @@ from core_models import losses
 from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION, FrameCNN, FrameCNNConfig, Layer
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import read_clip
 from core_models.models.output import ModelOutput
 
 # ---------------------------------------------------------------------------------------------
@@ -182,9 +183,7 @@ class TemporalSelfAttention(nn.Module):
         self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         feat = self.backbone.forward_clip(rgb).mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C)
         x = self.embed(feat)  # (B, T, D)
         x = self.drop_in(x + sinusoidal_encoding(x.shape[1], x.shape[2], device=x.device, dtype=x.dtype))

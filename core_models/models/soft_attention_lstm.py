@@ -50,6 +50,7 @@ from core_models import losses
 from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION_1024, FrameCNN, FrameCNNConfig, Layer
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import read_clip
 from core_models.models.output import ModelOutput
 
 # ---------------------------------------------------------------------------------------------
@@ -142,9 +143,7 @@ class SoftAttentionLSTM(nn.Module):
         )  # fmt: skip
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         feat = self.backbone.forward_clip(rgb)  # (B, C, T, H', W')
         b, _, t, h, w = feat.shape
         values = feat.flatten(3).permute(0, 2, 3, 1)  # (B, T, N, C)

@@ -47,6 +47,7 @@ from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.inputs import read_clip
 from core_models.models.output import ModelOutput
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -201,9 +202,7 @@ class STNClassifier(nn.Module):
         self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = batch["rgb"]
-        if rgb.dim() != 5 or rgb.shape[1] != 3:
-            raise ValueError(f"rgb must be (B, 3, T, S, S), got {tuple(rgb.shape)}")
+        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         warped, grid = self.transformer(rgb)  # (B, 3, T, S, S), (B, S, S, 2)
         feat = self.backbone.forward_features(warped)  # (B, C, T', H', W')
         logits = self.head(self.drop(feat.mean(dim=(2, 3, 4))))  # (B, K)
