@@ -48,8 +48,12 @@ class Shipped:
 
 ATTENTION_MODELS = ("part_attention", "separable_sta", "temporal_granularity", "glimpse_clouds")
 BASELINES = ("skeleton_lstm", "i3d", "i3d_nl")
+# The classic baselines of the soft-attention line, two-stream and late fusion.
+CLASSIC_MODELS = ("soft_attention_lstm", "stn", "self_attention", "two_stream", "late_fusion")
 SHIPPED: tuple[Shipped, ...] = tuple(
-    Shipped(m, p) for m in ("skeleton_lstm", *ATTENTION_MODELS, "i3d", "i3d_nl") for p in ("cs", "cv")
+    Shipped(m, p)
+    for m in ("skeleton_lstm", *ATTENTION_MODELS, "i3d", "i3d_nl", *CLASSIC_MODELS)
+    for p in ("cs", "cv")
 )
 
 

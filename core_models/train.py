@@ -83,8 +83,8 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     "skeleton_lstm": {"cpu": Recipe(lr=3e-3, epochs=30, batch_size=32), "paper": _PAPER_POSE},
     "i3d": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
     "i3d_nl": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
-    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=24), "paper": _PAPER_I3D},
-    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
+    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=16), "paper": _PAPER_I3D},
+    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
     "temporal_granularity": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_POSE},
     "glimpse_clouds": {
         "cpu": Recipe(lr=2e-3, epochs=10),
@@ -93,7 +93,8 @@ RECIPES: dict[str, dict[str, Recipe]] = {
         ),
     },
 }
-DEFAULT_RECIPE = {"cpu": Recipe(), "paper": _PAPER_I3D}
+# soft-attention LSTM, STN, self-attention, two-stream, late fusion
+DEFAULT_RECIPE = {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D}
 
 
 def recipe_for(model: str, preset: str) -> Recipe:

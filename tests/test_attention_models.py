@@ -121,7 +121,42 @@ def test_sta_loss_weights_are_the_config_lambdas():
     with torch.no_grad():
         total, terms = model.loss(model(batch), batch)
     expected = terms["ce"] + 0.3 * terms["spatial_focus"] + 0.7 * terms["temporal_spread"]
+    expected += model.config.stream_weight * (terms["rgb_ce"] + terms["pose_ce"])
     assert total.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["part_attention", *FACTORIES])
+def test_pose_scores_late_fusion(name):
+    """cpu presets add a pose classifier's logits to the RGB logits; paper presets do not."""
+    from core_models.models import MODELS
+
+    torch.manual_seed(0)
+    on = MODELS[name]("cpu", num_classes=K).eval()
+    assert on.config.pose_scores and not MODELS[name]("paper", num_classes=K).config.pose_scores
+    off = type(on)(replace(on.config, pose_scores=False)).eval()
+    if name == "part_attention":
+        from tests.test_part_attention import make_batch as part_batch
+
+        batch = part_batch(on)
+    else:
+        batch = make_batch(on, size=32)
+    with torch.no_grad():
+        out = on(batch)
+        total, terms = on.loss(out, batch)
+        plain = off(batch)
+    assert torch.allclose(out.logits, out.aux["rgb_logits"] + out.aux["pose_logits"])
+    assert "pose_logits" not in plain.aux and "rgb_ce" not in off.loss(plain, batch)[1]
+    streams_out = ("rgb_logits", "pose_logits")
+    fused_only = replace(out, aux={k: v for k, v in out.aux.items() if k not in streams_out})
+    with torch.no_grad():
+        without_streams = on.loss(fused_only, batch)[0].item()
+    streams = on.config.stream_weight * (terms["rgb_ce"] + terms["pose_ce"])
+    assert total.item() == pytest.approx(without_streams + streams, rel=1e-5)
+    # the pose stream changes the answer only through its own head: with it zeroed, logits are RGB's
+    with torch.no_grad():
+        on.pose_scores.head.weight.zero_()
+        on.pose_scores.head.bias.zero_()
+        assert torch.allclose(on(batch).logits, on(batch).aux["rgb_logits"])
 
 
 def test_tg_regularisers_on_hand_made_attention():

@@ -60,7 +60,8 @@ def test_contract(preset, per_step):
         assert alpha.shape == (B, P)
     assert out.aux["part_logits"].shape == (B, P, K)
     total, terms = model.loss(out, batch)
-    assert torch.isfinite(total) and set(terms) == {"ce", "part_ce", "attention"}
+    streams = {"rgb_ce", "pose_ce"} if model.config.pose_scores else set()
+    assert torch.isfinite(total) and set(terms) == {"ce", "part_ce", "attention"} | streams
     total.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, f"no gradient reaches {name}"

@@ -58,6 +58,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
 * Head: global average pool -> dropout -> linear, instead of AvgPool3D((2, 7, 7)) -> 1x1x1 conv
   -> Flatten -> Dense (the same mean for the paper input, and any clip size works). Only the
   weighted sum (``attention_mode='sum'``) is implemented, not ``'cat'``.
+* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): the pose LSTM's last state also
+  classifies, and its logits are added to the fused RGB logits (``core_models.models.pose_scores``).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.output import ModelOutput
+from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
 DEFAULT_PARTS = ("left_hand", "right_hand", "full_body")
@@ -107,6 +110,9 @@ class PartAttentionConfig:
         pose_dropout: between the LSTM layers and before the attention layers.
         aux_weight: weight of the mean per-part cross-entropy.
         attention_weight: weight of the attention regulariser.
+        pose_scores: add a linear classifier on the pose LSTM's last state to the fused RGB
+            logits (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+        stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
     """
 
     num_classes: int
@@ -126,6 +132,8 @@ class PartAttentionConfig:
     pose_dropout: float = 0.6
     aux_weight: float = 0.5
     attention_weight: float = 0.01
+    pose_scores: bool = False
+    stream_weight: float = 0.5
 
 
 PRESETS = {
@@ -135,7 +143,7 @@ PRESETS = {
     ),
     "cpu": PartAttentionConfig(
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
-        attention_hidden=64, dropout=0.3, pose_dropout=0.3,
+        attention_hidden=64, dropout=0.3, pose_dropout=0.3, pose_scores=True,
     ),
 }  # fmt: skip
 
@@ -181,13 +189,14 @@ class PartAttentionBranch(nn.Module):
         nn.init.zeros_(self.score.bias)
         self.attend = nn.Softmax(dim=-1)  # a named module, so hooks can capture alpha
 
-    def forward(self, skeleton: torch.Tensor, steps: int) -> torch.Tensor:
+    def forward(self, skeleton: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(alpha (B, [T',] P), last LSTM state (B, H))``."""
         states, last = self.pose(skeleton)  # (B, Ts, H), (B, H)
         h = last  # (B, H)
         if self.per_step:
             h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
         z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
-        return self.attend(self.score(z))  # (B, [T',] P)
+        return self.attend(self.score(z)), last
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +225,9 @@ class PartAttention(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(channels, config.num_classes)
         self.part_heads = nn.ModuleList(nn.Linear(channels, config.num_classes) for _ in config.parts)
+        self.pose_scores = (
+            PoseScores(config.lstm_hidden, config.num_classes, config.dropout) if config.pose_scores else None
+        )
         self.input_spec = InputSpec(
             num_frames=config.num_frames, frame_size=config.crop_size,
             crops=CropSpec(parts=config.parts, size=config.crop_size),
@@ -233,16 +245,19 @@ class PartAttention(nn.Module):
             [trunk.forward_features(crops[:, p], until=end) for p, trunk in enumerate(self.parts.values())],
             dim=1,
         )  # (B, P, C', T', H', W')
-        alpha = self.attention(batch["skeleton"], feats.shape[3])  # (B, P) or (B, T', P)
+        alpha, code = self.attention(batch["skeleton"], feats.shape[3])  # (B, P) or (B, T', P); (B, H)
         if alpha.dim() == 2:
             weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
         else:
             weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
         fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
-        logits = self.head(self.drop(fused.mean(dim=(2, 3, 4))))  # (B, K)
+        rgb_logits = self.head(self.drop(fused.mean(dim=(2, 3, 4))))  # (B, K)
+        pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
+        logits, aux = fuse(rgb_logits, pose_logits)
         pooled = self.drop(feats.mean(dim=(3, 4, 5)))  # (B, P, C')
-        part_logits = torch.stack([head(pooled[:, p]) for p, head in enumerate(self.part_heads)], dim=1)
-        return ModelOutput(logits=logits, attention={"parts": alpha}, aux={"part_logits": part_logits})
+        heads = enumerate(self.part_heads)
+        aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
+        return ModelOutput(logits=logits, attention={"parts": alpha}, aux=aux)
 
     def set_stage(self, stage: str) -> None:
         """Choose what trains and which loss terms count (see :attr:`stages`)."""
@@ -250,7 +265,7 @@ class PartAttention(nn.Module):
             raise ValueError(f"unknown stage {stage!r}; choose one of {self.stages}")
         self.stage = stage
         streams = [self.parts, self.part_heads]
-        fusion = [self.attention, self.head]
+        fusion = [self.attention, self.head] + ([self.pose_scores] if self.pose_scores is not None else [])
         for m in streams:
             m.requires_grad_(stage in ("all", "parts"))
         for m in fusion:
@@ -272,14 +287,17 @@ class PartAttention(nn.Module):
         P = part_logits.shape[1]
         part_ce = losses.classification(part_logits.flatten(0, 1), labels.repeat_interleave(P))
         att = self.attention_penalty(out.attention["parts"])
+        streams, stream_terms = stream_loss(out.aux, labels, c.stream_weight)
         if self.stage == "parts":
             total = part_ce
         elif self.stage == "attention":
             total = ce + c.attention_weight * att
         else:
             total = ce + c.aux_weight * part_ce + c.attention_weight * att
+        if streams is not None and self.stage != "parts":
+            total = total + streams
         return total, {"ce": float(ce.detach()), "part_ce": float(part_ce.detach()),
-                       "attention": float(att.detach())}  # fmt: skip
+                       "attention": float(att.detach()), **stream_terms}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ Departures and choices, with reasons:
     where the group's ``(1 - sum w)^2`` form is identically 0 after a softmax.
 
   Both are bounded in [0, 1], so their weights are comparable across presets and input sizes.
+* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): a linear classifier on the
+  pose code adds its logits to the RGB logits (``core_models.models.pose_scores``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput
+from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +130,9 @@ class SeparableSTAConfig:
         lambda_temporal: weight of :func:`temporal_spread`.
         person_crop: read the person-centred full-body crop instead of the whole frame
             (``core_models.models.inputs``); the spatial map then lies on the crop.
+        pose_scores: add a linear classifier on the pose code to the RGB logits
+            (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+        stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
     """
 
     num_classes: int
@@ -143,13 +149,15 @@ class SeparableSTAConfig:
     lambda_spatial: float = 1e-2
     lambda_temporal: float = 1e-2
     person_crop: bool = True
+    pose_scores: bool = False
+    stream_weight: float = 0.5
 
 
 PRESETS = {
     "paper": SeparableSTAConfig(num_classes=60),
     "cpu": SeparableSTAConfig(
         num_classes=60, width=0.25, num_frames=16, frame_size=64, pose_hidden=128, attention_hidden=64,
-        dropout=0.3,
+        dropout=0.3, pose_scores=True,
     ),
 }  # fmt: skip
 
@@ -177,6 +185,7 @@ class SeparableSTA(nn.Module):
         self.temporal_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(2 * channels, c.num_classes)
+        self.pose_scores = PoseScores(c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
         self.inputs = (clip_key(c.person_crop), "skeleton")
         self.input_spec = clip_spec(
             c.num_frames, c.frame_size, c.person_crop, skeleton_frames=c.timesteps,
@@ -192,10 +201,12 @@ class SeparableSTA(nn.Module):
         steps = feat.mean(dim=(3, 4)).transpose(1, 2)  # (B, T', C)
         spatial, f_s = self.spatial_attention(cells, code)  # (B, H'W'), (B, C)
         temporal, f_t = self.temporal_attention(steps, code)  # (B, T'), (B, C)
-        logits = self.head(self.drop(torch.cat([f_s, f_t], dim=1)))  # (B, K)
+        rgb_logits = self.head(self.drop(torch.cat([f_s, f_t], dim=1)))  # (B, K)
+        logits, aux = fuse(rgb_logits, self.pose_scores(code) if self.pose_scores is not None else None)
         return ModelOutput(
             logits=logits,
             attention={"spatial": spatial.view(b, h, w), "temporal": temporal},
+            aux=aux,
         )
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -204,7 +215,10 @@ class SeparableSTA(nn.Module):
         focus = spatial_focus(out.attention["spatial"])
         spread = temporal_spread(out.attention["temporal"])
         total = ce + c.lambda_spatial * focus + c.lambda_temporal * spread
-        terms = {"ce": float(ce.detach()), "spatial_focus": float(focus.detach())}
+        streams, stream_terms = stream_loss(out.aux, batch["label"], c.stream_weight)
+        if streams is not None:
+            total = total + streams
+        terms = {"ce": float(ce.detach()), "spatial_focus": float(focus.detach()), **stream_terms}
         terms["temporal_spread"] = float(spread.detach())
         return total, terms
 

@@ -46,6 +46,9 @@ Departures and choices, with reasons:
   ``granularity_collapse`` = ``1 - H(gamma) / log n_G``. Each is 0 for uniform and 1 for one-hot
   attention, so a small weight discourages one segment or one granularity taking all the weight
   early in training, which is the concern the Sharma-style penalties of this family address.
+* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): a linear classifier on the
+  granularity pose codes (concatenated) adds its logits to the RGB logits
+  (``core_models.models.pose_scores``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
 from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput
+from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -123,6 +127,9 @@ class TemporalGranularityConfig:
         dropout: after every GRU.
         lambda_segments: weight of the segment collapse term (0 as in the released code).
         lambda_granularity: weight of the granularity collapse term (0 as in the released code).
+        pose_scores: add a linear classifier on the granularity pose codes to the RGB logits
+            (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+        stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
     """
 
     num_classes: int
@@ -140,6 +147,8 @@ class TemporalGranularityConfig:
     lambda_segments: float = 0.0
     lambda_granularity: float = 0.0
     person_crop: bool = True
+    pose_scores: bool = False
+    stream_weight: float = 0.5
 
     def __post_init__(self):
         if (
@@ -160,7 +169,7 @@ PRESETS = {
     "paper": TemporalGranularityConfig(num_classes=60),
     "cpu": TemporalGranularityConfig(
         num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=4, rgb_hidden=128,
-        pose_hidden=64, dropout=0.3,
+        pose_hidden=64, dropout=0.3, pose_scores=True,
     ),
 }  # fmt: skip
 
@@ -196,6 +205,9 @@ class TemporalGranularity(nn.Module):
         self.attend = nn.Softmax(dim=-1)  # named, so a hook can capture every attention
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(len(keys) * c.rgb_hidden, c.num_classes)
+        self.pose_scores = (
+            PoseScores(len(keys) * c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
+        )
         self.inputs = (clip_key(c.person_crop), "skeleton")
         self.input_spec = clip_spec(
             c.num_frames, c.frame_size, c.person_crop, skeleton_frames=c.skeleton_frames,
@@ -240,7 +252,9 @@ class TemporalGranularity(nn.Module):
             segments[g] = beta
         gamma = self.attend(self.granularity_score(torch.cat(codes, dim=1)))  # (B, n_G)
         z = torch.cat([gamma[:, i : i + 1] * f for i, f in enumerate(feats)], dim=1)  # (B, n_G * Hr)
-        return ModelOutput(logits=self.head(z), attention={"segments": segments, "granularity": gamma})
+        code = torch.cat(codes, dim=1)  # (B, n_G * Hp)
+        logits, aux = fuse(self.head(z), self.pose_scores(code) if self.pose_scores is not None else None)
+        return ModelOutput(logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux)
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
@@ -248,7 +262,10 @@ class TemporalGranularity(nn.Module):
         seg = segment_collapse(out.attention["segments"])
         gran = granularity_collapse(out.attention["granularity"])
         total = ce + c.lambda_segments * seg + c.lambda_granularity * gran
-        terms = {"ce": float(ce.detach()), "segment_collapse": float(seg.detach())}
+        streams, stream_terms = stream_loss(out.aux, batch["label"], c.stream_weight)
+        if streams is not None:
+            total = total + streams
+        terms = {"ce": float(ce.detach()), "segment_collapse": float(seg.detach()), **stream_terms}
         terms["granularity_collapse"] = float(gran.detach())
         return total, terms
 
