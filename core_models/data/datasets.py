@@ -237,33 +237,41 @@ class ClipDataset(Dataset):
 
     # -- items -------------------------------------------------------------------------------
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        prep = self.prepared(i)
-        spec = self.spec
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
-        item: dict[str, torch.Tensor] = {
-            "label": torch.tensor(self.labels[i], dtype=torch.long),
-            "index": torch.tensor(i, dtype=torch.long),
-        }
-        if spec.needs_video:
-            idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
-            item["frame_index"] = torch.from_numpy(prep.frame_index[idx])
-            if prep.frames is not None:
-                item["rgb"] = _to_unit(prep.frames[idx]).permute(3, 0, 1, 2)  # (3, T, S, S)
-            if prep.crops is not None:
-                item["crops"] = _to_unit(prep.crops[:, idx]).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
-            if prep.joints2d is not None:
-                j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
-                item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
-            if prep.flow is not None:
-                item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng)  # (2L, S, S)
-        if prep.skeleton is not None:
-            sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
-            skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
-            item["skeleton"] = torch.from_numpy(np.ascontiguousarray(skel))
-            item["skeleton_index"] = torch.from_numpy(sidx)
-        for k, v in prep.extras.items():
-            item[k] = torch.from_numpy(np.asarray(v))
-        return item
+        return make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng)
+
+
+def make_item(
+    prep: _Prepared, spec: InputSpec, label: int, *, index: int = 0, rng: np.random.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """One item (see the module docstring) from a clip's prepared arrays.
+
+    ``rng`` None takes the bin centres (evaluation, and the app's inspection of one clip).
+    """
+    item: dict[str, torch.Tensor] = {
+        "label": torch.tensor(label, dtype=torch.long),
+        "index": torch.tensor(index, dtype=torch.long),
+    }
+    if spec.needs_video:
+        idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
+        item["frame_index"] = torch.from_numpy(prep.frame_index[idx])
+        if prep.frames is not None:
+            item["rgb"] = _to_unit(prep.frames[idx]).permute(3, 0, 1, 2)  # (3, T, S, S)
+        if prep.crops is not None:
+            item["crops"] = _to_unit(prep.crops[:, idx]).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
+        if prep.joints2d is not None:
+            j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
+            item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
+        if prep.flow is not None:
+            item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng)  # (2L, S, S)
+    if prep.skeleton is not None:
+        sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
+        skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
+        item["skeleton"] = torch.from_numpy(np.ascontiguousarray(skel))
+        item["skeleton_index"] = torch.from_numpy(sidx)
+    for k, v in prep.extras.items():
+        item[k] = torch.from_numpy(np.asarray(v))
+    return item
 
 
 def _spec_key(spec: InputSpec) -> dict:
