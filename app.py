@@ -1,23 +1,41 @@
 """ADL attention lab: the router. Run with ``streamlit run app.py`` (or ``make app``).
 
-Works offline with no dataset: synthetic clips are rendered on demand from their NTU-style names.
-The sidebar chooses the clip; each page in ``pages/`` shows one view of it.
+Works offline with no dataset: synthetic clips are rendered on demand from their NTU-style names,
+and the models are the trained checkpoints shipped in ``checkpoints/``. The sidebar chooses the
+clip and the model; each page in ``pages/`` shows one view of them.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_support.sidebar import choose_synthetic_clip
+from app_support.navigation import apply_pending
+from app_support.sidebar import sidebar
 
-st.set_page_config(page_title="ADL attention lab", layout="wide")
+st.set_page_config(page_title="ADL attention lab", page_icon=":material/visibility:", layout="wide")
+
+PAGES = {
+    "Inspect a clip": [
+        st.Page("pages/clip.py", title="Clip and prediction", icon=":material/movie:", default=True),
+        st.Page("pages/parts.py", title="Body-part attention", icon=":material/accessibility_new:"),
+        st.Page("pages/spatiotemporal.py", title="Spatio-temporal attention", icon=":material/blur_on:"),
+        st.Page("pages/granularity.py", title="Temporal granularity", icon=":material/view_timeline:"),
+        st.Page("pages/glimpses.py", title="Glimpse Clouds", icon=":material/scatter_plot:"),
+    ],
+    "Models": [
+        st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),
+        st.Page("pages/failures.py", title="Failures", icon=":material/error:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    ],
+    "Teach": [st.Page("pages/playground.py", title="Attention playground", icon=":material/school:")],
+}
 
 # st.navigation must run before the shared sidebar widgets: created the other way round, a
 # widget change is taken for a page change and reset (streamlit 1.67, checked in a browser).
-page = st.navigation([st.Page("pages/clip.py", title="Clip", icon=":material/movie:", default=True)])
+page = st.navigation(PAGES)
+apply_pending(st.session_state)  # a clip opened from the compare or failures page
 
 with st.sidebar:
-    st.session_state["clip_name"] = choose_synthetic_clip()
-    st.session_state["show_skeleton"] = st.toggle("Skeleton overlay", value=True, key="skeleton_overlay")
+    sidebar()
 
 page.run()

@@ -1,16 +1,26 @@
-"""The shared sidebar: which clip every page shows."""
+"""The shared sidebar: the clip (synthetic, a dataset folder, or an upload), the model, the overlay.
+
+It writes ``clip_source`` and ``model_name`` (see :mod:`app_support.state`). A source that fails
+(a folder that is not a dataset, a bad upload) shows the reason here and leaves the previous clip
+in place, so nothing already loaded is lost.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app_support import state
+from app_support.models import metrics
+from app_support.sources import DATASETS, save_upload
 from core_models.data.ntu import format_name
+from core_models.data.single import SINGLE_VIDEO_EXTENSIONS, SKELETON_EXTENSIONS
 from core_models.synth import SYNTH_ACTIONS, SYNTH_CAMERAS, SYNTH_CLASSES, SYNTH_SUBJECTS, setup_for
+
+SOURCES = ("Synthetic", "Dataset folder", "Upload")
 
 
 def choose_synthetic_clip() -> str:
     """Widgets that pick a synthetic clip by class, subject, camera and repetition; returns its name."""
-    st.header("Clip")
     label = st.selectbox(
         "Class", range(len(SYNTH_ACTIONS)), format_func=lambda i: SYNTH_CLASSES[i], key="synth_class"
     )
@@ -22,3 +32,91 @@ def choose_synthetic_clip() -> str:
     setup = setup_for(subject, repetition)  # as in the dataset: each subject has two setups
     st.caption(f"Setup S{setup:03d} (follows from subject and repetition)")
     return format_name(setup, camera, subject, repetition, SYNTH_ACTIONS[label])
+
+
+def choose_dataset_clip() -> dict | None:
+    data = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k], key="dataset_kind")
+    root = st.text_input("Folder", key="dataset_root", placeholder="/data/nturgbd")
+    if not root.strip():
+        st.caption("Type the dataset's root folder.")
+        return None
+    try:
+        reader = state.dataset_reader(data, root.strip())
+    except state.LOAD_ERRORS as err:
+        st.error(f"Not a {data} dataset: {err}")
+        return None
+    refs = reader.list_clips()
+    st.caption(reader.summary())
+    query = st.text_input("Filter names", key="dataset_filter", placeholder="A010 or P003")
+    names = [r.name for r in refs if query.strip().lower() in r.name.lower()][:5000]
+    if not names:
+        st.warning("No clip name matches the filter.")
+        return None
+    name = st.selectbox(f"Clip ({len(names)} shown)", names, key="dataset_clip")
+    return {"kind": "dataset", "data": data, "root": root.strip(), "name": name}
+
+
+def choose_upload() -> dict | None:
+    video = st.file_uploader(
+        "Video", type=[e.lstrip(".") for e in SINGLE_VIDEO_EXTENSIONS], key="upload_video",
+        help="At most 200 MB; frames are shrunk to 320 px on the longer side.",
+    )  # fmt: skip
+    skeleton = st.file_uploader(
+        "Skeleton (optional)", type=[e.lstrip(".") for e in SKELETON_EXTENSIONS], key="upload_skeleton",
+        help="NTU .skeleton, or .npy / .csv as in docs/skeleton-files.md; at most 20 MB.",
+    )  # fmt: skip
+    if video is None:
+        st.caption("Upload a video to inspect it; the models need a skeleton file too.")
+        return None
+    try:
+        source = save_upload(
+            video.name, video.getvalue(),
+            None if skeleton is None else skeleton.name, None if skeleton is None else skeleton.getvalue(),
+        )  # fmt: skip
+        state.load_clip(source)  # read it now, so a broken file is reported here
+    except state.LOAD_ERRORS as err:
+        st.error(f"Upload refused: {err}")
+        return None
+    return source
+
+
+def choose_model() -> None:
+    entries = state.models()
+    if not entries:
+        st.warning("No trained model: checkpoints/ is empty. Train one on the Train page.")
+        return
+    names = [e.name for e in entries]
+    if st.session_state.get(state.MODEL) not in names:
+        st.session_state[state.MODEL] = state.DEFAULT_MODEL if state.DEFAULT_MODEL in names else names[0]
+    name = st.selectbox("Model", names, key=state.MODEL)
+    entry = entries[names.index(name)]
+    m = metrics(entry)
+    where = "shipped" if entry.shipped else "run"
+    if m:
+        st.caption(
+            f"{entry.model} · {entry.preset} preset · {entry.data} {entry.protocol.upper()} · {where} · "
+            f"top-1 {m['top1']:.3f} · top-5 {m['top5']:.3f} · mean class {m['mean_class_accuracy']:.3f}"
+        )
+    else:
+        st.caption(
+            f"{entry.model} · {entry.preset} preset · {entry.data} {entry.protocol.upper()} · not evaluated"
+        )
+
+
+def sidebar() -> None:
+    """Draw the sidebar and write the session keys every page reads."""
+    st.header("Clip")
+    source = st.radio("Source", SOURCES, horizontal=True, key="source")
+    if source == "Synthetic":
+        chosen = {"kind": "synthetic", "name": choose_synthetic_clip()}
+    elif source == "Dataset folder":
+        chosen = choose_dataset_clip()
+    else:
+        chosen = choose_upload()
+    if chosen is not None:
+        st.session_state[state.SOURCE] = chosen
+    elif state.SOURCE in st.session_state:
+        st.caption("Still showing the previous clip.")
+    st.toggle("Skeleton overlay", value=True, key="show_skeleton")
+    st.header("Model")
+    choose_model()

@@ -8,6 +8,9 @@ Targets:
             (160x120) and at the app's size (320x240)
     data    time per clip to make a training item: decoding and preparing it the first time
             (video, crops, skeleton) against reading it from the on-disk cache afterwards
+    inspect what the app does when a clip is inspected, per shipped cross-subject checkpoint:
+            loading the model, running it with all its attention on one synthetic clip, and
+            drawing that attention's overlays on every frame and encoding them as WebM
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import platform
 import statistics
 import time
 from typing import Any
+
+import numpy as np
 
 
 def machine() -> str:
@@ -103,7 +108,75 @@ def bench_data() -> dict[str, Any]:
     }
 
 
-TARGETS = {"synth": bench_synth, "data": bench_data}
+def _overlays(insp, clip) -> np.ndarray | None:
+    """The overlay clip an inspection page draws for the attention in ``insp`` (None without one)."""
+    from viz.glimpses import draw_glimpses
+    from viz.granularity import granularity_image, granularity_rows
+    from viz.heatmap import overlay_heatmap, upsample_maps
+    from viz.parts import draw_part_boxes
+
+    att, frames = insp.attention, clip.frames
+    if "parts" in att and insp.part_boxes is not None:
+        return draw_part_boxes(frames, insp.part_boxes, att["parts"], insp.part_names)
+    if "spatial" in att:
+        return overlay_heatmap(frames, upsample_maps(att["spatial"], frames.shape[1:3], len(frames)))
+    if "glimpses" in att:
+        return draw_glimpses(frames, att["glimpses"], view_boxes=insp.view_boxes)
+    if "segments" in att:
+        rows = granularity_rows(att["segments"], att["granularity"], len(frames))
+        return granularity_image(frames, rows)[None]
+    return None
+
+
+def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Per shipped CS checkpoint: model load, inference (cold, then median of ``repeats``),
+    overlays on every frame and their WebM encoding, for one synthetic clip at the dataset's size.
+
+    ``models`` limits it to some models (names of MODELS); default all.
+    """
+    from pathlib import Path
+
+    from core_models.inspect import inspect_clip, load_model
+    from core_models.reproduce import SHIPPED
+    from core_models.synth.generate import dataset_clip
+    from viz.export import webm_bytes
+
+    start = time.perf_counter()
+    clip = dataset_clip("S001C002P003R001A002")  # eat meal, a hand action
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "clip": {"frames": clip.num_frames, "size": f"{clip.frames.shape[2]}x{clip.frames.shape[1]}",
+                 "load_ms": round(1000 * (time.perf_counter() - start))},
+    }  # fmt: skip
+    for name in sorted(s.name for s in SHIPPED if s.protocol == "cs"):
+        path = Path(__file__).parents[1] / "checkpoints" / name / "model.pt"
+        if not path.is_file() or (models is not None and name.removesuffix("-cs") not in models):
+            continue
+        start = time.perf_counter()
+        loaded = load_model(path, name)
+        load = time.perf_counter() - start
+        cold = inspect_clip(loaded, clip).seconds
+        warm = statistics.median(inspect_clip(loaded, clip).seconds for _ in range(repeats))
+        insp = inspect_clip(loaded, clip)
+        start = time.perf_counter()
+        frames = _overlays(insp, clip)
+        draw = time.perf_counter() - start
+        start = time.perf_counter()
+        if frames is not None and len(frames) > 1:
+            webm_bytes(frames, 30.0)
+        encode = time.perf_counter() - start
+        results[name.removesuffix("-cs")] = {
+            "load_ms": round(1000 * load),
+            "first_inference_ms": round(1000 * cold),
+            "inference_ms": round(1000 * warm),
+            "overlays_ms": round(1000 * draw),
+            "webm_ms": round(1000 * encode),
+            "total_ms": round(1000 * (load + cold + draw + encode)),
+        }
+    return results
+
+
+TARGETS = {"synth": bench_synth, "data": bench_data, "inspect": bench_inspect}
 
 
 def format_bench(results: dict[str, Any]) -> str:

@@ -1,29 +1,72 @@
-"""Clip: the chosen clip playing in the browser, a frame slider, and its label and ground truth."""
+"""Clip and prediction: the clip playing in the browser, a frame slider, the model's top-k scores
+with the ground truth marked, and the "Groundtruth: ... - Prediction: ... (0.825)" caption."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_support.clips import synthetic_clip, webm_bytes
+from app_support import state, ui
+from app_support.navigation import through_router
+from app_support.sources import describe
+from core_models.checkpoint import CheckpointError
+from viz.charts import prediction_caption, topk_figure
 from viz.skeleton import draw_skeleton
 
-name = st.session_state["clip_name"]
-show_skeleton = st.session_state["show_skeleton"]
-clip = synthetic_clip(name)
-frames = draw_skeleton(clip.frames, clip.joints2d, clip.layout) if show_skeleton else clip.frames
+through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
-st.title(clip.label_name.capitalize())
-st.caption(
-    f"{clip.name} · synthetic, NTU RGB+D format · subject P{clip.meta['subject']:03d}, "
-    f"camera C{clip.meta['camera']:03d}, setup S{clip.meta['setup']:03d} · {clip.num_frames} frames"
-)
+clip = state.current_clip()
+entry = state.current_entry()
+show_skeleton = st.session_state.get("show_skeleton", True)
 
-left, right = st.columns(2)
-with left:
-    st.video(webm_bytes(f"{name}-{show_skeleton}", frames, clip.meta.get("fps", 30.0)), format="video/webm")
-with right:
-    t = st.slider("Frame", 0, clip.num_frames - 1, clip.num_frames // 2)
-    st.image(frames[t], caption=f"frame {t}", width="stretch")
+insp = None
+problem = None
+if entry is None:
+    problem = "No trained model: checkpoints/ is empty."
+else:
+    try:
+        insp = state.inspection(entry, clip)
+    except CheckpointError as err:
+        problem = f"Could not load {entry.name}: {err}"
+    except ValueError as err:
+        problem = f"{entry.name} cannot read this clip: {err}"
+
+st.title(clip.label_name.capitalize() if clip.label >= 0 else clip.name)
+st.caption(describe(clip))
+if insp is not None:
+    truth = insp.class_names[insp.label] if insp.label is not None else None
+    pred, conf = insp.class_names[insp.pred], insp.confidence
+    ok = truth is None or insp.label == insp.pred
+    st.subheader(("" if ok else ":red[✗] ") + prediction_caption(truth, pred, conf))
+else:
+    st.warning(problem)
+for w in clip.meta.get("warnings", []):
+    st.info(w)
+
+if clip.frames is None:
+    st.info("This clip has no video.")
+else:
+    overlay = show_skeleton and clip.joints2d is not None
+    frames = draw_skeleton(clip.frames, clip.joints2d, clip.layout) if overlay else clip.frames
+    left, right = st.columns(2)
+    with left:
+        ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video")
+    with right:
+        t = ui.frame_slider(clip.num_frames)
+        ui.image(frames[t], f"frame {t}", f"{clip.name}-frame{t}", key="clip_frame")
+
+if insp is not None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Top-5 of {entry.name}**")
+        fig = topk_figure(insp.probs, insp.class_names, insp.label, k=5)
+        ui.figure(fig, f"{clip.name}-{entry.name}-top5", key="clip_topk")
+    with right:
+        if insp.streams:
+            st.markdown("**Each stream on its own** (the model fuses them)")
+            for stream, probs in insp.streams.items():
+                i = int(probs.argmax())
+                st.write(f"{stream.upper()}: {insp.class_names[i]} ({probs[i]:.3f})")
+        st.caption(f"Inference took {insp.seconds * 1000:.0f} ms on this machine (cached afterwards).")
 
 if clip.truth is not None:
     start, end = clip.truth.interval

@@ -1,23 +1,28 @@
-"""The app through Streamlit's AppTest: the router renders a real synthetic clip, and each page
-renders the clip named in the session state.
+"""The app through Streamlit's AppTest: the router, the sidebar and its three sources, the clip page.
 
 AppTest (streamlit 1.67) re-runs only the current page script after the first run of an
-``st.navigation`` app, so sidebar interaction is not testable through the router; pages are tested
-on their own with the session state the sidebar would set, and the real-browser test covers the
-sidebar end to end.
+``st.navigation`` app, so the sidebar is tested on its own (``AppTest.from_function``) and the
+pages with the session state the sidebar writes; the real-browser test covers them together.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_support.navigation import PENDING, apply_pending
+from app_support.sources import load_source, save_upload
+from core_models.data.errors import DataFormatError
 from core_models.data.ntu import format_name
+from core_models.data.video import write_video
+from core_models.inspect import inspect_clip, load_model
 from core_models.synth import SYNTH_ACTIONS, SYNTH_CLASSES, setup_for
 
 ROOT = Path(__file__).parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
 
 
 def run(script: str, **state) -> AppTest:
@@ -29,21 +34,126 @@ def run(script: str, **state) -> AppTest:
     return at
 
 
-def test_router_shows_the_default_clip_with_its_label():
+def sidebar_app() -> None:
+    from app_support.sidebar import sidebar
+
+    sidebar()
+
+
+def synth(name: str) -> dict:
+    return {"kind": "synthetic", "name": name}
+
+
+def expected(model: str, source: dict):
+    """The shipped model's prediction on the clip, computed without the app."""
+    return inspect_clip(load_model(CHECKPOINTS / model / "model.pt", model), load_source(source))
+
+
+def test_router_shows_the_default_clip_and_the_prediction_of_the_default_model():
     at = run("app.py")
     assert at.title[0].value.lower() == SYNTH_CLASSES[0].lower()
-    assert len(at.get("video")) == 1 and len(at.get("image")) == 1
-    assert "Ground truth" in at.markdown[0].value
+    insp = expected("part_attention-cs", synth("S001C001P001R001A001"))
+    caption = f"Groundtruth: drink water - Prediction: {insp.class_names[insp.pred]} ({insp.confidence:.3f})"
+    assert caption in at.subheader[0].value
+    assert len(at.get("video")) == 1 and len(at.get("plotly_chart")) == 1
     assert at.sidebar.selectbox[0].label == "Class"
-    assert at.session_state["clip_name"] == format_name(setup_for(1, 1), 1, 1, 1, SYNTH_ACTIONS[0])
+    assert at.session_state["model_name"] == "part_attention-cs"
+    assert "top-1" in " ".join(c.value for c in at.sidebar.caption)
 
 
-@pytest.mark.parametrize("label", [4, 12])
-@pytest.mark.parametrize("skeleton", [True, False])
-def test_clip_page_shows_the_chosen_clip(label, skeleton):
-    name = format_name(setup_for(7, 2), 3, 7, 2, SYNTH_ACTIONS[label])
-    at = run("pages/clip.py", clip_name=name, show_skeleton=skeleton)
-    assert at.title[0].value.lower() == SYNTH_CLASSES[label].lower()
+@pytest.mark.parametrize("model", ["i3d-cs", "temporal_granularity-cv"])
+def test_clip_page_shows_the_chosen_clip_and_model(model):
+    name = format_name(setup_for(7, 2), 3, 7, 2, SYNTH_ACTIONS[12])
+    at = run("pages/clip.py", clip_source=synth(name), model_name=model, show_skeleton=False)
+    assert at.title[0].value.lower() == SYNTH_CLASSES[12].lower()
     assert name in at.caption[0].value
+    insp = expected(model, synth(name))
+    assert f"Prediction: {insp.class_names[insp.pred]} ({insp.confidence:.3f})" in at.subheader[0].value
     at.slider[0].set_value(3).run()
     assert not at.exception and at.slider[0].value == 3 and len(at.image) == 1
+
+
+def test_a_model_that_cannot_read_the_clip_is_explained_and_the_clip_still_plays(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (12, 48, 64, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "mine.avi", frames, 30)
+    source = {"kind": "upload", "video": str(video), "skeleton": None}
+    at = run("pages/clip.py", clip_source=source, model_name="part_attention-cs")
+    assert "cannot read this clip" in at.warning[0].value and "2D joints" in at.warning[0].value
+    assert len(at.get("video")) == 1 and at.title[0].value == "mine"
+
+
+def test_sidebar_synthetic_choice_sets_the_clip_and_the_model():
+    at = AppTest.from_function(sidebar_app, default_timeout=60)
+    at.run()
+    assert not at.exception
+    at.selectbox(key="synth_class").set_value(5).run()
+    at.selectbox(key="model_name").set_value("i3d_nl-cv").run()
+    assert not at.exception
+    name = at.session_state["clip_source"]["name"]
+    assert name.endswith(f"A{SYNTH_ACTIONS[5]:03d}")
+    caption = at.caption[-1].value
+    assert "i3d_nl" in caption and "CV" in caption and "top-1" in caption
+
+
+def test_sidebar_dataset_folder_errors_keep_the_previous_clip_and_a_real_folder_works(tmp_path):
+    from core_models.synth import write_dataset
+
+    root = tmp_path / "synth"
+    write_dataset(root, workers=1, progress=False, subjects=(3,), cameras=(2,), repetitions=(1,),
+                  actions=SYNTH_ACTIONS[:2], size=(60, 80))  # fmt: skip
+    at = AppTest.from_function(sidebar_app, default_timeout=60)
+    at.run()
+    before = at.session_state["clip_source"]
+    at.radio(key="source").set_value("Dataset folder").run()
+    at.selectbox(key="dataset_kind").set_value("ntu").run()
+    at.text_input(key="dataset_root").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception
+    assert "no such folder" in at.error[0].value
+    assert at.session_state["clip_source"] == before  # nothing lost
+    (tmp_path / "empty").mkdir()
+    at.text_input(key="dataset_root").input(str(tmp_path / "empty")).run()  # a folder, but not a dataset
+    assert "no clips found" in at.error[0].value or "Not a ntu dataset" in at.error[0].value
+    at.selectbox(key="dataset_kind").set_value("synth").run()
+    at.text_input(key="dataset_root").input(str(root)).run()
+    assert not at.exception and not at.error
+    source = at.session_state["clip_source"]
+    assert source["kind"] == "dataset" and source["name"].endswith(f"A{SYNTH_ACTIONS[0]:03d}")
+    page = run("pages/clip.py", clip_source=source, model_name="skeleton_lstm-cs")
+    assert page.title[0].value.lower() == SYNTH_CLASSES[0].lower()
+
+
+def test_uploads_are_vetted_and_a_valid_one_loads(tmp_path):
+    frames = np.random.default_rng(1).integers(0, 255, (10, 48, 64, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "v.avi", frames, 30).read_bytes()
+    with pytest.raises(DataFormatError, match="extension"):
+        save_upload("v.exe", video, folder=tmp_path / "up")
+    with pytest.raises(DataFormatError, match="empty"):
+        save_upload("v.avi", b"", folder=tmp_path / "up")
+    with pytest.raises(DataFormatError, match="skeleton upload"):
+        save_upload("v.avi", video, "s.pkl", b"x", folder=tmp_path / "up")
+    joints = np.random.default_rng(2).uniform(0, 40, (10, 25, 2)).astype(np.float32)
+    npy = tmp_path / "s.npy"
+    np.save(npy, joints)
+    source = save_upload("v.avi", video, "s.npy", npy.read_bytes(), folder=tmp_path / "up")
+    clip = load_source(source)
+    assert clip.frames.shape == (10, 48, 64, 3) and clip.joints2d.shape == (10, 1, 25, 2)
+    pickled = tmp_path / "p.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    bad = save_upload("v.avi", video, "p.npy", pickled.read_bytes(), folder=tmp_path / "up")
+    with pytest.raises(DataFormatError, match="pickle|object"):
+        load_source(bad)  # never unpickled
+
+
+def test_a_corrupt_upload_is_reported_on_the_page(tmp_path):
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"RIFF not really a video")
+    at = run("pages/clip.py", clip_source={"kind": "upload", "video": str(broken), "skeleton": None})
+    assert "Could not load the clip" in at.error[0].value
+
+
+def test_opening_a_clip_from_another_page_sets_the_sidebar():
+    state = {PENDING: {"name": "S004C003P004R002A009", "model": "i3d-cs"}}
+    apply_pending(state)
+    assert state["clip_source"] == synth("S004C003P004R002A009")
+    assert state["synth_class"] == SYNTH_ACTIONS.index(9) and state["synth_subject"] == 4
+    assert state["synth_camera"] == 3 and state["synth_repetition"] == 2 and state["model_name"] == "i3d-cs"

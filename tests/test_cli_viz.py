@@ -113,3 +113,14 @@ def test_bench_targets_run_and_report(target, tmp_path, capsys):
         assert results["items"]["clips"] == 28 and results["items"]["cached_ms"] > 0
     else:
         assert results["dataset 160x120"]["clips"] == 14
+
+
+def test_bench_inspect_times_the_shipped_models_with_their_overlays():
+    from core_models.bench import bench_inspect
+
+    results = bench_inspect(repeats=1, models=("part_attention", "skeleton_lstm"))
+    assert set(results) == {"machine", "clip", "part_attention", "skeleton_lstm"}
+    assert results["clip"]["size"] == "160x120"
+    pa = results["part_attention"]
+    assert pa["inference_ms"] > 0 and pa["overlays_ms"] >= 0 and pa["webm_ms"] > 0  # part boxes encoded
+    assert results["skeleton_lstm"]["webm_ms"] == 0  # no attention, nothing to draw

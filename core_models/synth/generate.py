@@ -13,6 +13,7 @@ they read the real dataset.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -175,6 +176,21 @@ def write_clip(clip: Clip, out: str | Path, *, seed: int = 0) -> int:
     truth = out / f"{clip.name}{TRUTH_SUFFIX}"
     truth.write_text(json.dumps(clip.truth.to_json()), encoding="utf-8")
     return sum(p.stat().st_size for p in (skel, video, truth))
+
+
+def dataset_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160)) -> Clip:
+    """Clip ``name`` exactly as the written dataset holds it, without writing the dataset.
+
+    Rendered, written in the NTU format to a temporary folder (the AVI codec, the sensor-noised
+    skeleton) and read back with the dataset's reader: what a model saw in training.
+    """
+    clip = render_clip(name, seed=seed, size=size)
+    with tempfile.TemporaryDirectory(prefix="synth-clip-") as tmp:
+        write_clip(clip, tmp, seed=seed)
+        reader = synth_reader(tmp)
+        out = reader.load(reader.find(name))
+    out.meta.update(dataset="synth", seed=seed, fps=out.meta.get("fps") or FPS)
+    return out
 
 
 def _write_one(job: tuple[str, str, int, tuple[int, int]]) -> tuple[str, int, int]:

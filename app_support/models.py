@@ -1,0 +1,127 @@
+"""Which trained models the app can show: shipped checkpoints and run directories.
+
+A model directory holds ``model.pt`` (a weights-only checkpoint), ``settings.json`` (how it was
+trained) and, once evaluated, ``eval/test/{predictions.parquet, metrics.json, COMPLETE}``. The
+shipped ones live in ``checkpoints/``; runs started from the Train page, or by hand with
+``python -m core_models train``, live under ``runs/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core_models.results import IncompleteRunError, eval_dir, read_eval
+
+SHIPPED_DIR = Path("checkpoints")
+RUNS_DIR = Path("runs")
+
+# Attention each model returns (its class's ``attention_kinds``), so the list does not build models.
+ATTENTION = {
+    "skeleton_lstm": (),
+    "i3d": (),
+    "i3d_nl": (),
+    "part_attention": ("parts",),
+    "separable_sta": ("spatial", "temporal"),
+    "temporal_granularity": ("segments", "granularity"),
+    "soft_attention_lstm": ("spatial",),
+    "stn": ("grid",),
+    "self_attention": ("self",),
+    "two_stream": (),
+    "late_fusion": (),
+    "glimpse_clouds": ("glimpses", "assignment"),
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model directory the app can load.
+
+    Attributes:
+        name: what the app shows (``part_attention-cs`` for a shipped one, ``runs/NAME`` for a run).
+        path: the directory holding ``model.pt``.
+        model: the key of ``core_models.models.MODELS``.
+        preset, data, protocol: from the run's ``settings.json``.
+        shipped: True for ``checkpoints/``.
+    """
+
+    name: str
+    path: Path
+    model: str
+    preset: str
+    data: str
+    protocol: str
+    shipped: bool
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "model.pt"
+
+    @property
+    def attention_kinds(self) -> tuple[str, ...]:
+        return ATTENTION.get(self.model, ())
+
+    def label(self) -> str:
+        """``part_attention · CS · top-1 0.811`` (metrics when evaluated)."""
+        m = metrics(self)
+        acc = f" · top-1 {m['top1']:.3f}" if m and "top1" in m else " · not evaluated"
+        return f"{self.name} · {self.protocol.upper()}{acc}"
+
+
+def _entry(path: Path, shipped: bool) -> ModelEntry | None:
+    if not (path / "model.pt").is_file() or not (path / "settings.json").is_file():
+        return None
+    try:
+        s = json.loads((path / "settings.json").read_text())
+    except (OSError, ValueError):
+        return None
+    name = path.name if shipped else str(path)
+    return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), s.get("data", "?"),
+                      s.get("protocol", "?"), shipped)  # fmt: skip
+
+
+def list_models(shipped_dir: Path = SHIPPED_DIR, runs_dir: Path = RUNS_DIR) -> list[ModelEntry]:
+    """Shipped checkpoints (sorted by name), then finished runs under ``runs_dir`` (newest first)."""
+    out: list[ModelEntry] = []
+    if shipped_dir.is_dir():
+        for d in sorted(p for p in shipped_dir.iterdir() if p.is_dir()):
+            e = _entry(d, True)
+            if e:
+                out.append(e)
+    if runs_dir.is_dir():
+        runs = [p.parent for p in runs_dir.glob("**/model.pt")]
+        for d in sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True):
+            e = _entry(d, False)
+            if e:
+                out.append(e)
+    return out
+
+
+def find_model(name: str, entries: list[ModelEntry] | None = None) -> ModelEntry | None:
+    for e in entries if entries is not None else list_models():
+        if e.name == name:
+            return e
+    return None
+
+
+def metrics(entry: ModelEntry, split: str = "test") -> dict[str, Any] | None:
+    """The evaluation metrics of a model directory, or None when it has no complete evaluation."""
+    out = eval_dir(entry.path, split)
+    if not (out / "COMPLETE").is_file():
+        return None
+    try:
+        return json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def predictions(entry: ModelEntry, split: str = "test") -> pd.DataFrame | None:
+    """The per-clip evaluation table (one row per clip), or None when not evaluated."""
+    try:
+        return read_eval(entry.path, split)[0]
+    except (IncompleteRunError, FileNotFoundError, OSError, ValueError):
+        return None

@@ -1,0 +1,134 @@
+"""Where the app's clip comes from: the built-in synthetic data, a dataset folder, or an upload.
+
+A clip source is a small JSON-able dict, kept in ``st.session_state["clip_source"]``:
+
+* ``{"kind": "synthetic", "name": "S001C001P001R001A001"}``: rendered on demand, then written in
+  the NTU RGB+D format and read back with the dataset's reader, so the app sees exactly what the
+  models saw in training (the same frame size, the AVI codec, the sensor-noised skeleton);
+* ``{"kind": "dataset", "data": "ntu", "root": "/data/ntu", "name": "S001C002P003R001A010"}``;
+* ``{"kind": "upload", "video": PATH, "skeleton": PATH or None}``: files written by
+  :func:`save_upload` after :func:`~core_models.data.single.check_upload` vetted them.
+
+Every function here raises ``DataFormatError`` / ``ValueError`` / ``OSError`` with the reason; the
+sidebar and the pages turn them into messages. Nothing here unpickles: skeleton ``.npy`` files are
+read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core_models.data import open_reader
+from core_models.data.base import DatasetReader
+from core_models.data.clip import Clip
+from core_models.data.single import check_upload, load_single
+
+SYNTH_SIZE = (120, 160)  # the frame size of the written synthetic dataset (write_dataset's default)
+MAX_SIDE = 320  # dataset and uploaded videos are shrunk to this longer side for the app
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "adl-attention-lab-uploads"
+DATASETS = {
+    "ntu": "NTU RGB+D 60/120 (nturgb+d_skeletons/, nturgb+d_rgb/)",
+    "nucla": "Northwestern-UCLA (multiview_action/)",
+    "smarthome": "Toyota Smarthome (mp4/, skeleton json)",
+    "ucf101": "UCF-101 (UCF-101/, ucfTrainTestlist/)",
+    "synth": "a written synthetic dataset (python -m core_models synth)",
+}
+
+
+def source_key(source: dict[str, Any]) -> str:
+    """A stable string for a source (the cache key of its clip and of every inspection of it)."""
+    return json.dumps(source, sort_keys=True)
+
+
+def synthetic_clip(name: str, seed: int = 0) -> Clip:
+    """Synthetic clip ``name`` as the dataset holds it (rendered, written in NTU format, read back)."""
+    from core_models.synth.generate import dataset_clip
+
+    return dataset_clip(name, seed=seed, size=SYNTH_SIZE)
+
+
+def open_dataset(data: str, root: str | Path) -> DatasetReader:
+    """A reader over a dataset folder; raises with the reader's reason when the folder is not one."""
+    root = Path(root).expanduser()
+    if not str(root).strip() or not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (expected the root of a {DATASETS.get(data, data)})")
+    reader = open_reader(data, root)
+    if not reader.list_clips():
+        raise ValueError(f"{root}: no clips found; expected the layout of {DATASETS.get(data, data)}")
+    return reader
+
+
+def dataset_clip(reader: DatasetReader, name: str) -> Clip:
+    return reader.load(reader.find(name), max_side=MAX_SIDE)
+
+
+def save_upload(
+    video_name: str,
+    video: bytes,
+    skeleton_name: str | None = None,
+    skeleton: bytes | None = None,
+    *,
+    folder: Path = UPLOAD_DIR,
+) -> dict[str, Any]:
+    """Vet and write an upload (a video and an optional skeleton file); returns its clip source.
+
+    The files go under ``folder/<content hash>/`` with their vetted extensions, so the same upload
+    is written once and two uploads never overwrite each other.
+    """
+    vext = check_upload(video_name, len(video), "video")
+    sext = (
+        check_upload(skeleton_name or "", len(skeleton or b""), "skeleton") if skeleton is not None else None
+    )
+    digest = hashlib.sha256(video + (skeleton or b"")).hexdigest()[:16]
+    out = folder / digest
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(video_name).stem[:80] or "upload"
+    vpath = out / f"{stem}{vext}"
+    vpath.write_bytes(video)
+    spath = None
+    if skeleton is not None:
+        spath = out / f"{stem}{sext}"
+        spath.write_bytes(skeleton)
+    return {"kind": "upload", "video": str(vpath), "skeleton": None if spath is None else str(spath)}
+
+
+def load_source(source: dict[str, Any], reader: DatasetReader | None = None) -> Clip:
+    """The clip a source names (``reader`` is the open dataset for a ``dataset`` source)."""
+    kind = source.get("kind")
+    if kind == "synthetic":
+        return synthetic_clip(source["name"])
+    if kind == "dataset":
+        reader = reader or open_dataset(source["data"], source["root"])
+        return dataset_clip(reader, source["name"])
+    if kind == "upload":
+        return load_single(source["video"], source.get("skeleton"), max_side=MAX_SIDE)
+    raise ValueError(f"unknown clip source {source!r}")
+
+
+def describe(clip: Clip) -> str:
+    """One line about a clip: its source, subject / camera / setup where known, length and size."""
+    m = clip.meta
+    bits = [clip.name]
+    origin = {"synth": "synthetic, NTU RGB+D format", "single": "uploaded"}.get(
+        m.get("dataset"), m.get("dataset")
+    )
+    if origin:
+        bits.append(str(origin))
+    who = [
+        f"{k} {p}{m[k]:03d}"
+        for k, p in (("subject", "P"), ("camera", "C"), ("setup", "S"))
+        if isinstance(m.get(k), int)
+    ]
+    if who:
+        bits.append(", ".join(who))
+    size = (
+        f" · {clip.frames.shape[2]}x{clip.frames.shape[1]} px" if clip.frames is not None else " · no video"
+    )
+    bits.append(f"{clip.num_frames} frames{size}")
+    if clip.joints3d is None and clip.joints2d is None:
+        bits.append("no skeleton")
+    return " · ".join(bits)

@@ -1,0 +1,59 @@
+"""Small page building blocks: every figure, table, image and overlaid clip with its export button."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from viz.export import csv_bytes, html_bytes, png_bytes, webm_bytes
+
+
+@st.cache_data(show_spinner="Encoding the video…", max_entries=32)
+def _webm(key: str, _frames: np.ndarray, fps: float) -> bytes:
+    return webm_bytes(_frames, fps)
+
+
+def frames_key(frames: np.ndarray) -> str:
+    """A content hash of a frame stack (the cache key of its WebM)."""
+    return hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=16).hexdigest()
+
+
+def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
+    """The frames playing in the browser (VP8 WebM, looping) with a WebM download under them."""
+    data = _webm(frames_key(frames), frames, float(fps or 30.0))
+    st.video(data, format="video/webm", loop=True)
+    st.download_button("Download video (WebM)", data, file_name, "video/webm", key=f"{key}_webm")
+
+
+def figure(fig: go.Figure, file_name: str, key: str) -> None:
+    """A plotly figure with an HTML download (PNG export is in the figure's own toolbar)."""
+    st.plotly_chart(fig, key=key, config={"toImageButtonOptions": {"format": "png", "filename": file_name}})
+    st.download_button(
+        "Download figure (HTML)", html_bytes(fig), f"{file_name}.html", "text/html", key=f"{key}_html"
+    )
+
+
+def image(frame: np.ndarray, caption: str, file_name: str, key: str) -> None:
+    st.image(frame, caption=caption, width="stretch")
+    st.download_button(
+        "Download image (PNG)", png_bytes(frame), f"{file_name}.png", "image/png", key=f"{key}_png"
+    )
+
+
+def table(frame: pd.DataFrame, file_name: str, key: str, **kwargs) -> None:
+    st.dataframe(frame, key=key, hide_index=True, **kwargs)
+    st.download_button(
+        "Download table (CSV)", csv_bytes(frame), f"{file_name}.csv", "text/csv", key=f"{key}_csv"
+    )
+
+
+def frame_slider(num_frames: int, key: str = "frame") -> int:
+    """A frame slider over ``num_frames`` frames, starting in the middle of the clip."""
+    num_frames = max(int(num_frames), 1)
+    if not isinstance(st.session_state.get(key), int) or st.session_state[key] >= num_frames:
+        st.session_state[key] = num_frames // 2
+    return st.slider("Frame", 0, max(num_frames - 1, 1), key=key)

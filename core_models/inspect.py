@@ -1,0 +1,165 @@
+"""Inspecting one clip with one trained model: the prediction and every attention, ready to draw.
+
+This is what the app (and ``python -m core_models bench inspect``) runs for a clip: the clip is
+prepared exactly as the evaluation prepares it (the same ``prepare_clip`` and ``make_item``, bin
+centres, no randomness), the model runs once, and the batch axis is dropped from every output.
+Beside the attention it returns where the model's input lies in the clip's frames, so overlays
+land on the right pixels:
+
+* ``frame_index`` / ``skeleton_index``: the clip frame of each RGB sample / skeleton step read;
+* ``view_boxes`` (T, 4): per clip frame, the pixel box ``x0, y0, x1, y1`` that the model's square
+  RGB input covers: the person-centred crop for models that read it, the centred square
+  otherwise (maps and glimpse coordinates are relative to this box);
+* ``part_boxes`` (T, P, 4) and ``part_names``: the body-part crops of a part model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core_models.checkpoint import build_from_checkpoint, load_checkpoint
+from core_models.data.clip import Clip
+from core_models.data.crops import CropSpec, part_boxes
+from core_models.data.datasets import make_item, prepare_clip
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from its checkpoint, with what the checkpoint says about it."""
+
+    name: str
+    model: nn.Module
+    class_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)  # model, preset, data, protocol, settings
+
+    @property
+    def attention_kinds(self) -> tuple[str, ...]:
+        return tuple(getattr(self.model, "attention_kinds", ()))
+
+
+def load_model(path: str | Path, name: str | None = None) -> LoadedModel:
+    """Rebuild a model from a weights-only checkpoint (raises ``CheckpointError`` with the reason)."""
+    ckpt = load_checkpoint(path)
+    model = build_from_checkpoint(ckpt, path)
+    info = {k: ckpt.get(k) for k in ("model", "preset", "layout", "data", "settings", "metrics")}
+    names = list(ckpt.get("class_names") or [str(i) for i in range(int(ckpt["num_classes"]))])
+    return LoadedModel(name or str(path), model, names, info)
+
+
+@dataclass
+class Inspection:
+    """One model's reading of one clip (numpy arrays, batch axis dropped)."""
+
+    clip: str
+    model: str
+    class_names: list[str]
+    label: int | None
+    probs: np.ndarray  # (K,)
+    attention: dict[str, Any]  # DESIGN §4 names; "segments" is {G: (G,)}
+    streams: dict[str, np.ndarray]  # per-stream probabilities ("rgb", "pose") of fused models
+    frame_index: np.ndarray | None  # (T_model,)
+    skeleton_index: np.ndarray | None  # (Ts,)
+    view_boxes: np.ndarray | None  # (T_clip, 4)
+    part_boxes: np.ndarray | None  # (T_clip, P, 4)
+    part_names: tuple[str, ...]
+    seconds: float
+
+    @property
+    def pred(self) -> int:
+        return int(np.argmax(self.probs))
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs[self.pred])
+
+    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
+        order = np.argsort(-self.probs)[:k]
+        return [(int(i), self.class_names[i], float(self.probs[i])) for i in order]
+
+
+def check_fits(model: nn.Module, clip: Clip) -> None:
+    """Raise ``ValueError`` saying what is missing when ``model`` cannot read ``clip``."""
+    spec = model.input_spec
+    name = type(model).__name__
+    if spec.needs_video and clip.frames is None:
+        raise ValueError(f"{name} reads RGB frames, but clip {clip.name} has no video")
+    if spec.crops is not None and clip.joints2d is None:
+        raise ValueError(f"{name} cuts body-part crops from 2D joints, but clip {clip.name} has none")
+    if spec.skeleton_frames > 0:
+        if clip.joints3d is None:
+            raise ValueError(f"{name} reads 3D skeletons, but clip {clip.name} has no skeleton")
+        want = getattr(model.config, "num_joints", clip.layout.num_joints)
+        if want != clip.layout.num_joints:
+            raise ValueError(
+                f"{name} was trained on {want}-joint skeletons; clip {clip.name} has "
+                f"{clip.layout.num_joints} joints ({clip.layout.name})"
+            )
+
+
+def _view_boxes(model: nn.Module, clip: Clip) -> np.ndarray | None:
+    spec = model.input_spec
+    if not spec.needs_video or clip.frames is None:
+        return None
+    T, H, W = clip.frames.shape[:3]
+    reads_rgb = "rgb" in getattr(model, "inputs", ()) or spec.flow_frames > 0
+    if not reads_rgb and spec.crops is not None and spec.crops.parts == ("full_body",):
+        if clip.joints2d is None:
+            return None
+        return part_boxes(clip.joints2d[:, 0], clip.layout, spec.crops, (H, W))[:, 0]
+    side = min(H, W)
+    x0, y0 = (W - side) / 2, (H - side) / 2
+    return np.broadcast_to(np.array([x0, y0, x0 + side, y0 + side], np.float32), (T, 4)).copy()
+
+
+def _part_boxes(model: nn.Module, clip: Clip) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    spec: CropSpec | None = model.input_spec.crops
+    if spec is None or clip.joints2d is None or clip.frames is None:
+        return None, ()
+    H, W = clip.frames.shape[1:3]
+    return part_boxes(clip.joints2d[:, 0], clip.layout, spec, (H, W)), tuple(spec.parts)
+
+
+def _numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().cpu().numpy()[0]
+    if isinstance(value, dict):
+        return {int(k): _numpy(v) for k, v in value.items()}
+    return value
+
+
+@torch.no_grad()
+def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
+    """Run ``loaded`` on ``clip`` and return the prediction with every attention it produces."""
+    model = loaded.model.eval()
+    check_fits(model, clip)
+    start = time.perf_counter()
+    spec = model.input_spec
+    item = make_item(prepare_clip(clip, spec), spec, max(clip.label, 0))
+    batch = {k: v.unsqueeze(0) for k, v in item.items()}
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    out = model(batch)
+    probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+    streams = {
+        key.removesuffix("_logits"): torch.softmax(out.aux[key].float(), dim=-1)[0].cpu().numpy()
+        for key in ("rgb_logits", "pose_logits")
+        if key in out.aux
+    }
+    attention = {k: _numpy(v) for k, v in out.attention.items()}
+    seconds = time.perf_counter() - start
+    boxes, parts = _part_boxes(model, clip)
+    label = clip.label if 0 <= clip.label < len(loaded.class_names) else None
+    return Inspection(
+        clip=clip.name, model=loaded.name, class_names=loaded.class_names, label=label, probs=probs,
+        attention=attention, streams=streams,
+        frame_index=item["frame_index"].numpy() if "frame_index" in item else None,
+        skeleton_index=item["skeleton_index"].numpy() if "skeleton_index" in item else None,
+        view_boxes=_view_boxes(model, clip), part_boxes=boxes, part_names=parts, seconds=seconds,
+    )  # fmt: skip

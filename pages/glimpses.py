@@ -1,0 +1,71 @@
+"""Glimpse Clouds: where the model's glimpses went. The clip with every glimpse's box and path in
+its own colour, the frame at the slider, the glimpse centres' trajectories over the clip, and the
+soft assignment of glimpses to workers at the slider's step, plus every glimpse as a table."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_support import state, ui
+from app_support.models import metrics
+from app_support.navigation import through_router
+from app_support.sources import describe
+from viz.charts import frame_steps, prediction_caption
+from viz.glimpses import (
+    assignment_figure,
+    draw_glimpses,
+    glimpse_table,
+    glimpses_in_frame,
+    trajectory_figure,
+)
+
+through_router()  # a deep link on a fresh server still gets the sidebar and the menu
+
+st.title("Glimpse Clouds")
+clip, entry, insp = state.page_context(("glimpses", "assignment"), "glimpses_model", "glimpses")
+st.caption(describe(clip))
+
+truth = insp.class_names[insp.label] if insp.label is not None else None
+ok = insp.label is None or insp.label == insp.pred
+st.subheader(
+    ("" if ok else ":red[✗] ") + prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
+)
+scores = metrics(entry)
+if scores:
+    split = f"{scores.get('data')}, {scores.get('protocol')}"
+    weak = " A weak model: its glimpses show what it does, not what Glimpse Clouds can do."
+    note = weak if scores["top1"] < 0.5 else ""
+    st.caption(f"{entry.name}: top-1 {scores['top1']:.1%} on its test split ({split}).{note}")
+st.markdown(
+    "At each of its time steps the model places N glimpses, one after another, on its feature map "
+    "and shares them out among C recurrent workers. Each glimpse keeps its colour and number; the "
+    "line behind it is its path over earlier steps; the thin white square is the model's input."
+)
+
+H, W = clip.frames.shape[1:3]  # the model reads RGB, so frames exist
+glimpses = glimpses_in_frame(insp.attention["glimpses"], insp.view_boxes, insp.frame_index, (H, W))
+assignment = insp.attention["assignment"]  # (T', C, N)
+overlaid = draw_glimpses(clip.frames, glimpses, trail=len(glimpses), view_boxes=insp.view_boxes)
+name = f"{clip.name}-{entry.name}"
+
+left, right = st.columns(2)
+with left:
+    ui.video(overlaid, clip.meta.get("fps", 30.0), f"{name}-glimpses.webm", key="glimpses_video")
+with right:
+    t = ui.frame_slider(clip.num_frames)
+    step = int(frame_steps(clip.num_frames, len(glimpses))[t])
+    ui.image(overlaid[t], f"frame {t} (step {step})", f"{name}-glimpses-frame{t}", key="glimpses_frame")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Glimpse trajectories** (markers grow with time; the ring is the slider's step)")
+    ui.figure(trajectory_figure(glimpses, (H, W), step=step), f"{name}-trajectories", key="glimpses_paths")
+with right:
+    st.markdown(f"**Glimpses shared out among workers** at step {step} (each row sums to 1)")
+    ui.figure(assignment_figure(assignment, step=step), f"{name}-assignment", key="glimpses_assignment")
+
+st.markdown("**Every glimpse** (pixels of the clip frame)")
+table = glimpse_table(glimpses, insp.frame_index, (H, W))
+if table["width"].max() < 1 and table["height"].max() < 1:
+    st.info("This model's glimpses have shrunk to points (under a pixel wide): only their positions tell.")
+ui.table(table, f"{name}-glimpses", key="glimpses_table")

@@ -1,0 +1,60 @@
+"""Temporal granularity: the WACV 2020 slide for the chosen clip. One row per granularity G with its
+TG-att, a thumbnail of each of its G segments with the segment's TS-att, the most attended segment
+of each row and the most attended row marked; the same numbers as a table; on synthetic clips, how
+much of each segment lies in the ground-truth discriminative interval."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_support import state, ui
+from app_support.navigation import through_router
+from app_support.sources import describe
+from viz.charts import prediction_caption
+from viz.granularity import granularity_image, granularity_rows, granularity_table, with_truth
+
+through_router()  # a deep link on a fresh server still gets the sidebar and the menu
+
+st.title("Temporal granularity")
+clip, entry, insp = state.page_context(
+    ("segments", "granularity"), "granularity_model", "temporal granularity"
+)
+st.caption(describe(clip))
+
+truth = insp.class_names[insp.label] if insp.label is not None else None
+ok = insp.label is None or insp.label == insp.pred
+st.subheader(
+    ("" if ok else ":red[✗] ") + prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
+)
+st.markdown(
+    "The clip is cut into G equal segments for each granularity G. Pose decides how much each "
+    "segment counts within its row (**TS-att**, sums to 100% per row) and how much each row counts "
+    "(**TG-att**, sums to 100% over rows). :orange[Orange]: the row's most attended segment; "
+    ":red[red]: the most attended granularity"
+    + ("; :green[green bar]: the part of a segment inside the ground-truth interval." if clip.truth else ".")
+)
+
+rows = granularity_rows(insp.attention["segments"], insp.attention["granularity"], clip.num_frames)
+if clip.truth is not None:
+    rows = with_truth(rows, clip.truth.interval)
+best = next(r for r in rows if r["best"])
+seg_no, seg = next((k, s) for k, s in enumerate(best["segments"], 1) if s["best"])
+st.markdown(
+    f"Most attended granularity: **G={best['G']}** (TG-att {best['tg']:.1f}%); within it "
+    f"**segment {seg_no}**, frames {seg['start']}–{seg['end'] - 1} (TS-att {seg['ts']:.1f}%)."
+)
+
+thumb = st.slider("Thumbnail height (pixels)", 64, 160, 96, step=16, key="granularity_thumb")
+slide = granularity_image(clip.frames, rows, thumb=thumb)  # the model reads RGB, so frames exist
+ui.image(
+    slide, f"{entry.name} on {clip.name}", f"{clip.name}-{entry.name}-granularity", key="granularity_slide"
+)
+
+st.markdown("**Segment and granularity attention**")
+ui.table(granularity_table(rows), f"{clip.name}-{entry.name}-granularity", key="granularity_table")
+if clip.truth is not None:
+    start, end = clip.truth.interval
+    st.caption(
+        f"Ground truth: frames {start}–{end - 1} tell *{clip.label_name}* apart from "
+        f"*{', '.join(clip.truth.confusers) or 'the other classes'}*."
+    )

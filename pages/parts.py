@@ -1,0 +1,86 @@
+"""Body-part attention: the part crops on every frame and the skeleton coloured by the weight the
+model gives each part, the weights as bars (and over time when they change per step), and on
+synthetic clips the parts that really carry the action."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_support import state, ui
+from app_support.navigation import through_router
+from viz.charts import frame_steps, prediction_caption
+from viz.parts import (
+    draw_part_boxes,
+    draw_skeleton_weights,
+    enlarge,
+    part_weights_figure,
+    part_weights_over_time_figure,
+    part_weights_table,
+)
+
+through_router()  # a deep link on a fresh server still gets the sidebar and the menu
+
+st.title("Body-part attention")
+clip, entry, insp = state.page_context(("parts",), key="parts_model", what="body-part attention")
+show_skeleton = st.session_state.get("show_skeleton", True)
+
+truth = insp.class_names[insp.label] if insp.label is not None else None
+caption = prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
+st.subheader(caption if insp.label in (None, insp.pred) else f":red[✗] {caption}")
+st.caption(
+    "Each box is a body-part crop the model reads; its colour (dark purple = light, yellow = the "
+    "heaviest part) and its thickness show the weight the model gives that part when it pools the "
+    "parts' features. The weights sum to one; the dashed line is the uniform weight 1/P."
+)
+
+weights = insp.attention["parts"]  # (P,) or (T', P)
+names = list(insp.part_names)
+per_step = weights.ndim == 2
+vmax = max(float(weights.max()), 1e-9)
+name = f"{clip.name}-{entry.name}-parts"
+
+frames, scale = enlarge(clip.frames)  # small frames are enlarged so the box labels stay legible
+if insp.part_boxes is not None:
+    frames = draw_part_boxes(frames, insp.part_boxes * scale, weights, names, vmax=vmax)
+if show_skeleton and clip.joints2d is not None:
+    # The crops are cut around the first person, so only that skeleton takes the part colours.
+    joints = clip.joints2d[:, :1] * scale
+    frames = draw_skeleton_weights(frames, joints, clip.layout, names, weights, vmax=vmax)
+
+left, right = st.columns(2)
+with left:
+    ui.video(frames, clip.meta.get("fps", 30.0), f"{name}.webm", key="parts_video")
+with right:
+    t = ui.frame_slider(clip.num_frames)
+    ui.image(frames[t], f"frame {t}", f"{name}-frame{t}", key="parts_frame")
+
+step = int(frame_steps(clip.num_frames, len(weights))[t]) if per_step else None
+now = weights[step] if per_step else weights  # (P,)
+table = part_weights_table(names, weights, clip.truth)
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**Part weights at frame {t} (step {step})**" if per_step else "**Part weights**")
+    active = list(clip.truth.active_parts()) if clip.truth is not None else None
+    ui.figure(part_weights_figure(names, now, active), name, key="parts_bars")
+with right:
+    if clip.truth is None:
+        st.markdown("**Part weights**")
+        st.caption("This clip has no ground truth (only synthetic clips know which parts act).")
+    else:
+        start, end = clip.truth.interval
+        st.markdown(
+            f"**Ground truth.** The action is carried by **{', '.join(clip.truth.active_parts())}** "
+            f"in frames {start}–{end - 1} (hatched bars)."
+        )
+        if table["ground truth"].any():
+            on_truth = float(table.loc[table["ground truth"], "weight"].sum())
+            uniform = float(table["ground truth"].mean())
+            st.markdown(f"Weight on the ground-truth parts: **{on_truth:.2f}** (uniform: {uniform:.2f}).")
+        else:
+            st.markdown("None of the model's parts is a ground-truth part of this clip.")
+    ui.table(table, f"{name}-table", key="parts_table")
+
+if per_step:
+    st.markdown("**Part weights over time** (the red line is the frame slider)")
+    fig = part_weights_over_time_figure(names, weights, clip.num_frames, t)
+    ui.figure(fig, f"{name}-over-time", key="parts_time")

@@ -1,0 +1,185 @@
+"""Train: start a training run in the background, watch its curves live, stop it; past app runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app_support import jobs
+from app_support.navigation import through_router
+from core_models.models import MODELS
+from core_models.train import recipe_for
+from viz.charts import PRED_COLOUR, TRUTH_COLOUR
+from viz.export import html_bytes
+
+through_router()  # a deep link on a fresh server still gets the sidebar and the menu
+
+# Rough wall time on 2 CPU cores for the cpu recipe (clip preparation and evaluation included).
+ESTIMATE = {
+    "skeleton_lstm": "~1-2 min (poses only)",
+    "soft_attention_lstm": "~5 min",
+    "self_attention": "~5 min",
+    "stn": "~5 min",
+    "two_stream": "~5 min",
+    "late_fusion": "~5 min",
+    "glimpse_clouds": "~8 min",
+    "separable_sta": "~10 min",
+    "i3d": "~10 min",
+    "i3d_nl": "~10 min",
+    "part_attention": "~10-15 min",
+    "temporal_granularity": "~10-15 min",
+}
+ORDER = [m for m in ESTIMATE if m in MODELS] + [m for m in MODELS if m not in ESTIMATE]
+PROTOCOLS = {"cs": "cross-subject (CS)", "cv": "cross-view (CV)"}
+STATE_ICON = {"starting": "⏳", "running": "🏃", "evaluating": "🧪", "complete": "✅", "failed": "❌",
+              "stopped": "⏹️", "missing": "·"}  # fmt: skip
+CURVES = (  # history.jsonl key, legend, subplot column, line style
+    ("train_loss", "train loss", 1, {"color": PRED_COLOUR}),
+    ("val_loss", "val loss", 1, {"color": TRUTH_COLOUR}),
+    ("train_top1", "train acc", 2, {"color": PRED_COLOUR, "dash": "dot"}),
+    ("val_top1", "val acc", 2, {"color": TRUTH_COLOUR, "dash": "dot"}),
+)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def free_name(base: str, jobs_dir: Path) -> str:
+    """``base``, or ``base-2``, ``base-3``... the first that is not a directory under ``jobs_dir``."""
+    name, i = base, 1
+    while (jobs_dir / name).exists():
+        i += 1
+        name = f"{base}-{i}"
+    return name
+
+
+def curves_figure(history: list[dict]) -> go.Figure:
+    """Loss (left) and accuracy (right) per epoch from ``history.jsonl`` rows."""
+    epochs = [r["epoch"] + 1 for r in history]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "top-1 accuracy"))
+    for key, label, col, line in CURVES:
+        if any(key in r for r in history):
+            ys = [r.get(key) for r in history]
+            fig.add_scatter(x=epochs, y=ys, name=label, mode="lines+markers", line=line, row=1, col=col)
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_layout(
+        height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25}
+    )
+    return fig
+
+
+def show_run(run_dir: Path, was_running: bool) -> None:
+    """State, progress, curves, log and a Stop button of one run (re-drawn every 2 s by its fragment)."""
+    s = jobs.job_state(run_dir)
+    icon = STATE_ICON.get(s["state"], "")
+    st.markdown(
+        f"**{run_dir.name}** · {s['model'] or '?'} · {(s['protocol'] or '?').upper()} · {icon} {s['state']}"
+    )
+    total = max(s["epochs"], 1)
+    done = min(s["epochs_done"], total)
+    st.progress(done / total, text=f"{done} / {s['epochs']} epochs")
+    if s["state"] == "starting":
+        st.caption("Preparing: generating the synthetic data (first run only) and the clip cache.")
+    elif s["state"] == "evaluating":
+        st.caption("Trained; evaluating on the test split.")
+    if s["history"]:
+        fig = curves_figure(s["history"])
+        st.plotly_chart(fig, key=f"train_curves_{run_dir.name}")
+        last = s["history"][-1]
+        st.caption(
+            f"last epoch: train loss {last.get('train_loss', float('nan')):.3f}, train acc "
+            f"{last.get('train_top1', float('nan')):.3f}, val acc {last.get('val_top1', float('nan')):.3f}"
+        )
+        st.download_button(
+            "Curves (HTML)",
+            lambda: html_bytes(fig),
+            file_name=f"curves-{run_dir.name}.html",
+            mime="text/html",
+            key=f"train_dl_curves_{run_dir.name}",
+            on_click="ignore",
+        )
+    if s["error"]:
+        st.error(f"Training failed: {s['error']}")
+    if s["state"] == "complete" or (not s["running"] and s["has_model"]):
+        st.success(
+            f"Finished. The model now appears in the sidebar's model list as **{run_dir.as_posix()}**."
+        )
+    if s["log"]:
+        with st.expander("Last log lines", expanded=s["running"]):
+            st.code("\n".join(s["log"]), language=None)
+    if s["running"]:
+        if st.button("Stop", key="train_stop", type="secondary"):
+            jobs.stop(run_dir)
+            st.rerun(scope="app")
+    elif was_running:
+        st.rerun(scope="app")  # the job just ended: refresh the whole page (Start, past runs)
+
+
+st.title("Train")
+st.markdown(
+    "Train a model on the synthetic dataset in the background, with the `cpu` recipe. The page can "
+    "be left and reloaded while it runs. A finished run is evaluated on the test split and then "
+    "listed with the shipped models in the sidebar."
+)
+jobs_dir = Path(jobs.JOBS_DIR)
+root, generate = jobs.default_root()
+if generate:
+    st.info(f"No dataset found: the run first writes a small synthetic set to `{root}` (about 30 s).")
+else:
+    st.caption(f"Dataset: `{root}` (synthetic, NTU RGB+D format).")
+
+c1, c2, c3, c4 = st.columns([3, 2, 1, 3])
+model = c1.selectbox("Model", ORDER, format_func=lambda m: f"{m} · {ESTIMATE.get(m, '?')}", key="train_model")
+protocol = c2.selectbox("Protocol", list(PROTOCOLS), format_func=PROTOCOLS.get, key="train_protocol")
+epochs = int(c3.number_input("Epochs", 1, 500, recipe_for(model, "cpu").epochs, key=f"train_epochs_{model}"))
+name_key = f"train_name_{model}_{protocol}"
+name = c4.text_input("Run name", free_name(f"{model}-{protocol}", jobs_dir), key=name_key)
+
+running = jobs.running_jobs(jobs_dir)
+if running:
+    st.warning(
+        f"`{running[0].name}` is training; one job runs at a time "
+        "(show it under Run and press Stop to start another)."
+    )
+if st.button("Start", type="primary", disabled=bool(running), key="train_start"):
+    if not NAME_RE.match(name):
+        st.error("A run name is letters, digits, '-', '_' and '.', starting with a letter or digit.")
+    else:
+        try:
+            job = jobs.start_training(model, protocol, epochs, jobs_dir / name)
+        except jobs.JobError as e:
+            st.error(str(e))
+        else:
+            st.session_state["train_show"] = job.out_dir.name
+            del st.session_state[name_key]  # the next run gets a fresh free name
+            st.rerun()  # redraw with the job running: Start disabled, the live section polling
+
+past = jobs.list_jobs(jobs_dir)
+if past:
+    names = [p["name"] for p in past]
+    if st.session_state.get("train_show") not in names:
+        st.session_state["train_show"] = running[0].name if running else names[0]
+    st.subheader("Run")
+    shown = st.selectbox("Show run", names, key="train_show")
+    live = jobs_dir / shown in running
+    st.fragment(show_run, run_every=2 if live else None)(jobs_dir / shown, live)
+
+    st.subheader("Past runs")
+    table = [
+        {
+            "run": p["name"],
+            "model": p["model"],
+            "protocol": (p["protocol"] or "").upper(),
+            "state": f"{STATE_ICON.get(p['state'], '')} {p['state']}",
+            "epochs": f"{p['epochs_done']} / {p['epochs']}",
+            "best val acc": max((r.get("val_top1", 0.0) for r in p["history"]), default=None),
+        }
+        for p in past
+    ]
+    st.dataframe(table, hide_index=True)
+else:
+    st.caption(f"No runs yet under `{jobs_dir}`.")

@@ -1,0 +1,122 @@
+"""Background training jobs end to end (a real, tiny run), and the Train page through AppTest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_support import jobs
+
+ROOT = Path(__file__).parents[1]
+QUICK = {"limit": 16, "batch_size": 8, "extra_args": ("--workers", "0", "--cache-dir", "")}
+
+
+def wait(out_dir: Path, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = jobs.job_state(out_dir)
+        if not s["running"]:
+            return s
+        time.sleep(0.5)
+    jobs.stop(out_dir)
+    pytest.fail(f"the job in {out_dir} did not finish in {timeout} s: {s['log']}")
+
+
+def test_a_tiny_run_trains_in_the_background_and_one_job_runs_at_a_time(tiny_synth, tmp_path):
+    app = tmp_path / "app"
+    job = jobs.start_training("skeleton_lstm", "cs", 1, app / "first", root=tiny_synth, **QUICK)
+    assert job.pid > 0 and (app / "first" / jobs.JOB_FILE).is_file()
+    with pytest.raises(jobs.JobError, match="already running"):
+        jobs.start_training("skeleton_lstm", "cs", 1, app / "second", root=tiny_synth, **QUICK)
+    assert not (app / "second").exists()
+    assert jobs.running_jobs(app) == [app / "first"]
+
+    s = wait(app / "first")
+    assert s["state"] == "complete", s
+    assert s["epochs_done"] == 1 and s["epochs"] == 1 and s["error"] is None
+    assert {"train_loss", "train_top1", "val_top1"} <= set(s["history"][0])
+    assert (app / "first" / "model.pt").is_file() and s["has_model"]
+    assert (app / "first" / jobs.RC_FILE).read_text().strip() == "0"
+    assert [j["name"] for j in jobs.list_jobs(app)] == ["first"]
+    with pytest.raises(jobs.JobError, match="already holds a run"):
+        jobs.start_training("skeleton_lstm", "cs", 1, app / "first", root=tiny_synth, **QUICK)
+    assert not jobs.stop(app / "first")  # nothing left to stop
+
+
+def test_a_job_without_data_generates_it_first_and_can_be_stopped(tmp_path):
+    empty = tmp_path / "no-data"
+    job = jobs.start_training("skeleton_lstm", "cv", 2, tmp_path / "app" / "run", root=empty)
+    assert "synth --out" in job.command and "--small" in job.command and "&&" in job.command
+    assert jobs.job_state(job.out_dir)["state"] == "starting"
+    assert jobs.stop(job.out_dir)
+    s = jobs.job_state(job.out_dir)
+    assert s["state"] == "stopped" and not s["running"]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(job.pid, 0)  # the whole process group is gone
+
+
+def test_default_root_prefers_the_full_set_then_the_small_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "DATA_ROOT", tmp_path / "synth")
+    monkeypatch.setattr(jobs, "SMALL_ROOT", tmp_path / "synth-small")
+    assert jobs.default_root() == (tmp_path / "synth-small", True)
+    (tmp_path / "synth-small").mkdir()
+    (tmp_path / "synth-small" / "synth.json").write_text("{}")
+    assert jobs.default_root() == (tmp_path / "synth-small", False)
+    (tmp_path / "synth").mkdir()
+    (tmp_path / "synth" / "synth.json").write_text("{}")
+    assert jobs.default_root() == (tmp_path / "synth", False)
+
+
+def page(jobs_dir: Path, monkeypatch) -> AppTest:
+    monkeypatch.setattr(jobs, "JOBS_DIR", jobs_dir)
+    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_train_page_with_no_runs(tmp_path, monkeypatch):
+    at = page(tmp_path / "app", monkeypatch)
+    assert at.title[0].value == "Train"
+    assert at.selectbox(key="train_model").value == "skeleton_lstm"
+    assert at.number_input(key="train_epochs_skeleton_lstm").value == 30  # the cpu recipe
+    assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs"
+    assert not at.button(key="train_start").disabled
+    assert not at.get("plotly_chart")
+    at.selectbox(key="train_model").set_value("stn").run()
+    assert not at.exception and at.number_input(key="train_epochs_stn").value == 10
+
+
+def test_train_page_shows_a_finished_run(tmp_path, monkeypatch):
+    run = tmp_path / "app" / "done"
+    run.mkdir(parents=True)
+    for f in ("history.jsonl", "settings.json", "status.json", "model.pt"):
+        shutil.copy(ROOT / "checkpoints" / "skeleton_lstm-cs" / f, run / f)
+    at = page(tmp_path / "app", monkeypatch)
+    assert at.selectbox(key="train_show").value == "done"
+    fig = at.get("plotly_chart")
+    assert len(fig) == 1
+    assert "complete" in at.markdown[1].value
+    assert any("runs" in s.value or "done" in s.value for s in at.success)
+    assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs"
+    assert len(at.dataframe) == 1
+
+
+def test_train_page_starts_and_stops_a_job(tiny_synth, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "DATA_ROOT", tiny_synth)
+    at = page(tmp_path / "app", monkeypatch)
+    at.number_input(key="train_epochs_skeleton_lstm").set_value(1)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    run = tmp_path / "app" / "skeleton_lstm-cs"
+    assert at.session_state["train_show"] == "skeleton_lstm-cs" and jobs.is_running(run)
+    assert at.button(key="train_start").disabled and at.warning
+    at.button(key="train_stop").click().run()
+    assert not at.exception, at.exception
+    assert jobs.job_state(run)["state"] == "stopped"
+    assert not at.button(key="train_start").disabled
+    assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs-2"

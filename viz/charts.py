@@ -1,0 +1,97 @@
+"""Prediction charts and the shared time axis of every attention view (arrays in, figures out).
+
+Attention that changes over time comes per feature step (T' steps), while pages scroll through clip
+frames (T frames). One rule maps them everywhere in ``viz``: frame ``t`` shows step
+``floor(t * T' / T)`` (:func:`frame_steps`). On a figure's x axis frame ``t`` covers ``[t, t + 1)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+PRED_COLOUR = "rgb(99, 110, 250)"
+TRUTH_COLOUR = "rgb(0, 170, 90)"
+MARKER_COLOUR = "rgb(220, 40, 40)"
+UNIFORM_LINE = {"dash": "dash", "color": "grey", "width": 1}
+
+
+def frame_steps(num_frames: int, num_steps: int) -> np.ndarray:
+    """int64 (num_frames,): the feature step each clip frame shows, ``floor(t * T' / T)``."""
+    if num_frames <= 0 or num_steps <= 0:
+        raise ValueError(f"need num_frames > 0 and num_steps > 0, got {num_frames}, {num_steps}")
+    return np.arange(num_frames, dtype=np.int64) * num_steps // num_frames
+
+
+def rgb(colour: tuple[int, int, int]) -> str:
+    """A plotly colour string from an RGB triple."""
+    return f"rgb({int(colour[0])}, {int(colour[1])}, {int(colour[2])})"
+
+
+def add_frame_marker(fig: go.Figure, frame: int | None) -> go.Figure:
+    """A vertical line at clip frame ``frame`` (the frame slider's position); no-op for ``None``."""
+    if frame is not None:
+        fig.add_vline(x=int(frame), line={"color": MARKER_COLOUR, "width": 2}, name="frame")
+    return fig
+
+
+def prediction_caption(truth: str | None, pred: str, confidence: float) -> str:
+    """``"Groundtruth: <truth> - Prediction: <pred> (0.825)"``; an unknown truth reads ``unknown``."""
+    return f"Groundtruth: {truth if truth is not None else 'unknown'} - Prediction: {pred} ({confidence:.3f})"
+
+
+def topk_figure(probs: np.ndarray, class_names: list[str], truth: int | None, k: int = 5) -> go.Figure:
+    """Horizontal bars of the ``k`` most probable classes, the most probable at the top.
+
+    The ground-truth class is its own trace, named ``"ground truth (rank r)"`` (rank 1-based), in a
+    distinct colour; when it is outside the top ``k`` it is added as one more bar at the bottom.
+
+    Args:
+        probs: (K,) class probabilities.
+        class_names: K names.
+        truth: index of the true class, or ``None``.
+        k: how many classes to show.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or len(probs) != len(class_names):
+        raise ValueError(f"probs must be (K,) with K = {len(class_names)} names, got {probs.shape}")
+    order = np.argsort(-probs, kind="stable")
+    shown = [int(i) for i in order[: max(1, k)]]
+    if truth is not None and truth not in shown:
+        shown.append(int(truth))
+    rank = int(np.flatnonzero(order == truth)[0]) + 1 if truth is not None else None
+
+    fig = go.Figure()
+    others = [i for i in shown if i != truth]
+    fig.add_bar(
+        x=probs[others],
+        y=[class_names[i] for i in others],
+        orientation="h",
+        name="prediction",
+        marker_color=PRED_COLOUR,
+        text=[f"{probs[i]:.3f}" for i in others],
+        textposition="auto",
+    )
+    if truth is not None:
+        fig.add_bar(
+            x=[probs[truth]],
+            y=[class_names[truth]],
+            orientation="h",
+            name=f"ground truth (rank {rank})",
+            marker_color=TRUTH_COLOUR,
+            text=[f"{probs[truth]:.3f}"],
+            textposition="auto",
+        )
+    fig.update_layout(
+        barmode="overlay",
+        xaxis={"range": [0, 1], "title": "probability"},
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": [class_names[i] for i in shown],
+            "autorange": "reversed",  # first category (most probable) at the top
+        },
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        height=60 + 32 * len(shown),
+    )
+    return fig

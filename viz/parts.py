@@ -1,0 +1,344 @@
+"""Body-part attention drawn on frames and as charts (the ``parts`` attention of DESIGN section 4).
+
+Part weights are coloured with viridis (perceptually uniform, dark purple = 0, yellow = ``vmax``) so
+a weight reads the same on boxes, on the skeleton and on the bar chart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core_models.data.layouts import SkeletonLayout
+from viz.charts import TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps, rgb
+from viz.skeleton import draw_skeleton
+
+if TYPE_CHECKING:
+    from core_models.data.clip import ClipTruth
+
+# (256, 3) RGB viridis, from OpenCV's table (BGR) flipped.
+COLOUR_TABLE = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1]
+UNWEIGHTED_COLOUR = (128, 128, 128)
+LABEL_OUTLINE = (0, 0, 0)
+LABEL_COLOUR = (255, 255, 255)  # white on a black outline reads on any frame
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+DRAW_HEIGHT = 360  # frames are drawn on at least this tall (see enlarge)
+
+
+def weight_colour(w: float, vmax: float = 1.0) -> tuple[int, int, int]:
+    """RGB viridis colour of weight ``w`` on the scale ``0..vmax`` (clipped; brighter = heavier)."""
+    x = float(w) / vmax if vmax > 0 else 0.0
+    i = int(round(np.clip(x if np.isfinite(x) else 0.0, 0.0, 1.0) * 255))
+    r, g, b = COLOUR_TABLE[i]
+    return int(r), int(g), int(b)
+
+
+def _per_frame(weights: np.ndarray, num_frames: int, num_parts: int) -> np.ndarray:
+    """(P,) or (T', P) weights -> (T, P), frame t showing step floor(t * T' / T)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim == 1 and len(weights) == num_parts:
+        return np.broadcast_to(weights, (num_frames, num_parts))
+    if weights.ndim == 2 and weights.shape[1] == num_parts:
+        return weights[frame_steps(num_frames, len(weights))]
+    raise ValueError(f"weights must be (P,) or (T', P) with P = {num_parts}, got {weights.shape}")
+
+
+def _label(img: np.ndarray, text: str, org: tuple[int, int]) -> None:
+    scale = max(0.35, img.shape[0] / 600)
+    cv2.putText(img, text, org, FONT, scale, LABEL_OUTLINE, 3, cv2.LINE_AA)
+    cv2.putText(img, text, org, FONT, scale, LABEL_COLOUR, 1, cv2.LINE_AA)
+
+
+def _place_labels(
+    labels: list[tuple[str, tuple[int, int]]], size: tuple[int, int]
+) -> list[tuple[str, tuple[int, int]]]:
+    """Move labels down until none overlaps one placed before it.
+
+    Boxes often share a top edge (a hand raised to the head sits at the top of the body box), so
+    labels at their boxes' corners would print over each other. Earlier labels keep their place.
+    """
+    H = size[0]
+    scale = max(0.35, H / 600)
+    placed: list[tuple[int, int, int, int]] = []  # x0, y0, x1, y1 of each placed label
+    out = []
+    for text, (tx, ty) in labels:
+        (w, h), base = cv2.getTextSize(text, FONT, scale, 3)
+        while ty < H - 2:
+            hit = [r for r in placed if tx < r[2] and r[0] < tx + w and ty - h < r[3] and r[1] < ty + base]
+            if not hit:
+                break
+            ty = max(r[3] for r in hit) + h + 1  # just below the labels in the way
+        ty = min(ty, H - 2)
+        placed.append((tx, ty - h, tx + w, ty + base))
+        out.append((text, (tx, ty)))
+    return out
+
+
+def draw_part_boxes(
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    weights: np.ndarray,
+    part_names: list[str] | tuple[str, ...],
+    *,
+    vmax: float = 1.0,
+) -> np.ndarray:
+    """Draw each part's box coloured by its weight, thicker for heavier parts, labelled ``"name 0.62"``.
+
+    Heavier parts are drawn last, so they stay on top where boxes overlap.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB.
+        boxes: (T, P, 4) ``x0, y0, x1, y1`` pixels (``crop_parts``' boxes; may leave the frame).
+        weights: (P,) for the clip or (T', P) per feature step.
+        part_names: P names.
+        vmax: weight drawn with the brightest colour.
+
+    Returns:
+        uint8 (T, H, W, 3), a new array.
+    """
+    frames = np.asarray(frames)
+    T, H, W = frames.shape[:3]
+    P = len(part_names)
+    if boxes.shape != (T, P, 4):
+        raise ValueError(f"boxes must be (T, P, 4) = ({T}, {P}, 4), got {boxes.shape}")
+    per_frame = _per_frame(weights, T, P)  # (T, P)
+    out = np.ascontiguousarray(frames).copy()
+    max_width = max(2, round(min(H, W) / 60))
+    for t in range(T):
+        img, labels = out[t], []
+        for p in np.argsort(per_frame[t], kind="stable"):
+            w = float(per_frame[t, p])
+            if not np.isfinite(boxes[t, p]).all():
+                continue
+            colour = weight_colour(w, vmax)
+            width = 1 + round(np.clip(w / vmax, 0, 1) * (max_width - 1))
+            x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[t, p])
+            cv2.rectangle(img, (x0, y0), (x1, y1), colour, width, cv2.LINE_8)
+            tx = int(np.clip(x0, 0, W - 1))
+            ty = int(np.clip(y0 - width - 2, 10, H - 2))
+            labels.append((f"{part_names[p]} {w:.2f}", (tx, ty)))
+        # After every box, so no box hides a label; the heaviest part's label keeps its place.
+        for text, org in _place_labels(labels[::-1], (H, W)):
+            _label(img, text, org)
+    return out
+
+
+def joint_part_colours(
+    layout: SkeletonLayout, part_weights: dict[str, float], *, vmax: float = 1.0
+) -> np.ndarray:
+    """uint8 (J, 3): each joint coloured by the weight of the smallest weighted part holding it.
+
+    The smallest part is the most specific one (a hand joint takes the hand's weight, not the full
+    body's); joints in no weighted part are grey.
+    """
+    colours = np.tile(np.array(UNWEIGHTED_COLOUR, np.uint8), (layout.num_joints, 1))
+    size = np.full(layout.num_joints, np.inf)
+    for name, w in sorted(part_weights.items(), key=lambda kv: -kv[1]):
+        joints = list(layout.part(name).joints)
+        smaller = size[joints] > len(joints)
+        chosen = np.asarray(joints)[smaller]
+        colours[chosen] = weight_colour(w, vmax)
+        size[chosen] = len(joints)
+    return colours
+
+
+def draw_skeleton_parts(
+    frames: np.ndarray,
+    joints2d: np.ndarray,
+    layout: SkeletonLayout,
+    part_weights: dict[str, float],
+    *,
+    vmax: float = 1.0,
+) -> np.ndarray:
+    """The skeleton with each part's joints and bones coloured by that part's weight.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB.
+        joints2d: (T, M, J, 2) pixel coordinates; NaN joints are skipped.
+        layout: the skeleton layout (gives parts and bones).
+        part_weights: weight per part name (parts left out are not coloured).
+        vmax: weight drawn with the brightest colour.
+
+    Returns:
+        uint8 (T, H, W, 3), a new array.
+    """
+    joints2d = np.asarray(joints2d)
+    if joints2d.ndim != 4 or joints2d.shape[2:] != (layout.num_joints, 2):
+        raise ValueError(f"joints2d must be (T, M, {layout.num_joints}, 2), got {joints2d.shape}")
+    colours = joint_part_colours(layout, part_weights, vmax=vmax)  # (J, 3)
+    return draw_skeleton(frames, joints2d, layout, joint_colours=colours)
+
+
+def part_weights_figure(
+    part_names: list[str] | tuple[str, ...],
+    weights: np.ndarray,
+    truth_parts: list[str] | None = None,
+) -> go.Figure:
+    """Bars of the part weights; ground-truth parts hatched in their own trace, uniform 1/P dashed.
+
+    Args:
+        part_names: P names, in the model's order (kept on the x axis).
+        weights: (P,) weights.
+        truth_parts: names of the parts the action happens with (from the clip's sidecar), or ``None``.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    names = list(part_names)
+    if weights.shape != (len(names),):
+        raise ValueError(f"weights must be (P,) with P = {len(names)}, got {weights.shape}")
+    truth = set(truth_parts or ())
+    vmax = max(float(weights.max()), 1e-9) if len(weights) else 1.0
+    fig = go.Figure()
+    for name, is_truth in (("part weight", False), ("ground-truth part", True)):
+        idx = [i for i, n in enumerate(names) if (n in truth) == is_truth]
+        if not idx:
+            continue
+        fig.add_bar(
+            x=[names[i] for i in idx],
+            y=weights[idx],
+            name=name,
+            marker={
+                "color": [rgb(weight_colour(weights[i], vmax)) for i in idx],
+                "line": {"color": TRUTH_COLOUR if is_truth else "rgba(0,0,0,0)", "width": 3},
+                "pattern": {"shape": "/" if is_truth else ""},
+            },
+            text=[f"{weights[i]:.2f}" for i in idx],
+            textposition="outside",
+        )
+    fig.add_hline(y=1 / len(names), line=UNIFORM_LINE, annotation_text="uniform 1/P")
+    fig.update_layout(
+        barmode="overlay",
+        xaxis={"categoryorder": "array", "categoryarray": names},
+        yaxis={"title": "weight", "range": [0, max(1 / len(names), float(weights.max())) * 1.2]},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+def part_weights_over_time_figure(
+    part_names: list[str] | tuple[str, ...],
+    weights: np.ndarray,
+    num_frames: int,
+    frame: int | None = None,
+) -> go.Figure:
+    """Stacked areas of the per-step part weights over the clip's frames, a marker at ``frame``.
+
+    Args:
+        part_names: P names.
+        weights: (T', P) weights per feature step.
+        num_frames: T, frames of the clip (the x axis).
+        frame: the frame slider's frame, or ``None``.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != len(part_names):
+        raise ValueError(f"weights must be (T', P) with P = {len(part_names)}, got {weights.shape}")
+    per_frame = weights[frame_steps(num_frames, len(weights))]  # (T, P)
+    x = np.arange(num_frames + 1)  # frame t covers [t, t + 1); the last point closes the last step
+    fig = go.Figure()
+    for p, name in enumerate(part_names):
+        y = np.append(per_frame[:, p], per_frame[-1, p])
+        fig.add_scatter(
+            x=x, y=y, name=name, mode="lines", stackgroup="parts", line={"shape": "hv", "width": 1}
+        )
+    add_frame_marker(fig, frame)
+    fig.update_layout(
+        xaxis={"title": "frame", "range": [0, num_frames]},
+        yaxis={"title": "part weight (stacked)"},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )
+    return fig
+
+
+def draw_skeleton_weights(
+    frames: np.ndarray,
+    joints2d: np.ndarray,
+    layout: SkeletonLayout,
+    part_names: list[str] | tuple[str, ...],
+    weights: np.ndarray,
+    *,
+    vmax: float = 1.0,
+) -> np.ndarray:
+    """:func:`draw_skeleton_parts` for clip-level (P,) or per-step (T', P) part weights.
+
+    With per-step weights each frame's skeleton takes the weights of the step it shows
+    (``floor(t * T' / T)``).
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB.
+        joints2d: (T, M, J, 2) pixel coordinates; NaN joints are skipped.
+        layout: the skeleton layout naming ``part_names``.
+        part_names: P names, in the order of the weights' last axis.
+        weights: (P,) or (T', P).
+        vmax: weight drawn with the brightest colour.
+
+    Returns:
+        uint8 (T, H, W, 3), a new array.
+    """
+    frames = np.asarray(frames)
+    T, P = len(frames), len(part_names)
+    weights = np.asarray(weights, dtype=np.float64)
+    _per_frame(weights, T, P)  # checks the shape
+    if weights.ndim == 1:
+        named = dict(zip(part_names, weights, strict=True))
+        return draw_skeleton_parts(frames, joints2d, layout, named, vmax=vmax)
+    steps = frame_steps(T, len(weights))  # (T,)
+    out = np.empty_like(frames)
+    for s in np.unique(steps):
+        shown = steps == s
+        named = dict(zip(part_names, weights[s], strict=True))
+        out[shown] = draw_skeleton_parts(frames[shown], joints2d[shown], layout, named, vmax=vmax)
+    return out
+
+
+def part_weights_table(
+    part_names: list[str] | tuple[str, ...], weights: np.ndarray, truth: ClipTruth | None = None
+) -> pd.DataFrame:
+    """One row per part: its weight (the mean over steps for per-step weights) beside the ground truth.
+
+    Args:
+        part_names: P names.
+        weights: (P,) or (T', P).
+        truth: a synthetic clip's ground truth, or ``None`` (then only ``part`` and ``weight``).
+
+    Returns:
+        Columns ``part``, ``weight`` and, with ``truth``, ``ground truth`` (the part carries the
+        action somewhere in the discriminative interval) and ``share of interval`` (the fraction of
+        the interval's frames in which it does; NaN for a part the truth does not name).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim not in (1, 2) or weights.shape[-1] != len(part_names):
+        raise ValueError(f"weights must be (P,) or (T', P) with P = {len(part_names)}, got {weights.shape}")
+    mean = weights if weights.ndim == 1 else weights.mean(axis=0)  # (P,)
+    table = pd.DataFrame({"part": list(part_names), "weight": mean})
+    if truth is not None:
+        start, end = truth.interval
+        share = truth.parts[start:end].mean(axis=0) if end > start else np.zeros(len(truth.part_names))
+        by_name = dict(zip(truth.part_names, share, strict=True))
+        active = set(truth.active_parts())
+        table["ground truth"] = [n in active for n in part_names]
+        table["share of interval"] = [float(by_name.get(n, np.nan)) for n in part_names]
+    return table
+
+
+def enlarge(frames: np.ndarray, height: int = DRAW_HEIGHT) -> tuple[np.ndarray, float]:
+    """Frames shorter than ``height`` rows resized (bilinear) to ``height``, so drawn labels stay legible.
+
+    Args:
+        frames: uint8 (T, H, W, 3).
+        height: the smallest height to draw on.
+
+    Returns:
+        uint8 (T, H', W', 3) and the factor ``H' / H`` (1.0 when the frames are tall enough);
+        multiply pixel coordinates (boxes, joints) by it.
+    """
+    frames = np.asarray(frames)
+    rows, cols = frames.shape[1:3]
+    if rows >= height:
+        return frames, 1.0
+    scale = height / rows
+    size = (int(round(cols * scale)), height)
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]), scale
