@@ -80,6 +80,8 @@ PAGES = {
     "playground": "Attention playground",
 }
 
+SCROLL_TO = {"compare": "Rows are the true class", "granularity": "Most attended granularity"}
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -118,7 +120,10 @@ def test_every_page_runs_without_exception(browser, app_url, path):
     page.get_by_text(PAGES[path]).first.wait_for(timeout=90_000)
     settle(page)
     no_exception(page)
-    page.screenshot(path=str(SHOTS / f"{path or 'clip'}.png"), full_page=True)
+    if path in SCROLL_TO:  # the page's main figure, for the README's screenshot
+        page.get_by_text(SCROLL_TO[path]).first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / f"{path or 'clip'}.png"))
     page.close()
 
 
@@ -183,3 +188,35 @@ def test_a_deep_link_to_a_page_on_a_fresh_server_gets_the_router(browser):
         assert nav.get_by_text("Clip and prediction").count() == 1  # the router's menu, not file names
         assert page.locator("[data-testid=stSidebar]").get_by_text("Source").count() == 1
         page.close()
+
+
+def test_an_upload_is_inspected_and_a_broken_one_is_refused_without_losing_it(browser, app_url, tmp_path):
+    from core_models.synth.generate import render_clip, write_clip
+
+    write_clip(render_clip("S002C001P003R001A002", size=(120, 160)), tmp_path)  # eat meal
+    video, skeleton = tmp_path / "S002C001P003R001A002_rgb.avi", tmp_path / "S002C001P003R001A002.skeleton"
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(app_url, wait_until="networkidle")
+    page.wait_for_selector("h1:has-text('Drink water')", timeout=90_000)
+    settle(page)
+    sidebar = page.locator("[data-testid=stSidebar]")
+    sidebar.get_by_text("Upload", exact=True).click()
+    settle(page)
+    inputs = sidebar.locator("[data-testid=stFileUploaderDropzoneInput]")
+    inputs.nth(0).set_input_files(str(video))
+    settle(page)
+    inputs.nth(1).set_input_files(str(skeleton))
+    page.wait_for_selector("h1:has-text('S002C001P003R001A002_rgb')", timeout=90_000)
+    page.get_by_text("Groundtruth: unknown - Prediction:").first.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page)
+    page.screenshot(path=str(SHOTS / "upload.png"))
+
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"RIFF....AVI not a real video")
+    inputs.nth(0).set_input_files(str(broken))  # replaces the video
+    page.get_by_text("Upload refused").first.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page)
+    assert page.locator("h1").first.inner_text() == "S002C001P003R001A002_rgb"  # the last good clip stays
+    page.close()

@@ -47,6 +47,12 @@ def test_a_tiny_run_trains_in_the_background_and_one_job_runs_at_a_time(tiny_syn
         jobs.start_training("skeleton_lstm", "cs", 1, app / "first", root=tiny_synth, **QUICK)
     assert not jobs.stop(app / "first")  # nothing left to stop
 
+    from app_support.models import list_models, metrics
+
+    listed = [e for e in list_models(tmp_path / "none", tmp_path) if e.path == app / "first"]
+    assert len(listed) == 1 and listed[0].model == "skeleton_lstm"  # the app's model list has it
+    assert metrics(listed[0])["clips"] > 0  # evaluated, so its metrics show beside it
+
 
 def test_a_job_without_data_generates_it_first_and_can_be_stopped(tmp_path):
     empty = tmp_path / "no-data"
