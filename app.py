@@ -21,6 +21,7 @@ PAGES = {
         st.Page("pages/spatiotemporal.py", title="Spatio-temporal attention", icon=":material/blur_on:"),
         st.Page("pages/granularity.py", title="Temporal granularity", icon=":material/view_timeline:"),
         st.Page("pages/glimpses.py", title="Glimpse Clouds", icon=":material/scatter_plot:"),
+        st.Page("pages/explain.py", title="Attributions", icon=":material/insights:"),
     ],
     "Models": [
         st.Page("pages/compare.py", title="Compare models", icon=":material/compare:"),

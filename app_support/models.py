@@ -125,3 +125,51 @@ def predictions(entry: ModelEntry, split: str = "test") -> pd.DataFrame | None:
         return read_eval(entry.path, split)[0]
     except (IncompleteRunError, FileNotFoundError, OSError, ValueError):
         return None
+
+
+FAITHFULNESS_COLUMNS = (
+    "auc_deletion_parts", "auc_insertion_parts", "auc_deletion_segments", "auc_insertion_segments",
+    "agreement_parts", "agreement_temporal", "agreement_spatial", "parts_truth_share", "interval_truth_share",
+)  # fmt: skip
+
+
+def faithfulness_frame(runs: dict[str, Any], split: str = "test") -> pd.DataFrame:
+    """One row per (model, method) with a complete ``explain`` table: clip count and column means.
+
+    Besides the means of :data:`FAITHFULNESS_COLUMNS`, ``faithfulness_parts`` / ``_segments`` is
+    the mean over clips of (insertion AUC - deletion AUC) / the target's probability on the whole
+    clip: how much better restoring the top-ranked units first does than removing them first, in
+    units of the model's own confidence, so a model that is unsure of everything does not look
+    faithful for its small AUCs.
+
+    Args:
+        runs: model name -> run directory.
+
+    Returns:
+        columns ``model``, ``method``, ``clips``, the faithfulness scores and the means, sorted by
+        method then by ``faithfulness_segments`` (most faithful first).
+    """
+    from core_models.explain import METHODS, explain_path, read_explain
+    from core_models.results import IncompleteRunError
+
+    rows = []
+    for name, run in runs.items():
+        for method in METHODS:
+            if not explain_path(run, method, split).is_file():
+                continue
+            try:
+                table = read_explain(run, method, split)
+            except (IncompleteRunError, OSError, ValueError):
+                continue
+            row = {"model": name, "method": method, "clips": len(table)}
+            for over in ("parts", "segments"):
+                gap = table[f"auc_insertion_{over}"] - table[f"auc_deletion_{over}"]
+                row[f"faithfulness_{over}"] = float((gap / table["prob_target"].clip(lower=1e-6)).mean())
+            row.update({c: float(table[c].mean()) for c in FAITHFULNESS_COLUMNS if c in table})
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["method", "faithfulness_segments"], ascending=[True, False]).reset_index(
+        drop=True
+    )

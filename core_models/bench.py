@@ -11,6 +11,9 @@ Targets:
     inspect what the app does when a clip is inspected, per shipped cross-subject checkpoint:
             loading the model, running it with all its attention on one synthetic clip, and
             drawing that attention's overlays on every frame and encoding them as WebM
+    explain what the app's attribution view costs per method (Integrated Gradients with 32 steps,
+            saliency, occlusion, Grad-CAM, segment ablation) on one synthetic clip, for the
+            pose-driven attention checkpoints: seconds and peak memory per clip
 """
 
 from __future__ import annotations
@@ -176,7 +179,71 @@ def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> di
     return results
 
 
-TARGETS = {"synth": bench_synth, "data": bench_data, "inspect": bench_inspect}
+def _peak_rss_reset() -> int:
+    """Reset the process's peak resident set (Linux ``clear_refs``); returns the current RSS in bytes."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return _proc_status("VmRSS")
+
+
+def _proc_status(key: str) -> int:
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            line = next(ln for ln in f if ln.startswith(key + ":"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def bench_explain(
+    models: tuple[str, ...] = ("part_attention", "separable_sta", "temporal_granularity"),
+) -> dict[str, Any]:
+    """Seconds and peak memory of each attribution method on one synthetic clip, per CS checkpoint.
+
+    Memory is the rise of the peak resident set size during the call: the peak is reset through
+    ``/proc/self/clear_refs`` before each method and read from ``VmHWM`` after it (Linux; elsewhere
+    the ``ru_maxrss`` high-water mark, which only shows a rise above the process's earlier peak).
+    Each model is warmed up with one saliency pass first (one-off kernel set-up is not counted).
+    """
+    from pathlib import Path
+
+    from core_models.explain import ExplainSettings, explain
+    from core_models.inspect import load_model
+    from core_models.synth.generate import dataset_clip
+
+    clip = dataset_clip("S001C002P003R001A002")  # eat meal, a hand action
+    results: dict[str, Any] = {"machine": machine(), "clip": {"name": clip.name, "frames": clip.num_frames}}
+    runs = {
+        "ig32": ExplainSettings("integrated_gradients", steps=32),
+        "saliency": ExplainSettings("saliency"),
+        "grad_cam": ExplainSettings("grad_cam"),
+        "segment_ablation": ExplainSettings("segment_ablation"),
+        "occlusion": ExplainSettings("occlusion"),
+    }
+    for model in models:
+        path = Path(__file__).parents[1] / "checkpoints" / f"{model}-cs" / "model.pt"
+        if not path.is_file():
+            continue
+        loaded = load_model(path, model)
+        explain(loaded, clip, runs["saliency"])  # warm-up
+        row: dict[str, Any] = {}
+        for key, settings in runs.items():
+            base = _peak_rss_reset()
+            start = time.perf_counter()
+            explain(loaded, clip, settings)
+            row[f"{key}_s"] = round(time.perf_counter() - start, 2)
+            row[f"{key}_peak_mib"] = round((_proc_status("VmHWM") - base) / 2**20)
+        results[model] = row
+    results["memory"] = {"measure": "peak RSS rise (VmHWM after clear_refs)"}
+    return results
+
+
+TARGETS = {"synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain}
 
 
 def format_bench(results: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_support.models import ModelEntry, list_models, metrics, predictions
+from app_support.models import ModelEntry, faithfulness_frame, list_models, metrics, predictions
 from app_support.navigation import open_clip, through_router
 from viz import confusion as cf
 from viz.export import csv_bytes, html_bytes
@@ -232,3 +232,22 @@ if len(flips):
     flip_model = st.radio("Open flipped clips with", (a, b), horizontal=True, key="compare_flip_model")
     clip_picker(flips, flip_model, "flip_clips")
     download_table(flips, "flipped-clips.csv", "csv_flips")
+
+st.header("Faithfulness of their attributions")
+faith = faithfulness_frame({n: by_name[n].path for n in models})
+if faith.empty:
+    st.info(
+        "No attribution summaries yet. Write them with `python -m core_models explain --run DIR --method "
+        "saliency --limit 60` (DIR: a folder under `checkpoints/` or `runs/`), then reload this page."
+    )
+else:
+    st.caption(
+        "Means over the explained clips (`python -m core_models explain`), most faithful first. "
+        "Faithfulness: (insertion AUC − deletion AUC) / the target's probability on the whole clip, so "
+        "1 would mean the top-ranked units carry all of the score; deletion AUC: lower is more faithful, "
+        "insertion AUC: higher is; agreement: Spearman's ρ between the model's attention and the "
+        "attribution; shares on the ground truth."
+    )
+    st.dataframe(faith.style.format("{:.3f}", subset=faith.select_dtypes("number").columns, na_rep="–"),
+                 hide_index=True)  # fmt: skip
+    download_table(faith, "faithfulness.csv", "csv_faithfulness")

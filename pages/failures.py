@@ -95,10 +95,12 @@ st.download_button(
 )  # fmt: skip
 
 if len(shown):
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
     clip = left.selectbox("Clip", shown["clip"].tolist(), key="failures_clip")
-    if right.button("Open in Clip", key="failures_open"):
+    if mid.button("Open in Clip", key="failures_open"):
         open_clip(clip, model=name)
+    if right.button("Explain it", key="failures_explain", help="Attributions of this mistake"):
+        open_clip(clip, model=name, page="pages/explain.py")
 
 st.subheader("Most common confusions")
 st.dataframe(top, hide_index=True)

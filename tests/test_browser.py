@@ -74,6 +74,7 @@ PAGES = {
     "spatiotemporal": "Spatio-temporal attention",
     "granularity": "Temporal granularity",
     "glimpses": "Glimpse Clouds",
+    "explain": "Cost: Integrated Gradients",
     "compare": "Compare models",
     "failures": "Failures",
     "train": "Train",
@@ -219,4 +220,17 @@ def test_an_upload_is_inspected_and_a_broken_one_is_refused_without_losing_it(br
     settle(page)
     no_exception(page)
     assert page.locator("h1").first.inner_text() == "S002C001P003R001A002_rgb"  # the last good clip stays
+    page.close()
+
+
+def test_an_attribution_runs_with_a_progress_bar_and_shows_its_agreement(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/explain", wait_until="networkidle")
+    page.get_by_role("button", name="Run Integrated Gradients").wait_for(timeout=90_000)
+    settle(page)
+    page.get_by_role("button", name="Run Integrated Gradients").click()
+    page.get_by_text("rank agreement, parts").first.wait_for(timeout=120_000)
+    settle(page)
+    no_exception(page)
+    page.screenshot(path=str(SHOTS / "explain-run.png"))
     page.close()

@@ -1,0 +1,111 @@
+"""The attribution page, its entry from the failures list, and faithfulness on the compare page
+(AppTest on shipped checkpoints)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app_support.models import ModelEntry, faithfulness_frame
+from app_support.navigation import PENDING
+from core_models.explain import explain_run, read_explain
+
+ROOT = Path(__file__).parents[1]
+
+
+def page(**state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/explain.py"), default_timeout=300)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_cost_shows_before_a_run_and_the_results_after():
+    at = page(model_name="part_attention-cs", explain_method="integrated_gradients", explain_steps=4)
+    assert any(c.value.startswith("Cost: Integrated Gradients: 4 forward+backward") for c in at.caption)
+    assert not at.metric and not at.get("plotly_chart")  # nothing runs before the button
+    at.button(key="explain_run").click().run()
+    assert not at.exception, at.exception
+    labels = {m.label for m in at.metric}
+    assert "rank agreement, parts" in labels and "attribution on the true parts" in labels
+    assert len(at.get("plotly_chart")) >= 2  # part shares, deletion / insertion curves
+    assert at.radio(key="explain_over").options == ["body parts", "temporal segments"]
+    at.run()  # the same settings again: cached, no button
+    assert not [b for b in at.button if b.key == "explain_run"]
+    assert any("already computed" in c.value for c in at.caption)
+
+
+def test_grad_cam_on_a_recurrent_model_explains_time():
+    at = page(model_name="skeleton_lstm-cs", explain_method="grad_cam")
+    at.button(key="explain_run").click().run()
+    assert not at.exception, at.exception
+    assert at.radio(key="explain_over").options == ["temporal segments"]  # no parts from a temporal CAM
+    assert "attribution in the true interval" in {m.label for m in at.metric}
+
+
+def test_a_clip_the_model_cannot_read_is_explained_in_words(tmp_path):
+    import numpy as np
+
+    from core_models.data.video import write_video
+
+    video = write_video(tmp_path / "v.avi", np.zeros((8, 32, 32, 3), np.uint8), 30)
+    at = page(
+        model_name="skeleton_lstm-cs", clip_source={"kind": "upload", "video": str(video), "skeleton": None}
+    )
+    assert "cannot read this clip" in at.error[0].value
+
+
+def test_a_failure_opens_in_the_attribution_page(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(st, "switch_page", lambda p: calls.append(str(p)))
+    at = AppTest.from_file(str(ROOT / "pages/failures.py"), default_timeout=120)
+    at.run()
+    clip = at.selectbox(key="failures_clip").value
+    at.button(key="failures_explain").click().run()
+    assert at.session_state[PENDING] == {"name": clip, "model": "part_attention-cs"}
+    assert calls == ["pages/explain.py"]
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    """Copies of two shipped runs with `explain --method saliency` summaries of the same 3 clips."""
+    out = {}
+    for name in ("skeleton_lstm-cs", "separable_sta-cs"):
+        run = tmp_path_factory.mktemp("runs") / name
+        shutil.copytree(ROOT / "checkpoints" / name, run, ignore=shutil.ignore_patterns("explain-*"))
+        explain_run(run, "saliency", limit=3)
+        out[name] = run
+    return out
+
+
+def test_faithfulness_summaries_rank_the_models(explained):
+    frame = faithfulness_frame(explained)
+    assert set(frame["model"]) == set(explained) and set(frame["method"]) == {"saliency"}
+    assert (frame["clips"] == 3).all()
+    assert frame["faithfulness_segments"].is_monotonic_decreasing  # most faithful first
+    assert frame["auc_deletion_segments"].between(0, 1).all() and frame["faithfulness_segments"].notna().all()
+    sep = frame.set_index("model").loc["separable_sta-cs"]
+    table = read_explain(explained["separable_sta-cs"], "saliency")
+    gap = (table["auc_insertion_segments"] - table["auc_deletion_segments"]) / table["prob_target"]
+    assert sep["faithfulness_segments"] == pytest.approx(gap.mean())
+
+
+def test_the_compare_page_shows_faithfulness(explained, monkeypatch):
+    import app_support.models as models
+
+    entries = [ModelEntry(n, p, n.split("-")[0], "cpu", "synth", "cs", False) for n, p in explained.items()]
+    monkeypatch.setattr(models, "list_models", lambda *a, **k: entries)
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "pages/compare.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Faithfulness of their attributions" in [h.value for h in at.header]
+    table = at.dataframe[-1].value
+    assert set(table["model"]) == set(explained) and (table["clips"] == 3).all()
+    st.cache_data.clear()
