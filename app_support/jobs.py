@@ -134,7 +134,9 @@ def _job_alive(info: dict[str, Any]) -> bool:
     if not _pid_alive(pid):
         return False
     try:
-        return b"core_models" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        # a process caught in exec shows an empty command line for a moment (seen right after Popen)
+        return not cmd or b"core_models" in cmd
     except OSError:
         return True  # no /proc: trust the pid
 

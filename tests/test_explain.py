@@ -356,7 +356,7 @@ def test_cost_estimates_count_the_passes(shipped, clip):
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     run = tmp_path / "skeleton_lstm-cs"
-    shutil.copytree(CHECKPOINTS / "skeleton_lstm-cs", run)
+    shutil.copytree(CHECKPOINTS / "skeleton_lstm-cs", run, ignore=shutil.ignore_patterns("explain-*"))
     settings = json.loads((run / "settings.json").read_text())
     settings["root"] = str(tmp_path / "no-dataset-here")  # as in CI: clips are rendered by name
     (run / "settings.json").write_text(json.dumps(settings))

@@ -126,3 +126,17 @@ def test_train_page_starts_and_stops_a_job(tiny_synth, tmp_path, monkeypatch):
     assert jobs.job_state(run)["state"] == "stopped"
     assert not at.button(key="train_start").disabled
     assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs-2"
+
+
+def test_a_job_caught_starting_is_alive():
+    """Right after Popen a shell can show an empty command line while it execs: still alive."""
+    import subprocess
+
+    for _ in range(100):
+        proc = subprocess.Popen(["/bin/sh", "-c", "sleep 0.2; echo core_models"], stdout=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+        try:
+            assert jobs._job_alive({"pid": proc.pid})
+        finally:
+            proc.kill()
+            proc.wait()
