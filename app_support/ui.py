@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from viz.charts import prediction_caption
 from viz.export import csv_bytes, html_bytes, png_bytes, webm_bytes
 
 
@@ -57,3 +58,10 @@ def frame_slider(num_frames: int, key: str = "frame") -> int:
     if not isinstance(st.session_state.get(key), int) or st.session_state[key] >= num_frames:
         st.session_state[key] = num_frames // 2
     return st.slider("Frame", 0, max(num_frames - 1, 1), key=key)
+
+
+def prediction_header(insp) -> None:
+    """ "Groundtruth: X - Prediction: Y (0.825)" as a subheader, a red cross in front when wrong."""
+    truth = insp.class_names[insp.label] if insp.label is not None else None
+    caption = prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
+    st.subheader(caption if insp.label in (None, insp.pred) else f":red[✗] {caption}")

@@ -9,7 +9,7 @@ from app_support import state, ui
 from app_support.navigation import through_router
 from app_support.sources import describe
 from core_models.checkpoint import CheckpointError
-from viz.charts import prediction_caption, topk_figure
+from viz.charts import topk_figure
 from viz.skeleton import draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -33,10 +33,7 @@ else:
 st.title(clip.label_name.capitalize() if clip.label >= 0 else clip.name)
 st.caption(describe(clip))
 if insp is not None:
-    truth = insp.class_names[insp.label] if insp.label is not None else None
-    pred, conf = insp.class_names[insp.pred], insp.confidence
-    ok = truth is None or insp.label == insp.pred
-    st.subheader(("" if ok else ":red[✗] ") + prediction_caption(truth, pred, conf))
+    ui.prediction_header(insp)
 else:
     st.warning(problem)
 for w in clip.meta.get("warnings", []):

@@ -10,7 +10,6 @@ from app_support import explaining, state, ui
 from app_support.navigation import through_router
 from app_support.sources import describe
 from core_models.explain import METHODS, ExplainSettings
-from viz.charts import prediction_caption
 from viz.explain import curves_figure, frames_figure, per_frame, shares_figure
 from viz.heatmap import overlay_boxed_heatmap
 from viz.parts import draw_skeleton_weights
@@ -44,9 +43,8 @@ try:
 except ValueError as err:
     st.error(f"{entry.name} cannot read this clip: {err}")
     st.stop()
-truth_name = insp.class_names[insp.label] if insp.label is not None else None
 st.caption(f"{describe(clip)} · model {entry.name} (change it in the sidebar)")
-st.subheader(prediction_caption(truth_name, insp.class_names[insp.pred], insp.confidence))
+ui.prediction_header(insp)
 
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox("Method", METHODS, format_func=LABELS.get, key="explain_method")

@@ -10,7 +10,7 @@ from app_support import state, ui
 from app_support.models import metrics
 from app_support.navigation import through_router
 from app_support.sources import describe
-from viz.charts import frame_steps, prediction_caption
+from viz.charts import frame_steps
 from viz.glimpses import (
     assignment_figure,
     draw_glimpses,
@@ -25,11 +25,7 @@ st.title("Glimpse Clouds")
 clip, entry, insp = state.page_context(("glimpses", "assignment"), "glimpses_model", "glimpses")
 st.caption(describe(clip))
 
-truth = insp.class_names[insp.label] if insp.label is not None else None
-ok = insp.label is None or insp.label == insp.pred
-st.subheader(
-    ("" if ok else ":red[✗] ") + prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
-)
+ui.prediction_header(insp)
 scores = metrics(entry)
 if scores:
     split = f"{scores.get('data')}, {scores.get('protocol')}"

@@ -10,7 +10,6 @@ import streamlit as st
 from app_support import state, ui
 from app_support.navigation import through_router
 from app_support.sources import describe
-from viz.charts import prediction_caption
 from viz.granularity import granularity_image, granularity_rows, granularity_table, with_truth
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -21,11 +20,7 @@ clip, entry, insp = state.page_context(
 )
 st.caption(describe(clip))
 
-truth = insp.class_names[insp.label] if insp.label is not None else None
-ok = insp.label is None or insp.label == insp.pred
-st.subheader(
-    ("" if ok else ":red[✗] ") + prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
-)
+ui.prediction_header(insp)
 st.markdown(
     "The clip is cut into G equal segments for each granularity G. Pose decides how much each "
     "segment counts within its row (**TS-att**, sums to 100% per row) and how much each row counts "

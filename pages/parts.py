@@ -8,7 +8,7 @@ import streamlit as st
 
 from app_support import state, ui
 from app_support.navigation import through_router
-from viz.charts import frame_steps, prediction_caption
+from viz.charts import frame_steps
 from viz.parts import (
     draw_part_boxes,
     draw_skeleton_weights,
@@ -24,9 +24,7 @@ st.title("Body-part attention")
 clip, entry, insp = state.page_context(("parts",), key="parts_model", what="body-part attention")
 show_skeleton = st.session_state.get("show_skeleton", True)
 
-truth = insp.class_names[insp.label] if insp.label is not None else None
-caption = prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
-st.subheader(caption if insp.label in (None, insp.pred) else f":red[✗] {caption}")
+ui.prediction_header(insp)
 st.caption(
     "Each box is a body-part crop the model reads; its colour (dark purple = light, yellow = the "
     "heaviest part) and its thickness show the weight the model gives that part when it pools the "

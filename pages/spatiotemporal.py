@@ -8,7 +8,7 @@ import streamlit as st
 
 from app_support import state, ui
 from app_support.navigation import through_router
-from viz.charts import frame_steps, prediction_caption
+from viz.charts import frame_steps
 from viz.heatmap import interval_mass, overlay_boxed_heatmap, spatial_map_figure, temporal_curve_figure
 from viz.skeleton import draw_skeleton
 
@@ -19,9 +19,7 @@ what = "spatial or temporal attention"
 clip, entry, insp = state.page_context(("spatial", "temporal"), key="sta_model", what=what)
 show_skeleton = st.session_state.get("show_skeleton", True)
 
-truth = insp.class_names[insp.label] if insp.label is not None else None
-caption = prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
-st.subheader(caption if insp.label in (None, insp.pred) else f":red[✗] {caption}")
+ui.prediction_header(insp)
 st.caption(
     "The heatmap is the spatial attention (red = where the model's features weigh most, relative "
     "to the map's own peak), laid over the square the model read; the darkened rest of the frame is "
