@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support.navigation import apply_pending
+from app_support.settings import training_enabled
 from app_support.sidebar import sidebar
 
 st.set_page_config(page_title="ADL attention lab", page_icon=":material/visibility:", layout="wide")
@@ -30,6 +31,8 @@ PAGES = {
     ],
     "Teach": [st.Page("pages/playground.py", title="Attention playground", icon=":material/school:")],
 }
+if not training_enabled():  # ADL_TRAINING=off (README: Serving it to others)
+    PAGES["Models"] = [p for p in PAGES["Models"] if p.title != "Train"]
 
 # st.navigation must run before the shared sidebar widgets: created the other way round, a
 # widget change is taken for a page change and reset (streamlit 1.67, checked in a browser).

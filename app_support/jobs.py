@@ -7,7 +7,9 @@ nothing else), whose output goes to ``OUT_DIR/app-job.log``::
     python -m core_models train --model M --preset cpu --data synth --root R --protocol P --out OUT_DIR
     ; echo $? > OUT_DIR/app-job.rc                                     the exit status, for the page
 
-``OUT_DIR/app-job.json`` records the pid, the command and the start time. The run itself writes
+``OUT_DIR/app-job.json`` records the pid, the command and the start time. Starting is serialised
+by a lock file in the jobs folder (``.start.lock``), so two visitors pressing Start at once still
+get one job; ``ADL_TRAINING=off`` (:mod:`app_support.settings`) refuses every start. The run itself writes
 the results store (``core_models.results``): ``status.json``, ``history.jsonl``, ``train.log``,
 ``model.pt`` and the evaluation; :func:`job_state` reads them, never the process's memory, so the
 page can be reloaded, or the server restarted, while a job runs.
@@ -16,6 +18,7 @@ page can be reloaded, or the server restarted, while a job runs.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app_support.settings import TRAINING_VAR, training_enabled
 from core_models import results
 
 JOBS_DIR = Path("runs/app")
@@ -187,11 +191,20 @@ def start_training(
     """
     from core_models.models import MODELS
 
+    if not training_enabled():
+        raise JobError(f"training is turned off on this server ({TRAINING_VAR}=off)")
     if model not in MODELS:
         raise JobError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if epochs < 1:
         raise JobError(f"epochs must be at least 1, got {epochs}")
     out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_dir.parent / ".start.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # check and start as one step (released when closed)
+        return _start_locked(model, protocol, epochs, out_dir, root, limit, batch_size, extra_args)
+
+
+def _start_locked(model, protocol, epochs, out_dir: Path, root, limit, batch_size, extra_args) -> Job:
     busy = running_jobs(out_dir.parent)
     if busy:
         raise JobError(
@@ -263,6 +276,9 @@ def job_state(out_dir: str | Path) -> dict[str, Any]:
         state = "complete"
     elif (out_dir / STOP_FILE).exists():
         state = "stopped"
+    elif run_state == "interrupted":  # killed from outside (status.json kept "running")
+        state = "interrupted"
+        error = status.get("reason")
     elif not info and run_state == "missing":
         state = "missing"
     else:
@@ -332,6 +348,6 @@ def stop(out_dir: str | Path, timeout: float = 5.0) -> bool:
         os.killpg(pid, signal.SIGKILL)
     while time.monotonic() < deadline + timeout and _group_alive(pid):
         time.sleep(0.1)  # killed children stay zombies until their new parent reaps them
-    if results.read_status(out_dir).get("state") == "running":
+    if results.read_status(out_dir).get("state") in ("running", "trained", "interrupted"):
         results.set_status(out_dir, "stopped", reason="stopped from the Train page")
     return True

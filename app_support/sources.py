@@ -5,11 +5,14 @@ A clip source is a small JSON-able dict, kept in ``st.session_state["clip_source
 * ``{"kind": "synthetic", "name": "S001C001P001R001A001"}``: rendered on demand, then written in
   the NTU RGB+D format and read back with the dataset's reader, so the app sees exactly what the
   models saw in training (the same frame size, the AVI codec, the sensor-noised skeleton);
-* ``{"kind": "dataset", "data": "ntu", "root": "/data/ntu", "name": "S001C002P003R001A010"}``;
+* ``{"kind": "dataset", "data": "ntu", "root": "data/ntu", "name": "S001C002P003R001A010"}``: only
+  folders inside the server's data roots (:mod:`app_support.settings`, ``ADL_DATA_ROOTS``) are
+  opened, and every file read for them must lie inside those roots too (links are followed and
+  checked), so a visitor can neither probe the server's folders nor read a file outside them;
 * ``{"kind": "upload", "video": PATH, "skeleton": PATH or None}``: files written by
   :func:`save_upload` after :func:`~core_models.data.single.check_upload` vetted them.
 
-Every function here raises ``DataFormatError`` / ``ValueError`` / ``OSError`` with the reason; the
+Every function here raises ``DataFormatError`` (or ``CheckpointError``) with the reason; the
 sidebar and the pages turn them into messages. Nothing here unpickles: skeleton ``.npy`` files are
 read with ``allow_pickle=False``.
 """
@@ -22,9 +25,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from app_support.settings import DATA_ROOTS_VAR, PROJECT, data_roots, resolve_under_roots
 from core_models.data import open_reader
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip
+from core_models.data.errors import DataFormatError
+from core_models.data.files import confined_to
 from core_models.data.single import check_upload, load_single
 
 SYNTH_SIZE = (120, 160)  # the frame size of the written synthetic dataset (write_dataset's default)
@@ -51,19 +57,42 @@ def synthetic_clip(name: str, seed: int = 0) -> Clip:
     return dataset_clip(name, seed=seed, size=SYNTH_SIZE)
 
 
+def _shown(root: Path) -> str:
+    return str(root.relative_to(PROJECT)) + "/" if root.is_relative_to(PROJECT) else str(root)
+
+
 def open_dataset(data: str, root: str | Path) -> DatasetReader:
-    """A reader over a dataset folder; raises with the reader's reason when the folder is not one."""
-    root = Path(root).expanduser()
-    if not str(root).strip() or not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder (expected the root of a {DATASETS.get(data, data)})")
-    reader = open_reader(data, root)
-    if not reader.list_clips():
-        raise ValueError(f"{root}: no clips found; expected the layout of {DATASETS.get(data, data)}")
+    """A reader over a dataset folder inside the data roots; raises with the reason otherwise.
+
+    A path outside the roots gets the same answer whether it exists or not, and is never touched.
+    """
+    if data not in DATASETS:
+        raise DataFormatError(str(data)[:40], "unknown dataset kind", expected=", ".join(DATASETS))
+    typed = str(root).strip()
+    real = resolve_under_roots(typed) if typed and "\x00" not in typed else None
+    if real is None:
+        roots = ", ".join(_shown(r) for r in data_roots())
+        raise DataFormatError(
+            typed[:200] or "<empty>", "not a folder this server offers",
+            expected=f"a folder inside the data roots: {roots} (the server's {DATA_ROOTS_VAR} adds more)",
+        )  # fmt: skip
+    with confined_to(data_roots()):
+        if not real.is_dir():
+            raise DataFormatError(typed, "no such folder", expected=f"the root of a {DATASETS[data]}")
+        reader = open_reader(data, real)
+        if not reader.list_clips():
+            raise DataFormatError(typed, "no clips found", expected=f"the layout of {DATASETS[data]}")
     return reader
 
 
 def dataset_clip(reader: DatasetReader, name: str) -> Clip:
-    return reader.load(reader.find(name), max_side=MAX_SIDE)
+    """A clip of an open dataset; every file it reads must lie inside the data roots."""
+    with confined_to(data_roots()):
+        try:
+            ref = reader.find(name)
+        except KeyError:
+            raise DataFormatError(reader.root, f"no clip named {name[:80]!r}") from None
+        return reader.load(ref, max_side=MAX_SIDE)
 
 
 def save_upload(
@@ -104,7 +133,7 @@ def load_source(source: dict[str, Any], reader: DatasetReader | None = None) -> 
     if kind == "dataset":
         reader = reader or open_dataset(source["data"], source["root"])
         return dataset_clip(reader, source["name"])
-    if kind == "upload":
+    if kind == "upload":  # only save_upload makes these sources: files the app wrote itself
         return load_single(source["video"], source.get("skeleton"), max_side=MAX_SIDE)
     raise ValueError(f"unknown clip source {source!r}")
 

@@ -25,6 +25,38 @@ import time
 from pathlib import Path
 
 DATASETS = ("synth", "ntu", "nucla", "smarthome", "ucf101")
+
+
+def _bounded(kind, low, what: str):
+    """An argparse type: ``kind`` (int or float) at least ``low``; refused with ``what`` otherwise."""
+
+    def parse(text: str):
+        import math
+
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+COUNT = _bounded(int, 0, "an integer >= 0")
+POSITIVE = _bounded(int, 1, "an integer >= 1")
+NON_NEGATIVE_FLOAT = _bounded(float, 0.0, "a number >= 0")
+
+
+def _positive_float(text: str) -> float:
+    value = NON_NEGATIVE_FLOAT(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number > 0")
+    return value
+
+
 # core_models.explain.METHODS, spelled out so that --help does not import torch
 EXPLAIN_METHODS = ("integrated_gradients", "saliency", "occlusion", "grad_cam", "segment_ablation")
 
@@ -39,8 +71,8 @@ def _add_synth(sub) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     p.add_argument("--small", action="store_true", help="a few hundred clips, for tests and quick runs")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--workers", type=int, default=2, help="processes rendering in parallel (default 2)")
+    p.add_argument("--seed", type=COUNT, default=0, help="dataset seed (default 0)")
+    p.add_argument("--workers", type=POSITIVE, default=2, help="processes rendering in parallel (default 2)")
 
 
 def _run_synth(args) -> int:
@@ -68,7 +100,13 @@ def _add_render(sub) -> None:
     p.add_argument("name", help="sample name, e.g. S001C001P001R001A008")
     p.add_argument("--out", required=True, type=Path, help="output video (.webm, .avi or .mp4)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
+    p.add_argument(
+        "--size",
+        type=_bounded(int, 16, "a size of at least 16"),
+        nargs=2,
+        default=(240, 320),
+        metavar=("H", "W"),
+    )
     p.add_argument("--no-skeleton", action="store_true", help="do not draw the skeleton")
 
 
@@ -95,7 +133,7 @@ def _add_info(sub) -> None:
     )
     p.add_argument("--data", required=True, choices=DATASETS)
     p.add_argument("--root", required=True, type=Path)
-    p.add_argument("--check", type=int, default=0, metavar="N", help="also load the first N clips")
+    p.add_argument("--check", type=COUNT, default=0, metavar="N", help="also load the first N clips")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -195,7 +233,7 @@ def _add_models(sub) -> None:
         "kinds it returns.",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--num-classes", type=int, default=60, help="classes of the head (default 60)")
+    p.add_argument("--num-classes", type=POSITIVE, default=60, help="classes of the head (default 60)")
 
 
 def _run_models(args) -> int:
@@ -238,13 +276,13 @@ def _add_train(sub) -> None:
     p.add_argument("--root", default="data/synth", help="dataset root (default data/synth)")
     p.add_argument("--protocol", default="cs", help="cs, cv, cset (NTU); cv1, cv2 (Smarthome); split1..3 ...")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="global batch over all processes")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--epochs", type=POSITIVE)
+    p.add_argument("--batch-size", type=POSITIVE, help="global batch over all processes")
+    p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT)
     p.add_argument("--optimizer", choices=("adamw", "adam", "sgd"))
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--clip-grad", type=float, help="max gradient norm")
+    p.add_argument("--warmup-epochs", type=NON_NEGATIVE_FLOAT)
+    p.add_argument("--clip-grad", type=_positive_float, help="max gradient norm")
     p.add_argument(
         "--amp",
         default="auto",
@@ -260,11 +298,11 @@ def _add_train(sub) -> None:
         metavar="KEY=VALUE",
         help="override a model config field, e.g. --set lambda_spatial=0 (repeatable)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="data-loading processes per training process")
+    p.add_argument("--seed", type=COUNT, default=0)
+    p.add_argument("--workers", type=COUNT, default=1, help="data-loading processes per training process")
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
-    p.add_argument("--limit", type=int, default=0, help="keep N clips of each split (quick runs)")
-    p.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (benchmarks)")
+    p.add_argument("--limit", type=COUNT, default=0, help="keep N clips of each split (quick runs)")
+    p.add_argument("--max-steps", type=COUNT, default=0, help="stop after N optimiser steps (benchmarks)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-evaluate", action="store_true", help="skip the test evaluation at the end")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
@@ -335,7 +373,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--root", help="dataset root (default: the checkpoint's)")
     p.add_argument("--protocol", help="default: the checkpoint's")
     p.add_argument("--clips", nargs="*", help="only these clip names")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=POSITIVE, default=16)
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
 
 
@@ -383,11 +421,11 @@ def _add_explain(sub) -> None:
     p.add_argument("--run", required=True, help="run directory (or a shipped one under checkpoints/)")
     p.add_argument("--method", default="integrated_gradients", choices=EXPLAIN_METHODS)
     p.add_argument("--split", default="test", choices=("train", "val", "test", "trainval", "all"))
-    p.add_argument("--limit", type=int, default=0, help="only N clips, spread evenly over the split")
+    p.add_argument("--limit", type=COUNT, default=0, help="only N clips, spread evenly over the split")
     p.add_argument("--target", default="pred", choices=("pred", "label"), help="class to explain")
-    p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
-    p.add_argument("--batch", type=int, default=8, help="inputs per forward pass (bounds memory)")
-    p.add_argument("--segments", type=int, default=8, help="temporal segments of the clip")
+    p.add_argument("--steps", type=POSITIVE, default=32, help="Integrated Gradients steps")
+    p.add_argument("--batch", type=POSITIVE, default=8, help="inputs per forward pass (bounds memory)")
+    p.add_argument("--segments", type=POSITIVE, default=8, help="temporal segments of the clip")
 
 
 def _run_explain(args) -> int:
@@ -481,10 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from core_models.checkpoint import CheckpointError
     from core_models.data.errors import DataFormatError
+    from core_models.results import RunFolderError
 
     try:
         return COMMANDS[args.command][1](args)
-    except DataFormatError as e:
+    except (DataFormatError, CheckpointError, RunFolderError) as e:  # bad input: said, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -269,6 +269,8 @@ def evaluate_checkpoint(
     from core_models.data import open_reader
     from core_models.data.datasets import ClipDataset
 
+    if dist is None or dist.rank == 0:
+        results.check_writable(results.eval_dir(out_dir, split))  # before any clip is read or run
     ck = load_checkpoint(checkpoint)
     model = build_from_checkpoint(ck, checkpoint)
     info = ck.get("data", {})

@@ -15,12 +15,18 @@ A run directory (``RUN_DIR``) holds::
 Every file is written under a temporary name and renamed into place, and the ``COMPLETE`` marker
 is written after the others, so a reader never takes a half-written evaluation for a finished one
 (:func:`read_eval` refuses it).
+
+A run folder is checked writable (:func:`check_writable`) before any computation, so a read-only
+folder is found in a second, not after an hour of training or evaluation. A run whose process was
+killed keeps ``status.json`` at "running"; :func:`read_status` reports it as ``interrupted`` when
+the recorded process (pid and start time, on this host) no longer exists.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,60 @@ import pandas as pd
 
 class IncompleteRunError(FileNotFoundError):
     """A run or evaluation that is missing or was not finished."""
+
+
+class RunFolderError(OSError):
+    """A run folder this process cannot create or write into (said before any computation)."""
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove it writable with a probe file, else :class:`RunFolderError`."""
+    folder = Path(folder)
+    probe = folder / f".write-check.{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as e:
+        raise RunFolderError(
+            f"{folder}: cannot write into this folder ({e.strerror or type(e).__name__}); "
+            "expected a folder this user can create and write (choose another --out, or fix its permissions)"
+        ) from None
+    return folder
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot, from /proc), or None if unknown."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether process ``pid`` exists (and, when ``started`` is given, is the one started then)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    except (OverflowError, ValueError):
+        return False
+    if started is not None:
+        now = process_start(pid)
+        return now is None or now == started  # another process took the pid: the run is gone
+    return True
+
+
+def running_status(**extra: Any) -> dict[str, Any]:
+    """The fields that let :func:`read_status` tell a running process from a killed one."""
+    pid = os.getpid()
+    return {"pid": pid, "pid_start": process_start(pid), "host": socket.gethostname(), **extra}
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -70,10 +130,34 @@ def set_status(run_dir: str | Path, state: str, **extra: Any) -> None:
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``status.json``; "running" or "trained" becomes "interrupted" when its process is gone.
+
+    A status written on another host (a shared file system) is taken as it is. A file that is
+    not a JSON object reads as ``{"state": "unreadable"}``.
+    """
     path = Path(run_dir) / "status.json"
     if not path.is_file():
         return {"state": "missing"}
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {"state": "unreadable", "reason": f"{path} is not a readable JSON status"}
+    if not isinstance(data, dict):
+        return {"state": "unreadable", "reason": f"{path} is not a JSON object"}
+    pid = data.get("pid")
+    same_host = data.get("host") in (None, socket.gethostname())
+    if data.get("state") in ("running", "trained") and isinstance(pid, int) and same_host:
+        started = data.get("pid_start") if isinstance(data.get("pid_start"), int) else None
+        if not process_alive(pid, started):
+            fix = (
+                f"`python -m core_models train --resume --out {run_dir}` continues it"
+                if data["state"] == "running"
+                else f"`python -m core_models evaluate --run {run_dir}` evaluates it"
+            )
+            what = "training" if data["state"] == "running" else "evaluation"
+            data = {**data, "state": "interrupted", "was": data["state"],
+                    "reason": f"the {what} process ({pid}) ended without finishing; {fix}"}  # fmt: skip
+    return data
 
 
 def eval_dir(run_dir: str | Path, split: str = "test") -> Path:
@@ -118,14 +202,27 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def append_history(run_dir: str | Path, row: dict[str, Any]) -> None:
+    """Append one epoch's row, on disk (fsync) before the caller writes that epoch's ``last.pt``.
+
+    In that order a kill between the two loses nothing: the resumed run repeats the epoch and
+    :func:`truncate_history` drops the row it repeats.
+    """
     with open(Path(run_dir) / "history.jsonl", "a") as f:
         f.write(json.dumps(row, default=_json_default) + "\n")
         f.flush()
+        os.fsync(f.fileno())
 
 
-def truncate_history(run_dir: str | Path, first_epoch: int) -> None:
-    """Drop the history of epochs from ``first_epoch`` on (they are repeated after a resume)."""
+def truncate_history(run_dir: str | Path, first_epoch: int, last_row: dict[str, Any] | None = None) -> None:
+    """Drop the history of epochs from ``first_epoch`` on (they are repeated after a resume).
+
+    ``last_row`` is the row of epoch ``first_epoch - 1`` as its checkpoint recorded it: written
+    back if the file lacks it (a history written by an older version, or lost), so the history
+    always covers every epoch the checkpoint holds.
+    """
     rows = [r for r in read_history(run_dir) if r.get("epoch", 0) < first_epoch]
+    if last_row is not None and not any(r.get("epoch") == last_row.get("epoch") for r in rows):
+        rows.append(last_row)
     path = Path(run_dir) / "history.jsonl"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))

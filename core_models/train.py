@@ -52,6 +52,7 @@ from core_models import results
 from core_models.checkpoint import (
     FORMAT,
     build_model_with,
+    check_checkpoint,
     compact_state,
     config_dict,
     load_checkpoint,
@@ -139,6 +140,41 @@ class TrainSettings:
             if values.get(f.name) is None:
                 values[f.name] = getattr(r, f.name)
         return TrainSettings(**values)
+
+
+def check_settings(s: TrainSettings) -> None:
+    """Refuse values no run can use (``--epochs 0``, ``--lr -1``), before anything is read or built.
+
+    Raises:
+        SystemExit: naming the option, the value and what is accepted.
+    """
+    rules = (
+        ("epochs", lambda v: isinstance(v, int) and v >= 1, "an integer of at least 1"),
+        ("batch_size", lambda v: isinstance(v, int) and v >= 1, "an integer of at least 1"),
+        ("lr", lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0, "a positive number"),
+        (
+            "weight_decay",
+            lambda v: isinstance(v, int | float) and math.isfinite(v) and v >= 0,
+            "a number >= 0",
+        ),
+        (
+            "warmup_epochs",
+            lambda v: isinstance(v, int | float) and math.isfinite(v) and v >= 0,
+            "a number >= 0",
+        ),
+        ("clip_grad", lambda v: isinstance(v, int | float) and v > 0, "a positive number"),
+        ("workers", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+        ("limit", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: every clip)"),
+        ("max_steps", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: no limit)"),
+        ("seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer >= 0"),
+        ("amp", lambda v: v in ("auto", "bf16", "fp16", "off"), "auto, bf16, fp16 or off"),
+        ("device", lambda v: v in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+        ("preset", lambda v: v in ("cpu", "paper"), "cpu or paper"),
+    )
+    for name, ok, expected in rules:
+        value = getattr(s, name)
+        if isinstance(value, bool) or not ok(value):
+            raise SystemExit(f"--{name.replace('_', '-')} {value!r}: expected {expected}")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -340,6 +376,7 @@ def build_for_run(s: TrainSettings, num_classes: int, layout_name: str) -> nn.Mo
         raise SystemExit(f"cannot build {s.model}/{s.preset} with overrides {s.overrides}: {e}") from None
     if s.init:
         ckpt = load_checkpoint(s.init)
+        check_checkpoint(ckpt, s.init)  # its own model must hold up before any tensor is taken
         state = ckpt["state_dict"]
         own = model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
@@ -404,6 +441,7 @@ def train(s: TrainSettings) -> Path:
     if s.resume:
         s = _resume_settings(run_dir)
     s = s.resolved()
+    check_settings(s)
     if s.model not in _models():
         raise SystemExit(f"unknown model {s.model!r}; choose one of {', '.join(_models())}")
     if s.data not in DATA_KINDS:
@@ -415,7 +453,10 @@ def train(s: TrainSettings) -> Path:
     if s.batch_size % d.world:
         raise SystemExit(f"--batch-size {s.batch_size} must be divisible by the {d.world} processes")
     device = pick_device(s.device, d)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if d.main:
+        results.check_writable(run_dir)  # before any data is read or anything computed
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
     if not s.resume and (run_dir / "last.pt").exists():
         raise SystemExit(
             f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
@@ -430,7 +471,7 @@ def train(s: TrainSettings) -> Path:
     val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
     if d.main:
         results.write_json(run_dir / "settings.json", asdict(s))
-        results.set_status(run_dir, "running", pid=os.getpid())
+        results.set_status(run_dir, "running", **results.running_status())
         log.info("%s; %s/%s, %d train / %d val / %d test clips, %d classes, %d processes on %s",
                  reader.summary(), s.model, s.preset, len(train_ds), len(val_ds or []),
                  len(splits["test"]), num_classes, d.world, device)  # fmt: skip
@@ -455,6 +496,10 @@ def train(s: TrainSettings) -> Path:
     dtype = amp_dtype(s.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
     start_epoch, step, best, elapsed = 0, 0, {"val_top1": -1.0}, 0.0
+    if s.resume and not (run_dir / "last.pt").exists():
+        log.info("resuming %s: no epoch had finished (no last.pt); starting from epoch 0", run_dir)
+        if d.main:
+            results.truncate_history(run_dir, 0)  # a row written just before a kill: repeated now
     if s.resume and (run_dir / "last.pt").exists():
         ck = load_checkpoint(run_dir / "last.pt")
         load_weights(model, ck["state_dict"], run_dir / "last.pt")
@@ -466,9 +511,11 @@ def train(s: TrainSettings) -> Path:
         start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
         best = ck.get("best", best)
         elapsed = float(ck.get("elapsed", 0.0))
-        log.info("resumed %s after epoch %d (step %d)", run_dir, start_epoch, step)
+        # epochs are 0-based in the log ("epoch 0: ..."), as in history.jsonl
+        log.info("resumed %s after epoch %d (step %d); next epoch %d", run_dir, start_epoch - 1, step,
+                 start_epoch)  # fmt: skip
         if d.main:
-            results.truncate_history(run_dir, start_epoch)
+            results.truncate_history(run_dir, start_epoch, ck.get("history_row"))
     if d.active:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
@@ -541,10 +588,12 @@ def train(s: TrainSettings) -> Path:
                 save_checkpoint(run_dir / "best.pt", payload)
             payload.update(
                 optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
-                rng={"cpu": [torch.get_rng_state()]}, best=best, elapsed=elapsed,
+                rng={"cpu": [torch.get_rng_state()]}, best=best, elapsed=elapsed, history_row=row,
             )  # fmt: skip
-            save_checkpoint(run_dir / "last.pt", payload)
+            # The row first, then the checkpoint that holds it too: a kill between the two repeats
+            # the epoch on --resume (its row is dropped, then written again), and loses nothing.
             results.append_history(run_dir, row)
+            save_checkpoint(run_dir / "last.pt", payload)
             log.info(
                 "epoch %d: %s", epoch, ", ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k != "epoch")
             )
@@ -552,7 +601,7 @@ def train(s: TrainSettings) -> Path:
 
     if d.main:
         export(run_dir)
-        results.set_status(run_dir, "trained", train_seconds=elapsed, best=best)
+        results.set_status(run_dir, "trained", **results.running_status(train_seconds=elapsed, best=best))
         log.info("trained %s in %.0f s; best val top-1 %.3f at epoch %s", run_dir, elapsed,
                  best["val_top1"], best.get("epoch"))  # fmt: skip
     _barrier(d)
@@ -570,7 +619,8 @@ def export(run_dir: Path) -> Path:
     """``model.pt``: the best weights (else the last), compact, without optimiser state."""
     src = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     ck = load_checkpoint(src)
-    keep = {k: v for k, v in ck.items() if k not in ("optimizer", "scheduler", "scaler", "rng", "best")}
+    keep = {k: v for k, v in ck.items()
+            if k not in ("optimizer", "scheduler", "scaler", "rng", "best", "history_row")}  # fmt: skip
     keep["state_dict"] = compact_state(ck["state_dict"])
     keep["compact"] = True
     return save_checkpoint(run_dir / "model.pt", keep)

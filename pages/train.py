@@ -11,12 +11,16 @@ from plotly.subplots import make_subplots
 
 from app_support import jobs
 from app_support.navigation import through_router
+from app_support.settings import training_enabled
 from core_models.models import MODELS
 from core_models.train import recipe_for
 from viz.charts import PRED_COLOUR, TRUTH_COLOUR
 from viz.export import html_bytes
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
+if not training_enabled():  # ADL_TRAINING=off: the router leaves the page out; a stale link stops here
+    st.info("Training is turned off on this server.")
+    st.stop()
 
 # Rough wall time on 2 CPU cores for the cpu recipe (clip preparation and evaluation included).
 ESTIMATE = {

@@ -95,9 +95,10 @@ def test_sidebar_synthetic_choice_sets_the_clip_and_the_model():
     assert "i3d_nl" in caption and "CV" in caption and "top-1" in caption
 
 
-def test_sidebar_dataset_folder_errors_keep_the_previous_clip_and_a_real_folder_works(tmp_path):
+def test_sidebar_dataset_folder_errors_keep_the_previous_clip_and_a_real_folder_works(tmp_path, monkeypatch):
     from core_models.synth import write_dataset
 
+    monkeypatch.setenv("ADL_DATA_ROOTS", str(tmp_path))  # the server offers this folder
     root = tmp_path / "synth"
     write_dataset(root, workers=1, progress=False, subjects=(3,), cameras=(2,), repetitions=(1,),
                   actions=SYNTH_ACTIONS[:2], size=(60, 80))  # fmt: skip

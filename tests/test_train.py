@@ -91,19 +91,23 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tiny_s
     proc = subprocess.Popen([sys.executable, "-m", "core_models", *common, "--out", str(run)], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 180
-    while time.time() < deadline and len(results.read_history(run)) < 1:
+    while time.time() < deadline and not (run / "last.pt").exists():
         time.sleep(0.02)
     time.sleep(0.3)  # into the second epoch
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = [h["epoch"] for h in results.read_history(run)]
     assert done and done[-1] < 2, f"the run finished before it could be killed: {done}"
-    assert results.read_status(run)["state"] == "running"  # a killed run never says complete
+    status = results.read_status(run)  # a killed run never says complete, nor running
+    assert status["state"] == "interrupted" and "--resume" in status["reason"], status
     assert not (run / "model.pt").exists()
 
+    kept = load_checkpoint(run / "last.pt")["epoch"]
     resumed = cli("train", "--model", "skeleton_lstm", "--out", str(run), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert [h["epoch"] for h in results.read_history(run)] == [0, 1, 2]
+    # epochs are 0-based in the log, as in history.jsonl: the resume line names the kept one
+    assert f"after epoch {kept} (step" in (run / "train.log").read_text()
     states_close(
         load_checkpoint(run / "last.pt")["state_dict"],
         load_checkpoint(tmp_path / "whole" / "last.pt")["state_dict"],

@@ -214,11 +214,12 @@ def attach_video(
     Returns:
         ``(frames or None, joints3d, joints2d)``.
     """
+    from core_models.data.files import check_readable
     from core_models.data.video import read_video, video_info
 
     frames = None
     if video is not None:
-        info = video_info(video)
+        info = video_info(check_readable(video, "video"))
         meta.update(fps=info.fps or 30.0, frame_size=(info.height, info.width), video=str(video))
         if with_video:
             frames, _ = read_video(video)

@@ -34,7 +34,7 @@ The authors' list of samples with missing or incomplete skeletons is skipped, wi
 
 from __future__ import annotations
 
-import json
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +46,7 @@ import numpy as np
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef, ClipTruth, attach_video
 from core_models.data.errors import DataFormatError
+from core_models.data.files import check_coordinates, check_skeleton_shape, load_json, read_text, walk
 from core_models.data.layouts import NTU25
 
 NAME_RE = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
@@ -113,34 +114,33 @@ class NTUBody:
 def read_skeleton_file(path: str | Path, num_joints: int = 25) -> list[list[NTUBody]]:
     """Parse a ``.skeleton`` file into frames of bodies.
 
+    The file is read through :mod:`core_models.data.files` (a regular file of at most 32 MiB) and
+    parsed line by line; the frame count is bounded before frames are collected.
+
     Raises:
         DataFormatError: naming the line (1-based) and frame of the first value that does not fit
             the format: a missing line (truncated file), a wrong count of values, a joint count
-            other than ``num_joints``, or text where a number belongs.
+            other than ``num_joints``, text where a number belongs, a non-finite coordinate or one
+            beyond :data:`~core_models.data.files.MAX_COORDINATE`, or more frames than the skeleton
+            bound allows.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise DataFormatError(path, "skeleton file does not exist") from None
-    except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"non-ASCII byte at offset {e.start}", expected="a text file") from None
-    lines = text.splitlines()  # handles \n, \r\n and \r
-    while lines and not lines[-1].strip():
-        lines.pop()
+    text = read_text(path, "skeleton file", encoding="ascii")
+    lines = io.StringIO(text, newline=None)  # lazily, one line at a time; \n, \r\n and \r end a line
     pos = 0
 
     def take(n_values: int | None, what: str, frame: int | None) -> list[str]:
         nonlocal pos
         where_frame = "" if frame is None else f", frame {frame}"
-        if pos >= len(lines):
+        line = lines.readline()
+        if not line:
             raise DataFormatError(
                 path,
                 f"file ends before the {what}",
                 where=f"line {pos + 1}{where_frame}",
                 expected=f"{what} (the file is truncated)",
             )
-        tokens = lines[pos].split()
+        tokens = line.split()
         pos += 1
         if n_values is not None and len(tokens) != n_values:
             raise DataFormatError(
@@ -166,6 +166,8 @@ def read_skeleton_file(path: str | Path, num_joints: int = 25) -> list[list[NTUB
     (num_frames,) = number(take(1, "frame count", None), int, "frame count", None)
     if num_frames < 0:
         raise DataFormatError(path, f"negative frame count {num_frames}", where="line 1")
+    # the two main actors are kept as (T, 2, J, 3): bound that before collecting frames
+    check_skeleton_shape(path, (num_frames, 2, num_joints, 3), where="line 1 (frame count)")
     frames: list[list[NTUBody]] = []
     for f in range(num_frames):
         (num_bodies,) = number(take(1, "body count", f), int, "body count", f)
@@ -186,19 +188,21 @@ def read_skeleton_file(path: str | Path, num_joints: int = 25) -> list[list[NTUB
                 )
             rows = [number(take(12, "joint line", f), float, "joint line", f) for _ in range(count)]
             joints = np.array(rows, dtype=np.float64)
+            where = f"lines {pos - count + 1}-{pos}, frame {f}"
             if not np.isfinite(joints[:, :7]).all():
                 raise DataFormatError(
-                    path,
-                    "non-finite joint coordinate",
-                    where=f"lines {pos - count + 1}-{pos}, frame {f}",
-                    expected="finite numbers",
+                    path, "non-finite joint coordinate", where=where, expected="finite numbers"
                 )
+            check_coordinates(path, joints[:, :7], where=where)
             bodies.append(NTUBody(body_id, info, joints))
         frames.append(bodies)
-    if pos != len(lines):
+    rest = [line for line in lines]  # only blank lines may follow the last frame
+    while rest and not rest[-1].strip():
+        rest.pop()
+    if rest:
         raise DataFormatError(
             path,
-            f"{len(lines) - pos} lines after the last of {num_frames} frames",
+            f"{len(rest)} lines after the last of {num_frames} frames",
             where=f"line {pos + 1}",
             expected=f"exactly {num_frames} frames as the first line says",
         )
@@ -324,11 +328,13 @@ class NTUReader(DatasetReader):
     def _scan(self) -> list[ClipRef]:
         skeletons: dict[str, Path] = {}
         videos: dict[str, Path] = {}
-        for p in self.root.rglob("*"):
-            if p.name.startswith("."):
-                continue
+        for entry in walk(self.root, self.skipped):
+            p = entry.path
             m = NAME_RE.fullmatch(p.name.split(".")[0].removesuffix("_rgb"))
-            if m is None:
+            if m is None or not (p.suffix == ".skeleton" or p.name.endswith("_rgb.avi")):
+                continue
+            if not entry.regular:  # a FIFO or a folder named like a sample: never opened
+                self.skipped[f"{entry.kind} named like a data file"] += 1
                 continue
             if p.suffix == ".skeleton":
                 skeletons[m.group(0)] = p
@@ -420,8 +426,13 @@ class NTUReader(DatasetReader):
 
 def _read_truth(path: Path, num_frames: int) -> ClipTruth:
     try:
-        truth = ClipTruth.from_json(json.loads(path.read_text("utf-8")))
-    except (ValueError, KeyError, TypeError, IndexError) as e:
+        data = load_json(path, "ground-truth sidecar")
+        if not isinstance(data, dict):
+            raise TypeError(f"top level is a {type(data).__name__}")
+        truth = ClipTruth.from_json(data)
+    except DataFormatError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError) as e:
         raise DataFormatError(
             path,
             f"unreadable ground-truth sidecar ({e})",

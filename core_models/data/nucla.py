@@ -40,14 +40,23 @@ Protocols: ``cv`` is the standard cross-view protocol (train views 1 and 2, test
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from core_models.data.base import DatasetReader
 from core_models.data.clip import LENGTH_TOLERANCE, Clip, ClipRef, shrink
 from core_models.data.errors import DataFormatError
+from core_models.data.files import (
+    check_coordinates,
+    check_decoded_size,
+    check_skeleton_shape,
+    list_folder,
+    read_image,
+    read_text,
+    regular_files,
+)
 from core_models.data.layouts import NUCLA20
 
 NUCLA_ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
@@ -60,6 +69,8 @@ VAL_SUBJECT = 10
 NUM_JOINTS = 20
 # Values of a joint row: x, y, z (metres, Kinect v1 camera space) and a confidence.
 JOINT_VALUES = 4
+# A per-frame skeleton file holds a few 21-row blocks (about 1 KB each).
+MAX_FRAME_FILE_BYTES = 1024**2
 
 SAMPLE_RE = re.compile(r"a(\d+)_s(\d+)_e(\d+)")
 VIEW_RE = re.compile(r"view_(\d+)")
@@ -92,10 +103,7 @@ def read_skeletons_txt(path: str | Path) -> np.ndarray:
             four numbers, or a block cut short (the file must hold whole blocks of 21 rows).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"non-ASCII byte at offset {e.start}", expected="a text file") from None
+    text = read_text(path, "skeleton file", encoding="ascii", max_bytes=MAX_FRAME_FILE_BYTES)
     rows = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     block = NUM_JOINTS + 1
     if len(rows) % block:
@@ -139,13 +147,10 @@ def read_skeletons_txt(path: str | Path) -> np.ndarray:
                     where=f"line {line_no}",
                     expected="numbers x,y,z,confidence",
                 ) from None
+        where = f"lines {rows[start + 1][0]}-{line_no}"
         if not np.isfinite(joints[:, :3]).all():
-            raise DataFormatError(
-                path,
-                "non-finite joint coordinate",
-                where=f"lines {rows[start + 1][0]}-{line_no}",
-                expected="finite numbers",
-            )
+            raise DataFormatError(path, "non-finite joint coordinate", where=where, expected="finite numbers")
+        check_coordinates(path, joints[:, :3], where=where)
         skeletons.append(joints)
     if not skeletons:
         return np.zeros((0, NUM_JOINTS, JOINT_VALUES), dtype=np.float64)
@@ -178,7 +183,7 @@ class NUCLAReader(DatasetReader):
         for base in (self.root / "multiview_action", self.root):
             found = []
             if base.is_dir():
-                for p in sorted(base.iterdir()):
+                for p in list_folder(base):
                     m = VIEW_RE.fullmatch(p.name)
                     if m and p.is_dir():
                         found.append((int(m.group(1)), p))
@@ -196,7 +201,7 @@ class NUCLAReader(DatasetReader):
             if view not in VIEWS:
                 self.skipped[f"view folder {folder.name} (N-UCLA has views 1-3)"] += 1
                 continue
-            for sample in sorted(folder.iterdir()):
+            for sample in list_folder(folder):
                 m = SAMPLE_RE.fullmatch(sample.name)
                 if m is None or not sample.is_dir():
                     continue
@@ -204,10 +209,10 @@ class NUCLAReader(DatasetReader):
                 if action not in NUCLA_ACTIONS:
                     self.skipped["action ID outside the 10 N-UCLA actions"] += 1
                     continue
-                if not any(sample.glob("*" + SKELETON_SUFFIX)):
+                if not regular_files(sample, SKELETON_SUFFIX, self.skipped):
                     self.skipped["sample folder without skeleton files"] += 1
                     continue
-                has_rgb = any(sample.glob("*" + RGB_SUFFIX))
+                has_rgb = bool(regular_files(sample, RGB_SUFFIX))
                 label = NUCLA_ACTIONS.index(action)
                 meta = {"action": action, "subject": subject, "episode": episode, "view": view}
                 refs.append(
@@ -247,10 +252,11 @@ class NUCLAReader(DatasetReader):
         folder = ref.skeleton
         if folder is None or not folder.is_dir():
             raise DataFormatError(folder or ref.name, "sample folder does not exist")
-        skel_files = {p.name[: -len(SKELETON_SUFFIX)]: p for p in folder.glob("*" + SKELETON_SUFFIX)}
-        rgb_files = {p.name[: -len(RGB_SUFFIX)]: p for p in folder.glob("*" + RGB_SUFFIX)}
+        odd: Counter[str] = Counter()  # FIFOs, folders ... named like frame files: never opened
+        skel_files = {p.name[: -len(SKELETON_SUFFIX)]: p for p in regular_files(folder, SKELETON_SUFFIX, odd)}
+        rgb_files = {p.name[: -len(RGB_SUFFIX)]: p for p in regular_files(folder, RGB_SUFFIX, odd)}
         keys = sorted(set(skel_files) | set(rgb_files), key=_frame_order)
-        warnings: list[str] = []
+        warnings: list[str] = [f"{n} entries that are {kind} skipped" for kind, n in sorted(odd.items())]
 
         if with_video and rgb_files:
             # Frames are matched by name, so dropping the few frames without an image keeps the
@@ -268,6 +274,7 @@ class NUCLAReader(DatasetReader):
                 keys = [k for k in keys if k in rgb_files]
 
         T = len(keys)
+        check_skeleton_shape(folder, (T, 1, NUM_JOINTS, 3))
         joints3d = np.full((T, 1, NUM_JOINTS, 3), np.nan, dtype=np.float32)
         missing, empty, multi = 0, 0, 0
         for t, key in enumerate(keys):
@@ -299,19 +306,23 @@ class NUCLAReader(DatasetReader):
         )
         if rgb_files:
             if with_video:
-                images = [_read_image(rgb_files[k]) for k in keys]
-                for k, im in zip(keys, images):
-                    if im.shape != images[0].shape:
+                first = read_image(rgb_files[keys[0]])
+                meta["frame_size"] = first.shape[:2]
+                # images shrink as they are decoded; the clip's decoded size is bounded first
+                h, w = _shrunk(first.shape[:2], max_side)
+                check_decoded_size(folder, T, h, w)
+                frames = np.empty((T, h, w, 3), np.uint8)
+                for t, k in enumerate(keys):
+                    im = read_image(rgb_files[k])
+                    if im.shape != first.shape:
                         raise DataFormatError(
                             rgb_files[k],
                             f"image of size {im.shape[:2]}",
-                            expected=f"the size of the clip's first frame, {images[0].shape[:2]}",
+                            expected=f"the size of the clip's first frame, {first.shape[:2]}",
                         )
-                frames = np.stack(images)  # (T, H, W, 3)
-                meta["frame_size"] = frames.shape[1:3]
-                frames, _ = shrink(frames, None, max_side)
+                    frames[t] = shrink(im[None], None, max_side)[0][0]  # (T, H, W, 3)
             else:
-                meta["frame_size"] = _read_image(next(iter(rgb_files.values()))).shape[:2]
+                meta["frame_size"] = read_image(next(iter(rgb_files.values()))).shape[:2]
         elif with_video:
             warnings.append("no RGB images for this sample")
         meta["warnings"] = warnings
@@ -327,9 +338,10 @@ class NUCLAReader(DatasetReader):
         )
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """One RGB image, uint8 (H, W, 3)."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DataFormatError(path, "OpenCV cannot decode this image", expected="a JPEG image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def _shrunk(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """(H, W) after :func:`~core_models.data.clip.shrink` to ``max_side``."""
+    h, w = size
+    if max_side is None or max(h, w) <= max_side:
+        return h, w
+    scale = max_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))

@@ -24,13 +24,25 @@ difference is an error. A single clip has no class: ``label = -1``, ``label_name
 from __future__ import annotations
 
 import csv
+import io
 import math
+from array import array
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from core_models.data.clip import Clip, align_lengths, shrink
 from core_models.data.errors import DataFormatError
+from core_models.data.files import (
+    MAX_COORDINATE,
+    check_coordinates,
+    check_joints_present,
+    check_readable,
+    check_skeleton_shape,
+    read_bytes,
+    read_text,
+)
 from core_models.data.layouts import LCR13, NTU25, NUCLA20, SkeletonLayout
 from core_models.data.ntu import read_skeleton_file, select_actors
 from core_models.data.video import read_video
@@ -44,7 +56,8 @@ CSV_HEADERS = {
     ("frame", "person", "joint", "x", "y", "z"): 3,
 }
 # Caps on what a skeleton file may claim, so that a hostile CSV ("frame" = 10**9) cannot make the
-# reader allocate gigabytes; real clips are far below them.
+# reader allocate gigabytes; real clips are far below them. Their product is bounded too
+# (core_models.data.files.MAX_SKELETON_VALUES), before the array is allocated.
 MAX_FRAMES = 100_000
 MAX_PERSONS = 16
 MAX_JOINTS = 1_000
@@ -120,9 +133,10 @@ def load_single(
     joints3d = joints2d = None
     meta: dict = {"source": str(video), "video": str(video), "dataset": "single"}
     warnings: list[str] = []
+    check_readable(video, "video")
     if skeleton is not None:
         skeleton = Path(skeleton)
-        joints3d, joints2d = read_skeleton(skeleton)
+        joints3d, joints2d = read_skeleton(skeleton, warnings)
         arr = joints3d if joints3d is not None else joints2d
         layout = _layout_for(skeleton, arr.shape[2], layout)
         meta["skeleton"] = str(skeleton)
@@ -152,31 +166,38 @@ def load_single(
     )
 
 
-def read_skeleton(path: str | Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+def read_skeleton(
+    path: str | Path, warnings: list[str] | None = None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Read a single-clip skeleton file into ``(joints3d, joints2d)``.
+
+    Args:
+        path: a ``.skeleton``, ``.npy`` or ``.csv`` file (a regular file of at most 32 MiB).
+        warnings: where to say that frames have no joint or most coordinates are missing.
 
     Returns:
         float32 arrays (T, M, J, 3) and (T, M, J, 2); one of them is ``None`` for ``.npy`` and
         ``.csv`` files (they hold either 2D or 3D coordinates), neither for ``.skeleton`` files.
+
+    Raises:
+        DataFormatError: the file is not a regular readable file, does not fit its format, is
+            larger than the skeleton bounds, or has no usable joint (every coordinate NaN).
     """
     path = Path(path)
     ext = path.suffix.lower()
-    if not path.is_file():
-        raise DataFormatError(path, "skeleton file does not exist")
+    if ext not in SKELETON_EXTENSIONS:
+        raise DataFormatError(
+            path, f"unsupported skeleton extension {ext!r}", expected=", ".join(SKELETON_EXTENSIONS)
+        )
     if ext == ".skeleton":
         frames = read_skeleton_file(path)
         if not frames or not any(frames):
             raise DataFormatError(path, "no body in any frame", expected="at least one body")
         joints3d, joints2d, _ = select_actors(frames)
+        check_joints_present(path, joints3d, warnings)
         return joints3d, joints2d
-    if ext == ".npy":
-        arr = _read_npy(path)
-    elif ext == ".csv":
-        arr = _read_csv(path)
-    else:
-        raise DataFormatError(
-            path, f"unsupported skeleton extension {ext!r}", expected=", ".join(SKELETON_EXTENSIONS)
-        )
+    arr = _read_npy(path) if ext == ".npy" else _read_csv(path)
+    check_joints_present(path, arr, warnings)
     return (arr, None) if arr.shape[-1] == 3 else (None, arr)
 
 
@@ -194,90 +215,133 @@ def _layout_for(path: Path, num_joints: int, layout: SkeletonLayout | None) -> S
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    """A numeric (T, M, J, C) float32 array from an ``.npy`` file (a (T, J, C) one gains M = 1)."""
+    """A numeric (T, M, J, C) float32 array from an ``.npy`` file (a (T, J, C) one gains M = 1).
+
+    The header is read first (``numpy.lib.format``): the dtype, the shape and its size are checked
+    against the skeleton bounds, and the data length against the header, before any array exists.
+    Nothing is unpickled: an object dtype is refused from the header.
+    """
+    data = read_bytes(path, "skeleton file")
+    buf = io.BytesIO(data)
+    expected = "a float array (T, J, C) or (T, M, J, C), no pickled objects"
     try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        # numpy raises ValueError for object arrays when pickles are not allowed, and for
-        # files that are not .npy at all; both are refused, never unpickled.
+        version = npy_format.read_magic(buf)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(buf)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(buf)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
+    except (ValueError, SyntaxError, TypeError, OverflowError, EOFError) as e:
+        # not an .npy file at all, a damaged header, or a header that is not a plain literal
+        raise DataFormatError(path, f"cannot read as a plain numeric .npy ({e})", expected=expected) from None
+    if dtype.hasobject:
         raise DataFormatError(
             path,
-            f"cannot read as a plain numeric .npy ({e})",
-            expected="a float array (T, J, C) or (T, M, J, C), no pickled objects",
-        ) from None
-    except (OSError, EOFError) as e:
-        raise DataFormatError(path, f"unreadable .npy file ({e})", expected="a NumPy .npy file") from None
-    if not isinstance(arr, np.ndarray):
-        raise DataFormatError(path, "not a single array (an .npz archive?)", expected="an .npy array")
-    if arr.dtype.kind not in "fiu":
-        raise DataFormatError(path, f"array of dtype {arr.dtype}", expected="a float or integer array")
-    if arr.ndim == 3:
-        arr = arr[:, None]  # (T, J, C) -> (T, 1, J, C)
-    if arr.ndim != 4 or arr.shape[-1] not in (2, 3) or 0 in arr.shape:
+            f"cannot read as a plain numeric .npy (dtype {dtype} holds Python objects)",
+            expected=expected,
+        )
+    if dtype.kind not in "fiu" or dtype.subdtype is not None:
+        raise DataFormatError(path, f"array of dtype {dtype}", expected="a float or integer array")
+    shape4 = (shape[0], 1, *shape[1:]) if len(shape) == 3 else tuple(shape)
+    if len(shape4) != 4 or shape4[-1] not in (2, 3) or 0 in shape4:
         raise DataFormatError(
             path,
-            f"array of shape {arr.shape}",
+            f"array of shape {shape4}",
             expected="(T, J, C) or (T, M, J, C) with C = 2 or 3 and no empty axis",
         )
-    arr = arr.astype(np.float32)
-    if np.isinf(arr).any():
-        raise DataFormatError(path, "infinite coordinate", expected="finite numbers, or NaN for missing")
-    return arr
+    check_skeleton_shape(path, shape4, where="array header")
+    count = math.prod(shape)
+    have = len(data) - buf.tell()
+    if have != count * dtype.itemsize:
+        raise DataFormatError(
+            path, f"{have} bytes of array data after the header",
+            expected=f"{count * dtype.itemsize} bytes for shape {tuple(shape)} of {dtype}",
+        )  # fmt: skip
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=buf.tell())
+    arr = arr.reshape(shape, order="F" if fortran else "C").reshape(shape4)
+    check_coordinates(path, arr)
+    return arr.astype(np.float32)  # (T, M, J, C)
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    """A (T, M, J, C) float32 array from a long-format CSV (see the module docstring)."""
+    """A (T, M, J, C) float32 array from a long-format CSV (see the module docstring).
+
+    Rows are read one at a time into compact arrays; the shape they imply is checked against
+    the skeleton bounds before the array is allocated.
+    """
+    text = read_text(path, "skeleton file", encoding="utf-8-sig")  # tolerate a BOM from spreadsheets
+    reader = csv.reader(io.StringIO(text, newline=None))
+    header_no, header, C = 0, None, 0
+    index = array("q")  # frame, person, joint of every row
+    coords = array("d")
+    lines = array("q")
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM written by spreadsheets
-    except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"non-UTF-8 byte at offset {e.start}", expected="a text file") from None
-    rows = list(csv.reader(text.splitlines()))
-    lines = [(i + 1, r) for i, r in enumerate(rows) if any(f.strip() for f in r)]
-    if not lines:
+        for row in reader:
+            if not any(f.strip() for f in row):
+                continue
+            line_no = reader.line_num
+            where = f"line {line_no}"
+            if header is None:
+                header_no, header = line_no, row
+                header_key = tuple(f.strip().lower() for f in header)
+                if header_key not in CSV_HEADERS:
+                    raise DataFormatError(
+                        path,
+                        f"header {','.join(header)[:80]!r}",
+                        where=f"line {header_no}",
+                        expected="frame,person,joint,x,y or frame,person,joint,x,y,z",
+                    )
+                C = CSV_HEADERS[header_key]
+                continue
+            if len(row) != 3 + C:
+                raise DataFormatError(
+                    path, f"{len(row)} values", where=where, expected=f"{3 + C} values as the header says"
+                )
+            try:
+                t, m, j = (int(v) for v in row[:3])
+                xyz = [float(v) for v in row[3:]]
+            except ValueError:
+                raise DataFormatError(
+                    path,
+                    f"non-numeric value in {','.join(row)[:80]!r}",
+                    where=where,
+                    expected="integer frame, person, joint and numeric coordinates",
+                ) from None
+            if min(t, m, j) < 0 or t >= MAX_FRAMES or m >= MAX_PERSONS or j >= MAX_JOINTS:
+                raise DataFormatError(
+                    path,
+                    f"frame {t}, person {m}, joint {j}",
+                    where=where,
+                    expected=f"0 <= frame < {MAX_FRAMES}, 0 <= person < {MAX_PERSONS}, "
+                    f"0 <= joint < {MAX_JOINTS}",
+                )
+            for v in xyz:
+                if abs(v) > MAX_COORDINATE:  # False for NaN, which marks a missing coordinate
+                    problem = "infinite coordinate" if math.isinf(v) else f"coordinate {v:.4g}"
+                    raise DataFormatError(
+                        path, problem, where=where,
+                        expected=f"finite numbers of magnitude at most {MAX_COORDINATE:g}, or nan",
+                    )  # fmt: skip
+            index.extend((t, m, j))
+            coords.extend(xyz)
+            lines.append(line_no)
+    except csv.Error as e:
+        raise DataFormatError(path, f"malformed CSV ({e})", where=f"line {reader.line_num}") from None
+    if header is None:
         raise DataFormatError(path, "the file is empty", expected="a header and rows")
-    header_no, header = lines[0]
-    header_key = tuple(f.strip().lower() for f in header)
-    if header_key not in CSV_HEADERS:
-        raise DataFormatError(
-            path,
-            f"header {','.join(header)!r}",
-            where=f"line {header_no}",
-            expected="frame,person,joint,x,y or frame,person,joint,x,y,z",
-        )
-    C = CSV_HEADERS[header_key]
-    entries: dict[tuple[int, int, int], tuple[float, ...]] = {}
-    for line_no, row in lines[1:]:
-        where = f"line {line_no}"
-        if len(row) != 3 + C:
-            raise DataFormatError(
-                path, f"{len(row)} values", where=where, expected=f"{3 + C} values as the header says"
-            )
-        try:
-            t, m, j = (int(v) for v in row[:3])
-            xyz = tuple(float(v) for v in row[3:])
-        except ValueError:
-            raise DataFormatError(
-                path,
-                f"non-numeric value in {','.join(row)[:80]!r}",
-                where=where,
-                expected="integer frame, person, joint and numeric coordinates",
-            ) from None
-        if min(t, m, j) < 0 or t >= MAX_FRAMES or m >= MAX_PERSONS or j >= MAX_JOINTS:
-            raise DataFormatError(
-                path,
-                f"frame {t}, person {m}, joint {j}",
-                where=where,
-                expected=f"0 <= frame < {MAX_FRAMES}, 0 <= person < {MAX_PERSONS}, 0 <= joint < {MAX_JOINTS}",
-            )
-        if any(math.isinf(v) for v in xyz):
-            raise DataFormatError(path, "infinite coordinate", where=where, expected="finite numbers or nan")
-        if (t, m, j) in entries:
-            raise DataFormatError(path, f"frame {t}, person {m}, joint {j} given twice", where=where)
-        entries[(t, m, j)] = xyz
-    if not entries:
+    if not lines:
         raise DataFormatError(path, "no data rows after the header", expected="one row per joint")
-    T, M, J = (max(k[i] for k in entries) + 1 for i in range(3))
-    arr = np.full((T, M, J, C), np.nan, dtype=np.float32)
-    for (t, m, j), xyz in entries.items():
-        arr[t, m, j] = xyz
-    return arr
+    idx = np.frombuffer(index, dtype=np.int64).reshape(-1, 3)  # (rows, 3)
+    T, M, J = (int(n) + 1 for n in idx.max(axis=0))
+    check_skeleton_shape(path, (T, M, J, C))
+    flat = (idx[:, 0] * M + idx[:, 1]) * J + idx[:, 2]
+    order = np.argsort(flat, kind="stable")
+    repeated = order[1:][flat[order][1:] == flat[order][:-1]]  # later rows of a repeated triple
+    if len(repeated):
+        r = int(repeated.min())
+        t, m, j = (int(v) for v in idx[r])
+        raise DataFormatError(path, f"frame {t}, person {m}, joint {j} given twice", where=f"line {lines[r]}")
+    arr = np.full((T * M * J, C), np.nan, dtype=np.float32)
+    arr[flat] = np.frombuffer(coords, dtype=np.float64).reshape(-1, C)
+    return arr.reshape(T, M, J, C)

@@ -36,7 +36,6 @@ The metric is mean per-class accuracy (``metric = "mean_class"``), Smarthome's o
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -47,6 +46,7 @@ import numpy as np
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef, attach_video
 from core_models.data.errors import DataFormatError
+from core_models.data.files import check_coordinates, check_skeleton_shape, load_json, walk
 from core_models.data.layouts import LCR13
 from core_models.data.video import VIDEO_EXTENSIONS
 
@@ -100,19 +100,7 @@ def read_pose_json(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, 
             and a numeric ``cumscore``; the message names the frame (0-based) and the key.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(path, "pose file does not exist") from None
-    except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"non-UTF-8 byte at offset {e.start}", expected="a JSON file") from None
-    except json.JSONDecodeError as e:
-        raise DataFormatError(
-            path,
-            f"not valid JSON ({e.msg})",
-            where=f"line {e.lineno}, column {e.colno}",
-            expected="the LCR-Net++ pose JSON",
-        ) from None
+    data = load_json(path, "LCR-Net++ pose JSON")
     if not isinstance(data, dict):
         raise DataFormatError(path, f"top level is a {type(data).__name__}", expected="a JSON object")
     for key in ("njts", "frames"):
@@ -130,6 +118,7 @@ def read_pose_json(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, 
         )
 
     T = len(frames)
+    check_skeleton_shape(path, (T, 1, NUM_JOINTS, 3), where="key 'frames'")
     joints3d = np.full((T, 1, NUM_JOINTS, 3), np.nan, dtype=np.float32)
     joints2d = np.full((T, 1, NUM_JOINTS, 2), np.nan, dtype=np.float32)
     empty = multi = 0
@@ -180,9 +169,10 @@ def _numbers(path: Path, det: dict, key: str, length: int, where: str) -> np.nda
         raise DataFormatError(
             path, f"{key} holds a non-number", where=f"{where}, key {key!r}", expected="numbers"
         )
-    arr = np.asarray(value, dtype=np.float64)
+    arr = np.asarray(value, dtype=np.float64)  # long integers were parsed as floats (load_json)
     if not np.isfinite(arr).all():
         raise DataFormatError(path, f"{key} holds a non-finite value", where=f"{where}, key {key!r}")
+    check_coordinates(path, arr, where=f"{where}, key {key!r}")
     return arr
 
 
@@ -207,8 +197,12 @@ class SmarthomeReader(DatasetReader):
     def _scan(self) -> list[ClipRef]:
         videos: dict[str, Path] = {}
         poses: dict[str, Path] = {}
-        for p in sorted(self.root.rglob("*")):
-            if p.name.startswith(".") or not p.is_file():
+        for entry in walk(self.root, self.skipped):
+            p = entry.path
+            if not entry.regular:  # a FIFO or a folder named like a clip: never opened
+                named = NAME_RE.fullmatch(p.stem) or NAME_RE.fullmatch(p.name.removesuffix("_pose3d.json"))
+                if named and (p.suffix.lower() in VIDEO_EXTENSIONS or p.suffix == ".json"):
+                    self.skipped[f"{entry.kind} named like a data file"] += 1
                 continue
             if p.suffix.lower() in VIDEO_EXTENSIONS and NAME_RE.fullmatch(p.stem):
                 videos[p.stem] = p

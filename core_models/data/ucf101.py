@@ -34,6 +34,7 @@ from pathlib import Path
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef, shrink
 from core_models.data.errors import DataFormatError
+from core_models.data.files import check_readable, list_folder, read_text, walk
 from core_models.data.layouts import NTU25
 from core_models.data.video import read_video, video_info
 
@@ -45,10 +46,7 @@ VIDEO_RE = re.compile(r"v_(\w+?)_g(\d+)_c(\d+)\.avi")
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, stripped text) of the non-blank lines; \\n, \\r\\n and \\r all end a line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"non-UTF-8 byte at offset {e.start}", expected="a text file") from None
+    text = read_text(path, "list file")
     return [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines()) if ln.strip()]
 
 
@@ -126,6 +124,21 @@ def read_split_list(
     return out
 
 
+def _check_disjoint(
+    train_file: Path, train: list[tuple[str, str, int]], test_file: Path, test: list[tuple[str, str, int]]
+) -> None:
+    """Refuse a clip listed twice, in one list or in both (it would be trained on and tested on)."""
+    seen: dict[str, str] = {}
+    for path, rows in ((train_file, train), (test_file, test)):
+        for i, (_, file, _) in enumerate(rows):
+            if file in seen:
+                raise DataFormatError(
+                    path, f"{file} is listed again (first in {seen[file]})", where=f"entry {i + 1}",
+                    expected="every clip once, in the train list or in the test list",
+                )  # fmt: skip
+            seen[file] = f"{path.name}, entry {i + 1}"
+
+
 class UCF101Reader(DatasetReader):
     """UCF-101 videos with the official split lists (see the module docstring).
 
@@ -151,7 +164,7 @@ class UCF101Reader(DatasetReader):
 
     def _find_list_dir(self) -> Path:
         candidates = [self.root / LIST_FOLDER, self.root]
-        candidates += sorted(p / LIST_FOLDER for p in self.root.iterdir() if p.is_dir())
+        candidates += [p / LIST_FOLDER for p in list_folder(self.root) if p.is_dir()]
         for folder in candidates:
             if (folder / "classInd.txt").is_file():
                 return folder
@@ -196,9 +209,17 @@ class UCF101Reader(DatasetReader):
         for p in (train_file, test_file):
             if not p.is_file():
                 raise DataFormatError(p, f"split {self.list_split} list file does not exist")
-        listed = read_split_list(train_file, self.classes, labelled=True)
-        listed += read_split_list(test_file, self.classes, labelled=False)
-        videos = {p.name: p for p in self.root.rglob("*.avi") if not p.name.startswith(".")}
+        train = read_split_list(train_file, self.classes, labelled=True)
+        test = read_split_list(test_file, self.classes, labelled=False)
+        _check_disjoint(train_file, train, test_file, test)
+        listed = train + test
+        videos = {}
+        for entry in walk(self.root, self.skipped):
+            if entry.name.endswith(".avi"):
+                if entry.regular:
+                    videos[entry.name] = entry.path
+                else:  # a FIFO or a folder named like a video: never opened
+                    self.skipped[f"{entry.kind} named like a data file"] += 1
         refs = []
         for folder, file, label in listed:
             if file not in videos:
@@ -221,7 +242,7 @@ class UCF101Reader(DatasetReader):
             a :class:`Clip` with ``frames`` uint8 (T, H, W, 3) (``None`` if not ``with_video``),
             no joints, and ``meta`` with group, clip, fps and frame_size.
         """
-        vinfo = video_info(ref.video)
+        vinfo = video_info(check_readable(ref.video, "video"))
         meta = dict(ref.meta)
         meta.update(
             source=str(ref.video),

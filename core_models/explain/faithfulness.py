@@ -345,9 +345,10 @@ def explain_run(
     settings = settings or ExplainSettings(method)
     if settings.method != method:
         raise ValueError(f"settings are for {settings.method}, not {method}")
+    path = explain_path(run_dir, method, split)
+    results.check_writable(path.parent)  # a read-only run is refused before any clip is explained
     loaded = load_model(run_dir / "model.pt", run_dir.name)
     clips = run_clips(run_dir, split, limit)
-    path = explain_path(run_dir, method, split)
     _marker(path).unlink(missing_ok=True)
     rows = []
     for i, (name, load) in enumerate(clips):
