@@ -130,7 +130,7 @@ def _config_problem(value: Any, like: list[Any]) -> str | None:
     kinds = {_kind(v) for v in like} or {"bool", "int", "float", "str"}
     kind = _kind(value)
     if kind not in kinds and not (kind == "int" and "float" in kinds):
-        return f"is {_describe(value)} (a {kind}; expected a {' or '.join(sorted(kinds))})"
+        return f"is {_describe(value)} (a {kind}; expected {' or '.join(sorted(kinds))})"
     if kind == "int":
         bound = CONFIG_GROWTH * max([abs(v) for v in like if _kind(v) == "int"] + [4])
         if abs(value) > bound:

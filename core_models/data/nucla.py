@@ -256,7 +256,7 @@ class NUCLAReader(DatasetReader):
         skel_files = {p.name[: -len(SKELETON_SUFFIX)]: p for p in regular_files(folder, SKELETON_SUFFIX, odd)}
         rgb_files = {p.name[: -len(RGB_SUFFIX)]: p for p in regular_files(folder, RGB_SUFFIX, odd)}
         keys = sorted(set(skel_files) | set(rgb_files), key=_frame_order)
-        warnings: list[str] = [f"{n} entries that are {kind} skipped" for kind, n in sorted(odd.items())]
+        warnings: list[str] = [f"{what} skipped ({n})" for what, n in sorted(odd.items())]
 
         if with_video and rgb_files:
             # Frames are matched by name, so dropping the few frames without an image keeps the

@@ -244,7 +244,7 @@ def _read_npy(path: Path) -> np.ndarray:
     if dtype.kind not in "fiu" or dtype.subdtype is not None:
         raise DataFormatError(path, f"array of dtype {dtype}", expected="a float or integer array")
     shape4 = (shape[0], 1, *shape[1:]) if len(shape) == 3 else tuple(shape)
-    if len(shape4) != 4 or shape4[-1] not in (2, 3) or 0 in shape4:
+    if len(shape4) != 4 or shape4[-1] not in (2, 3) or min(shape4) <= 0:
         raise DataFormatError(
             path,
             f"array of shape {shape4}",

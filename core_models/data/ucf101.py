@@ -124,6 +124,12 @@ def read_split_list(
     return out
 
 
+def _require_list(path: Path, split: int) -> None:
+    if not path.is_file():
+        problem = "is not a regular file" if path.exists() or path.is_symlink() else "does not exist"
+        raise DataFormatError(path, f"split {split} list file {problem}", expected="a text file")
+
+
 def _check_disjoint(
     train_file: Path, train: list[tuple[str, str, int]], test_file: Path, test: list[tuple[str, str, int]]
 ) -> None:
@@ -186,8 +192,7 @@ class UCF101Reader(DatasetReader):
         if split not in self._sides:
             train_file, test_file = self._list_files(split)
             for p in (train_file, test_file):
-                if not p.is_file():
-                    raise DataFormatError(p, f"split {split} list file does not exist")
+                _require_list(p, split)
             train = read_split_list(train_file, self.classes, labelled=True)
             test = read_split_list(test_file, self.classes, labelled=False)
             groups = sorted({int(VIDEO_RE.fullmatch(f).group(2)) for _, f, _ in train})
@@ -207,8 +212,7 @@ class UCF101Reader(DatasetReader):
     def _scan(self) -> list[ClipRef]:
         train_file, test_file = self._list_files(self.list_split)
         for p in (train_file, test_file):
-            if not p.is_file():
-                raise DataFormatError(p, f"split {self.list_split} list file does not exist")
+            _require_list(p, self.list_split)
         train = read_split_list(train_file, self.classes, labelled=True)
         test = read_split_list(test_file, self.classes, labelled=False)
         _check_disjoint(train_file, train, test_file, test)
