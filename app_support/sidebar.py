@@ -36,7 +36,7 @@ def choose_synthetic_clip() -> str:
 
 def choose_dataset_clip() -> dict | None:
     data = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k], key="dataset_kind")
-    root = st.text_input("Folder", key="dataset_root", placeholder="/data/nturgbd")
+    root = st.text_input("Folder", key="dataset_root", placeholder="data/nturgbd")
     if not root.strip():
         st.caption("Type the dataset's root folder.")
         return None

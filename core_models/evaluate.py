@@ -336,6 +336,11 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", checkpoint: str | 
         )
     settings = {}
     if (run_dir / "settings.json").is_file():
-        settings = json.loads((run_dir / "settings.json").read_text())
+        try:
+            settings = json.loads((run_dir / "settings.json").read_text())
+        except (OSError, ValueError, RecursionError) as e:
+            raise SystemExit(f"{run_dir / 'settings.json'}: not a readable settings file ({e})") from None
+        if not isinstance(settings, dict):
+            raise SystemExit(f"{run_dir / 'settings.json'}: not a JSON object")
     kw.setdefault("cache_dir", settings.get("cache_dir", ".cache/prepared") or None)
     return evaluate_checkpoint(ck, run_dir, split=split, dist=dist, device=device, **kw)

@@ -691,7 +691,12 @@ def _resume_settings(run_dir: Path) -> TrainSettings:
         raise SystemExit(f"--resume: {run_dir} holds no settings.json; it is not a run directory")
     import json
 
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as e:
+        raise SystemExit(f"--resume: {path} is not a readable settings file ({e})") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"--resume: {path} is not a JSON object")
     data["resume"] = True
     data["out"] = str(run_dir)
     names = {f.name for f in fields(TrainSettings)}
