@@ -241,3 +241,13 @@ def test_one_training_job_at_a_time_when_visitors_press_start_together(tmp_path,
     finally:
         for job in started:
             os.killpg(job.pid, signal.SIGKILL)
+
+
+def test_a_complete_one_person_skeleton_gets_no_missing_joint_warning(tmp_path):
+    from core_models.data.single import read_skeleton
+
+    path = tmp_path / "one.skeleton"
+    path.write_text(hostile.ntu_text(6))
+    warnings: list[str] = []
+    joints3d, _ = read_skeleton(path, warnings)
+    assert joints3d.shape == (6, 2, 25, 3) and warnings == []  # the empty second-person slot is no data loss

@@ -244,8 +244,8 @@ def check_joints_present(path: str | Path, joints: np.ndarray, warnings: list[st
     """Refuse a (T, M, J, C) skeleton without any usable joint; warn when most of it is missing.
 
     A joint is usable when all its coordinates are numbers (not NaN). The warnings say how many
-    frames have no joint at all and what share of the coordinates is missing, as the dataset
-    readers say how many frames have no body.
+    frames have no joint at all and what share of the coordinates of the persons that appear is
+    missing, as the dataset readers say how many frames have no body.
     """
     present = ~np.isnan(joints).any(axis=-1)  # (T, M, J)
     if not present.any():
@@ -259,7 +259,9 @@ def check_joints_present(path: str | Path, joints: np.ndarray, warnings: list[st
     empty = int((~present.reshape(T, -1).any(axis=1)).sum())
     if empty:
         warnings.append(f"{empty} of {T} frames have no joint (NaN)")
-    missing = float(np.isnan(joints).mean())
+    # Over the persons that appear at all: a second-person slot that stays empty is not missing data.
+    persons = present.any(axis=(0, 2))  # (M,)
+    missing = float(np.isnan(joints[:, persons]).mean())
     if missing > MOSTLY_MISSING:
         warnings.append(f"{missing:.1%} of the joint coordinates are missing (NaN)")
 
