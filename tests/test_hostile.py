@@ -213,7 +213,7 @@ def test_one_training_job_at_a_time_when_visitors_press_start_together(tmp_path,
     real_popen = subprocess.Popen
 
     def fake_popen(argv, **kw):  # a long 'training' whose command line names core_models, like the real one
-        return real_popen(["/bin/sh", "-c", "sleep 30 # core_models"], start_new_session=True,
+        return real_popen(["/bin/sh", "-c", "sleep 30; : core_models"], start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
     monkeypatch.setattr(jobs.subprocess, "Popen", fake_popen)
