@@ -21,10 +21,12 @@ Before any model is built, :func:`check_checkpoint` validates what the file clai
 hostile or damaged file gets a :class:`CheckpointError` instead of a terabyte allocation or a
 traceback: the types of every field the loaders read; ``num_classes`` in 1..:data:`MAX_CLASSES`;
 ``class_names`` one string per class; every config field one the model has, of its type, and
-each integer at most :data:`CONFIG_GROWTH` times the larger of its two presets' values; the
-model then built on PyTorch's ``meta`` device (no memory) to count its parameters (at most
-:data:`MAX_PARAMETERS`) and to compare every tensor's name and shape with the file's; and every
-weight finite (a NaN or infinite weight is refused, naming the tensor).
+each integer at most :data:`CONFIG_GROWTH` times the larger of its two presets' values; every
+weight finite (a NaN or infinite weight is refused, naming the tensor); and, when some number of
+the config exceeds both presets' (a model larger than the ``paper`` preset), the model built first
+on PyTorch's ``meta`` device (no memory) to count its parameters (at most :data:`MAX_PARAMETERS`)
+and to compare every tensor's name and shape with the file's. A preset-sized model is built at
+once (the meta pass costs as much as the build) and its tensors compared by :func:`load_weights`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32; the largest paper preset has 
 # would otherwise build for hours before the parameter bound could refuse it.
 CONFIG_GROWTH = 16
 MAX_CONFIG_STRING = 200
+# Up to this many classes, a config with no number above its presets' builds directly (no meta pass).
+PRESET_CLASSES = 1_000
 
 
 class CheckpointError(ValueError):
@@ -169,12 +173,14 @@ def _preset_configs(name: str) -> list[dict[str, Any]]:
     return [config_dict(_meta_model(name, p, 60, "ntu25", None).config) for p in PRESETS]
 
 
-def check_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module:
+def check_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module | None:
     """Validate what a checkpoint claims before a model is built from it (see the module docstring).
 
     Returns:
-        the model it describes on the ``meta`` device (shapes, no memory), its tensors checked
-        against the file's.
+        None when no number of the config exceeds its presets' and ``num_classes`` is at most
+        :data:`PRESET_CLASSES` (the model is no larger than a preset's, so it is built at once);
+        otherwise the model it describes on the ``meta`` device (shapes, no memory), its
+        parameters counted and its tensors checked against the file's.
 
     Raises:
         CheckpointError: naming the field, what it holds and what was expected.
@@ -235,6 +241,10 @@ def check_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") ->
             f"config num_classes {config['num_classes']} differs from num_classes {n}",
             "the same number",
         )
+    _check_finite(state, path)
+    if n <= PRESET_CLASSES and all(_within(v, [t[k] for t in templates]) for k, v in config.items()
+                                   if k != "num_classes"):  # fmt: skip
+        return None  # no number above its presets': the model is no larger than a preset's
     try:
         meta = _meta_model(ckpt["model"], ckpt["preset"], n, ckpt["layout"], config)
     except Exception as e:  # the config's values do not make a model (a negative size, ...)
@@ -246,13 +256,33 @@ def check_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") ->
             path, f"describes a model of {count:,} parameters", f"at most {MAX_PARAMETERS:,}"
         )
     _check_fit(meta, state, path)
+    return meta
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse NaN or infinite weights, naming the first tensor that holds one."""
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for v in state.values():
+        if v.is_floating_point() and v.numel():
+            by_dtype.setdefault(v.dtype, []).append(v.reshape(-1))
+    # one reduction per dtype (a call per tensor costs more than the check itself)
+    if all(bool(torch.isfinite(torch.cat(vs)).all()) for vs in by_dtype.values()):
+        return
     for k, v in state.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             what = "NaN" if bool(torch.isnan(v).any()) else "infinite"
-            raise CheckpointError(
-                path, f"tensor {k} holds {what} weights", "finite weights (a diverged run?)"
-            )
-    return meta
+            raise CheckpointError(path, f"tensor {k} holds {what} weights", "finite weights (diverged?)")
+
+
+def _within(value: Any, like: list[Any]) -> bool:
+    """Whether every number in ``value`` is at most the largest of the presets' (no bigger model)."""
+    if _kind(value) in ("int", "float"):
+        bound = [abs(v) for v in like if _kind(v) in ("int", "float")]
+        return bool(bound) and abs(value) <= max(bound)
+    if _kind(value) == "list":
+        inner = [e for v in like if _kind(v) == "list" for e in v]
+        return all(_within(e, inner) for e in value)
+    return True
 
 
 def restore_config(template: Any, saved: dict[str, Any]) -> Any:
@@ -290,7 +320,19 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>
     allocated for a file that does not hold up; the checked model is then given memory and every
     one of its tensors comes from the file (the models have no tensor outside their state dict).
     """
-    model = check_checkpoint(ckpt, path).to_empty(device="cpu")
+    meta = check_checkpoint(ckpt, path)
+    if meta is None:  # a preset-sized model: building it is as cheap as the meta pass would be
+        try:
+            model = build_model_with(
+                ckpt["model"], ckpt["preset"], num_classes=ckpt["num_classes"], layout_name=ckpt["layout"],
+                config=ckpt["config"],
+            )  # fmt: skip
+        except Exception as e:  # the config's values do not make a model (a negative size, ...)
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CheckpointError(path, f"describes a model this version cannot build ({first})") from None
+        load_weights(model, ckpt["state_dict"], path)
+        return model.eval()
+    model = meta.to_empty(device="cpu")
     own = model.state_dict()
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in ckpt["state_dict"].items()})
     return model.eval()

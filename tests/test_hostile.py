@@ -251,3 +251,27 @@ def test_a_complete_one_person_skeleton_gets_no_missing_joint_warning(tmp_path):
     warnings: list[str] = []
     joints3d, _ = read_skeleton(path, warnings)
     assert joints3d.shape == (6, 2, 25, 3) and warnings == []  # the empty second-person slot is no data loss
+
+
+def test_a_config_larger_than_its_presets_is_built_through_the_meta_device_with_the_same_weights():
+    import torch
+
+    from core_models.checkpoint import FORMAT, build_from_checkpoint, check_checkpoint, config_dict
+    from core_models.models import build_model
+    from core_models.models.skeleton_lstm import SkeletonLSTM, SkeletonLSTMConfig
+
+    model = SkeletonLSTM(SkeletonLSTMConfig(num_classes=5, hidden=600, num_layers=4)).eval()  # paper: 512, 3
+    ck = {"format": FORMAT, "model": "skeleton_lstm", "preset": "cpu", "config": config_dict(model.config),
+          "num_classes": 5, "layout": "ntu25", "state_dict": model.state_dict()}  # fmt: skip
+    assert check_checkpoint(ck).parameters().__next__().is_meta  # counted on the meta device first
+    rebuilt = build_from_checkpoint(ck)
+    batch = {"skeleton": torch.randn(2, 20, 2, 25, 3)}
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(batch).logits, model(batch).logits)
+    small = dict(ck, config=config_dict(build_model("skeleton_lstm", "cpu", num_classes=5).config))
+    assert (
+        check_checkpoint(
+            dict(small, state_dict=build_model("skeleton_lstm", "cpu", num_classes=5).state_dict())
+        )
+        is None
+    )
