@@ -11,6 +11,8 @@ Commands:
     evaluate evaluate a run or checkpoint into the results store
     explain  attributions of a run's clips beside its attention, faithfulness and ground truth
     reproduce train every shipped checkpoint again; print the README's results table
+    pose     estimate the pose in any video (BlazePose, offline) into an NTU .skeleton file
+    ood      fit a model's out-of-distribution statistics (training split) into its checkpoint
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -492,6 +494,52 @@ def _run_reproduce(args) -> int:
     return 0
 
 
+# -- pose -------------------------------------------------------------------------------------
+def _add_pose(sub) -> None:
+    p = sub.add_parser(
+        "pose",
+        help="estimate the pose in a video into an NTU .skeleton file",
+        description="Run MediaPipe BlazePose (offline: its models ship in the wheel) over a video, "
+        "map its 33 landmarks onto NTU RGB+D's 25 joints (docs/skeleton-files.md), and write them "
+        "as an NTU .skeleton file that every reader and model of this project reads "
+        "(core_models.data.single.load_single(VIDEO, FILE.skeleton)).",
+    )
+    p.add_argument("video", type=Path, help="an .mp4, .avi, .webm or .mov file")
+    p.add_argument("--out", required=True, type=Path, help="the .skeleton file to write")
+    p.add_argument("--start", type=int, default=0, help="first frame (default 0)")
+    p.add_argument("--length", type=int, default=None, help="frames from --start (default: to the end)")
+    p.add_argument("--min-confidence", type=float, default=0.5,
+                   help="joints below it are written as not tracked (default 0.5)")  # fmt: skip
+    p.add_argument("--smooth", type=float, default=1.0, help="temporal smoothing sigma, frames at 30 fps")
+
+
+def _run_pose(args) -> int:
+    from core_models.pose.estimate import estimate_clip_pose, write_estimate
+
+    if args.out.suffix != ".skeleton":
+        raise SystemExit(f"--out must end in .skeleton, got {args.out.name}")
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total or '?'} frames", end="", file=sys.stderr, flush=True)
+
+    skeleton, raw, stats = estimate_clip_pose(
+        args.video, start=args.start, length=args.length, min_confidence=args.min_confidence,
+        smooth_sigma=args.smooth, progress=progress,
+    )  # fmt: skip
+    print(file=sys.stderr)
+    if stats["detected"] == 0:
+        print(f"error: no person was found in any of the {stats['frames']} frames", file=sys.stderr)
+        return 1
+    write_estimate(args.out, skeleton, raw)
+    print(
+        f"{args.video.name}: a person in {stats['detected']} of {stats['frames']} frames, "
+        f"{stats['seconds']:.1f} s ({stats['fps']:.1f} frames/s) -> {args.out}"
+    )
+    for w in skeleton.warnings:
+        print(f"  note: {w}")
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
@@ -503,6 +551,7 @@ COMMANDS = {
     "evaluate": (_add_evaluate, _run_evaluate),
     "explain": (_add_explain, _run_explain),
     "reproduce": (_add_reproduce, _run_reproduce),
+    "pose": (_add_pose, _run_pose),
 }
 
 

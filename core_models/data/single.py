@@ -18,6 +18,11 @@ any other count is a :class:`DataFormatError`. A video and skeleton that differ 
 are trimmed to the shorter with a warning (:func:`~core_models.data.clip.align_lengths`); a larger
 difference is an error. A single clip has no class: ``label = -1``, ``label_name = "unknown"``.
 
+The video is decoded with :func:`~core_models.data.video.decode_video`: only a window
+(``start``, ``length``) when one is given, downscaled as it is decoded, within a budget of decoded
+pixels, with damage reported in ``clip.meta["warnings"]`` (and the full report in
+``clip.meta["decode"]``); a file that decodes to nothing usable is a :class:`DataFormatError`.
+
 :func:`check_upload` vets a file name and size before the app writes an upload to disk.
 """
 
@@ -32,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from core_models.data.clip import Clip, align_lengths, shrink
+from core_models.data.clip import Clip, align_lengths
 from core_models.data.errors import DataFormatError
 from core_models.data.files import (
     MAX_COORDINATE,
@@ -45,7 +50,7 @@ from core_models.data.files import (
 )
 from core_models.data.layouts import LCR13, NTU25, NUCLA20, SkeletonLayout
 from core_models.data.ntu import read_skeleton_file, select_actors
-from core_models.data.video import read_video
+from core_models.data.video import decode_video
 
 SINGLE_VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mov")
 SKELETON_EXTENSIONS = (".skeleton", ".npy", ".csv")
@@ -109,15 +114,25 @@ def load_single(
     *,
     layout: SkeletonLayout | None = None,
     max_side: int | None = None,
+    start: int = 0,
+    length: int | None = None,
+    skeleton_start: int = 0,
+    progress=None,
 ) -> Clip:
-    """Load one video and, optionally, its skeleton.
+    """Load one video (or a window of it) and, optionally, its skeleton.
 
     Args:
         video: an ``.mp4``, ``.avi``, ``.webm`` or ``.mov`` file.
         skeleton: a ``.skeleton``, ``.npy`` or ``.csv`` file (see the module docstring), or None.
         layout: the skeleton layout; by default chosen from the joint count. Without a skeleton
             it only names the layout the clip carries (NTU25 by default; the joints are None).
-        max_side: shrink frames (and 2D joints with them) so the longer side is at most this.
+        max_side: shrink frames (and 2D joints with them) so the longer side is at most this;
+            frames are shrunk as they are decoded.
+        start, length: the window of video frames to load (``length`` None: to the end, within
+            the decoding budget).
+        skeleton_start: the video frame the skeleton file's first frame belongs to (0 for a
+            skeleton of the whole video; ``start`` for one estimated on the window).
+        progress: optional ``callable(done, total)`` while decoding.
 
     Returns:
         a :class:`Clip` with ``frames`` uint8 (T, H, W, 3), ``joints3d`` (T, M, J, 3) and / or
@@ -143,16 +158,37 @@ def load_single(
     elif layout is None:
         layout = NTU25  # Clip needs a layout; with no joints it describes nothing
 
-    frames, fps = read_video(video)
-    meta.update(fps=fps or 30.0, frame_size=(int(frames.shape[1]), int(frames.shape[2])))
+    decoded = decode_video(video, start=start, length=length, max_side=max_side, progress=progress)
+    frames, info, report = decoded.frames, decoded.info, decoded.report
+    warnings.extend(report.warnings())
+    meta.update(
+        fps=decoded.fps, frame_size=(info.height, info.width), decode=report.__dict__.copy(),
+        window=(start, len(frames)),
+    )  # fmt: skip
     if skeleton is not None:
-        n = align_lengths(
-            skeleton, len(frames), len(joints3d if joints3d is not None else joints2d), warnings
-        )
+        first = start - skeleton_start
+        if first < 0:
+            raise ValueError(
+                f"the window starts at {start}, before the skeleton's first frame {skeleton_start}"
+            )
+        joints3d = None if joints3d is None else joints3d[first:]
+        joints2d = None if joints2d is None else joints2d[first:]
+        have = len(joints3d if joints3d is not None else joints2d)
+        if have == 0:
+            raise DataFormatError(
+                skeleton, f"no skeleton frame at or after video frame {start}",
+                expected="a skeleton as long as the video",
+            )  # fmt: skip
+        # a window (or a decode stopped by the budget) cut inside the skeleton compares like for like
+        if length is not None or start > 0 or report.capped:
+            have = min(have, len(frames))
+        n = align_lengths(skeleton, len(frames), have, warnings)
         frames = frames[:n]
         joints3d = None if joints3d is None else joints3d[:n]
         joints2d = None if joints2d is None else joints2d[:n]
-    frames, joints2d = shrink(frames, joints2d, max_side)
+        if joints2d is not None and info.height and info.width:
+            scale = np.array([frames.shape[2] / info.width, frames.shape[1] / info.height], np.float32)
+            joints2d = joints2d * scale  # pixels of the video -> pixels of the shrunk frames
     meta["warnings"] = warnings
     return Clip(
         name=video.stem,
