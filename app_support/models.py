@@ -37,6 +37,26 @@ ATTENTION = {
 }
 
 
+# What each model reads (its input_spec: RGB frames; 2D joints for part crops or the person crop;
+# a 3D skeleton), so the app can name the models that can read a clip without building them
+# (tests/test_uploads_pose.py checks it against the models).
+READS = {
+    "skeleton_lstm": ("skeleton",),
+    "i3d": ("video",),
+    "i3d_nl": ("video",),
+    "part_attention": ("video", "joints2d", "skeleton"),
+    "separable_sta": ("video", "joints2d", "skeleton"),
+    "temporal_granularity": ("video", "joints2d", "skeleton"),
+    "soft_attention_lstm": ("video",),
+    "stn": ("video",),
+    "self_attention": ("video",),
+    "two_stream": ("video",),
+    "late_fusion": ("video",),
+    "glimpse_clouds": ("video",),
+}
+JOINTS_OF_DATA = {"synth": 25, "ntu": 25, "nucla": 20, "smarthome": 13}
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """One model directory the app can load.
@@ -70,6 +90,28 @@ class ModelEntry:
         m = metrics(self)
         acc = f" · top-1 {m['top1']:.3f}" if m and "top1" in m else " · not evaluated"
         return f"{self.name} · {self.protocol.upper()}{acc}"
+
+
+def missing_inputs(entry: ModelEntry, clip) -> list[str]:
+    """What ``clip`` lacks for ``entry``'s model ("video", "2D joints", "a skeleton"); empty if nothing."""
+    needs = READS.get(entry.model, ())
+    out = []
+    if "video" in needs and clip.frames is None:
+        out.append("video")
+    if "joints2d" in needs and clip.joints2d is None:
+        out.append("2D joints")
+    if "skeleton" in needs:
+        joints = JOINTS_OF_DATA.get(entry.data)
+        if clip.joints3d is None:
+            out.append("a skeleton")
+        elif joints is not None and clip.layout.num_joints != joints:
+            out.append(f"a {joints}-joint skeleton (it has {clip.layout.num_joints})")
+    return out
+
+
+def readers_of(entries: list[ModelEntry], clip) -> list[ModelEntry]:
+    """The entries whose model can read ``clip`` (see :func:`missing_inputs`)."""
+    return [e for e in entries if not missing_inputs(e, clip)]
 
 
 def _entry(path: Path, shipped: bool) -> ModelEntry | None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_support import state
+from app_support import state, uploads
 from app_support.models import metrics
-from app_support.sources import DATASETS, save_upload
+from app_support.sources import DATASETS
 from core_models.data.ntu import format_name
-from core_models.data.single import SINGLE_VIDEO_EXTENSIONS, SKELETON_EXTENSIONS
 from core_models.synth import SYNTH_ACTIONS, SYNTH_CAMERAS, SYNTH_CLASSES, SYNTH_SUBJECTS, setup_for
 
 SOURCES = ("Synthetic", "Dataset folder", "Upload")
@@ -57,27 +56,7 @@ def choose_dataset_clip() -> dict | None:
 
 
 def choose_upload() -> dict | None:
-    video = st.file_uploader(
-        "Video", type=[e.lstrip(".") for e in SINGLE_VIDEO_EXTENSIONS], key="upload_video",
-        help="At most 200 MB; frames are shrunk to 320 px on the longer side.",
-    )  # fmt: skip
-    skeleton = st.file_uploader(
-        "Skeleton (optional)", type=[e.lstrip(".") for e in SKELETON_EXTENSIONS], key="upload_skeleton",
-        help="NTU .skeleton, or .npy / .csv as in docs/skeleton-files.md; at most 20 MB.",
-    )  # fmt: skip
-    if video is None:
-        st.caption("Upload a video to inspect it; the models need a skeleton file too.")
-        return None
-    try:
-        source = save_upload(
-            video.name, video.getvalue(),
-            None if skeleton is None else skeleton.name, None if skeleton is None else skeleton.getvalue(),
-        )  # fmt: skip
-        state.load_clip(source)  # read it now, so a broken file is reported here
-    except state.LOAD_ERRORS as err:
-        st.error(f"Upload refused: {err}")
-        return None
-    return source
+    return uploads.choose_upload()
 
 
 def choose_model() -> None:

@@ -10,7 +10,9 @@ A clip source is a small JSON-able dict, kept in ``st.session_state["clip_source
   opened, and every file read for them must lie inside those roots too (links are followed and
   checked), so a visitor can neither probe the server's folders nor read a file outside them;
 * ``{"kind": "upload", "video": PATH, "skeleton": PATH or None}``: files written by
-  :func:`save_upload` after :func:`~core_models.data.single.check_upload` vetted them.
+  :func:`save_upload` after :func:`~core_models.data.single.check_upload` vetted them; optional
+  keys ``start`` and ``length`` (a window of frames, for long videos) and ``pose`` (the path of a
+  pose estimate made by :func:`estimate_pose`, cached beside the video per window).
 
 Every function here raises ``DataFormatError`` (or ``CheckpointError``) with the reason; the
 sidebar and the pages turn them into messages. Nothing here unpickles: skeleton ``.npy`` files are
@@ -32,6 +34,7 @@ from core_models.data.clip import Clip
 from core_models.data.errors import DataFormatError
 from core_models.data.files import confined_to
 from core_models.data.single import check_upload, load_single
+from core_models.pose.estimate import attach_pose, estimate_clip_pose, load_estimate, save_estimate
 
 SYNTH_SIZE = (120, 160)  # the frame size of the written synthetic dataset (write_dataset's default)
 MAX_SIDE = 320  # dataset and uploaded videos are shrunk to this longer side for the app
@@ -134,8 +137,49 @@ def load_source(source: dict[str, Any], reader: DatasetReader | None = None) -> 
         reader = reader or open_dataset(source["data"], source["root"])
         return dataset_clip(reader, source["name"])
     if kind == "upload":  # only save_upload makes these sources: files the app wrote itself
-        return load_single(source["video"], source.get("skeleton"), max_side=MAX_SIDE)
+        clip = load_single(
+            source["video"], source.get("skeleton"), max_side=MAX_SIDE,
+            start=int(source.get("start") or 0), length=source.get("length"),
+        )  # fmt: skip
+        if source.get("pose") and source.get("skeleton") is None:
+            clip = attach_pose(clip, load_estimate(source["pose"]))
+        return clip
     raise ValueError(f"unknown clip source {source!r}")
+
+
+def pose_path(source: dict[str, Any]) -> Path:
+    """Where the pose estimate of an upload's window is cached (beside the video, per window)."""
+    video = Path(source["video"])
+    start, length = int(source.get("start") or 0), source.get("length")
+    return video.with_name(f"{video.stem}.pose-{start}-{length or 'end'}.npz")
+
+
+def cached_pose(source: dict[str, Any]) -> str | None:
+    """The cached pose estimate of an upload's window, if one was made."""
+    path = pose_path(source)
+    return str(path) if path.is_file() else None
+
+
+def estimate_pose(source: dict[str, Any], frames: int, progress=None) -> dict[str, Any]:
+    """Estimate the pose of an upload's window (BlazePose, offline) and cache it beside the video.
+
+    Args:
+        source: an ``upload`` source without a skeleton file.
+        frames: the frames of the loaded clip (the estimate covers exactly these).
+        progress: ``callable(done, total)``.
+
+    Returns:
+        ``stats`` of the estimate (frames, detected, seconds, fps).
+
+    Raises:
+        ValueError: no person was found in any frame.
+    """
+    start = int(source.get("start") or 0)
+    skeleton, raw, stats = estimate_clip_pose(source["video"], start=start, length=frames, progress=progress)
+    if stats["detected"] == 0:
+        raise ValueError(f"no person was found in any of the {stats['frames']} frames")
+    save_estimate(pose_path(source), skeleton, raw)
+    return stats
 
 
 def describe(clip: Clip) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_support.models import ModelEntry, list_models
+from app_support.models import ModelEntry, list_models, missing_inputs, readers_of
 from app_support.sources import load_source, open_dataset, source_key
 from core_models.checkpoint import CheckpointError
 from core_models.data.clip import Clip
@@ -114,6 +114,22 @@ def inspection(entry: ModelEntry, clip: Clip) -> Inspection:
     return insp
 
 
+def cannot_read(entry: ModelEntry, clip: Clip, err: Exception) -> str:
+    """Why ``entry`` cannot read ``clip``, the models that can, and whether a pose estimate would help."""
+    msg = f"{entry.name} cannot read this clip: {err}."
+    others = [e.name for e in readers_of(models(), clip)]
+    msg += f" Models that can: {', '.join(others)}." if others else " No model here can read it."
+    lacks = missing_inputs(entry, clip)
+    source = clip_source()
+    if (
+        source.get("kind") == "upload"
+        and clip.joints3d is None
+        and any("joints" in m or "skeleton" in m for m in lacks)
+    ):
+        msg += " Or estimate its pose (below, or in the sidebar) so that pose-driven models can read it."
+    return msg
+
+
 def suitable(entries: list[ModelEntry], kinds: tuple[str, ...]) -> list[ModelEntry]:
     """The entries whose model produces at least one of ``kinds`` (all entries when empty)."""
     return [e for e in entries if not kinds or set(kinds) & set(e.attention_kinds)]
@@ -147,5 +163,5 @@ def page_context(kinds: tuple[str, ...], key: str, what: str) -> tuple[Clip, Mod
     except CheckpointError as err:
         st.error(f"Could not load {entry.name}: {err}")
     except ValueError as err:
-        st.error(f"{entry.name} cannot read this clip: {err}")
+        st.error(cannot_read(entry, clip, err))
     st.stop()

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from viz.charts import prediction_caption
+from viz.charts import ood_sentence, prediction_caption, training_caption
 from viz.export import csv_bytes, html_bytes, png_bytes, webm_bytes
 
 
@@ -60,8 +60,30 @@ def frame_slider(num_frames: int, key: str = "frame") -> int:
     return st.slider("Frame", 0, max(num_frames - 1, 1), key=key)
 
 
+def ood_banner(insp) -> None:
+    """Before any label: "none of the classes this model knows" when the clip is out of distribution."""
+    if insp.outside:
+        st.error(
+            "**None of the classes this model knows.** This clip is unlike anything "
+            f"{insp.model} was trained on, so the label below is only the closest of its classes, "
+            "not a recognition."
+        )
+
+
 def prediction_header(insp) -> None:
-    """ "Groundtruth: X - Prediction: Y (0.825)" as a subheader, a red cross in front when wrong."""
+    """ "Groundtruth: X - Prediction: Y (0.825)" as a subheader, a red cross in front when wrong.
+
+    The out-of-distribution banner comes first (:func:`ood_banner`), and under the label what the
+    model was trained on and the clip's out-of-distribution score.
+    """
+    ood_banner(insp)
     truth = insp.class_names[insp.label] if insp.label is not None else None
     caption = prediction_caption(truth, insp.class_names[insp.pred], insp.confidence)
+    if insp.outside:
+        caption = f"(closest known class) {caption}"
     st.subheader(caption if insp.label in (None, insp.pred) else f":red[✗] {caption}")
+    notes = [training_caption(insp.trained_on)] if insp.trained_on else []
+    if insp.ood is not None:
+        notes.append(ood_sentence(insp.ood.score, insp.ood.value, insp.ood.threshold, insp.ood.outside))
+    if notes:
+        st.caption(" ".join(notes))

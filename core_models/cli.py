@@ -540,6 +540,41 @@ def _run_pose(args) -> int:
     return 0
 
 
+# -- ood --------------------------------------------------------------------------------------
+def _add_ood(sub) -> None:
+    p = sub.add_parser(
+        "ood",
+        help="fit a run's out-of-distribution statistics into its checkpoint",
+        description="Run a trained model over its training split, store the statistics of its "
+        "features (class means, shrunk covariance, a bank of training features) and thresholds "
+        "calibrated on the validation split (95% of held-out clips under them) in its model.pt, "
+        "so the app can say when a clip is like none of its classes. `train` does this at the end "
+        "of every run; this command does it for an existing run or shipped checkpoint (and "
+        "updates checkpoints/manifest.json's hash and size of a shipped one).",
+    )
+    p.add_argument("--run", required=True, type=Path, nargs="+", help="run directories (or checkpoints/NAME)")
+    p.add_argument("--root", default=None, help="the dataset root, if not the one in settings.json")
+    p.add_argument("--limit", type=int, default=0, help="clips per split, spread over it (default: all)")
+    p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
+
+
+def _run_ood(args) -> int:
+    from core_models.ood.fit import fit_run
+    from core_models.reproduce import refresh_manifest
+
+    for run in args.run:
+        t0 = time.perf_counter()
+        stats = fit_run(run, root=args.root, limit=args.limit, cache_dir=args.cache_dir or None)
+        thresholds = ", ".join(f"{k} {v:.3g}" for k, v in stats.thresholds.items())
+        print(
+            f"{run}: {stats.train_clips} training clips, thresholds on {stats.calibration_clips} held-out "
+            f"clips: {thresholds}; the app uses {stats.score} ({time.perf_counter() - t0:.0f} s)"
+        )
+        if refresh_manifest(run):
+            print(f"  updated {run.parent / 'manifest.json'}")
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
@@ -552,6 +587,7 @@ COMMANDS = {
     "explain": (_add_explain, _run_explain),
     "reproduce": (_add_reproduce, _run_reproduce),
     "pose": (_add_pose, _run_pose),
+    "ood": (_add_ood, _run_ood),
 }
 
 

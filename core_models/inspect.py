@@ -11,6 +11,11 @@ land on the right pixels:
   RGB input covers: the person-centred crop for models that read it, the centred square
   otherwise (maps and glimpse coordinates are relative to this box);
 * ``part_boxes`` (T, P, 4) and ``part_names``: the body-part crops of a part model.
+
+It also says how familiar the clip looks to the model: ``ood``, the out-of-distribution verdict
+of the model's features against the training statistics its checkpoint keeps
+(:mod:`core_models.ood`; ``None`` for a checkpoint without them), and ``trained_on``, the data
+and classes behind the prediction.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from core_models.checkpoint import build_from_checkpoint, load_checkpoint
 from core_models.data.clip import Clip
 from core_models.data.crops import CropSpec, part_boxes
 from core_models.data.datasets import make_item, prepare_clip
+from core_models.ood import OODStats, Verdict, judge
 
 
 @dataclass
@@ -38,10 +44,20 @@ class LoadedModel:
     model: nn.Module
     class_names: list[str]
     info: dict[str, Any] = field(default_factory=dict)  # model, preset, data, protocol, settings
+    ood: OODStats | None = None  # training-set statistics of the features, when the checkpoint has them
 
     @property
     def attention_kinds(self) -> tuple[str, ...]:
         return tuple(getattr(self.model, "attention_kinds", ()))
+
+    @property
+    def trained_on(self) -> dict[str, Any]:
+        """What the model learnt from: ``data`` (kind), ``protocol``, ``preset`` and ``classes``."""
+        data = self.info.get("data") or {}
+        return {
+            "data": data.get("kind", "?"), "protocol": data.get("protocol", "?"),
+            "preset": self.info.get("preset", "?"), "classes": list(self.class_names),
+        }  # fmt: skip
 
 
 def load_model(path: str | Path, name: str | None = None) -> LoadedModel:
@@ -50,7 +66,8 @@ def load_model(path: str | Path, name: str | None = None) -> LoadedModel:
     model = build_from_checkpoint(ckpt, path)
     info = {k: ckpt.get(k) for k in ("model", "preset", "layout", "data", "settings", "metrics")}
     names = list(ckpt.get("class_names") or [str(i) for i in range(int(ckpt["num_classes"]))])
-    return LoadedModel(name or str(path), model, names, info)
+    ood = OODStats.from_checkpoint(ckpt["ood"]) if isinstance(ckpt.get("ood"), dict) else None
+    return LoadedModel(name or str(path), model, names, info, ood)
 
 
 @dataclass
@@ -70,6 +87,13 @@ class Inspection:
     part_boxes: np.ndarray | None  # (T_clip, P, 4)
     part_names: tuple[str, ...]
     seconds: float
+    ood: Verdict | None = None  # how unlike the training data the clip looks (None: no statistics)
+    trained_on: dict[str, Any] = field(default_factory=dict)  # see LoadedModel.trained_on
+
+    @property
+    def outside(self) -> bool:
+        """True when the clip looks like none of the classes the model knows."""
+        return self.ood is not None and self.ood.outside
 
     @property
     def pred(self) -> int:
@@ -153,6 +177,11 @@ def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
         if key in out.aux
     }
     attention = {k: _numpy(v) for k, v in out.attention.items()}
+    verdict = None
+    if loaded.ood is not None and out.features is not None:
+        verdict = judge(
+            loaded.ood, out.features[0].float().cpu().numpy(), out.logits[0].float().cpu().numpy()
+        )
     seconds = time.perf_counter() - start
     boxes, parts = _part_boxes(model, clip)
     label = clip.label if 0 <= clip.label < len(loaded.class_names) else None
@@ -162,4 +191,5 @@ def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
         frame_index=item["frame_index"].numpy() if "frame_index" in item else None,
         skeleton_index=item["skeleton_index"].numpy() if "skeleton_index" in item else None,
         view_boxes=_view_boxes(model, clip), part_boxes=boxes, part_names=parts, seconds=seconds,
+        ood=verdict, trained_on=loaded.trained_on,
     )  # fmt: skip

@@ -99,6 +99,22 @@ def read_manifest(checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def refresh_manifest(run: Path) -> bool:
+    """Record the new hash and size of ``run/model.pt`` in the manifest beside ``run`` (a shipped
+    checkpoint whose file changed, e.g. when ``ood`` added statistics). False when not listed."""
+    run = Path(run)
+    manifest = read_manifest(run.parent)
+    rows = [r for r in manifest["checkpoints"] if r.get("name") == run.name]
+    if not rows:
+        return False
+    path = run / "model.pt"
+    for row in rows:
+        row["size_bytes"] = path.stat().st_size
+        row["sha256"] = sha256(path)
+    results.write_json(run.parent / "manifest.json", manifest)
+    return True
+
+
 def ship(
     entry: Shipped, run: Path, checkpoints: Path, *, cmds: list[list[str]], wall: float, commit: str
 ) -> dict:

@@ -601,6 +601,7 @@ def train(s: TrainSettings) -> Path:
 
     if d.main:
         export(run_dir)
+        fit_ood(run_dir, reader, splits, s, device)
         results.set_status(run_dir, "trained", **results.running_status(train_seconds=elapsed, best=best))
         log.info("trained %s in %.0f s; best val top-1 %.3f at epoch %s", run_dir, elapsed,
                  best["val_top1"], best.get("epoch"))  # fmt: skip
@@ -624,6 +625,25 @@ def export(run_dir: Path) -> Path:
     keep["state_dict"] = compact_state(ck["state_dict"])
     keep["compact"] = True
     return save_checkpoint(run_dir / "model.pt", keep)
+
+
+def fit_ood(run_dir: Path, reader, splits: dict, s: TrainSettings, device: torch.device) -> None:
+    """Store the out-of-distribution statistics of the training split in ``model.pt``
+    (:func:`core_models.ood.fit.fit_checkpoint`; thresholds on the validation split)."""
+    from core_models.ood.fit import fit_checkpoint
+
+    t0 = time.perf_counter()
+    try:
+        stats = fit_checkpoint(
+            run_dir / "model.pt", reader=reader, splits=splits, protocol=s.protocol,
+            cache_dir=s.cache_dir or None, device=device,
+        )  # fmt: skip
+    except ValueError as e:  # e.g. a split too small to fit anything: the run itself is fine
+        log.warning("no out-of-distribution statistics: %s", e)
+        return
+    log.info("out-of-distribution statistics from %d training clips, thresholds on %d held-out clips "
+             "(%s %.3g) in %.0f s", stats.train_clips, stats.calibration_clips, stats.score,
+             stats.threshold, time.perf_counter() - t0)  # fmt: skip
 
 
 def validate(model, loader, device, dtype, d: Dist) -> dict[str, float]:

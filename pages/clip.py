@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_support import state, ui
+from app_support import state, ui, uploads
 from app_support.navigation import through_router
 from app_support.sources import describe
 from core_models.checkpoint import CheckpointError
 from viz.charts import topk_figure
-from viz.skeleton import draw_skeleton
+from viz.skeleton import draw_estimated, draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
@@ -28,7 +28,7 @@ else:
     except CheckpointError as err:
         problem = f"Could not load {entry.name}: {err}"
     except ValueError as err:
-        problem = f"{entry.name} cannot read this clip: {err}"
+        problem = state.cannot_read(entry, clip, err)
 
 st.title(clip.label_name.capitalize() if clip.label >= 0 else clip.name)
 st.caption(describe(clip))
@@ -36,6 +36,10 @@ if insp is not None:
     ui.prediction_header(insp)
 else:
     st.warning(problem)
+    source = state.clip_source()
+    pose_missing = source.get("kind") == "upload" and clip.joints3d is None and clip.frames is not None
+    if pose_missing and uploads.pose_panel(source, clip.num_frames, key="clip_page"):
+        st.rerun()  # the sidebar picks the cached estimate up
 for w in clip.meta.get("warnings", []):
     st.info(w)
 
@@ -43,7 +47,15 @@ if clip.frames is None:
     st.info("This clip has no video.")
 else:
     overlay = show_skeleton and clip.joints2d is not None
-    frames = draw_skeleton(clip.frames, clip.joints2d, clip.layout) if overlay else clip.frames
+    pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
+    if overlay and pose:
+        frames = draw_estimated(clip.frames, clip.joints2d, pose["confidence"], clip.layout,
+                                min_confidence=pose["min_confidence"])  # fmt: skip
+        st.caption(
+            "Skeleton estimated by BlazePose: dashed bones, joints red (low) to green (high confidence)."
+        )
+    else:
+        frames = draw_skeleton(clip.frames, clip.joints2d, clip.layout) if overlay else clip.frames
     left, right = st.columns(2)
     with left:
         ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video")

@@ -51,6 +51,7 @@ def test_contract_shapes_attention_backward(name, preset):
     out = model(batch)
     check_output(out, B, K)
     assert set(out.attention) == set(model.attention_kinds)
+    assert out.features is not None and out.features.shape[0] == B  # for the OOD score
     total, terms = model.loss(out, batch)
     assert torch.isfinite(total) and "ce" in terms
     total.backward()
@@ -88,6 +89,14 @@ def test_unknown_names_are_clear_errors():
         build_model("i3d", "huge", num_classes=3)
 
 
+@pytest.mark.parametrize("name", ["skeleton_lstm", "self_attention", "stn"])
+def test_features_are_what_the_classifier_reads(name):
+    model = build_model(name, "cpu", num_classes=K).eval()
+    with torch.no_grad():
+        out = model(make_batch(model, "cpu"))
+    torch.testing.assert_close(model.head(out.features), out.logits)
+
+
 def test_check_output_rejects_broken_outputs():
     logits = torch.zeros(2, 3)
     check_output(ModelOutput(logits, {"parts": torch.full((2, 3), 1 / 3)}), 2, 3)
@@ -101,6 +110,8 @@ def test_check_output_rejects_broken_outputs():
         check_output(ModelOutput(logits, {"segments": {3: torch.full((2, 2), 0.5)}}), 2, 3)
     with pytest.raises(ValueError, match="NaN"):
         check_output(ModelOutput(torch.full((2, 3), float("nan"))), 2, 3)
+    with pytest.raises(ValueError, match="features must be"):
+        check_output(ModelOutput(logits, features=torch.zeros(3, 4)), 2, 3)
 
 
 def test_regularisers():

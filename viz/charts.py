@@ -40,6 +40,38 @@ def prediction_caption(truth: str | None, pred: str, confidence: float) -> str:
     return f"Groundtruth: {truth if truth is not None else 'unknown'} - Prediction: {pred} ({confidence:.3f})"
 
 
+DATA_NAMES = {
+    "synth": "the built-in synthetic dataset (rendered people in one room, NTU RGB+D format)",
+    "ntu": "NTU RGB+D", "nucla": "Northwestern-UCLA", "smarthome": "Toyota Smarthome", "ucf101": "UCF-101",
+}  # fmt: skip
+PROTOCOL_NAMES = {"cs": "cross-subject", "cv": "cross-view", "cset": "cross-setup"}
+OOD_SCORE_NAMES = {
+    "mahalanobis": "Mahalanobis distance of its features to the training classes'",
+    "knn": "distance of its features to the 5th nearest training clip's",
+    "energy": "energy of its scores",
+    "msp": "1 - its top probability",
+}
+
+
+def training_caption(trained_on: dict) -> str:
+    """``"Trained on the built-in synthetic dataset (...), cross-subject: 14 classes (a, b, ...)."``"""
+    data = DATA_NAMES.get(trained_on.get("data"), str(trained_on.get("data", "unknown data")))
+    protocol = PROTOCOL_NAMES.get(trained_on.get("protocol"), trained_on.get("protocol") or "")
+    classes = list(trained_on.get("classes", []))
+    where = f"{data}, {protocol}" if protocol else data
+    return f"Trained on {where}: {len(classes)} classes ({', '.join(classes)})."
+
+
+def ood_sentence(score: str, value: float, threshold: float, outside: bool) -> str:
+    """The out-of-distribution reading in words, with its number and threshold."""
+    what = OOD_SCORE_NAMES.get(score, score)
+    verdict = "above" if outside else "within"
+    return (
+        f"Out-of-distribution score {value:.3g} ({what}): {verdict} the threshold {threshold:.3g} that 95% "
+        "of held-out clips of its training data stay under."
+    )
+
+
 def topk_figure(probs: np.ndarray, class_names: list[str], truth: int | None, k: int = 5) -> go.Figure:
     """Horizontal bars of the ``k`` most probable classes, the most probable at the top.
 

@@ -67,3 +67,78 @@ def draw_skeleton(
 
 def _pt(p: np.ndarray) -> tuple[int, int]:
     return int(round(float(p[0]))), int(round(float(p[1])))
+
+
+# Estimated joints (BlazePose) have their own look: thin dashed bones and rings whose colour is
+# the joint's confidence, from red at the threshold to green at 1.
+ESTIMATED_BONE = (235, 235, 235)
+LOW_CONFIDENCE = (230, 40, 40)
+HIGH_CONFIDENCE = (40, 220, 80)
+
+
+def confidence_colour(confidence: float, min_confidence: float = 0.5) -> tuple[int, int, int]:
+    """RGB from red (``min_confidence`` or less) through yellow to green (1.0)."""
+    x = float(np.clip((confidence - min_confidence) / max(1e-6, 1 - min_confidence), 0, 1))
+    if x < 0.5:  # red -> yellow
+        return LOW_CONFIDENCE[0], int(LOW_CONFIDENCE[1] + (220 - LOW_CONFIDENCE[1]) * 2 * x), 40
+    return (
+        int(230 - (230 - HIGH_CONFIDENCE[0]) * (2 * x - 1)),
+        220,
+        int(40 + (HIGH_CONFIDENCE[2] - 40) * (2 * x - 1)),
+    )
+
+
+def _dashed(img, a: np.ndarray, b: np.ndarray, colour, width: int, dash: float) -> None:
+    length = float(np.hypot(*(b - a)))
+    steps = max(1, int(length // dash))
+    for i in range(0, steps, 2):
+        p = a + (b - a) * (i / steps)
+        q = a + (b - a) * (min(i + 1, steps) / steps)
+        cv2.line(img, _pt(p), _pt(q), colour, width, cv2.LINE_AA)
+
+
+def draw_estimated(
+    frames: np.ndarray,
+    joints2d: np.ndarray | None,
+    confidence: np.ndarray | None,
+    layout: SkeletonLayout,
+    *,
+    min_confidence: float = 0.5,
+) -> np.ndarray:
+    """Draw an *estimated* skeleton: dashed bones, joints as rings coloured by their confidence.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB.
+        joints2d: (T, M, J, 2) pixels; NaN joints (below the confidence threshold) are not drawn.
+        confidence: (T, M, J) in [0, 1] (``None``: drawn as fully confident).
+        layout: gives the bones.
+        min_confidence: the threshold the estimate used (the red end of the colours).
+
+    Returns:
+        uint8 (T, H, W, 3).
+    """
+    out = np.ascontiguousarray(frames).copy()
+    if joints2d is None:
+        return out
+    if joints2d.shape[0] != frames.shape[0] or joints2d.shape[2] != layout.num_joints:
+        raise ValueError(
+            f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
+        )
+    if confidence is None:
+        confidence = np.ones(joints2d.shape[:3], np.float32)
+    H, W = frames.shape[1:3]
+    width = max(1, round(min(H, W) / 160))
+    radius = max(2, round(min(H, W) / 70))
+    for t in range(len(out)):
+        img = out[t]
+        for m in range(joints2d.shape[1]):
+            pts = joints2d[t, m]
+            for child, parent in layout.bones:
+                a, b = pts[child], pts[parent]
+                if np.isfinite(a).all() and np.isfinite(b).all():
+                    _dashed(img, a, b, ESTIMATED_BONE, width, dash=max(2.0, radius * 0.8))
+            for j, p in enumerate(pts):
+                if np.isfinite(p).all():
+                    colour = confidence_colour(float(confidence[t, m, j]), min_confidence)
+                    cv2.circle(img, _pt(p), radius, colour, max(1, width), cv2.LINE_AA)
+    return out

@@ -348,8 +348,11 @@ class GlimpseClouds(nn.Module):
         with frozen_glimpses:
             glimpses, assignment, worker_logits, states = self._glimpse_clouds(fmap, context)
         logits = global_logits if self.stage == "backbone" else worker_logits.mean(dim=(1, 2))
+        # the workers' states over time, side by side (B, C*H); the pooled map in the backbone stage
+        features = fmap.mean(dim=(2, 3, 4)) if self.stage == "backbone" else states.mean(dim=1).flatten(1)
         return ModelOutput(
             logits=logits,
+            features=features,
             attention={"glimpses": glimpses, "assignment": assignment},
             aux={
                 "pose": pose, "global_logits": global_logits, "worker_logits": worker_logits,

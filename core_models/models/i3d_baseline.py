@@ -70,7 +70,8 @@ class I3DClassifier(nn.Module):
         )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        return ModelOutput(logits=self.backbone(batch["rgb"]))  # (B, K)
+        feat = self.backbone.forward_features(batch["rgb"])  # (B, C, T', H', W')
+        return ModelOutput(logits=self.backbone.forward_head(feat), features=feat.mean(dim=(2, 3, 4)))
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ce = losses.classification(out.logits, batch["label"])

@@ -104,12 +104,14 @@ class LateFusion(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
-        logits_3d = self.head_3d(self.i3d.forward_features(rgb).mean(dim=(2, 3, 4)))  # (B, K)
+        feat_3d = self.i3d.forward_features(rgb).mean(dim=(2, 3, 4))  # (B, C3)
+        logits_3d = self.head_3d(feat_3d)  # (B, K)
         idx = frame_subset(rgb.shape[2], self.config.frames_2d).to(rgb.device)
         feat = self.cnn2d.forward_clip(rgb[:, :, idx]).mean(dim=(3, 4))  # (B, C2, F)
         logits_2d = self.head_2d(feat.transpose(1, 2)).mean(dim=1)  # (B, F, K) -> (B, K)
         return ModelOutput(
             logits=fuse_scores(logits_3d, logits_2d),
+            features=torch.cat([feat_3d, feat.mean(dim=2)], dim=1),  # (B, C3 + C2)
             aux={"i3d_logits": logits_3d, "cnn2d_logits": logits_2d},
         )
 

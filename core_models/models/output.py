@@ -20,6 +20,11 @@ assignment      (B, T', C, N)                                sums to 1 over N
 self            (B, heads, T', T')                           rows sum to 1
 grid            (B, H', W', 2)                               sampling grid in [-1, 1]
 ==============  ===========================================  =================================
+
+Besides logits and attention, a model returns ``features`` (B, D): the vector its classifier
+reads (the penultimate features; for fused models the streams' vectors side by side). The
+out-of-distribution score (:mod:`core_models.ood`) measures how far they lie from the training
+set's.
 """
 
 from __future__ import annotations
@@ -55,11 +60,13 @@ class ModelOutput:
         attention: named attention maps from :data:`ATTENTION_KINDS` (``segments`` is a dict
             ``{G: (B, G)}``).
         aux: auxiliary outputs the losses need (per-part logits, pose predictions, ...).
+        features: (B, D) what the classifier reads (see the module docstring), or None.
     """
 
     logits: torch.Tensor
     attention: dict[str, Any] = field(default_factory=dict)
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
+    features: torch.Tensor | None = None
 
 
 def check_output(out: ModelOutput, batch_size: int, num_classes: int, *, atol: float = 1e-4) -> None:
@@ -70,6 +77,12 @@ def check_output(out: ModelOutput, batch_size: int, num_classes: int, *, atol: f
         raise ValueError(f"logits must be ({batch_size}, {num_classes}), got {tuple(out.logits.shape)}")
     if not torch.isfinite(out.logits).all():
         raise ValueError("logits hold NaN or inf")
+    if out.features is not None:
+        f = out.features
+        if not isinstance(f, torch.Tensor) or f.dim() != 2 or f.shape[0] != batch_size:
+            raise ValueError(f"features must be ({batch_size}, D), got {getattr(f, 'shape', type(f))}")
+        if not torch.isfinite(f).all():
+            raise ValueError("features hold NaN or inf")
     for kind, value in out.attention.items():
         if kind not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention kind {kind!r}; the vocabulary is {ATTENTION_KINDS}")

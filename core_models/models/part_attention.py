@@ -251,13 +251,15 @@ class PartAttention(nn.Module):
         else:
             weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
         fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
-        rgb_logits = self.head(self.drop(fused.mean(dim=(2, 3, 4))))  # (B, K)
+        rgb_feat = fused.mean(dim=(2, 3, 4))  # (B, C')
+        rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
+        features = rgb_feat if pose_logits is None else torch.cat([rgb_feat, code], dim=1)
         logits, aux = fuse(rgb_logits, pose_logits)
         pooled = self.drop(feats.mean(dim=(3, 4, 5)))  # (B, P, C')
         heads = enumerate(self.part_heads)
         aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
-        return ModelOutput(logits=logits, attention={"parts": alpha}, aux=aux)
+        return ModelOutput(logits=logits, attention={"parts": alpha}, aux=aux, features=features)
 
     def set_stage(self, stage: str) -> None:
         """Choose what trains and which loss terms count (see :attr:`stages`)."""

@@ -190,8 +190,8 @@ class TemporalSelfAttention(nn.Module):
         weights = None
         for block in self.blocks:
             x, weights = block(x)  # (B, T, D), (B, h, T, T)
-        logits = self.head(self.drop(self.norm(x).mean(dim=1)))  # (B, K)
-        return ModelOutput(logits=logits, attention={"self": weights})
+        pooled = self.norm(x).mean(dim=1)  # (B, D)
+        return ModelOutput(logits=self.head(self.drop(pooled)), attention={"self": weights}, features=pooled)
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ce = losses.classification(out.logits, batch["label"])

@@ -201,12 +201,14 @@ class SeparableSTA(nn.Module):
         steps = feat.mean(dim=(3, 4)).transpose(1, 2)  # (B, T', C)
         spatial, f_s = self.spatial_attention(cells, code)  # (B, H'W'), (B, C)
         temporal, f_t = self.temporal_attention(steps, code)  # (B, T'), (B, C)
-        rgb_logits = self.head(self.drop(torch.cat([f_s, f_t], dim=1)))  # (B, K)
+        rgb_feat = torch.cat([f_s, f_t], dim=1)  # (B, 2C)
+        rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         logits, aux = fuse(rgb_logits, self.pose_scores(code) if self.pose_scores is not None else None)
         return ModelOutput(
             logits=logits,
             attention={"spatial": spatial.view(b, h, w), "temporal": temporal},
             aux=aux,
+            features=rgb_feat if self.pose_scores is None else torch.cat([rgb_feat, code], dim=1),
         )
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:

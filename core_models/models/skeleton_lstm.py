@@ -98,7 +98,7 @@ class SkeletonLSTM(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         _, last = self.pose(batch["skeleton"])  # (B, H)
-        return ModelOutput(logits=self.head(self.drop(last)))
+        return ModelOutput(logits=self.head(self.drop(last)), features=last)  # features (B, H)
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ce = losses.classification(out.logits, batch["label"])

@@ -150,16 +150,18 @@ class SoftAttentionLSTM(nn.Module):
         keys = self.attention.key(values)  # (B, T, N, D), projected once for all steps
         mean = values.mean(dim=(1, 2))  # (B, C)
         state = (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)))  # (B, Hd) x 2
-        weights, step_logits = [], []
+        weights, step_logits, step_feats = [], [], []
         for i in range(t):
             a, ctx = self.attention(values[:, i], keys[:, i], state[0])  # (B, N), (B, C)
             state = self.cell(ctx, state)
-            step_logits.append(self.head(self.drop(torch.tanh(self.out_hidden(state[0])))))  # (B, K)
+            step_feats.append(torch.tanh(self.out_hidden(state[0])))  # (B, Ho)
+            step_logits.append(self.head(self.drop(step_feats[-1])))  # (B, K)
             weights.append(a)
         att = torch.stack(weights, dim=1)  # (B, T, N)
         per_step = torch.stack(step_logits, dim=1)  # (B, T, K)
         return ModelOutput(
             logits=per_step.mean(dim=1),
+            features=torch.stack(step_feats, dim=1).mean(dim=1),  # (B, Ho)
             attention={"spatial": att.view(b, t, h, w)},
             aux={"step_logits": per_step},
         )

@@ -205,8 +205,8 @@ class STNClassifier(nn.Module):
         rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         warped, grid = self.transformer(rgb)  # (B, 3, T, S, S), (B, S, S, 2)
         feat = self.backbone.forward_features(warped)  # (B, C, T', H', W')
-        logits = self.head(self.drop(feat.mean(dim=(2, 3, 4))))  # (B, K)
-        return ModelOutput(logits=logits, attention={"grid": grid})
+        pooled = feat.mean(dim=(2, 3, 4))  # (B, C)
+        return ModelOutput(logits=self.head(self.drop(pooled)), attention={"grid": grid}, features=pooled)
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ce = losses.classification(out.logits, batch["label"])

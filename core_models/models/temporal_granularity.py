@@ -254,7 +254,10 @@ class TemporalGranularity(nn.Module):
         z = torch.cat([gamma[:, i : i + 1] * f for i, f in enumerate(feats)], dim=1)  # (B, n_G * Hr)
         code = torch.cat(codes, dim=1)  # (B, n_G * Hp)
         logits, aux = fuse(self.head(z), self.pose_scores(code) if self.pose_scores is not None else None)
-        return ModelOutput(logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux)
+        features = z if self.pose_scores is None else torch.cat([z, code], dim=1)  # (B, D)
+        return ModelOutput(
+            logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
+        )
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config

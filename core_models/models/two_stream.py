@@ -98,8 +98,12 @@ class StreamNet(nn.Module):
         head.append(nn.Linear(dims[-1], num_classes))
         self.head = nn.Sequential(*head)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> the pooled trunk features (N, F) the fc layers read."""
+        return self.pool(self.trunk(x)).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.trunk(x)).flatten(1))
+        return self.head(self.features(x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +167,13 @@ class TwoStream(nn.Module):
                 f"flow must be (B, {2 * self.config.flow_frames}, S, S), got {tuple(flow.shape)}"
             )
         b, c, t, h, w = rgb.shape
-        per_frame = self.rgb_stream(rgb.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, K)
-        rgb_logits = per_frame.view(b, t, -1).mean(dim=1)  # (B, K)
-        flow_logits = self.flow_stream(flow)  # (B, K)
+        frame_feat = self.rgb_stream.features(rgb.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, F)
+        rgb_logits = self.rgb_stream.head(frame_feat).view(b, t, -1).mean(dim=1)  # (B, K)
+        flow_feat = self.flow_stream.features(flow)  # (B, F)
+        flow_logits = self.flow_stream.head(flow_feat)  # (B, K)
         return ModelOutput(
             logits=fuse_scores(rgb_logits, flow_logits),
+            features=torch.cat([frame_feat.view(b, t, -1).mean(dim=1), flow_feat], dim=1),  # (B, 2F)
             aux={"rgb_logits": rgb_logits, "flow_logits": flow_logits},
         )
 

@@ -36,6 +36,9 @@ from core_models.data.video import FrameReader
 from core_models.pose.mapping import MIN_CONFIDENCE, EstimatedSkeleton, Landmarks, to_ntu
 
 POSE_MAX_SIDE = 640  # frames are estimated at this longer side (BlazePose reads 256x256 crops)
+# What the app quotes before it runs: frames per second, decoding included, measured by
+# `python -m core_models bench video` on a 720p video here (2 cores, no GPU).
+POSE_FRAMES_PER_SECOND = 25.0
 TRACKED = 0.8  # confidence from which a joint is written as tracked (trackingState 2)
 BODY_ID = 72057594037931101  # a Kinect-style tracking ID for the one estimated person
 DEPTH_SIZE = (424, 512)  # Kinect v2 depth frame (H, W)
@@ -238,3 +241,40 @@ def write_estimate(
 ) -> Path:
     """Write an estimate as an NTU RGB+D ``.skeleton`` file (see :func:`skeleton_frames`)."""
     return write_skeleton_file(path, skeleton_frames(skeleton, raw))
+
+
+def save_estimate(
+    path: str | Path, skeleton: EstimatedSkeleton, raw: EstimatedSkeleton | None = None
+) -> Path:
+    """Cache an estimate as a plain ``.npz`` (no pickles; :func:`load_estimate` reads it back)."""
+    path = Path(path)
+    arrays = {
+        "joints3d": skeleton.joints3d, "joints2d": skeleton.joints2d, "confidence": skeleton.confidence,
+        "frame_size": np.array(skeleton.frame_size, np.int64),
+        "min_confidence": np.array(skeleton.min_confidence, np.float32),
+        "warnings": np.array(skeleton.warnings, dtype=np.str_),
+    }  # fmt: skip
+    if raw is not None:
+        arrays.update(raw_joints3d=raw.joints3d, raw_joints2d=raw.joints2d)
+    tmp = path.with_name(f".{path.name}.partial.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def load_estimate(path: str | Path, *, raw: bool = False) -> EstimatedSkeleton:
+    """An estimate written by :func:`save_estimate` (``raw``: the joints without the threshold).
+
+    Raises:
+        ValueError: the file is not such an estimate.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            key3, key2 = ("raw_joints3d", "raw_joints2d") if raw else ("joints3d", "joints2d")
+            return EstimatedSkeleton(
+                joints3d=f[key3], joints2d=f[key2], confidence=f["confidence"],
+                frame_size=tuple(int(v) for v in f["frame_size"]), warnings=[str(w) for w in f["warnings"]],
+                min_confidence=float(f["min_confidence"]),
+            )  # fmt: skip
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a pose estimate written by this app ({e})") from None
