@@ -14,6 +14,14 @@ Targets:
     explain what the app's attribution view costs per method (Integrated Gradients with 32 steps,
             saliency, occlusion, Grad-CAM, segment ablation) on one synthetic clip, for the
             pose-driven attention checkpoints: seconds and peak memory per clip
+    video   users' own videos, written here with OpenCV: a 30 s 720p clip of a rendered person
+            (first view of the clip page, pose estimate and its frames per second, the view with
+            the pose), a 200 MB 1080p file and a 5-minute one (first view of the default window);
+            seconds and the resident memory of a fresh app process (after imports, and its peak)
+    ood     how well each out-of-distribution score separates held-out synthetic test clips from
+            noise, the empty room, still clips, real photographs and shuffled clips (AUROC), per
+            shipped cross-subject checkpoint; and the skeleton models on BlazePose's poses of the
+            test clips instead of their skeleton files
 """
 
 from __future__ import annotations
@@ -243,7 +251,205 @@ def bench_explain(
     return results
 
 
-TARGETS = {"synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain}
+# -- users' videos ----------------------------------------------------------------------------
+
+
+def write_test_video(path, seconds: float, size: tuple[int, int], *, noise: float = 0.0, fps: float = 30.0):
+    """A video of a rendered person (a synthetic clip looped) at ``size`` (H, W), mp4v or MJPG by extension.
+
+    ``noise`` adds that much Gaussian grain (standard deviation in grey levels), which makes the
+    file large as real high-resolution footage is.
+    """
+    import cv2
+
+    from core_models.synth import render_clip
+
+    clip = render_clip("S001C001P001R001A001", size=(240, 320))  # drink water
+    h, w = size
+    side = min(h / 240, w / 320)
+    inner = (int(320 * side), int(240 * side))
+    x0, y0 = (w - inner[0]) // 2, (h - inner[1]) // 2
+    fourcc = "MJPG" if str(path).endswith(".avi") else "mp4v"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    rng = np.random.default_rng(0)
+    grain = rng.normal(0, noise, (4, h, w, 3)).astype(np.int16) if noise else None
+    canvas = np.full((h, w, 3), 40, np.uint8)
+    for t in range(int(seconds * fps)):
+        frame = clip.frames[t % clip.num_frames]
+        canvas[y0 : y0 + inner[1], x0 : x0 + inner[0]] = cv2.resize(frame, inner)[..., ::-1]
+        f = canvas if grain is None else np.clip(canvas + grain[t % 4], 0, 255).astype(np.uint8)
+        out.write(f)
+    out.release()
+    return path
+
+
+_FIRST_VIEW = """
+import json, re, sys, time
+from core_models.bench import _proc_status
+from streamlit.testing.v1 import AppTest
+import core_models.pose.estimate, core_models.inspect, app_support.state  # the app's imports
+video, length, model, pose_model = sys.argv[1], (int(sys.argv[2]) or None), sys.argv[3], sys.argv[4]
+base = _proc_status("VmRSS")
+source = {"kind": "upload", "video": video, "skeleton": None, "start": 0, "length": length}
+def view(model):
+    at = AppTest.from_file("pages/clip.py", default_timeout=600)
+    at.session_state["clip_source"], at.session_state["model_name"] = dict(source), model
+    t = time.perf_counter()
+    at.run()
+    assert not at.exception, at.exception
+    return time.perf_counter() - t, at
+first, at = view(model)
+frames = int(re.search(r"(\\d+) frames", at.caption[0].value).group(1))
+out = {"base_mib": base / 2**20, "first_view_s": first, "frames": frames}
+out["peak_mib"] = _proc_status("VmHWM") / 2**20
+if pose_model:
+    from app_support.sources import estimate_pose, pose_path
+    t = time.perf_counter()
+    stats = estimate_pose(source, frames)
+    out.update(pose_s=time.perf_counter() - t, pose_fps=stats["fps"])
+    source["pose"] = str(pose_path(source))
+    second, at = view(pose_model)
+    assert "Prediction:" in at.subheader[0].value, "the pose-driven model did not read the clip"
+    out.update(pose_view_s=second, peak_after_pose_mib=_proc_status("VmHWM") / 2**20)
+print(json.dumps(out))
+"""
+
+
+def _first_view(video, length: int | None, model: str, pose_model: str = "") -> dict[str, Any]:
+    """Run the clip page on an upload in a fresh process (AppTest); its seconds and memory.
+
+    With ``pose_model``, then estimate the pose (as the page's button does) and view the clip
+    again with that model.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    args = [sys.executable, "-c", _FIRST_VIEW, str(video), str(length or 0), model, pose_model]
+    env = dict(os.environ, PYTHONPATH=str(root), GLOG_minloglevel="2")
+    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"first view failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_video() -> dict[str, Any]:
+    """Users' own videos through the clip page, in fresh processes (see the module docstring)."""
+    import tempfile
+    from pathlib import Path
+
+    from app_support.uploads import DEFAULT_WINDOW_SECONDS
+
+    results: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
+        tmp = Path(tmp)
+        cases = {
+            "30 s 720p mp4": (
+                write_test_video(tmp / "clip720.mp4", 30, (720, 1280)), None, "part_attention-cs"
+            ),
+            "200 MB 1080p mp4": (write_test_video(tmp / "big1080.mp4", 12, (1080, 1920), noise=24), None, ""),
+            "5 min 360p mp4, first 30 s": (
+                write_test_video(tmp / "long360.mp4", 300, (360, 640)), int(DEFAULT_WINDOW_SECONDS * 30), ""
+            ),
+        }  # fmt: skip
+        for label, (path, length, pose_model) in cases.items():
+            row = _first_view(path, length, "i3d-cs", pose_model)
+            row["file_mb"] = path.stat().st_size / 1e6
+            results[label] = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+    results["memory"] = {"measure": "resident MiB of a fresh process: after imports (base) and its peak"}
+    return results
+
+
+def bench_ood(per_kind: int = 12, test_clips: int = 98) -> dict[str, Any]:
+    """AUROC of every out-of-distribution score per shipped CS checkpoint (see the module docstring)."""
+    from pathlib import Path
+
+    from core_models.inspect import check_fits, load_model
+    from core_models.ood.fit import measure
+    from core_models.ood.inputs import ood_clips, with_estimated_pose
+    from core_models.ood.stats import SCORES
+    from core_models.synth.generate import dataset_clip
+
+    root = Path(__file__).parents[1] / "checkpoints"
+    names = _test_names(test_clips)
+    inside = [dataset_clip(n) for n in names]
+    outside = ood_clips(inside, per_kind=per_kind)
+    estimated = [with_estimated_pose(_without_skeleton(c)) for c in inside]
+    results: dict[str, Any] = {"machine": machine(), "clips": {"test": len(inside)}}
+    results["clips"].update({k: len(v) for k, v in outside.items()})
+    means = {s: [] for s in SCORES}
+    for path in sorted(root.glob("*-cs/model.pt")):
+        loaded = load_model(path, path.parent.name)
+        if loaded.ood is None:
+            continue
+        model = loaded.model
+
+        def readable(clip, model=model):
+            try:
+                check_fits(model, clip)
+                return True
+            except ValueError:
+                return False
+
+        m = measure(model, loaded.ood, inside, outside, readable=readable)
+        row = {f"auroc_{s}": round(m["auroc"]["all"][s], 3) for s in SCORES if "all" in m["auroc"]}
+        for s in SCORES:
+            if "all" in m["auroc"]:
+                means[s].append(m["auroc"]["all"][s])
+        row.update({f"auroc_{k}": round(v[loaded.ood.score], 3) for k, v in m["auroc"].items() if k != "all"})
+        row["threshold"] = round(loaded.ood.threshold, 3)
+        row["test_flagged"] = round(m["inside_rate"], 3)
+        row.update({f"flagged_{k}": round(v, 2) for k, v in m["outside_rate"].items()})
+        if "skeleton" in getattr(model, "inputs", ()):
+            row.update(_on_estimated_pose(loaded, inside, estimated))
+        results[path.parent.name] = row
+    results["mean auroc"] = {s: round(float(np.mean(v)), 3) for s, v in means.items() if v}
+    return results
+
+
+def _test_names(n: int) -> list[str]:
+    """``n`` cross-subject test clips of the synthetic data, spread over classes, subjects and cameras."""
+    from core_models.data.ntu import CS_TRAIN_SUBJECTS_60, format_name
+    from core_models.synth import SYNTH_ACTIONS, SYNTH_SUBJECTS, setup_for
+
+    subjects = [p for p in SYNTH_SUBJECTS if p not in CS_TRAIN_SUBJECTS_60]
+    names = []
+    for i in range(n):
+        action = SYNTH_ACTIONS[i % len(SYNTH_ACTIONS)]
+        p = subjects[(i // len(SYNTH_ACTIONS)) % len(subjects)]
+        rep, cam = 1 + (i // 7) % 2, 1 + i % 3
+        names.append(format_name(setup_for(p, rep), cam, p, rep, action))
+    return names
+
+
+def _without_skeleton(clip):
+    from core_models.data.clip import Clip
+
+    return Clip(clip.name, clip.layout, clip.label, clip.label_name, clip.frames, None, None, dict(clip.meta))
+
+
+def _on_estimated_pose(loaded, inside, estimated) -> dict[str, Any]:
+    """Top-1 and the share flagged out of distribution, on the skeleton files vs BlazePose's poses."""
+    from core_models.inspect import inspect_clip
+
+    out = {}
+    for label, clips in (("file", inside), ("blazepose", estimated)):
+        readable = [c for c in clips if c.joints3d is not None]
+        insps = [inspect_clip(loaded, c) for c in readable]
+        out[f"top1_{label}_skeleton"] = round(
+            float(np.mean([i.pred == c.label for i, c in zip(insps, readable)])), 3
+        )
+        out[f"flagged_{label}_skeleton"] = round(float(np.mean([i.outside for i in insps])), 3)
+    return out
+
+
+TARGETS = {
+    "synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain,
+    "video": bench_video, "ood": bench_ood,
+}  # fmt: skip
 
 
 def format_bench(results: dict[str, Any]) -> str:
