@@ -192,6 +192,6 @@ def measure(
         result["outside_rate"][kind] = float(np.mean(out[stats.score] > stats.threshold))
         for s in SCORES:
             pooled[s].append(out[s])
-    if any(pooled[SCORES[0]]):
+    if pooled[SCORES[0]]:
         result["auroc"]["all"] = {s: auroc(ins[s], np.concatenate(pooled[s])) for s in SCORES}
     return result

@@ -8,7 +8,7 @@ Five kinds, each a list of :class:`~core_models.data.clip.Clip` at the synthetic
 ``no_person``  the synthetic room itself, empty (every setup and camera), with sensor noise
 ``still``      an in-distribution clip frozen on its middle frame (frames and skeleton)
 ``photos``     real photographs shipped in scikit-image's wheel (``skimage.data``: astronaut,
-               camera, coffee, chelsea, rocket, motorcycle_left), filmed by a slow zoom and pan
+               camera, coffee, chelsea, rocket, hubble_deep_field), filmed by a slow zoom and pan
 ``shuffled``   an in-distribution clip with its frames (and skeleton) in random order
 =============  =====================================================================================
 
@@ -26,7 +26,7 @@ from core_models.data.clip import Clip
 from core_models.data.layouts import NTU25
 
 OOD_KINDS = ("noise", "no_person", "still", "photos", "shuffled")
-PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "motorcycle_left")
+PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "rocket", "hubble_deep_field")
 SIZE = (120, 160)  # (H, W) of the synthetic dataset's frames
 FRAMES = 48
 FPS = 30.0
