@@ -8,8 +8,9 @@ runs on its own (``AppTest`` runs one page script) with the defaults below:
 * ``model_name``: the name of a :class:`~app_support.models.ModelEntry`, default
   ``part_attention-cs``.
 
-Models are loaded once per process (``st.cache_resource``, keyed by checkpoint path and mtime) and
-an inspection is computed once per (checkpoint, clip) (``st.cache_data``).
+Clips and models are loaded once per process (``st.cache_resource``: shared, never copied; a
+model keyed by checkpoint path and mtime) and an inspection is computed once per (checkpoint,
+clip) (``st.cache_data``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def dataset_reader(data: str, root: str):
     return open_dataset(data, root)
 
 
-@st.cache_data(show_spinner="Loading the clip…", max_entries=32)
+# A resource, not data: st.cache_data would hand every caller an unpickled copy, and a 30 s video
+# holds 150 MB of frames. Nothing changes a loaded clip (drawing functions copy what they draw on).
+@st.cache_resource(show_spinner="Loading the clip…", max_entries=8)
 def _clip(key: str, source: dict[str, Any]) -> Clip:
     reader = dataset_reader(source["data"], source["root"]) if source.get("kind") == "dataset" else None
     return load_source(source, reader)
