@@ -34,7 +34,7 @@ from core_models.data.clip import Clip
 from core_models.data.errors import DataFormatError
 from core_models.data.files import confined_to
 from core_models.data.single import check_upload, load_single
-from core_models.pose.estimate import attach_pose, estimate_clip_pose, load_estimate, save_estimate
+from core_models.pose.estimate import attach_pose, estimate_to_file, load_estimate
 
 SYNTH_SIZE = (120, 160)  # the frame size of the written synthetic dataset (write_dataset's default)
 MAX_SIDE = 320  # dataset and uploaded videos are shrunk to this longer side for the app
@@ -141,10 +141,23 @@ def load_source(source: dict[str, Any], reader: DatasetReader | None = None) -> 
             source["video"], source.get("skeleton"), max_side=MAX_SIDE,
             start=int(source.get("start") or 0), length=source.get("length"),
         )  # fmt: skip
-        if source.get("pose") and source.get("skeleton") is None:
-            clip = attach_pose(clip, load_estimate(source["pose"]))
-        return clip
+        return with_pose(clip, source)
     raise ValueError(f"unknown clip source {source!r}")
+
+
+def without_pose(source: dict[str, Any]) -> dict[str, Any]:
+    """The source of the same clip without its pose estimate."""
+    return {k: v for k, v in source.items() if k != "pose"}
+
+
+def with_pose(clip: Clip, source: dict[str, Any]) -> Clip:
+    """``clip`` with the pose estimate ``source`` names attached (unchanged when it names none).
+
+    The estimate shares the clip's frames, so a video is decoded once with or without its pose.
+    """
+    if source.get("pose") and source.get("skeleton") is None:
+        return attach_pose(clip, load_estimate(source["pose"]))
+    return clip
 
 
 def pose_path(source: dict[str, Any]) -> Path:
@@ -161,7 +174,8 @@ def cached_pose(source: dict[str, Any]) -> str | None:
 
 
 def estimate_pose(source: dict[str, Any], frames: int, progress=None) -> dict[str, Any]:
-    """Estimate the pose of an upload's window (BlazePose, offline) and cache it beside the video.
+    """Estimate the pose of an upload's window (BlazePose, offline, in a child process) and cache it
+    beside the video.
 
     Args:
         source: an ``upload`` source without a skeleton file.
@@ -175,10 +189,11 @@ def estimate_pose(source: dict[str, Any], frames: int, progress=None) -> dict[st
         ValueError: no person was found in any frame.
     """
     start = int(source.get("start") or 0)
-    skeleton, raw, stats = estimate_clip_pose(source["video"], start=start, length=frames, progress=progress)
+    stats = estimate_to_file(
+        source["video"], pose_path(source), start=start, length=frames, progress=progress
+    )
     if stats["detected"] == 0:
         raise ValueError(f"no person was found in any of the {stats['frames']} frames")
-    save_estimate(pose_path(source), skeleton, raw)
     return stats
 
 

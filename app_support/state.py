@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from app_support.models import ModelEntry, list_models, missing_inputs, readers_of
-from app_support.sources import load_source, open_dataset, source_key
+from app_support.sources import load_source, open_dataset, source_key, with_pose, without_pose
 from core_models.checkpoint import CheckpointError
 from core_models.data.clip import Clip
 from core_models.data.errors import DataFormatError
@@ -48,6 +48,8 @@ def dataset_reader(data: str, root: str):
 # holds 150 MB of frames. Nothing changes a loaded clip (drawing functions copy what they draw on).
 @st.cache_resource(show_spinner="Loading the clip…", max_entries=8)
 def _clip(key: str, source: dict[str, Any]) -> Clip:
+    if source.get("kind") == "upload" and source.get("pose"):
+        return with_pose(load_clip(without_pose(source)), source)  # the frames decoded once
     reader = dataset_reader(source["data"], source["root"]) if source.get("kind") == "dataset" else None
     return load_source(source, reader)
 
