@@ -18,7 +18,7 @@ from app_support import state
 from app_support.sources import cached_pose, estimate_pose, save_upload
 from core_models.data.single import SINGLE_VIDEO_EXTENSIONS, SKELETON_EXTENSIONS
 from core_models.data.video import video_info
-from core_models.pose.estimate import POSE_FRAMES_PER_SECOND
+from core_models.pose.estimate import POSE_FRAMES_PER_SECOND, POSE_SETUP_SECONDS
 
 LONG_SECONDS = 30.0  # longer uploads get a window
 DEFAULT_WINDOW_SECONDS = 30.0
@@ -42,7 +42,7 @@ def pose_panel(source: dict, num_frames: int, key: str) -> bool:
 
     Returns True when an estimate was made now (the caller reruns to use it).
     """
-    seconds = num_frames / POSE_FRAMES_PER_SECOND
+    seconds = POSE_SETUP_SECONDS + num_frames / POSE_FRAMES_PER_SECOND
     st.caption(
         f"No skeleton: models that read one cannot use this clip. Estimating the pose (BlazePose, "
         f"offline) takes about {seconds:.0f} s for its {num_frames} frames on this machine."

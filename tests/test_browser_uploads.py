@@ -14,9 +14,9 @@ from core_models.synth import render_clip
 
 
 def test_a_video_without_skeleton_gets_its_pose_estimated_and_read(browser, app_url, tmp_path):  # noqa: F811
-    video = write_video(
-        tmp_path / "my_drink.avi", render_clip("S001C002P003R001A001", size=(240, 320)).frames, 30
-    )
+    frames = render_clip("S001C002P003R001A001", size=(240, 320)).frames
+    frames[0, :8, :8] = np.random.default_rng().integers(0, 255, 3)  # a new upload: no cached pose yet
+    video = write_video(tmp_path / "my_drink.avi", frames, 30)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url, wait_until="networkidle")
     page.wait_for_selector("h1:has-text('Drink water')", timeout=90_000)
