@@ -7,7 +7,7 @@ STAMP := .venv/.requirements-stamp
 .PHONY: app test lint
 
 $(STAMP): requirements.txt requirements-pose.txt
-	python3 -m venv .venv
+	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-pose.txt

@@ -63,7 +63,7 @@ def frame_slider(num_frames: int, key: str = "frame") -> int:
 def ood_banner(insp) -> None:
     """Before any label: "none of the classes this model knows" when the clip is out of distribution."""
     if insp.outside:
-        st.error(
+        st.warning(
             "**None of the classes this model knows.** This clip is unlike anything "
             f"{insp.model} was trained on, so the label below is only the closest of its classes, "
             "not a recognition."

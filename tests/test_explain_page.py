@@ -54,7 +54,8 @@ def test_a_clip_the_model_cannot_read_is_explained_in_words(tmp_path):
 
     from core_models.data.video import write_video
 
-    video = write_video(tmp_path / "v.avi", np.zeros((8, 32, 32, 3), np.uint8), 30)
+    frames = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)  # blank is refused
+    video = write_video(tmp_path / "v.avi", frames, 30)
     at = page(
         model_name="skeleton_lstm-cs", clip_source={"kind": "upload", "video": str(video), "skeleton": None}
     )
