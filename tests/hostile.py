@@ -188,7 +188,12 @@ def write(path: Path, data: str | bytes) -> Path:
 def tiny_video(path: Path, frames: int = 4) -> Path:
     from core_models.data.video import write_video
 
-    return write_video(path, np.full((frames, 24, 32, 3), 90, np.uint8), fps=30)
+    # a picture, not one flat colour: a video of blank frames is refused as unusable (data.video)
+    ramp = np.add.outer(np.arange(24) * 6, np.arange(32) * 4).astype(np.uint8)  # (24, 32)
+    clip = np.repeat(np.repeat(ramp[None, :, :, None], frames, 0), 3, 3)  # (T, 24, 32, 3)
+    for t in range(frames):
+        clip[t, 8:16, t % 24 : t % 24 + 8] = 255  # a square that moves
+    return write_video(path, clip, fps=30)
 
 
 def png_header(width: int, height: int) -> bytes:

@@ -659,6 +659,14 @@ def _video_special(folder: Path, make):
     return (lambda: single(path)), path
 
 
+@case("video/blank-frames", match="blank")
+def _(folder):
+    from core_models.data.video import write_video
+
+    path = write_video(folder / "clip.avi", np.zeros((12, 24, 32, 3), np.uint8), fps=30)  # all black
+    return (lambda: single(path)), path
+
+
 @case("video-special/unreadable", unprivileged=True, match="permission denied")
 def _(folder):
     path = unreadable(tiny_video(folder / "clip.avi"))
