@@ -7,13 +7,19 @@ clip and the model; each page in ``pages/`` shows one view of them.
 
 from __future__ import annotations
 
-import streamlit as st
+from app_support import process
 
-from app_support.navigation import apply_pending
-from app_support.settings import training_enabled
-from app_support.sidebar import sidebar
+process.configure()  # torch threads and the allocator, before anything imports torch
 
-st.set_page_config(page_title="ADL attention lab", page_icon=":material/visibility:", layout="wide")
+import streamlit as st  # noqa: E402
+
+from app_support.navigation import apply_pending  # noqa: E402
+from app_support.settings import training_enabled  # noqa: E402
+from app_support.sidebar import sidebar  # noqa: E402
+
+# An emoji icon: Streamlit draws it as an inline SVG, where a ":material/...:" page icon makes
+# every page fetch the icon from fonts.gstatic.com (the app runs offline).
+st.set_page_config(page_title="ADL attention lab", page_icon="👁️", layout="wide")
 
 PAGES = {
     "Inspect a clip": [
@@ -42,4 +48,5 @@ apply_pending(st.session_state)  # a clip opened from the compare or failures pa
 with st.sidebar:
     sidebar()
 
-page.run()
+with process.timed_run(page.title):  # the run's seconds, for `bench app`; then frees memory
+    page.run()

@@ -40,6 +40,7 @@ JOB_FILE = "app-job.json"
 LOG_FILE = "app-job.log"
 RC_FILE = "app-job.rc"
 STOP_FILE = "app-job.stopped"
+PROGRESS_FILE = "progress.json"  # data writing, then clip preparation (core_models.results.write_progress)
 LOG_LINES = 12
 
 
@@ -79,6 +80,27 @@ def default_root() -> tuple[Path, bool]:
     if dataset_ready(DATA_ROOT):
         return DATA_ROOT, False
     return SMALL_ROOT, not dataset_ready(SMALL_ROOT)
+
+
+# CPU seconds to render and write one synthetic clip (video, skeleton, truth), measured on the
+# README's machine (28 clips, one process); wall time also depends on the machine's other work.
+SYNTH_CPU_SECONDS_PER_CLIP = 0.10
+SYNTH_WORKERS = 2  # the job's `synth` runs with its default workers
+
+
+def data_estimate(workers: int = SYNTH_WORKERS) -> dict[str, float]:
+    """How long writing the small synthetic set should take: ``clips``; ``idle_seconds`` on an
+    idle machine; ``seconds`` with the machine's current load (each worker gets its share of the
+    cores, ``cores / (load + workers)`` at most one); ``load`` and ``cores``."""
+    from core_models.synth.generate import list_names
+
+    clips = len(list_names(small=True))
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    parallel = min(workers, cores)
+    share = min(1.0, cores / (load + parallel))
+    idle = clips * SYNTH_CPU_SECONDS_PER_CLIP / parallel
+    return {"clips": clips, "idle_seconds": idle, "seconds": idle / share, "load": load, "cores": cores}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -230,7 +252,19 @@ def _start_locked(model, protocol, epochs, out_dir: Path, root, limit, batch_siz
     train += list(extra_args)
     step = shlex.join(train)
     if generate:
-        step = f"{shlex.join([py, '-m', 'core_models', 'synth', '--out', str(root), '--small'])} && {step}"
+        remove_partial_data(root)  # what a killed earlier job left
+        synth = [
+            py,
+            "-m",
+            "core_models",
+            "synth",
+            "--out",
+            str(root),
+            "--small",
+            "--progress",
+            str(out_dir / PROGRESS_FILE),
+        ]
+        step = f"{shlex.join(synth)} && {step}"
     command = f"( {step} ); echo $? > {shlex.quote(str(out_dir / RC_FILE))}"
 
     env = {**os.environ, "CORE_MODELS_NO_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
@@ -256,6 +290,9 @@ def job_state(out_dir: str | Path) -> dict[str, Any]:
         ``running``, ``evaluating`` (trained, evaluation running), ``complete``, ``failed``,
         ``stopped`` or ``missing``; ``running`` (bool, the process is alive); ``epochs_done``;
         ``epochs``; ``model``, ``protocol``; ``history`` (the rows of ``history.jsonl``);
+        ``steps`` (the rows of ``steps.jsonl``: the running loss every few steps);
+        ``progress`` (while running: data writing or clip preparation, see
+        :func:`core_models.results.write_progress`);
         ``log`` (the last lines of the job's output); ``error`` (text, when failed);
         ``has_model`` (``model.pt`` written); ``started`` (time.time()) and ``elapsed`` seconds.
     """
@@ -289,6 +326,8 @@ def job_state(out_dir: str | Path) -> dict[str, Any]:
     return {
         "state": state,
         "running": alive,
+        "progress": results.read_progress(out_dir / PROGRESS_FILE) if alive else None,
+        "steps": results.read_steps(out_dir),
         "epochs_done": len(history),
         "epochs": int(info.get("epochs") or settings.get("epochs") or 0),
         "model": info.get("model") or settings.get("model"),
@@ -350,4 +389,18 @@ def stop(out_dir: str | Path, timeout: float = 5.0) -> bool:
         time.sleep(0.1)  # killed children stay zombies until their new parent reaps them
     if results.read_status(out_dir).get("state") in ("running", "trained", "interrupted"):
         results.set_status(out_dir, "stopped", reason="stopped from the Train page")
+    if info.get("root"):
+        remove_partial_data(info["root"])  # a dataset being written when the job was killed
     return True
+
+
+def remove_partial_data(root: str | Path) -> list[Path]:
+    """Remove the unfinished dataset folders a killed ``synth`` left next to ``root``; returns them."""
+    import shutil
+
+    from core_models.synth.generate import partial_dirs
+
+    found = partial_dirs(root)
+    for d in found:
+        shutil.rmtree(d, ignore_errors=True)
+    return found

@@ -16,11 +16,18 @@ from core_models.synth import SYNTH_ACTIONS
 
 PENDING = "_open_clip_request"
 INSPECT_PAGE = "pages/clip.py"
+EXPLAIN_PAGE = "pages/explain.py"
 
 
-def open_clip(name: str, model: str | None = None, page: str = INSPECT_PAGE) -> None:
-    """Show synthetic clip ``name`` (an NTU name) with model ``model`` (a ModelEntry name) on ``page``."""
-    st.session_state[PENDING] = {"name": name, "model": model}
+def open_clip(
+    name: str, model: str | None = None, page: str = INSPECT_PAGE, *, data: str = "synth", root: str = ""
+) -> None:
+    """Show clip ``name`` with model ``model`` (a ModelEntry name) on ``page``.
+
+    A synthetic clip (``data="synth"``, an NTU name) is rendered on demand; any other is read
+    from the dataset folder ``root`` of the reader ``data`` (a :data:`app_support.sources.DATASETS` key).
+    """
+    st.session_state[PENDING] = {"name": name, "model": model, "data": data, "root": root}
     st.switch_page(page)
 
 
@@ -32,6 +39,19 @@ def apply_pending(state: MutableMapping) -> dict | None:
     req = state.pop(PENDING, None)
     if not req:
         return None
+    if req.get("data", "synth") != "synth":
+        state["source"] = "Dataset folder"
+        state["dataset_kind"], state["dataset_root"] = req["data"], req["root"]
+        state["dataset_filter"], state["dataset_clip"] = "", req["name"]
+        state["clip_source"] = {
+            "kind": "dataset",
+            "data": req["data"],
+            "root": req["root"],
+            "name": req["name"],
+        }
+        if req.get("model"):
+            state["model_name"] = req["model"]
+        return req
     m = parse_name(req["name"])
     state["source"] = "Synthetic"
     state["synth_class"] = SYNTH_ACTIONS.index(m["action"])

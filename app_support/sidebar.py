@@ -1,6 +1,9 @@
 """The shared sidebar: the clip (synthetic, a dataset folder, or an upload), the model, the overlay.
 
-It writes ``clip_source`` and ``model_name`` (see :mod:`app_support.state`). A source that fails
+It writes ``clip_source`` and ``model_name`` (see :mod:`app_support.state`). Every choice is bound
+to the URL's query parameters (``?source=Synthetic&synth_class=reading&model_name=i3d-cs``), so
+a copied link opens the same clip and model, also on a fresh server; an upload is the exception
+(its file is not in the link). A source that fails
 (a folder that is not a dataset, a bad upload) shows the reason here and leaves the previous clip
 in place, so nothing already loaded is lost.
 """
@@ -16,26 +19,40 @@ from core_models.data.ntu import format_name
 from core_models.synth import SYNTH_ACTIONS, SYNTH_CAMERAS, SYNTH_CLASSES, SYNTH_SUBJECTS, setup_for
 
 SOURCES = ("Synthetic", "Dataset folder", "Upload")
+URL = "query-params"  # these widgets live in the page's URL (their key is the parameter's name)
 
 
 def choose_synthetic_clip() -> str:
     """Widgets that pick a synthetic clip by class, subject, camera and repetition; returns its name."""
     label = st.selectbox(
-        "Class", range(len(SYNTH_ACTIONS)), format_func=lambda i: SYNTH_CLASSES[i], key="synth_class"
+        "Class",
+        range(len(SYNTH_ACTIONS)),
+        format_func=lambda i: SYNTH_CLASSES[i],
+        key="synth_class",
+        bind=URL,
     )
-    subject = st.selectbox("Subject", SYNTH_SUBJECTS, format_func=lambda p: f"P{p:03d}", key="synth_subject")
+    subject = st.selectbox(
+        "Subject", SYNTH_SUBJECTS, format_func=lambda p: f"P{p:03d}", key="synth_subject", bind=URL
+    )
     camera = st.radio(
-        "Camera", SYNTH_CAMERAS, horizontal=True, format_func=lambda c: f"C{c:03d}", key="synth_camera"
+        "Camera",
+        SYNTH_CAMERAS,
+        horizontal=True,
+        format_func=lambda c: f"C{c:03d}",
+        key="synth_camera",
+        bind=URL,
     )
-    repetition = st.radio("Repetition", (1, 2), horizontal=True, key="synth_repetition")
+    repetition = st.radio("Repetition", (1, 2), horizontal=True, key="synth_repetition", bind=URL)
     setup = setup_for(subject, repetition)  # as in the dataset: each subject has two setups
     st.caption(f"Setup S{setup:03d} (follows from subject and repetition)")
     return format_name(setup, camera, subject, repetition, SYNTH_ACTIONS[label])
 
 
 def choose_dataset_clip() -> dict | None:
-    data = st.selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k], key="dataset_kind")
-    root = st.text_input("Folder", key="dataset_root", placeholder="data/nturgbd")
+    data = st.selectbox(
+        "Dataset", list(DATASETS), format_func=lambda k: DATASETS[k], key="dataset_kind", bind=URL
+    )
+    root = st.text_input("Folder", key="dataset_root", placeholder="data/nturgbd", bind=URL)
     if not root.strip():
         st.caption("Type the dataset's root folder.")
         return None
@@ -46,12 +63,12 @@ def choose_dataset_clip() -> dict | None:
         return None
     refs = reader.list_clips()
     st.caption(reader.summary())
-    query = st.text_input("Filter names", key="dataset_filter", placeholder="A010 or P003")
+    query = st.text_input("Filter names", key="dataset_filter", placeholder="A010 or P003", bind=URL)
     names = [r.name for r in refs if query.strip().lower() in r.name.lower()][:5000]
     if not names:
         st.warning("No clip name matches the filter.")
         return None
-    name = st.selectbox(f"Clip ({len(names)} shown)", names, key="dataset_clip")
+    name = st.selectbox(f"Clip ({len(names)} shown)", names, key="dataset_clip", bind=URL)
     return {"kind": "dataset", "data": data, "root": root.strip(), "name": name}
 
 
@@ -67,7 +84,7 @@ def choose_model() -> None:
     names = [e.name for e in entries]
     if st.session_state.get(state.MODEL) not in names:
         st.session_state[state.MODEL] = state.DEFAULT_MODEL if state.DEFAULT_MODEL in names else names[0]
-    name = st.selectbox("Model", names, key=state.MODEL)
+    name = st.selectbox("Model", names, key=state.MODEL, bind=URL)
     entry = entries[names.index(name)]
     m = metrics(entry)
     where = "shipped" if entry.shipped else "run"
@@ -85,7 +102,7 @@ def choose_model() -> None:
 def sidebar() -> None:
     """Draw the sidebar and write the session keys every page reads."""
     st.header("Clip")
-    source = st.radio("Source", SOURCES, horizontal=True, key="source")
+    source = st.radio("Source", SOURCES, horizontal=True, key="source", bind=URL)
     if source == "Synthetic":
         chosen = {"kind": "synthetic", "name": choose_synthetic_clip()}
     elif source == "Dataset folder":
@@ -96,6 +113,6 @@ def sidebar() -> None:
         st.session_state[state.SOURCE] = chosen
     elif state.SOURCE in st.session_state:
         st.caption("Still showing the previous clip.")
-    st.toggle("Skeleton overlay", value=True, key="show_skeleton")
+    st.toggle("Skeleton overlay", value=True, key="show_skeleton", bind=URL)
     st.header("Model")
     choose_model()

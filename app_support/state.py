@@ -8,9 +8,10 @@ runs on its own (``AppTest`` runs one page script) with the defaults below:
 * ``model_name``: the name of a :class:`~app_support.models.ModelEntry`, default
   ``part_attention-cs``.
 
-Clips and models are loaded once per process (``st.cache_resource``: shared, never copied; a
-model keyed by checkpoint path and mtime) and an inspection is computed once per (checkpoint,
-clip) (``st.cache_data``).
+Clips, models and inspections are computed once per process and shared (``st.cache_resource``,
+bounded by :data:`MAX_CLIPS`, :data:`MAX_MODELS` and :data:`MAX_INSPECTIONS`; models keyed by
+checkpoint path and mtime): shared objects are read, never changed (never copied either: a 30 s
+upload holds 150 MB of frames).
 """
 
 from __future__ import annotations
@@ -44,17 +45,34 @@ def dataset_reader(data: str, root: str):
     return open_dataset(data, root)
 
 
-# A resource, not data: st.cache_data would hand every caller an unpickled copy, and a 30 s video
-# holds 150 MB of frames. Nothing changes a loaded clip (drawing functions copy what they draw on).
-@st.cache_resource(show_spinner="Loading the clip…", max_entries=8)
-def _clip(key: str, source: dict[str, Any]) -> Clip:
-    if source.get("kind") == "upload" and source.get("pose"):
-        return with_pose(load_clip(without_pose(source)), source)  # the frames decoded once
-    reader = dataset_reader(source["data"], source["root"]) if source.get("kind") == "dataset" else None
-    return load_source(source, reader)
+# Bounds of the process-wide caches (see README, "Speed and memory"): a synthetic clip is about
+# 3 MiB, an upload up to 150 MiB (a 30 s window at 320 px); a cpu-preset model 5-40 MiB with its
+# buffers; an inspection well under 1 MiB.
+MAX_CLIPS = 4
+MAX_MODELS = 6
+MAX_INSPECTIONS = 64
+# what the pages import besides this module: imported by warm_up before the first visitor
+WARM_MODULES = ("app_support.ui", "viz.charts", "viz.skeleton", "viz.parts", "viz.heatmap", "viz.granularity",
+                "viz.glimpses", "viz.confusion", "viz.export", "pyarrow.parquet")  # fmt: skip
+
+
+@st.cache_resource(show_spinner="Loading the clip…", max_entries=MAX_CLIPS)
+def _clip(key: str, _source: dict[str, Any]) -> Clip:
+    # cache_resource, not cache_data: one shared object instead of an unpickled copy of every
+    # frame on every call. Its arrays are made read-only so that no page can change them for others.
+    if _source.get("kind") == "upload" and _source.get("pose"):
+        clip = with_pose(load_clip(without_pose(_source)), _source)  # the frames decoded once
+    else:
+        reader = dataset_reader(_source["data"], _source["root"]) if _source.get("kind") == "dataset" else None
+        clip = load_source(_source, reader)
+    for array in (clip.frames, clip.joints2d, clip.joints3d):
+        if array is not None:
+            array.flags.writeable = False
+    return clip
 
 
 def load_clip(source: dict[str, Any]) -> Clip:
+    """The clip a source names, loaded once per process (its arrays are read-only)."""
     return _clip(source_key(source), source)
 
 
@@ -91,7 +109,7 @@ def _stamp(entry: ModelEntry) -> float:
     return entry.checkpoint.stat().st_mtime
 
 
-@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+@st.cache_resource(show_spinner="Loading the model…", max_entries=MAX_MODELS)
 def _loaded(path: str, stamp: float) -> LoadedModel:
     return load_model(path, Path(path).parent.name)
 
@@ -103,20 +121,23 @@ def loaded_model(entry: ModelEntry) -> LoadedModel:
     return loaded
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=128)
-def _inspection(path: str, stamp: float, key: str, _clip: Clip) -> Inspection:
-    return inspect_clip(_loaded(path, stamp), _clip)
+@st.cache_resource(show_spinner="Running the model…", max_entries=MAX_INSPECTIONS)
+def _inspection(path: str, stamp: float, key: str, name: str, _clip: Clip) -> Inspection:
+    insp = inspect_clip(_loaded(path, stamp), _clip)
+    insp.model = name
+    return insp
 
 
-def inspection(entry: ModelEntry, clip: Clip) -> Inspection:
+def inspection(entry: ModelEntry, clip: Clip, source: dict[str, Any] | None = None) -> Inspection:
     """The model's prediction and attention on ``clip``, computed once per (checkpoint, clip).
 
-    Raises ``ValueError`` when the model cannot read the clip (no video, no skeleton, joint count).
+    ``source`` is the clip's source (default: the sidebar's). The result is shared: read it,
+    never change it. Raises ``ValueError`` when the model cannot read the clip (no video, no
+    skeleton, joint count).
     """
     check_fits(loaded_model(entry).model, clip)
-    insp = _inspection(str(entry.checkpoint), _stamp(entry), source_key(clip_source()) + clip.name, clip)
-    insp.model = entry.name
-    return insp
+    key = source_key(source or clip_source()) + clip.name
+    return _inspection(str(entry.checkpoint), _stamp(entry), key, entry.name, clip)
 
 
 def cannot_read(entry: ModelEntry, clip: Clip, err: Exception) -> str:
@@ -140,28 +161,41 @@ def suitable(entries: list[ModelEntry], kinds: tuple[str, ...]) -> list[ModelEnt
     return [e for e in entries if not kinds or set(kinds) & set(e.attention_kinds)]
 
 
-def choose_model(kinds: tuple[str, ...], key: str, what: str) -> ModelEntry | None:
-    """A page's model picker restricted to models with ``kinds`` of attention.
+def use_model(name: str) -> None:
+    """Make ``name`` the sidebar's model (a button callback: it runs before the sidebar is drawn)."""
+    st.session_state[MODEL] = name
 
-    Preselects the sidebar's model when it qualifies; says so when no model does.
+
+def offer_models(options: list[ModelEntry], message: str, key: str = "switch") -> None:
+    """``message``, then one button per model of ``options`` that makes it the sidebar's model.
+
+    The models trained on the current model's split come first.
     """
-    options = suitable(models(), kinds)
-    if not options:
-        st.info(f"No trained model produces {what}. Train one on the Train page.")
-        return None
-    names = [e.name for e in options]
-    side = st.session_state.get(MODEL) or DEFAULT_MODEL
-    if st.session_state.get(key) not in names:
-        st.session_state[key] = side if side in names else names[0]
-    name = st.selectbox(f"Model with {what}", names, key=key)
-    return options[names.index(name)]
+    current = current_entry()
+    if current is not None:
+        options = sorted(options, key=lambda e: e.protocol != current.protocol or e.data != current.data)
+    st.info(message)
+    cols = st.columns(4)  # packed to the left, four a row
+    for i, e in enumerate(options):
+        cols[i % len(cols)].button(
+            f"Use {e.name}", key=f"{key}_{e.name}", on_click=use_model, args=(e.name,), help=e.label()
+        )
 
 
-def page_context(kinds: tuple[str, ...], key: str, what: str) -> tuple[Clip, ModelEntry, Inspection]:
-    """The clip, a model with ``kinds`` attention and its inspection; or a message and ``st.stop``."""
+def page_context(kinds: tuple[str, ...], what: str) -> tuple[Clip, ModelEntry, Inspection]:
+    """The sidebar's clip and model and its inspection, when the model produces ``kinds``.
+
+    When the sidebar's model lacks that attention, the page says so and offers the models that
+    have it (one click makes one the sidebar's model), then stops; so does a loading error.
+    """
     clip = current_clip()
-    entry = choose_model(kinds, key, what)
-    if entry is None:
+    entry = current_entry()
+    options = suitable(models(), kinds)
+    if entry is None or not options:
+        st.info(f"No trained model produces {what}. Train one on the Train page.")
+        st.stop()
+    if entry not in options:
+        offer_models(options, f"**{entry.name}** (the sidebar's model) has no {what}. These models have it:")
         st.stop()
     try:
         return clip, entry, inspection(entry, clip)
@@ -170,3 +204,17 @@ def page_context(kinds: tuple[str, ...], key: str, what: str) -> tuple[Clip, Mod
     except ValueError as err:
         st.error(cannot_read(entry, clip, err))
     st.stop()
+
+
+def warm_up() -> None:
+    """Load what the first page shows into the caches: the default clip, the default model and
+    its inspection, and the modules the pages import (called by ``serve.py`` before the server
+    opens, so the first visitor does not wait for them)."""
+    import importlib
+
+    for module in WARM_MODULES:
+        importlib.import_module(module)
+    entry = entry_by_name(DEFAULT_MODEL) or next(iter(models()), None)
+    clip = load_clip(DEFAULT_SOURCE)
+    if entry is not None:
+        inspection(entry, clip, DEFAULT_SOURCE)

@@ -1,4 +1,9 @@
-"""Small page building blocks: every figure, table, image and overlaid clip with its export button."""
+"""Small page building blocks: every figure, table, image and overlaid clip with its export button.
+
+Export bytes are made when the button is pressed, not on every run: a standalone HTML figure
+carries plotly.js (about 4.6 MB), and making one per figure per run cost the server time and
+memory on every page.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,23 @@ import streamlit as st
 from viz.charts import ood_sentence, prediction_caption, training_caption
 from viz.export import csv_bytes, html_bytes, png_bytes, webm_bytes
 
+URL = "query-params"
+MAX_VIDEOS = 24  # encoded clips kept (tens to hundreds of KiB each)
 
-@st.cache_data(show_spinner="Encoding the video…", max_entries=32)
+
+@st.cache_resource(show_spinner="Encoding the video…", max_entries=MAX_VIDEOS)
 def _webm(key: str, _frames: np.ndarray, fps: float) -> bytes:
-    return webm_bytes(_frames, fps)
+    return webm_bytes(_frames, fps)  # bytes are immutable: shared, never copied per call
 
 
 def frames_key(frames: np.ndarray) -> str:
     """A content hash of a frame stack (the cache key of its WebM)."""
     return hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=16).hexdigest()
+
+
+def download(label: str, make, file_name: str, mime: str, key: str) -> None:
+    """A download button whose bytes ``make()`` produces only when it is pressed (no rerun)."""
+    st.download_button(label, make, file_name, mime, key=key, on_click="ignore")
 
 
 def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
@@ -30,34 +43,43 @@ def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
     st.download_button("Download video (WebM)", data, file_name, "video/webm", key=f"{key}_webm")
 
 
-def figure(fig: go.Figure, file_name: str, key: str) -> None:
-    """A plotly figure with an HTML download (PNG export is in the figure's own toolbar)."""
-    st.plotly_chart(fig, key=key, config={"toImageButtonOptions": {"format": "png", "filename": file_name}})
-    st.download_button(
-        "Download figure (HTML)", html_bytes(fig), f"{file_name}.html", "text/html", key=f"{key}_html"
+def figure(fig: go.Figure, file_name: str, key: str, **kwargs):
+    """A plotly figure with an HTML download (PNG export is in the figure's own toolbar).
+
+    ``kwargs`` go to ``st.plotly_chart`` (``on_select``...); returns what it returns.
+    """
+    config = {"toImageButtonOptions": {"format": "png", "filename": file_name}, "displaylogo": False}
+    event = st.plotly_chart(fig, key=key, config=config, **kwargs)
+    download(
+        "Download figure (HTML)", lambda: html_bytes(fig), f"{file_name}.html", "text/html", f"{key}_html"
     )
+    return event
 
 
 def image(frame: np.ndarray, caption: str, file_name: str, key: str) -> None:
     st.image(frame, caption=caption, width="stretch")
-    st.download_button(
-        "Download image (PNG)", png_bytes(frame), f"{file_name}.png", "image/png", key=f"{key}_png"
-    )
+    download("Download image (PNG)", lambda: png_bytes(frame), f"{file_name}.png", "image/png", f"{key}_png")
 
 
-def table(frame: pd.DataFrame, file_name: str, key: str, **kwargs) -> None:
-    st.dataframe(frame, key=key, hide_index=True, **kwargs)
-    st.download_button(
-        "Download table (CSV)", csv_bytes(frame), f"{file_name}.csv", "text/csv", key=f"{key}_csv"
-    )
+def table(frame: pd.DataFrame, file_name: str, key: str, **kwargs):
+    """A table with a CSV download; ``kwargs`` go to ``st.dataframe``; returns what it returns."""
+    event = st.dataframe(frame, key=key, hide_index=True, **kwargs)
+    download("Download table (CSV)", lambda: csv_bytes(frame), f"{file_name}.csv", "text/csv", f"{key}_csv")
+    return event
 
 
 def frame_slider(num_frames: int, key: str = "frame") -> int:
-    """A frame slider over ``num_frames`` frames, starting in the middle of the clip."""
+    """A frame slider over ``num_frames`` frames, starting in the middle of the clip.
+
+    Bound to the URL (``?frame=12``), so a link opens on the same frame.
+    """
     num_frames = max(int(num_frames), 1)
-    if not isinstance(st.session_state.get(key), int) or st.session_state[key] >= num_frames:
-        st.session_state[key] = num_frames // 2
-    return st.slider("Frame", 0, max(num_frames - 1, 1), key=key)
+    top = max(num_frames - 1, 1)
+    value = st.session_state.get(key)
+    if isinstance(value, int) and value > top:  # a shorter clip than the last one
+        del st.session_state[key]
+    start = {} if key in st.session_state else {"value": num_frames // 2}
+    return st.slider("Frame", 0, top, key=key, bind=URL, **start)
 
 
 def ood_banner(insp) -> None:

@@ -446,9 +446,16 @@ def _on_estimated_pose(loaded, inside, estimated) -> dict[str, Any]:
     return out
 
 
+def bench_app() -> dict[str, Any]:
+    """The app in a real browser: page times and server memory (see :mod:`core_models.bench_app`)."""
+    from core_models.bench_app import bench_app as run
+
+    return run()
+
+
 TARGETS = {
     "synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain,
-    "video": bench_video, "ood": bench_ood,
+    "video": bench_video, "ood": bench_ood, "app": bench_app,
 }  # fmt: skip
 
 

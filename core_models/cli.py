@@ -75,13 +75,21 @@ def _add_synth(sub) -> None:
     p.add_argument("--small", action="store_true", help="a few hundred clips, for tests and quick runs")
     p.add_argument("--seed", type=COUNT, default=0, help="dataset seed (default 0)")
     p.add_argument("--workers", type=POSITIVE, default=2, help="processes rendering in parallel (default 2)")
+    p.add_argument("--progress", type=Path, help="keep the number of clips written in this JSON file")
 
 
 def _run_synth(args) -> int:
-    from core_models.synth import write_dataset
+    import signal
 
+    from core_models.synth.generate import write_dataset, write_dataset_atomically
+
+    # SIGTERM (a Stop on the Train page) unwinds like Ctrl-C, so the unfinished folder is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     t0 = time.perf_counter()
-    summary = write_dataset(args.out, small=args.small, seed=args.seed, workers=args.workers, progress=True)
+    fresh = not args.out.exists() or not any(args.out.iterdir())
+    write = write_dataset_atomically if fresh else write_dataset  # into a folder that holds files: in place
+    summary = write(args.out, small=args.small, seed=args.seed, workers=args.workers, progress=True,
+                    progress_file=args.progress)  # fmt: skip
     seconds = time.perf_counter() - t0
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(

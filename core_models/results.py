@@ -6,11 +6,14 @@ A run directory (``RUN_DIR``) holds::
     status.json            {"state": "running" | "complete" | "failed" | "stopped", ...}
     train.log              the log of the run (every rank-0 message)
     history.jsonl          one line per epoch: losses, accuracies, seconds
+    steps.jsonl            one line every few optimiser steps: the running loss and accuracy (live curves)
+    progress.json          what a starting job is doing: writing data, preparing clips (done / total)
     last.pt                resumable checkpoint (weights, optimiser, scheduler, RNG), every epoch
     model.pt               the final weights (compact, no optimiser), what the app and evaluate load
     eval/<split>/predictions.parquet   one row per clip (see ``core_models.evaluate``)
     eval/<split>/metrics.json          top-1, top-5, per class / view / subject, confusion matrix
     eval/<split>/COMPLETE              written last: the evaluation is whole
+    notes.parquet          tags and notes on clips (the app's failure gallery): split, clip, tag, note, time
 
 Every file is written under a temporary name and renamed into place, and the ``COMPLETE`` marker
 is written after the others, so a reader never takes a half-written evaluation for a finished one
@@ -24,10 +27,13 @@ the recorded process (pid and start time, on this host) no longer exists.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,8 +194,8 @@ def read_eval(run_dir: str | Path, split: str = "test") -> tuple[pd.DataFrame, d
     return table, metrics
 
 
-def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "history.jsonl"
+def read_history(run_dir: str | Path, name: str = "history.jsonl") -> list[dict[str, Any]]:
+    path = Path(run_dir) / name
     if not path.is_file():
         return []
     rows = []
@@ -201,29 +207,126 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def append_history(run_dir: str | Path, row: dict[str, Any]) -> None:
+def append_history(run_dir: str | Path, row: dict[str, Any], name: str = "history.jsonl") -> None:
     """Append one epoch's row, on disk (fsync) before the caller writes that epoch's ``last.pt``.
 
     In that order a kill between the two loses nothing: the resumed run repeats the epoch and
-    :func:`truncate_history` drops the row it repeats.
+    :func:`truncate_history` drops the row it repeats. ``name`` picks the file (``steps.jsonl``
+    holds the per-step rows).
     """
-    with open(Path(run_dir) / "history.jsonl", "a") as f:
+    with open(Path(run_dir) / name, "a") as f:
         f.write(json.dumps(row, default=_json_default) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
+def read_steps(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``steps.jsonl`` (see :func:`append_history` for the format: one JSON per line)."""
+    return read_history(run_dir, "steps.jsonl")
+
+
+def append_steps(run_dir: str | Path, row: dict[str, Any]) -> None:
+    append_history(run_dir, row, "steps.jsonl")
+
+
+def write_progress(path: str | Path, stage: str, done: int, total: int, started: float) -> None:
+    """What a long preparation is doing, for a page to show: ``stage``, ``done`` of ``total``,
+    ``started`` (``time.time()``) and the time now (atomic, like every file here)."""
+    write_json(path, {"stage": stage, "done": int(done), "total": int(total), "started": started,
+                      "time": time.time()})  # fmt: skip
+
+
+def read_progress(path: str | Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def truncate_history(run_dir: str | Path, first_epoch: int, last_row: dict[str, Any] | None = None) -> None:
-    """Drop the history of epochs from ``first_epoch`` on (they are repeated after a resume).
+    """Drop the history (and the step lines) of epochs from ``first_epoch`` on (they are repeated
+    after a resume).
 
     ``last_row`` is the row of epoch ``first_epoch - 1`` as its checkpoint recorded it: written
-    back if the file lacks it (a history written by an older version, or lost), so the history
-    always covers every epoch the checkpoint holds.
+    back to the history if the file lacks it (a history written by an older version, or lost), so
+    the history always covers every epoch the checkpoint holds.
     """
-    rows = [r for r in read_history(run_dir) if r.get("epoch", 0) < first_epoch]
-    if last_row is not None and not any(r.get("epoch") == last_row.get("epoch") for r in rows):
-        rows.append(last_row)
-    path = Path(run_dir) / "history.jsonl"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
-    tmp.replace(path)
+    for name in ("history.jsonl", "steps.jsonl"):
+        path = Path(run_dir) / name
+        if name == "steps.jsonl" and not path.is_file():
+            continue
+        rows = [r for r in read_history(run_dir, name) if r.get("epoch", 0) < first_epoch]
+        if name == "history.jsonl" and last_row is not None:
+            if not any(r.get("epoch") == last_row.get("epoch") for r in rows):
+                rows.append(last_row)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
+        tmp.replace(path)
+
+
+# -- notes on clips ---------------------------------------------------------------------------------
+NOTES_FILE = "notes.parquet"
+NOTE_COLUMNS = ["split", "clip", "tag", "note", "time"]
+MAX_TAG = 60
+MAX_NOTE = 2000
+
+
+def _empty_notes() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in NOTE_COLUMNS})
+
+
+def read_notes(run_dir: str | Path, split: str | None = "test") -> pd.DataFrame:
+    """The tags and notes kept for a run's clips: columns ``split, clip, tag, note, time``.
+
+    Only ``split``'s rows (all when None); an empty table when the run has no notes.
+    """
+    path = Path(run_dir) / NOTES_FILE
+    if not path.is_file():
+        return _empty_notes()
+    notes = pd.read_parquet(path)
+    if list(notes.columns) != NOTE_COLUMNS:
+        raise ValueError(f"{path}: expected the columns {NOTE_COLUMNS}, found {list(notes.columns)}")
+    return notes if split is None else notes[notes["split"] == split].reset_index(drop=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (a side file), so two writers never lose each other's notes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_note(run_dir: str | Path, clip: str, tag: str, note: str = "", split: str = "test") -> pd.DataFrame:
+    """Keep (or replace) the tag and note of ``clip``; an empty tag and note remove it.
+
+    The table is rewritten atomically under a lock (read, change, write to a temporary file,
+    rename), so a reader never sees half a table and two writers never drop each other's rows.
+
+    Raises:
+        ValueError: a clip name that is empty, a tag over :data:`MAX_TAG` or a note over
+            :data:`MAX_NOTE` characters.
+
+    Returns:
+        The run's notes for ``split`` after the change.
+    """
+    clip, tag, note = str(clip).strip(), str(tag or "").strip(), str(note or "").strip()
+    if not clip:
+        raise ValueError("a note needs the clip's name")
+    if len(tag) > MAX_TAG or len(note) > MAX_NOTE:
+        raise ValueError(f"a tag is at most {MAX_TAG} characters and a note at most {MAX_NOTE}")
+    run_dir = Path(run_dir)
+    with _locked(run_dir / f".{NOTES_FILE}.lock"):
+        notes = read_notes(run_dir, split=None)
+        notes = notes[~((notes["split"] == split) & (notes["clip"] == clip))]
+        if tag or note:
+            row = pd.DataFrame(
+                [[split, clip, tag, note, time.strftime("%Y-%m-%dT%H:%M:%S%z")]], columns=NOTE_COLUMNS
+            )
+            notes = pd.concat([notes, row.astype("string")], ignore_index=True)
+        write_parquet(run_dir / NOTES_FILE, notes.astype("string").reset_index(drop=True))
+    return notes[notes["split"] == split].reset_index(drop=True)

@@ -476,9 +476,12 @@ def train(s: TrainSettings) -> Path:
                  reader.summary(), s.model, s.preset, len(train_ds), len(val_ds or []),
                  len(splits["test"]), num_classes, d.world, device)  # fmt: skip
         if s.cache_dir:
+            started = time.time()
             for ds in (train_ds, val_ds):
                 if ds is not None:
-                    ds.warm_cache(progress=_show_progress())
+                    ds.warm_cache(
+                        progress=_show_progress(), on_clip=_progress_writer(run_dir, "prepare", started)
+                    )
     _barrier(d)
 
     per_proc = s.batch_size // d.world
@@ -531,6 +534,7 @@ def train(s: TrainSettings) -> Path:
         sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
         terms_sum: dict[str, float] = {}
         bar = _progress(train_loader, epoch, s, d)
+        steps = _StepLog(run_dir, epoch, len(train_loader)) if d.main else None
         for batch in bar:
             batch = to_device(batch, device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -556,6 +560,8 @@ def train(s: TrainSettings) -> Path:
             sums["count"] += n
             for k, v in terms.items():
                 terms_sum[k] = terms_sum.get(k, 0.0) + v * n
+            if steps is not None:
+                steps.add(step, float(loss.detach()) * n, sums["correct"], n)
             if d.main and hasattr(bar, "set_postfix"):
                 bar.set_postfix(
                     loss=f"{sums['loss'] / sums['count']:.3f}", acc=f"{sums['correct'] / sums['count']:.3f}"
@@ -680,6 +686,48 @@ def _diverged(run_dir: Path, d: Dist, epoch: int, step: int, loss, terms: dict) 
         log.error(msg)
         results.set_status(run_dir, "failed", reason=msg)
     raise TrainingDivergedError(msg)
+
+
+STEP_LOG_SECONDS = 2.0  # a line in steps.jsonl at least this often (and for each of the first steps)
+STEP_LOG_FIRST = 10
+
+
+class _StepLog:
+    """Running loss and accuracy every few optimiser steps into ``steps.jsonl``, so a curve shows
+    from the first steps rather than after the first epoch (the Train page draws it)."""
+
+    def __init__(self, run_dir: Path, epoch: int, steps_per_epoch: int) -> None:
+        self.run_dir, self.epoch, self.per_epoch = run_dir, epoch, max(steps_per_epoch, 1)
+        self.loss = self.count = 0.0  # since the last line
+        self.correct_before = 0.0  # the epoch's correct predictions when the last line was written
+        self.done, self.last = 0, time.perf_counter()
+
+    def add(self, step: int, loss_sum: float, correct_in_epoch: float, n: int) -> None:
+        """One optimiser step: its summed loss over ``n`` clips, and the epoch's correct count so far."""
+        self.done += 1
+        self.loss, self.count = self.loss + loss_sum, self.count + n
+        if self.done > STEP_LOG_FIRST and time.perf_counter() - self.last < STEP_LOG_SECONDS:
+            return
+        correct = correct_in_epoch - self.correct_before
+        results.append_steps(self.run_dir, {
+            "epoch": self.epoch, "step": step, "epoch_fraction": self.epoch + self.done / self.per_epoch,
+            "train_loss": self.loss / self.count, "train_top1": correct / self.count, "time": time.time(),
+        })  # fmt: skip
+        self.correct_before = correct_in_epoch
+        self.loss = self.count = 0.0
+        self.last = time.perf_counter()
+
+
+def _progress_writer(run_dir: Path, stage: str, started: float):
+    """A ``(done, total)`` callback that writes ``progress.json`` at most twice a second."""
+    last = [0.0]
+
+    def write(done: int, total: int) -> None:
+        if done >= total or time.perf_counter() - last[0] >= 0.5:
+            results.write_progress(run_dir / "progress.json", stage, done, total, started)
+            last[0] = time.perf_counter()
+
+    return write
 
 
 def _progress(loader, epoch: int, s: TrainSettings, d: Dist):

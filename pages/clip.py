@@ -9,7 +9,8 @@ from app_support import state, ui, uploads
 from app_support.navigation import through_router
 from app_support.sources import describe
 from core_models.checkpoint import CheckpointError
-from viz.charts import topk_figure
+from viz.charts import topk_figure, topk_rows
+from viz.export import html_bytes
 from viz.skeleton import draw_estimated, draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -67,8 +68,14 @@ if insp is not None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Top-5 of {entry.name}**")
+        # Bars as progress rows, not a plotly chart: the first page then loads no plotly code
+        # (4.6 MB, seconds to compile on a busy machine); the chart is in the download.
+        for row in topk_rows(insp.probs, insp.class_names, insp.label, k=5):
+            mark = f" · :green[ground truth (rank {row['rank']})]" if row["truth"] else ""
+            st.progress(row["prob"], text=f"{row['rank']}. **{row['name']}** {row['prob']:.3f}{mark}")
         fig = topk_figure(insp.probs, insp.class_names, insp.label, k=5)
-        ui.figure(fig, f"{clip.name}-{entry.name}-top5", key="clip_topk")
+        ui.download("Download chart (HTML)", lambda: html_bytes(fig), f"{clip.name}-{entry.name}-top5.html",
+                    "text/html", "clip_topk_html")  # fmt: skip
     with right:
         if insp.streams:
             st.markdown("**Each stream on its own** (the model fuses them)")

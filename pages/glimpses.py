@@ -22,7 +22,7 @@ from viz.glimpses import (
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
 st.title("Glimpse Clouds")
-clip, entry, insp = state.page_context(("glimpses", "assignment"), "glimpses_model", "glimpses")
+clip, entry, insp = state.page_context(("glimpses", "assignment"), "glimpses")
 st.caption(describe(clip))
 
 ui.prediction_header(insp)

@@ -15,9 +15,7 @@ from viz.granularity import granularity_image, granularity_rows, granularity_tab
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
 st.title("Temporal granularity")
-clip, entry, insp = state.page_context(
-    ("segments", "granularity"), "granularity_model", "temporal granularity"
-)
+clip, entry, insp = state.page_context(("segments", "granularity"), "temporal granularity attention")
 st.caption(describe(clip))
 
 ui.prediction_header(insp)
@@ -39,7 +37,9 @@ st.markdown(
     f"**segment {seg_no}**, frames {seg['start']}–{seg['end'] - 1} (TS-att {seg['ts']:.1f}%)."
 )
 
-thumb = st.slider("Thumbnail height (pixels)", 64, 160, 96, step=16, key="granularity_thumb")
+thumb = st.slider(
+    "Thumbnail height (pixels)", 64, 160, 96, step=16, key="granularity_thumb", bind="query-params"
+)
 slide = granularity_image(clip.frames, rows, thumb=thumb)  # the model reads RGB, so frames exist
 ui.image(
     slide, f"{entry.name} on {clip.name}", f"{clip.name}-{entry.name}-granularity", key="granularity_slide"

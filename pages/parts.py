@@ -21,7 +21,7 @@ from viz.parts import (
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
 st.title("Body-part attention")
-clip, entry, insp = state.page_context(("parts",), key="parts_model", what="body-part attention")
+clip, entry, insp = state.page_context(("parts",), "body-part attention")
 show_skeleton = st.session_state.get("show_skeleton", True)
 
 ui.prediction_header(insp)

@@ -1,29 +1,23 @@
 """Attention playground: soft vs hard attention, a spatial transformer and dot-product attention,
-each computed by hand on a synthetic clip, with its knobs as widgets."""
+each computed by hand on the sidebar's clip, with its knobs as widgets."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app_support.navigation import through_router
-from app_support.state import load_clip
-from core_models.synth import SYNTH_ACTIONS, SYNTH_CLASSES
+from app_support.sources import describe
+from app_support.state import current_clip
 from viz import playground as pg
 from viz.export import html_bytes, png_bytes
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
-# A few classes with clear motion, hand waving first (setup 1, camera 1, subject 1, repetition 1).
-CLIP_ACTIONS = (23, 10, 1, 8, 6, 30)
 SCORE_HELP = {
     "motion": "how much each cell changed since the previous frame (mean absolute grey difference)",
     "saliency": "local contrast: the spread of grey levels inside each cell (edges, texture)",
     "position": "a Gaussian around a chosen point; ignores the image content",
 }
-
-
-def clip_name(action: int) -> str:
-    return f"S001C001P001R001A{action:03d}"
 
 
 def png_button(label: str, image, file_name: str, key: str) -> None:
@@ -38,14 +32,16 @@ def html_button(label: str, fig, file_name: str, key: str) -> None:
 
 st.title("Attention playground")
 st.markdown(
-    "Three kinds of attention, computed by hand on a synthetic clip. No model is trained here: "
+    "Three kinds of attention, computed by hand on the sidebar's clip. No model is trained here: "
     "each tab does, in a few lines, the operation that a model learns to use, so you can turn its "
     "knobs and see what changes."
 )
-action = st.selectbox(
-    "Clip", CLIP_ACTIONS, format_func=lambda a: SYNTH_CLASSES[SYNTH_ACTIONS.index(a)], key="pg_clip"
-)
-clip = load_clip({"kind": "synthetic", "name": clip_name(action)})
+clip = current_clip()  # the sidebar's clip, as on every page
+action = clip.name  # names the downloads
+if clip.frames is None or clip.num_frames < 2:
+    st.info("The sidebar's clip has no video (or a single frame): the playground works on frames.")
+    st.stop()
+st.caption(f"On the sidebar's clip: {describe(clip)}")
 frames = clip.frames  # (T, H, W, 3)
 T = len(frames)
 

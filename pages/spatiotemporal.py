@@ -15,8 +15,7 @@ from viz.skeleton import draw_skeleton
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
 st.title("Spatio-temporal attention")
-what = "spatial or temporal attention"
-clip, entry, insp = state.page_context(("spatial", "temporal"), key="sta_model", what=what)
+clip, entry, insp = state.page_context(("spatial", "temporal"), "spatial or temporal attention")
 show_skeleton = st.session_state.get("show_skeleton", True)
 
 ui.prediction_header(insp)
@@ -33,7 +32,7 @@ name = f"{clip.name}-{entry.name}"
 
 frames = clip.frames
 if spatial is not None and insp.view_boxes is not None:
-    alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="sta_alpha")
+    alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="sta_alpha", bind="query-params")
     frames = overlay_boxed_heatmap(frames, spatial, insp.view_boxes, alpha=alpha)
 else:
     st.info(f"{entry.name} has no spatial attention map; the frames are shown as they are.")

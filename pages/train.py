@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from app_support import jobs
 from app_support.navigation import through_router
 from app_support.settings import training_enabled
 from core_models.models import MODELS
 from core_models.train import recipe_for
-from viz.charts import PRED_COLOUR, TRUTH_COLOUR
 from viz.export import html_bytes
+from viz.training import curves_figure
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 if not training_enabled():  # ADL_TRAINING=off: the router leaves the page out; a stale link stops here
@@ -39,14 +37,10 @@ ESTIMATE = {
 }
 ORDER = [m for m in ESTIMATE if m in MODELS] + [m for m in MODELS if m not in ESTIMATE]
 PROTOCOLS = {"cs": "cross-subject (CS)", "cv": "cross-view (CV)"}
-STATE_ICON = {"starting": "⏳", "running": "🏃", "evaluating": "🧪", "complete": "✅", "failed": "❌",
-              "stopped": "⏹️", "missing": "·"}  # fmt: skip
-CURVES = (  # history.jsonl key, legend, subplot column, line style
-    ("train_loss", "train loss", 1, {"color": PRED_COLOUR}),
-    ("val_loss", "val loss", 1, {"color": TRUTH_COLOUR}),
-    ("train_top1", "train acc", 2, {"color": PRED_COLOUR, "dash": "dot"}),
-    ("val_top1", "val acc", 2, {"color": TRUTH_COLOUR, "dash": "dot"}),
-)
+STATE_ICON = {"starting": ":material/hourglass_top:", "running": ":material/directions_run:",
+              "evaluating": ":material/science:", "complete": ":material/check_circle:",
+              "failed": ":material/error:", "stopped": ":material/stop_circle:", "missing": ""}  # fmt: skip
+STAGES = {"data": "Writing the synthetic dataset", "prepare": "Preparing the clips (first run on this data)"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -59,21 +53,17 @@ def free_name(base: str, jobs_dir: Path) -> str:
     return name
 
 
-def curves_figure(history: list[dict]) -> go.Figure:
-    """Loss (left) and accuracy (right) per epoch from ``history.jsonl`` rows."""
-    epochs = [r["epoch"] + 1 for r in history]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "top-1 accuracy"))
-    for key, label, col, line in CURVES:
-        if any(key in r for r in history):
-            ys = [r.get(key) for r in history]
-            fig.add_scatter(x=epochs, y=ys, name=label, mode="lines+markers", line=line, row=1, col=col)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(range=[0, 1], row=1, col=2)
-    fig.update_layout(
-        height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25}
-    )
-    return fig
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def show_progress(p: dict) -> None:
+    """A progress bar for a starting job's stage, with the time left at the rate measured so far."""
+    done, total = int(p.get("done", 0)), max(int(p.get("total", 0)), 1)
+    spent = max(float(p.get("time", 0)) - float(p.get("started", 0)), 0.0)
+    left = f", about {minutes(spent / done * (total - done))} left at this rate" if done else ""
+    text = f"{STAGES.get(p.get('stage'), p.get('stage'))}: {done} / {total} clips, {minutes(spent)}{left}"
+    st.progress(min(done / total, 1.0), text=text)
 
 
 def show_run(run_dir: Path, was_running: bool) -> None:
@@ -86,18 +76,22 @@ def show_run(run_dir: Path, was_running: bool) -> None:
     total = max(s["epochs"], 1)
     done = min(s["epochs_done"], total)
     st.progress(done / total, text=f"{done} / {s['epochs']} epochs")
-    if s["state"] == "starting":
-        st.caption("Preparing: generating the synthetic data (first run only) and the clip cache.")
+    if s["progress"] and s["state"] == "starting":
+        show_progress(s["progress"])
+    elif s["state"] == "starting":
+        st.caption("Starting: loading the data.")
     elif s["state"] == "evaluating":
         st.caption("Trained; evaluating on the test split.")
-    if s["history"]:
-        fig = curves_figure(s["history"])
+    if s["history"] or s["steps"]:
+        fig = curves_figure(s["history"], s["steps"])
         st.plotly_chart(fig, key=f"train_curves_{run_dir.name}")
-        last = s["history"][-1]
-        st.caption(
-            f"last epoch: train loss {last.get('train_loss', float('nan')):.3f}, train acc "
-            f"{last.get('train_top1', float('nan')):.3f}, val acc {last.get('val_top1', float('nan')):.3f}"
-        )
+        if s["history"]:
+            last = {k: float(v) for k, v in s["history"][-1].items() if isinstance(v, (int, float))}
+            nan = float("nan")
+            st.caption(
+                f"last epoch: train loss {last.get('train_loss', nan):.3f}, train acc "
+                f"{last.get('train_top1', nan):.3f}, val acc {last.get('val_top1', nan):.3f}"
+            )
         st.download_button(
             "Curves (HTML)",
             lambda: html_bytes(fig),
@@ -132,7 +126,18 @@ st.markdown(
 jobs_dir = Path(jobs.JOBS_DIR)
 root, generate = jobs.default_root()
 if generate:
-    st.info(f"No dataset found: the run first writes a small synthetic set to `{root}` (about 30 s).")
+    e = jobs.data_estimate()
+    busy = (
+        f"; the machine is busy now (load {e['load']:.1f} on {e['cores']} cores), so expect about "
+        f"{minutes(e['seconds'])}"
+        if e["seconds"] > 1.2 * e["idle_seconds"]
+        else ""
+    )
+    st.info(
+        f"No dataset found: the run first writes {e['clips']} synthetic clips to `{root}`, about "
+        f"{minutes(e['idle_seconds'])} on an idle machine{busy}. A progress bar shows it below; Stop "
+        "leaves no half-written dataset."
+    )
 else:
     st.caption(f"Dataset: `{root}` (synthetic, NTU RGB+D format).")
 
@@ -178,7 +183,7 @@ if past:
             "run": p["name"],
             "model": p["model"],
             "protocol": (p["protocol"] or "").upper(),
-            "state": f"{STATE_ICON.get(p['state'], '')} {p['state']}",
+            "state": p["state"],
             "epochs": f"{p['epochs_done']} / {p['epochs']}",
             "best val acc": max((r.get("val_top1", 0.0) for r in p["history"]), default=None),
         }

@@ -94,7 +94,7 @@ def test_subset_difference_and_figure():
     assert heat.zmid == 0 and heat.zmin == -heat.zmax and list(heat.y) == ["p", "q"]
     assert tuple(fig.layout.yaxis.range) == (1.5, -0.5)  # the first class on top
     assert fig.layout.xaxis.title.text == "prediction"
-    assert heat.text[0][0] == "0.40" and heat.text[0][1] == ""  # values written in the cells
+    assert heat.text[0][0] == "+40" and heat.text[0][1] == ""  # percentage points, at most four characters
     assert [list(c[:2]) for c in cells.customdata] == [[7, 7], [7, 3], [3, 7], [3, 3]]
     changes = cf.largest_changes(np.array([[0, -0.5, 0.1], [0, 0, 0], [0.2, 0, 0]]), list("xyz"))
     assert changes.values.tolist() == [["x", "y", -0.5], ["z", "x", 0.2], ["x", "z", 0.1]]
@@ -169,29 +169,79 @@ def run(script: str) -> AppTest:
     return at
 
 
+def summary_of(at: AppTest) -> pd.DataFrame:
+    """The compare page's summary table (the first table with a top-1 column)."""
+    return next(d.value for d in at.dataframe if "top-1" in d.value.columns)
+
+
+def best_other_cs() -> str:
+    """The most accurate shipped CS model other than part_attention-cs (the page's default partner)."""
+    scores = {}
+    for d in sorted((ROOT / "checkpoints").glob("*-cs")):
+        if d.name != "part_attention-cs" and (d / "eval" / "test" / "COMPLETE").is_file():
+            scores[d.name] = json.loads((d / "eval" / "test" / "metrics.json").read_text())["top1"]
+    return max(scores, key=lambda n: (scores[n], -sorted(scores).index(n)))
+
+
 @needs_shipped
-def test_compare_page_lists_the_clips_behind_a_cell_and_opens_one(switched):
+def test_compare_page_lays_out_models_and_lists_the_clips_behind_a_cell_as_a_gallery(switched):
     at = run("pages/compare.py")
-    assert at.multiselect(key="compare_models").value == ["part_attention-cs", "i3d-cs"]
+    chosen = at.multiselect(key="compare_models").value
+    assert chosen == ["part_attention-cs", best_other_cs()]  # the sidebar's model and the best partner
     headers = [h.value for h in at.header]
-    assert "Confusion matrices" in headers and any(h.startswith("Flipped clips") for h in headers)
-    assert len(at.get("plotly_chart")) == 6  # two matrices, difference, three bar charts
+    assert headers[:4] == ["Summary", "Confusion matrices", "Focus pair", "Clips behind a cell"]
+    summary = summary_of(at)
+    assert summary["model"].tolist() == chosen and summary["top-1"].between(0, 1).all()
+    assert len(at.get("plotly_chart")) == 4  # two matrices, their difference, one bar chart
     keys = [b.proto.id for b in at.get("download_button")]
-    assert len(keys) == len(set(keys)) >= 12
+    assert len(keys) == len(set(keys)) >= 8
 
     t = pd.read_parquet(SHIPPED / "predictions.parquet")
     truth, pred = cf.commonest_mistake(cf.confusion_from_table(t, 14))
     assert (at.selectbox(key="compare_true").value, at.selectbox(key="compare_pred").value) == (truth, pred)
-    at.selectbox(key="compare_true").set_value(pred).run()  # a diagonal cell, then back to a mistake
-    at.selectbox(key="compare_true").set_value(truth).run()
     expected = cf.cell_clips(t, truth, pred)["clip"].tolist()
-    assert at.selectbox(key="cell_clips_clip").options == expected
-    assert f"**{len(expected)}** clips" in at.markdown[0].value
-
-    at.selectbox(key="cell_clips_clip").set_value(expected[-1])
-    at.button(key="cell_clips_open").click().run()
-    assert at.session_state[PENDING] == {"name": expected[-1], "model": "part_attention-cs"}
+    assert f"**{len(expected)}** clips" in next(m.value for m in at.markdown if "clips of" in m.value)
+    shown = expected[:12]  # the gallery's first page, most confident first
+    assert [
+        b.key.removeprefix("cell_").removesuffix("_open") for b in at.button if b.key.endswith("_open")
+    ] == shown
+    assert len(at.get("image")) == len(shown)  # a thumbnail per clip
+    at.button(key=f"cell_{shown[-1]}_open").click().run()
+    assert (
+        at.session_state[PENDING]["name"] == shown[-1]
+        and at.session_state[PENDING]["model"] == "part_attention-cs"
+    )
     assert switched == [INSPECT_PAGE]
+
+
+def evaluated(suffix: str = "-cs") -> list[str]:
+    """Shipped models with a complete test evaluation, of one split, by name."""
+    return [
+        d.name
+        for d in sorted((ROOT / "checkpoints").glob(f"*{suffix}"))
+        if (d / "eval/test/COMPLETE").is_file()
+    ]
+
+
+@needs_shipped
+def test_compare_page_stays_legible_with_six_models():
+    names = evaluated()[:6]
+    if len(names) < 3:
+        pytest.skip("fewer than three evaluated models")
+    classes = json.loads((SHIPPED / "metrics.json").read_text())["class_names"]
+    at = AppTest.from_file(str(ROOT / "pages/compare.py"), default_timeout=120)
+    at.session_state["compare_models"] = names
+    at.run()
+    assert not at.exception, at.exception
+    charts = [c.proto for c in at.get("plotly_chart")]
+    assert len(charts) == 6 + 2  # one matrix per model, the focus pair's difference, one bar chart
+    for proto in charts[:6]:
+        fig = json.loads(proto.spec)
+        heat = fig["data"][0]
+        assert heat["x"] == heat["y"] and max(classes, key=len) in heat["x"]  # full names, never cut
+        assert all(len(text) <= 4 for row in heat["text"] for text in row)  # nothing overprints
+        assert fig["layout"]["height"] >= 30 * len(heat["x"])  # cells keep their size
+    assert summary_of(at)["model"].tolist() == names
 
 
 @needs_shipped
@@ -206,46 +256,114 @@ def test_compare_page_explains_models_with_other_classes(monkeypatch):
             m = {**m, "class_names": [f"other {c}" for c in m["class_names"]]}
         return m
 
+    import app_support.comparing as comparing
+
     monkeypatch.setattr(models, "metrics", renamed)
-    st.cache_data.clear()  # the page caches evaluations across runs
+    monkeypatch.setattr(comparing, "metrics", renamed)
+    st.cache_resource.clear()  # the page caches evaluations across runs
     at = AppTest.from_file(str(ROOT / "pages/compare.py"), default_timeout=120)
     at.session_state["compare_models"] = ["part_attention-cs", "i3d-cs", "part_attention-cv"]
     at.run()
     assert not at.exception, at.exception
     assert "different set of classes" in at.warning[0].value and "i3d-cs" in at.warning[0].value
     assert any("different splits" in c.value for c in at.caption)
-    assert any(h.value == "Flipped clips: part_attention-cs vs part_attention-cv" for h in at.header)
+    assert summary_of(at)["model"].tolist() == [
+        "part_attention-cs",
+        "part_attention-cv",
+    ]
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def shipped_copy(tmp_path, monkeypatch):
+    """checkpoints/ with part_attention-cs and i3d-cs copied (notes are written into a run)."""
+    import shutil
+
+    import app_support.models as models
+
+    for name in ("part_attention-cs", "i3d-cs"):
+        src, dst = ROOT / "checkpoints" / name, tmp_path / "checkpoints" / name
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("explain-*"))
+    import app_support.state as state
+
+    listed = models.list_models(tmp_path / "checkpoints", tmp_path / "runs")
+    monkeypatch.setattr(state, "list_models", lambda *a, **k: listed)
     st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path / "checkpoints"
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @needs_shipped
-def test_failures_page_filters_and_opens_a_clip(switched):
+def test_failures_gallery_filters_sorts_opens_and_keeps_a_tag(switched, shipped_copy):
     at = run("pages/failures.py")
-    assert at.selectbox(key="failures_model").value == "part_attention-cs"
-    assert "of 588 clips wrong" in at.markdown[0].value and "most common confusion" in at.markdown[0].value
+    assert "part_attention-cs" in at.markdown[0].value and "of 588 test clips wrong" in at.markdown[0].value
+    assert not any(s.key == "failures_model" for s in at.selectbox)  # the sidebar's model: no picker
 
+    t = pd.read_parquet(SHIPPED / "predictions.parquet")
     at.selectbox(key="failures_view").set_value("2").run()
     at.selectbox(key="failures_subject").set_value("6").run()
-    shown = at.dataframe(key="failures_table").value
-    assert len(shown) > 0 and set(shown["view"]) == {"2"} and set(shown["subject"]) == {"6"}
-    assert shown["confidence"].is_monotonic_decreasing
-
-    assert len(at.selectbox(key="failures_class").options) == 15  # "All" and 14 classes
-    t = pd.read_parquet(SHIPPED / "predictions.parquet")
-    label = int(t[(~t.correct) & (t.view == "2") & (t.subject == "6")].label.mode()[0])
+    want = t[(~t.correct) & (t.view == "2") & (t.subject == "6")].sort_values(
+        ["confidence", "clip"], ascending=[False, True]
+    )
+    opened = [
+        b.key.removeprefix("failures_").removesuffix("_open") for b in at.button if b.key.endswith("_open")
+    ]
+    assert opened == want["clip"].tolist()[:12] and len(at.get("image")) == len(opened)
+    label = int(want.label.mode()[0])
     at.selectbox(key="failures_class").set_value(label).run()
-    shown = at.dataframe(key="failures_table").value
-    assert len(shown) > 0 and set(shown["truth"]) == {t.label_name[t.label == label].iloc[0]}
+    at.selectbox(key="failures_order").set_value("prob_true").run()
+    want = want[want.label == label].sort_values(["prob_true", "clip"])
+    opened = [
+        b.key.removeprefix("failures_").removesuffix("_open") for b in at.button if b.key.endswith("_open")
+    ]
+    assert opened == want["clip"].tolist()[:12]
 
-    at.button(key="failures_open").click().run()
-    assert at.session_state[PENDING] == {"name": shown["clip"].iloc[0], "model": "part_attention-cs"}
-    assert switched == [INSPECT_PAGE]
+    clip = opened[0]  # tag it: the note goes to the model's results store
+    at.selectbox(key="failures_note_clip").set_value(clip)
+    at.selectbox(key="failures_note_tag").set_value("similar motion")
+    at.text_input(key="failures_note_text").input("the hand never reaches the head")
+    at.button(key="FormSubmitter:failures_tagging-Save").click().run()
+    assert not at.exception, at.exception
+    from core_models.results import read_notes
+
+    notes = read_notes(shipped_copy / "part_attention-cs")
+    assert notes[["clip", "tag", "note"]].values.tolist() == [
+        [clip, "similar motion", "the hand never reaches the head"]
+    ]
+    at.selectbox(key="failures_tag").set_value("similar motion").run()  # the filter of that tag
+    opened = [
+        b.key.removeprefix("failures_").removesuffix("_open") for b in at.button if b.key.endswith("_open")
+    ]
+    assert opened == [clip]
+
+    at.button(key=f"failures_{clip}_explain").click().run()
+    assert at.session_state[PENDING]["name"] == clip and switched == ["pages/explain.py"]
+
+
+@needs_shipped
+def test_failures_page_offers_evaluated_models_for_one_without_an_evaluation(monkeypatch):
+    import app_support.models as models
+
+    real = models.metrics
+    monkeypatch.setattr(
+        models, "metrics", lambda e, split="test": None if e.name == "i3d-cs" else real(e, split)
+    )
+    at = AppTest.from_file(str(ROOT / "pages/failures.py"), default_timeout=120)
+    at.session_state["model_name"] = "i3d-cs"
+    at.run()
+    assert not at.exception, at.exception
+    assert "i3d-cs" in at.info[0].value and "has no evaluation" in at.info[0].value
+    assert "Use part_attention-cs" in [b.label for b in at.button]
 
 
 @pytest.mark.parametrize("script", ["pages/compare.py", "pages/failures.py"])
 def test_pages_say_how_to_evaluate_when_no_model_has_an_evaluation(monkeypatch, script):
-    import app_support.models as models
+    import app_support.state as state
 
-    monkeypatch.setattr(models, "list_models", lambda *a, **k: [])
+    monkeypatch.setattr(state, "list_models", lambda *a, **k: [])
+    st.cache_data.clear()  # the model list is cached for 30 s
     at = run(script)
     assert "python -m core_models evaluate --run DIR" in at.info[0].value
+    st.cache_data.clear()

@@ -165,7 +165,7 @@ def test_granularity_page_shows_the_models_attention():
     at = page("granularity.py", GRANULARITY)
     assert not at.exception, at.exception
     assert not at.error
-    assert at.selectbox(key="granularity_model").value == GRANULARITY
+    assert not at.selectbox  # the sidebar's model: no picker on the page
     ref = reference(GRANULARITY)
     caption = at.subheader[0].value
     assert caption.endswith(f"Prediction: {ref.class_names[ref.pred]} ({ref.confidence:.3f})")
@@ -194,12 +194,16 @@ def test_granularity_page_shows_the_models_attention():
 
 
 @needs_shipped
-def test_granularity_page_falls_back_from_a_model_without_segments():
+def test_granularity_page_offers_models_with_segments():
     at = page("granularity.py", "part_attention-cs")
     assert not at.exception, at.exception
-    box = at.selectbox(key="granularity_model")
-    assert box.value.startswith("temporal_granularity-") and "part_attention-cs" not in box.options
-    assert len(at.dataframe) == 1
+    assert "part_attention-cs" in at.info[0].value and not at.dataframe
+    labels = [b.label for b in at.button]
+    assert labels[0] == "Use temporal_granularity-cs"  # the same split first
+    assert all(label.startswith("Use temporal_granularity-") for label in labels)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["model_name"] == "temporal_granularity-cs" and len(at.dataframe) == 1
 
 
 @needs_shipped
@@ -208,7 +212,6 @@ def test_glimpse_page_renders_and_follows_the_slider(model):
     at = page("glimpses.py", model)
     assert not at.exception, at.exception
     assert not at.error
-    assert at.selectbox(key="glimpses_model").value == model
     assert len(at.get("video")) == 1 and len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 2
     assert len(at.get("download_button")) == 5  # video, frame, two figures, table
 

@@ -225,9 +225,15 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     assert not at.exception and at.get("image")[0].proto.imgs[0].caption == "frame 7"
 
 
-def test_parts_page_falls_back_to_a_part_model():
+def test_a_model_without_part_attention_offers_the_models_that_have_it():
     at = run("parts.py", clip_source=CLIP, model_name="i3d-cs")  # i3d has no part attention
-    assert at.selectbox(key="parts_model").value.startswith("part_attention")
+    assert "i3d-cs" in at.info[0].value and "has no body-part attention" in at.info[0].value
+    offered = [b.label for b in at.button]
+    assert offered and all(label.startswith("Use part_attention") for label in offered)
+    assert not at.get("plotly_chart")  # no picker of its own: the sidebar's model rules
+    at.button[0].click().run()  # one click makes it the sidebar's model
+    assert not at.exception, at.exception
+    assert at.session_state["model_name"] == offered[0].removeprefix("Use ")
     assert not at.error and chart(at, "parts_bars")
 
 

@@ -138,6 +138,7 @@ def test_playground_page_renders_and_follows_its_sliders():
     at.selectbox(key="pg_source").set_value("position").run()
     assert not at.exception, at.exception
     assert at.slider(key="pg_px").value == 0.5
-    at.selectbox(key="pg_clip").set_value(10).run()
+    at.session_state["clip_source"] = {"kind": "synthetic", "name": "S001C001P001R001A010"}  # the sidebar's
+    at.run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) >= 4
+    assert len(at.get("image")) >= 4 and "S001C001P001R001A010" in at.caption[0].value

@@ -127,3 +127,21 @@ def topk_figure(probs: np.ndarray, class_names: list[str], truth: int | None, k:
         height=60 + 32 * len(shown),
     )
     return fig
+
+
+def topk_rows(probs: np.ndarray, class_names: list[str], truth: int | None, k: int = 5) -> list[dict]:
+    """The rows :func:`topk_figure` draws, as data: the ``k`` most probable classes, most probable
+    first, then the true class when it is outside them.
+
+    Returns:
+        one dict per row: ``class`` (index), ``name``, ``prob``, ``rank`` (1-based), ``truth`` (bool).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or len(probs) != len(class_names):
+        raise ValueError(f"probs must be (K,) with K = {len(class_names)} names, got {probs.shape}")
+    order = [int(i) for i in np.argsort(-probs, kind="stable")]
+    shown = order[: max(1, k)]
+    if truth is not None and truth not in shown:
+        shown.append(int(truth))
+    return [{"class": i, "name": str(class_names[i]), "prob": float(probs[i]), "rank": order.index(i) + 1,
+             "truth": i == truth} for i in shown]  # fmt: skip

@@ -25,6 +25,7 @@ SELECTED = "orange"  # the clicked cell
 ORDERS = ("index", "name", "accuracy", "cluster")
 NORMALISATIONS = ("true", "pred", "none")
 ANNOTATE_MAX_CLASSES = 30  # above this, numbers in the cells are unreadable: hover only
+CELL_PX = 30  # the height a matrix gives each class, so three-character values fit in a cell
 CLIP_COLUMNS = [
     "clip",
     "label",
@@ -154,15 +155,30 @@ def largest_changes(diff: Any, class_names: Sequence[str], n: int = 10) -> pd.Da
     )
 
 
-def _cell_text(matrix: np.ndarray, integer: bool) -> list[list[str]]:
-    fmt = "{:.0f}" if integer else "{:.2f}"
-    return [["" if v == 0 else fmt.format(v) for v in row] for row in matrix]
+def cell_text(matrix: Any, integer: bool = False, diverging: bool = False) -> list[list[str]]:
+    """What each cell prints: at most four characters, so numbers never run into each other.
+
+    Counts as integers; rates (0-1) as whole percentages (``"12"`` for 0.12, ``"<1"`` under 1%);
+    differences as signed percentage points (``"+12"``, ``"-3"``). Zero cells stay empty.
+    """
+    m = np.asarray(matrix, dtype=float)
+
+    def one(v: float) -> str:
+        if v == 0:
+            return ""
+        if integer:
+            return f"{v:.0f}"
+        p = 100 * v
+        if abs(p) < 1:
+            return "<1" if not diverging else ("+<1" if p > 0 else "-<1")
+        return f"{p:+.0f}" if diverging else f"{p:.0f}"
+
+    return [[one(v) for v in row] for row in m]
 
 
-def short_label(name: str, limit: int = 16) -> str:
-    """A class name cut to ``limit`` characters for an axis (``standing up (from…``)."""
-    name = str(name)
-    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+def label_width(class_names: Sequence[str]) -> int:
+    """Pixels the longest class name takes on an axis at 11 px (about 6 px a character)."""
+    return 6 * max((len(str(c)) for c in class_names), default=0) + 12
 
 
 def confusion_figure(
@@ -172,20 +188,25 @@ def confusion_figure(
     diverging: bool = False,
     *,
     class_ids: Sequence[int] | None = None,
+    annotate: bool = True,
 ) -> go.Figure:
     """A confusion (or difference) matrix as a figure: truth on y (top to bottom), prediction on x.
 
-    Trace 0 is the coloured heatmap with the values written in the cells (up to
-    ``ANNOTATE_MAX_CLASSES`` classes); trace 1 is one invisible marker per cell that carries the
-    hover text and can be clicked (heatmaps emit no point selections), with
-    ``customdata = (true class id, predicted class id, value)``.
+    Trace 0 is the coloured heatmap with the values written in the cells (see :func:`cell_text`;
+    up to ``ANNOTATE_MAX_CLASSES`` classes and when ``annotate``); trace 1 is one invisible
+    marker per cell that carries the hover text and can be clicked (heatmaps emit no point
+    selections), with ``customdata = (true class id, predicted class id, value)``. Class names
+    are written in full on both axes; the figure grows with the classes and the longest name,
+    so cells keep their size.
 
     Args:
-        matrix: (N, N) values, rows/columns in the order of ``class_names``.
+        matrix: (N, N) values, rows/columns in the order of ``class_names``; rates in [0, 1],
+            counts, or differences of rates in [-1, 1].
         class_names: N names (unique).
         title: the figure title.
         diverging: a red-white-blue scale centred on 0 (for differences).
         class_ids: the original class index of each row (default ``range(N)``), for ``customdata``.
+        annotate: write the values in the cells.
     """
     m = _square(matrix, "matrix")
     n = m.shape[0]
@@ -200,8 +221,8 @@ def confusion_figure(
         heat.update(zmid=0, zmin=-bound, zmax=bound)
     else:
         heat.update(zmin=0)
-    if n <= ANNOTATE_MAX_CLASSES:
-        heat.update(text=_cell_text(m, integer), texttemplate="%{text}", textfont={"size": 10})
+    if annotate and n <= ANNOTATE_MAX_CLASSES:
+        heat.update(text=cell_text(m, integer, diverging), texttemplate="%{text}", textfont={"size": 10})
     fig = go.Figure(go.Heatmap(**heat))
     ti, pi = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")  # (N, N) row and column of each cell
     value_fmt = ".0f" if integer else "+.3f" if diverging else ".3f"
@@ -219,20 +240,20 @@ def confusion_figure(
             showlegend=False,
         )
     )  # fmt: skip
-    side = 200 + 26 * n
+    labels = label_width(names)
+    cells = CELL_PX * n
     fig.update_layout(
-        title=title,
-        height=min(max(side, 380), 1100),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        title={"text": title, "font": {"size": 14}},
+        height=min(cells + labels + 80, 1600),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
         clickmode="event+select",
         dragmode=False,
     )
-    ticks = {"tickvals": names, "ticktext": [short_label(c) for c in names]}  # full names on hover
-    fig.update_xaxes(title="prediction", type="category", categoryorder="array", categoryarray=names,
-                     tickangle=-45, showgrid=False, range=[-0.5, n - 0.5], **ticks)  # fmt: skip
-    fig.update_yaxes(title="truth", type="category", categoryorder="array", categoryarray=names,
-                     range=[n - 0.5, -0.5], showgrid=False, **ticks)  # fmt: skip
-    fig.update_traces(colorbar={"thickness": 10}, selector={"type": "heatmap"})
+    axis = dict(type="category", categoryorder="array", categoryarray=names, showgrid=False,
+                automargin=True, tickfont={"size": 11})  # fmt: skip
+    fig.update_xaxes(title="prediction", tickangle=-90, range=[-0.5, n - 0.5], **axis)  # -45 widens the margin
+    fig.update_yaxes(title="truth", range=[n - 0.5, -0.5], **axis)
+    fig.update_traces(colorbar={"thickness": 10, "len": 0.8}, selector={"type": "heatmap"})
     return fig
 
 
@@ -274,6 +295,27 @@ def cell_clips(table: pd.DataFrame, true_label: int, pred_label: int) -> pd.Data
         .sort_values(["confidence", "clip"], ascending=[False, True])
         .reset_index(drop=True)
     )
+
+
+def summary_frame(metrics_by_model: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per model: its test split, clips, top-1, top-5, mean class accuracy, and its
+    weakest and strongest class (columns ``model, split, clips, top-1, top-5, mean class,
+    weakest class, strongest class``), in the order given."""
+    rows = []
+    for name, m in metrics_by_model.items():
+        per_class = m.get("per_class") or {}
+        ranked = sorted(per_class, key=lambda c: (per_class[c], c))
+        rows.append({
+            "model": name,
+            "split": f"{m.get('data', '?')} {str(m.get('protocol', '?')).upper()}",
+            "clips": int(m.get("clips", 0)),
+            "top-1": float(m.get("top1", np.nan)),
+            "top-5": float(m.get("top5", np.nan)),
+            "mean class": float(m.get("mean_class_accuracy", np.nan)),
+            "weakest class": f"{ranked[0]} ({per_class[ranked[0]]:.2f})" if ranked else "",
+            "strongest class": f"{ranked[-1]} ({per_class[ranked[-1]]:.2f})" if ranked else "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def per_class_frame(metrics_by_model: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

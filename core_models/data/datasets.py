@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -226,13 +227,20 @@ class ClipDataset(Dataset):
             _write_prepared(path, prep)
         return prep
 
-    def warm_cache(self, progress: bool = True) -> int:
-        """Prepare every clip not yet cached; returns how many were prepared now."""
+    def warm_cache(self, progress: bool = True, on_clip: Callable[[int, int], None] | None = None) -> int:
+        """Prepare every clip not yet cached; returns how many were prepared now.
+
+        ``on_clip(done, total)`` is called after each clip (and once before the first).
+        """
         from tqdm import tqdm
 
         todo = [i for i, r in enumerate(self.refs) if not (p := self.cache_path(r)) or not p.is_file()]
-        for i in tqdm(todo, desc="preparing clips", disable=not progress, unit="clip"):
+        if on_clip is not None:
+            on_clip(0, len(todo))
+        for k, i in enumerate(tqdm(todo, desc="preparing clips", disable=not progress, unit="clip"), 1):
             self.prepared(i)
+            if on_clip is not None:
+                on_clip(k, len(todo))
         return len(todo)
 
     # -- items -------------------------------------------------------------------------------

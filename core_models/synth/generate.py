@@ -22,6 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from core_models.data.clip import Clip, ClipTruth
@@ -147,6 +148,45 @@ def render_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160))
     return Clip(name, NTU25, label, SYNTH_CLASSES[label], frames, joints3d, joints2d, meta, truth)
 
 
+def render_frame(
+    name: str, *, seed: int = 0, size: tuple[int, int] = (90, 120), person: bool = False
+) -> np.ndarray:
+    """One frame of clip ``name``, the middle of the interval that tells its class apart (a
+    thumbnail: the pixels :func:`render_clip` draws at that frame).
+
+    Args:
+        size: (H, W) of the result.
+        person: frame the person (the box around the joints, widened by half, at the aspect of
+            ``size``; drawn at twice ``size`` first, so the crop keeps its detail) instead of the
+            whole room.
+
+    Returns:
+        uint8 (H, W, 3) RGB.
+    """
+    m = parse_name(name)
+    if m["action"] not in SYNTH_ACTIONS:
+        raise ValueError(f"{name}: action {m['action']} is not one of {SYNTH_ACTIONS}")
+    perf, subj, stage = perform(m["setup"], m["subject"], m["repetition"], m["action"], seed)
+    drawn = (2 * size[0], 2 * size[1]) if person else tuple(size)
+    cam = render.make_camera(m["setup"], m["camera"], drawn)
+    desk = render.setup_of(m["setup"]).desk
+    start, end = perf.interval
+    middle = min((int(start) + int(end)) // 2, len(perf.joints) - 1)
+    frame = render.render_frames(cam, m["setup"], m["camera"], stage, perf, subj, desk, times=[middle])[0]
+    if not person:
+        return frame
+    uv = cam.project(cam.to_camera(stage.to_world(perf.joints[middle])))  # (25, 2) pixels
+    (x0, y0), (x1, y1) = np.nanmin(uv, axis=0), np.nanmax(uv, axis=0)
+    h = max(y1 - y0, (x1 - x0) * size[0] / size[1]) * 1.5  # the box at the result's aspect, widened
+    w = h * size[1] / size[0]
+    H, W = drawn
+    h, w = min(h, H), min(w, W)
+    top = int(np.clip((y0 + y1 - h) / 2, 0, H - h))
+    left = int(np.clip((x0 + x1 - w) / 2, 0, W - w))
+    crop = frame[top : top + int(h), left : left + int(w)]
+    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
 def skeleton_bodies(clip: Clip, *, seed: int = 0) -> list[list[NTUBody]]:
     """The clip's person 0 as ``.skeleton`` frames, with Gaussian sensor noise on the joints."""
     m = clip.meta
@@ -211,6 +251,7 @@ def write_dataset(
     repetitions: Sequence[int] | None = None,
     actions: Sequence[int] | None = None,
     size: tuple[int, int] = (120, 160),
+    progress_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write the synthetic dataset in the NTU RGB+D format.
 
@@ -223,6 +264,8 @@ def write_dataset(
         progress: show a tqdm bar.
         subjects, cameras, repetitions, actions: restrict the clips written.
         size: (H, W) of the videos.
+        progress_file: keep ``{"stage": "data", "done", "total", "started", "time"}`` there
+            (written atomically, at most twice a second), for a page to show.
 
     Returns:
         The summary also written to ``out/synth.json``: seed, size, classes, counts, bytes, seconds.
@@ -236,6 +279,16 @@ def write_dataset(
     start = time.perf_counter()
     frames: dict[str, int] = {}
     total_bytes = 0
+    started, shown = time.time(), [0.0]
+
+    def tick(done: int) -> None:
+        if progress_file and (done == len(jobs) or time.perf_counter() - shown[0] >= 0.5):
+            from core_models.results import write_progress
+
+            write_progress(progress_file, "data", done, len(jobs), started)
+            shown[0] = time.perf_counter()
+
+    tick(0)
     with tqdm(total=len(jobs), disable=not progress, desc="synth", unit="clip") as bar:
         if workers > 1:
             # spawn: a fresh interpreter per worker, safe whatever threads the parent runs. An
@@ -245,11 +298,13 @@ def write_dataset(
                 for name, n, nbytes in pool.map(_write_one, jobs, chunksize=4):
                     frames[name], total_bytes = n, total_bytes + nbytes
                     bar.update()
+                    tick(len(frames))
         else:
             for job in jobs:
                 name, n, nbytes = _write_one(job)
                 frames[name], total_bytes = n, total_bytes + nbytes
                 bar.update()
+                tick(len(frames))
     metas = [parse_name(n) for n in names]
     summary = {
         "seed": seed,
@@ -277,6 +332,39 @@ def write_dataset(
         },
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def partial_dirs(out: str | Path) -> list[Path]:
+    """The unfinished folders :func:`write_dataset_atomically` leaves next to ``out`` when killed."""
+    out = Path(out)
+    return sorted(out.parent.glob(f".{out.name}.partial-*")) if out.parent.is_dir() else []
+
+
+def write_dataset_atomically(out: str | Path, **kwargs) -> dict[str, Any]:
+    """:func:`write_dataset` into a hidden folder next to ``out``, renamed to ``out`` once whole.
+
+    ``out`` must not exist yet (or be empty). A stopped or failed write removes its folder; one
+    killed outright leaves ``.<out>.partial-<pid>``, which :func:`partial_dirs` finds (the Train
+    page removes them before it writes again). Either way ``out`` is never half a dataset.
+    """
+    import os
+    import shutil
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already holds files; write the dataset to a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        summary = write_dataset(tmp, **kwargs)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return summary
 
 

@@ -17,6 +17,7 @@ primitives with sub-pixel coordinates keep small, far performers smooth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -330,13 +331,18 @@ def render_frames(
     perf: motion.Performance,
     subject: body.Subject,
     desk: bool,
+    times: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Draw a performance from one camera.
 
+    Args:
+        times: draw only these frames (default: every frame).
+
     Returns:
-        uint8 (T, H, W, 3) RGB frames.
+        uint8 (T, H, W, 3) RGB frames, T = ``len(times)`` when given.
     """
     T = len(perf.joints)
+    times = range(T) if times is None else [min(max(int(t), 0), T - 1) for t in times]
     bg = background(setup, camera, cam.size)
     joints_w = stage.to_world(perf.joints)  # (T, 25, 3)
     jc = cam.to_camera(joints_w)
@@ -351,8 +357,8 @@ def render_frames(
     static = furniture(desk)
     objects = perf.objects
     obj_w = [(o, stage.to_world(o.a), None if o.b is None else stage.to_world(o.b)) for o in objects]
-    frames = np.empty((T, *cam.size, 3), np.uint8)
-    for t in range(T):
+    frames = np.empty((len(times), *cam.size, 3), np.uint8)
+    for n, t in enumerate(times):
         img = bg.copy()
         items: list[tuple[float, int, tuple]] = []  # (depth, order, draw call)
         for k, (ja, jb, r, ck) in enumerate(LIMBS):
@@ -385,7 +391,7 @@ def render_frames(
         for prim in static:
             if prim.layer == "over":
                 _draw_prim(img, cam, prim, stage)
-        frames[t] = img
+        frames[n] = img
     return frames
 
 

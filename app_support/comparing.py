@@ -1,0 +1,76 @@
+"""The compare page's data: evaluations read once per process, the default models, the chosen
+confusion cell.
+
+An evaluation (metrics and the per-clip predictions table) is cached per model directory and
+its ``COMPLETE`` marker's time, so a re-evaluated run is read again. Cached tables are shared:
+read them, never change them in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app_support.models import ModelEntry, faithfulness_frame, metrics, predictions
+from core_models.results import eval_dir
+
+MAX_EVALUATIONS = 32
+CELL = ("compare_cell_model", "compare_true", "compare_pred")  # the session keys of the chosen cell
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_EVALUATIONS)
+def _evaluation(path: str, stamp: float, _entry: ModelEntry) -> tuple[dict, pd.DataFrame] | None:
+    m, t = metrics(_entry), predictions(_entry)
+    return (m, t) if m is not None and t is not None else None
+
+
+def evaluation(entry: ModelEntry) -> tuple[dict[str, Any], pd.DataFrame] | None:
+    """``(metrics, predictions)`` of a model's test evaluation, or None when it has none."""
+    complete = eval_dir(entry.path) / "COMPLETE"
+    try:
+        stamp = complete.stat().st_mtime
+    except OSError:
+        return None
+    return _evaluation(str(entry.path), stamp, entry)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=60)
+def faithfulness(runs: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    """:func:`app_support.models.faithfulness_frame` of ``(name, run dir)`` pairs, re-read each minute."""
+    return faithfulness_frame(dict(runs))
+
+
+def _top1(entry: ModelEntry) -> float:
+    found = evaluation(entry)
+    return float(found[0].get("top1", 0.0)) if found else 0.0
+
+
+def default_models(entries: list[ModelEntry], first: str | None) -> list[str]:
+    """The sidebar's model (``first``, when evaluated) and the most accurate other evaluated model
+    trained on the same data and split; else the first two of the same split; else the first two."""
+    names = [e.name for e in entries]
+    lead = next((e for e in entries if e.name == first), None)
+    if lead is not None:
+        same = [e for e in entries if e is not lead and (e.data, e.protocol) == (lead.data, lead.protocol)]
+        rest = sorted(same, key=_top1, reverse=True) or [e for e in entries if e is not lead]
+        return [lead.name, *[e.name for e in rest[:1]]]
+    for e in entries:
+        same = [f.name for f in entries if (f.data, f.protocol) == (e.data, e.protocol)]
+        if len(same) >= 2:
+            return same[:2]
+    return names[:2]
+
+
+def clicked_cell(event, model: str) -> None:
+    """Make a new click on a cell of ``model``'s matrix the chosen cell (the selectboxes below)."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if not points or "customdata" not in points[0]:
+        return
+    truth, pred = (int(v) for v in points[0]["customdata"][:2])
+    click = (model, truth, pred)
+    if st.session_state.get("_compare_last_click") != click:  # a stale selection must not undo the boxes
+        st.session_state["_compare_last_click"] = click
+        for key, value in zip(CELL, click):
+            st.session_state[key] = value
