@@ -55,7 +55,10 @@ def test_router_shows_the_default_clip_and_the_prediction_of_the_default_model()
     insp = expected("part_attention-cs", synth("S001C001P001R001A001"))
     caption = f"Groundtruth: drink water - Prediction: {insp.class_names[insp.pred]} ({insp.confidence:.3f})"
     assert caption in at.subheader[0].value
-    assert len(at.get("video")) == 1 and len(at.get("plotly_chart")) == 1
+    assert len(at.get("video")) == 1 and not at.get("plotly_chart")  # the first page loads no plotly
+    bars = at.get("progress")  # the top-5 as bars, the most probable first
+    assert len(bars) >= 5 and insp.class_names[insp.pred] in bars[0].proto.text
+    assert bars[0].proto.value == round(100 * insp.probs[insp.pred])
     assert at.sidebar.selectbox[0].label == "Class"
     assert at.session_state["model_name"] == "part_attention-cs"
     assert "top-1" in " ".join(c.value for c in at.sidebar.caption)
@@ -158,3 +161,91 @@ def test_opening_a_clip_from_another_page_sets_the_sidebar():
     assert state["clip_source"] == synth("S004C003P004R002A009")
     assert state["synth_class"] == SYNTH_ACTIONS.index(9) and state["synth_subject"] == 4
     assert state["synth_camera"] == 3 and state["synth_repetition"] == 2 and state["model_name"] == "i3d-cs"
+
+
+def test_a_link_restores_the_clip_and_the_model_and_ignores_what_it_cannot_use():
+    """The sidebar's widgets are bound to the URL: its query parameters choose them on a first run."""
+    at = AppTest.from_function(sidebar_app, default_timeout=60)
+    at.query_params.update(model_name="i3d-cs", synth_class=SYNTH_CLASSES[7], synth_camera="C002",
+                           synth_subject="P004", synth_repetition="2")  # fmt: skip
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["model_name"] == "i3d-cs"
+    name = format_name(setup_for(4, 2), 2, 4, 2, SYNTH_ACTIONS[7])
+    assert at.session_state["clip_source"] == synth(name)
+
+    wrong = AppTest.from_function(sidebar_app, default_timeout=60)
+    wrong.query_params.update(model_name="no-such-model", synth_class="no such class")
+    wrong.run()
+    assert not wrong.exception, wrong.exception
+    assert wrong.session_state["model_name"] == "part_attention-cs"  # the default, not an error
+    assert wrong.session_state["clip_source"] == synth("S001C001P001R001A001")
+
+
+def test_a_link_opens_the_clip_page_on_its_frame():
+    at = AppTest.from_file(str(ROOT / "pages/clip.py"), default_timeout=120)
+    at.query_params["frame"] = "11"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.slider(key="frame").value == 11 and at.get("image")[0].proto.imgs[0].caption == "frame 11"
+
+
+def test_process_settings_bound_torch_threads_and_log_runs(tmp_path, monkeypatch):
+    import os
+
+    import torch
+
+    from app_support import process
+
+    process.configure()
+    assert torch.get_num_threads() == process.torch_threads() <= max(1, (os.cpu_count() or 2) // 2)
+    monkeypatch.setenv("ADL_TORCH_THREADS", "3")
+    assert process.torch_threads() == 3
+    log = tmp_path / "runs.log"
+    monkeypatch.setenv(process.RUN_LOG, str(log))
+    with process.timed_run("Some page"):
+        pass
+    title, seconds = log.read_text().strip().split("\t")
+    assert title == "Some page" and 0 <= float(seconds) < 5
+    assert process.rss_mib() > 0
+
+
+def test_the_page_html_learns_where_the_app_root_is():
+    """serve.py's middleware: Streamlit's page gets the root as its backend URL (no 404 probes),
+    whether the HTML comes plain or gzipped; other responses pass untouched."""
+    import asyncio
+    import gzip
+
+    from app_support.server import BaseUrlScript, base_url_script, inject
+
+    html = b"<html><head><title>x</title></head><body></body></html>"
+    assert inject(html, b"<script>s</script>").startswith(b"<html><head><script>s</script><title>")
+    assert b'BACKEND_BASE_URL: window.location.origin + "/"' in base_url_script()
+
+    def app_sending(body: bytes, kind: bytes, gzipped: bool = False):
+        async def app(scope, receive, send):
+            headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+            if gzipped:
+                headers.append((b"content-encoding", b"gzip"))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        return app
+
+    def serve(app, method: str = "GET") -> tuple[dict, bytes]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(BaseUrlScript(app)({"type": "http", "method": method, "path": "/compare"}, None, send))
+        start = sent[0]
+        return dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+    for gzipped in (False, True):
+        body = gzip.compress(html) if gzipped else html
+        headers, out = serve(app_sending(body, b"text/html; charset=utf-8", gzipped))
+        assert out.startswith(b"<html><head>" + base_url_script()) and b"content-encoding" not in headers
+        assert int(headers[b"content-length"]) == len(out)
+    headers, out = serve(app_sending(b"{}", b"application/json"))
+    assert out == b"{}"

@@ -40,6 +40,9 @@ def test_a_tiny_run_trains_in_the_background_and_one_job_runs_at_a_time(tiny_syn
     assert s["state"] == "complete", s
     assert s["epochs_done"] == 1 and s["epochs"] == 1 and s["error"] is None
     assert {"train_loss", "train_top1", "val_top1"} <= set(s["history"][0])
+    steps = s["steps"]  # a curve from the first steps, before the first epoch ends
+    assert steps and steps[0]["epoch"] == 0 and steps[0]["step"] == 1 and 0 < steps[0]["epoch_fraction"] <= 1
+    assert {"train_loss", "train_top1"} <= set(steps[0])
     assert (app / "first" / "model.pt").is_file() and s["has_model"]
     assert (app / "first" / jobs.RC_FILE).read_text().strip() == "0"
     assert [j["name"] for j in jobs.list_jobs(app)] == ["first"]
@@ -54,16 +57,75 @@ def test_a_tiny_run_trains_in_the_background_and_one_job_runs_at_a_time(tiny_syn
     assert metrics(listed[0])["clips"] > 0  # evaluated, so its metrics show beside it
 
 
-def test_a_job_without_data_generates_it_first_and_can_be_stopped(tmp_path):
+def test_a_job_without_data_generates_it_first_shows_progress_and_stops_without_leftovers(tmp_path):
+    from core_models.synth.generate import partial_dirs
+
     empty = tmp_path / "no-data"
     job = jobs.start_training("skeleton_lstm", "cv", 2, tmp_path / "app" / "run", root=empty)
     assert "synth --out" in job.command and "--small" in job.command and "&&" in job.command
     assert jobs.job_state(job.out_dir)["state"] == "starting"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the data being written, with its progress
+        p = jobs.job_state(job.out_dir)["progress"]
+        if p and p["done"] > 0:
+            break
+        time.sleep(0.2)
+    assert p and p["stage"] == "data" and 0 < p["done"] < p["total"] and p["time"] >= p["started"]
+    assert partial_dirs(empty) and not empty.exists()  # written aside, not into the dataset folder
     assert jobs.stop(job.out_dir)
     s = jobs.job_state(job.out_dir)
     assert s["state"] == "stopped" and not s["running"]
     with pytest.raises(ProcessLookupError):
         os.killpg(job.pid, 0)  # the whole process group is gone
+    assert not empty.exists() and partial_dirs(empty) == []  # nothing half-written is left
+
+
+def test_an_interrupted_dataset_write_leaves_nothing(tmp_path, monkeypatch):
+    from core_models.synth import generate
+
+    real, calls = generate._write_one, []
+
+    def failing(job):
+        calls.append(job)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a Stop does (SIGTERM unwinds like Ctrl-C in the CLI)
+        return real(job)
+
+    monkeypatch.setattr(generate, "_write_one", failing)
+    out = tmp_path / "synth"
+    with pytest.raises(KeyboardInterrupt):
+        generate.write_dataset_atomically(out, workers=1, progress=False, subjects=(1,), cameras=(1,),
+                                          repetitions=(1,), size=(30, 40))  # fmt: skip
+    assert not out.exists() and generate.partial_dirs(out) == []
+    monkeypatch.setattr(generate, "_write_one", real)
+    summary = generate.write_dataset_atomically(out, workers=1, progress=False, subjects=(1,), cameras=(1,),
+                                                repetitions=(1,), actions=(1, 2), size=(30, 40),
+                                                progress_file=tmp_path / "progress.json")  # fmt: skip
+    assert summary["clips"] == 2 and (out / "synth.json").is_file() and jobs.dataset_ready(out)
+    from core_models.results import read_progress
+
+    assert read_progress(tmp_path / "progress.json")["done"] == 2
+    with pytest.raises(FileExistsError, match="already holds files"):
+        generate.write_dataset_atomically(out, workers=1, progress=False)
+
+
+def test_the_data_estimate_counts_the_clips_and_the_load():
+    e = jobs.data_estimate()
+    assert e["clips"] == 420 and 0 < e["idle_seconds"] <= e["seconds"] and e["cores"] >= 1
+
+
+def test_curves_start_from_the_steps():
+    from viz.training import curves_figure
+
+    steps = [
+        {"epoch": 0, "step": i, "epoch_fraction": i / 10, "train_loss": 2.0 - i / 10, "train_top1": i / 20}
+        for i in range(1, 6)
+    ]
+    fig = curves_figure([], steps)
+    assert [t.name for t in fig.data] == ["train loss (steps)", "train acc (steps)"]
+    assert list(fig.data[0].x) == [0.1, 0.2, 0.3, 0.4, 0.5]
+    fig = curves_figure([{"epoch": 0, "train_loss": 1.5, "val_top1": 0.4}], steps)
+    assert {"train loss (epoch)", "val acc"} <= {t.name for t in fig.data}
 
 
 def test_default_root_prefers_the_full_set_then_the_small_one(tmp_path, monkeypatch):
