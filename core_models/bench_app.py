@@ -214,11 +214,18 @@ def click_page(page, title: str) -> None:
     page.locator("[data-testid=stSidebarNav] a").filter(has_text=title).first.click()
 
 
+def selected_option(scope, label: str) -> str:
+    """The option a selectbox labelled ``label`` inside the locator ``scope`` shows."""
+    box = scope.locator("[data-testid=stSelectbox]").filter(has_text=label).first
+    field = box.locator("input")
+    return field.first.input_value() if field.count() else box.inner_text().splitlines()[-1]
+
+
 def choose(page, label: str, option: str, scope: str = "[data-testid=stSidebar]") -> None:
     """Pick ``option`` in the selectbox labelled ``label`` inside ``scope``."""
-    box = page.locator(f"{scope} [data-testid=stSelectbox]").filter(has_text=label).first
-    if option in box.inner_text().splitlines():
+    if selected_option(page.locator(scope), label) == option:
         return  # already chosen: no run would follow
+    box = page.locator(f"{scope} [data-testid=stSelectbox]").filter(has_text=label).first
     field = box.locator("input").first
     field.click()
     field.fill(option)

@@ -8,78 +8,92 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
+from core_models.bench_app import CHROMIUM_FLAGS, WATCH_RUNS, Watcher, rss_mib, wait_drawn
+
 ROOT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
+FLAGS = CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs Debian's chromium)"
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def streamlit_server():
-    """A fresh `streamlit run app.py` on a free port; yields its URL."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the streamlit server did not start within 60 s")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    """A fresh `streamlit run serve.py` (as `make app` starts it) on a free port; yields its URL
+    and its process."""
+    from core_models.bench_app import streamlit_server as server
+
+    with server("serve.py", timeout_s=120) as (url, process):
+        yield url, process
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    with streamlit_server() as url:
-        yield url
+def app_server():
+    with streamlit_server() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server):
+    return app_server[0]
+
+
+@pytest.fixture
+def watcher():
+    """What every test's pages did that the app must never do: fails the test on any request to
+    another host than this machine, any console error, any HTTP error (a deep link's 404s too)."""
+    w = Watcher()
+    yield w
+    assert not w.external, f"requests left the machine: {w.external[:3]}"
+    assert not w.console_errors, f"console errors: {w.console_errors[:3]}"
+    assert not w.http_errors, f"HTTP errors: {w.http_errors[:3]}"
+
+
+def new_page(browser, watcher, height: int = 1000):
+    """A page in its own browser context (fresh cookies and cache), watched."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    context.add_init_script(WATCH_RUNS)
+    page = context.new_page()
+    watcher.attach(page)
+    return page
 
 
 SHOTS = ROOT / "artifacts" / "screenshots"
-# url path -> text the page shows once it has run
+# url path -> text the page shows once it has run, and the attention its view needs
 PAGES = {
-    "": "Groundtruth: drink water",
-    "parts": "Body-part attention",
-    "spatiotemporal": "Spatio-temporal attention",
-    "granularity": "Temporal granularity",
-    "glimpses": "Glimpse Clouds",
-    "explain": "Cost: Integrated Gradients",
-    "compare": "Compare models",
-    "failures": "Failures",
-    "train": "Train",
-    "playground": "Attention playground",
+    "": ("Groundtruth: drink water", None),
+    "parts": ("Body-part attention", "parts"),
+    "spatiotemporal": ("Heatmap opacity", "spatial"),
+    "granularity": ("Most attended granularity", "granularity"),
+    "glimpses": ("Glimpse Clouds", "glimpses"),
+    "explain": ("Cost:", None),
+    "compare": ("Compare models", None),
+    "failures": ("Failures", None),
+    "train": ("Train", None),
+    "playground": ("Attention playground", None),
 }
+
+
+def selected(scope, label: str) -> str:
+    """The value a selectbox labelled ``label`` shows."""
+    from core_models.bench_app import selected_option
+
+    return selected_option(scope, label)
+
+
+def model_with(kind: str) -> str:
+    """A shipped cross-subject model that produces ``kind`` of attention (the first by name)."""
+    from app_support.models import list_models
+
+    return next(e.name for e in list_models(ROOT / "checkpoints", ROOT / "runs") if kind in e.attention_kinds)
+
 
 SCROLL_TO = {"compare": "Rows are the true class", "granularity": "Most attended granularity"}
 
@@ -115,10 +129,12 @@ def no_exception(page) -> None:
 
 
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_runs_without_exception(browser, app_url, path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{app_url}/{path}", wait_until="networkidle")
-    page.get_by_text(PAGES[path]).first.wait_for(timeout=90_000)
+def test_every_page_runs_without_exception(browser, app_url, watcher, path):
+    page = new_page(browser, watcher)
+    text, kind = PAGES[path]
+    query = f"?model_name={model_with(kind)}" if kind else ""
+    page.goto(f"{app_url}/{path}{query}", wait_until="networkidle")
+    page.get_by_text(text).first.wait_for(timeout=90_000)
     settle(page)
     no_exception(page)
     if path in SCROLL_TO:  # the page's main figure, for the README's screenshot
@@ -128,29 +144,45 @@ def test_every_page_runs_without_exception(browser, app_url, path):
     page.close()
 
 
-def test_a_confusion_cell_opens_its_clip_in_the_inspector(browser, app_url):
+def test_a_confusion_cells_clip_opens_from_its_gallery_in_the_inspector(browser, app_url, watcher):
     import pandas as pd
 
     from viz.confusion import cell_clips, commonest_mistake, confusion_from_table
 
     table = pd.read_parquet(ROOT / "checkpoints/part_attention-cs/eval/test/predictions.parquet")
-    truth, pred = commonest_mistake(confusion_from_table(table, 14))
+    truth, pred = commonest_mistake(confusion_from_table(table, table["label"].max() + 1))
     first = cell_clips(table, truth, pred)["clip"].iloc[0]
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = new_page(browser, watcher, height=1400)
     page.goto(f"{app_url}/compare", wait_until="networkidle")
     page.get_by_text("Clips behind a cell").first.wait_for(timeout=90_000)
     settle(page)
-    page.get_by_role("button", name="Open in Clip").first.click()
+    card = page.locator("[data-testid=stVerticalBlock]").filter(has_text=first).last  # the innermost
+    assert card.locator("img").count() == 1  # a thumbnail of the clip
+    card.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "compare-gallery.png"))
+    card.get_by_role("button", name="Inspect").click()
     page.wait_for_selector(f"text={first}", timeout=90_000)  # the clip page's caption names the clip
     settle(page)
     no_exception(page)
     title = page.locator("h1").first.inner_text().lower()
     assert title == table.loc[table["clip"] == first, "label_name"].iloc[0].lower()
+    assert f"synth_class={table.loc[table['clip'] == first, 'label_name'].iloc[0].split()[0]}" in page.url
     page.close()
 
 
-def test_sidebar_changes_the_clip_and_the_pages_follow(browser, app_url):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def test_failures_are_a_gallery_and_a_tag_is_kept(browser, app_url, watcher, tmp_path):
+    page = new_page(browser, watcher, height=1600)
+    page.goto(f"{app_url}/failures", wait_until="networkidle")
+    page.get_by_text("test clips wrong").first.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page)
+    assert page.locator("[data-testid=stImage] img").count() >= 4  # thumbnails
+    page.screenshot(path=str(SHOTS / "failures.png"))
+    page.close()
+
+
+def test_sidebar_changes_the_clip_and_the_pages_follow(browser, app_url, watcher):
+    page = new_page(browser, watcher, height=900)
     page.goto(app_url, wait_until="networkidle")
     page.wait_for_selector("h1:has-text('Drink water')", timeout=90_000)
     page.wait_for_selector("video", timeout=60_000)  # encoded after the title is drawn
@@ -172,31 +204,95 @@ def test_sidebar_changes_the_clip_and_the_pages_follow(browser, app_url):
     page.screenshot(path=str(SHOTS / "clip-changed.png"))
 
     sidebar.get_by_text("Temporal granularity").click()  # another page keeps the sidebar's clip
+    page.get_by_text("has no temporal granularity attention").first.wait_for(timeout=90_000)
+    settle(page)
+    model = model_with("granularity")
+    page.get_by_role("button", name=f"Use {model}").click()  # one click switches the sidebar's model
     page.get_by_text("Groundtruth: standing up").first.wait_for(timeout=90_000)
     settle(page)
     no_exception(page)
+    assert selected(sidebar, "Model") == model
+    assert f"model_name={model}" in page.url
     page.close()
 
 
-def test_a_deep_link_to_a_page_on_a_fresh_server_gets_the_router(browser):
-    with streamlit_server() as url:  # nothing has run app.py yet
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{url}/failures", wait_until="networkidle")
-        page.get_by_text("Failures").first.wait_for(timeout=90_000)
+def test_a_link_restores_page_clip_model_frame_and_settings_on_a_fresh_server(browser, app_url, watcher):
+    """The URL round trip: choices made in one browser land in its URL; that URL, opened on a
+    fresh server in a fresh browser context, shows the same view, with no 404 and no request
+    leaving the machine (the watcher)."""
+    page = new_page(browser, watcher)
+    page.goto(f"{app_url}/spatiotemporal", wait_until="networkidle")
+    page.get_by_text("Spatio-temporal attention").first.wait_for(timeout=90_000)
+    settle(page)
+    sidebar = page.locator("[data-testid=stSidebar]")
+    sidebar.get_by_text("C003").click()  # the camera
+    settle(page)
+    model = model_with("spatial")
+    page.get_by_role("button", name=f"Use {model}").click()  # the page offers a model with its view
+    page.get_by_text("Heatmap opacity").first.wait_for(timeout=90_000)
+    settle(page)
+    slider = (
+        page.locator("[data-testid=stSlider]").filter(has_text="Frame").first.locator("input[type=range]")
+    )
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    link = page.url
+    assert "/spatiotemporal?" in link and "synth_camera=C003" in link and f"model_name={model}" in link
+    frame = int(slider.input_value())
+    assert f"frame={frame}" in link
+    page.close()
+
+    with streamlit_server() as (url, _):  # nothing has run app.py yet
+        page = new_page(browser, watcher)
+        page.goto(link.replace(app_url, url), wait_until="networkidle")
+        page.get_by_text("Heatmap opacity").first.wait_for(timeout=90_000)
         settle(page)
         no_exception(page)
         nav = page.locator("[data-testid=stSidebarNav]")
         assert nav.get_by_text("Clip and prediction").count() == 1  # the router's menu, not file names
-        assert page.locator("[data-testid=stSidebar]").get_by_text("Source").count() == 1
+        sidebar = page.locator("[data-testid=stSidebar]")
+        assert selected(sidebar, "Model") == model
+        assert sidebar.get_by_role("radio", name="C003").is_checked()
+        slider = (
+            page.locator("[data-testid=stSlider]").filter(has_text="Frame").first.locator("input[type=range]")
+        )
+        assert int(slider.input_value()) == frame
+        assert page.get_by_text(f"frame {frame}").count() >= 1  # the still shows that frame
+        page.screenshot(path=str(SHOTS / "deep-link.png"))
         page.close()
 
 
-def test_an_upload_is_inspected_and_a_broken_one_is_refused_without_losing_it(browser, app_url, tmp_path):
+def test_server_memory_stays_flat_over_repeat_visits(browser, app_server, watcher):
+    """Pages visited again and again in one session, then opened again and again by their links:
+    the server's memory stays within a few MiB per visit once every page has run (the bench
+    measures it precisely; this catches a leak)."""
+    url, server = app_server
+    page = new_page(browser, watcher)
+    page.goto(url, wait_until="networkidle")
+    wait_drawn(page, 0)
+    links = [a.get_attribute("href") for a in page.locator("[data-testid=stSidebarNav] a").all()]
+    paths = [h if h.startswith("http") else url + h for h in links]
+    for rounds in range(3):
+        if rounds == 1:
+            warm = rss_mib(server.pid)
+        for path in paths:
+            page.goto(path)
+            wait_drawn(page, 0)
+    grown = rss_mib(server.pid) - warm
+    assert grown < 3 * len(paths), f"the server grew by {grown:.0f} MiB over {2 * len(paths)} visits"
+    page.close()
+
+
+def test_an_upload_is_inspected_and_a_broken_one_is_refused_without_losing_it(
+    browser, app_url, watcher, tmp_path
+):
     from core_models.synth.generate import render_clip, write_clip
 
     write_clip(render_clip("S002C001P003R001A002", size=(120, 160)), tmp_path)  # eat meal
     video, skeleton = tmp_path / "S002C001P003R001A002_rgb.avi", tmp_path / "S002C001P003R001A002.skeleton"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = new_page(browser, watcher, height=900)
     page.goto(app_url, wait_until="networkidle")
     page.wait_for_selector("h1:has-text('Drink water')", timeout=90_000)
     settle(page)
@@ -223,8 +319,8 @@ def test_an_upload_is_inspected_and_a_broken_one_is_refused_without_losing_it(br
     page.close()
 
 
-def test_an_attribution_runs_with_a_progress_bar_and_shows_its_agreement(browser, app_url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def test_an_attribution_runs_with_a_progress_bar_and_shows_its_agreement(browser, app_url, watcher):
+    page = new_page(browser, watcher)
     page.goto(f"{app_url}/explain", wait_until="networkidle")
     page.get_by_role("button", name="Run Integrated Gradients").wait_for(timeout=90_000)
     settle(page)
