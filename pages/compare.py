@@ -87,7 +87,7 @@ st.caption(
 for start in range(0, len(models), PER_ROW):
     for col, n in zip(st.columns(PER_ROW), models[start : start + PER_ROW]):
         with col:
-            fig = cf.confusion_figure(cf.subset(rates[n], shown), names, n, class_ids=shown)
+            fig = cf.confusion_figure(cf.subset(rates[n], shown), names, n, class_ids=shown, scale=False)
             event = ui.figure(fig, f"confusion-{n.replace('/', '_')}", f"cm_{n}", on_select="rerun",
                               selection_mode=("points",))  # fmt: skip
             comparing.clicked_cell(event, n)

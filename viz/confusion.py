@@ -189,6 +189,7 @@ def confusion_figure(
     *,
     class_ids: Sequence[int] | None = None,
     annotate: bool = True,
+    scale: bool = True,
 ) -> go.Figure:
     """A confusion (or difference) matrix as a figure: truth on y (top to bottom), prediction on x.
 
@@ -207,6 +208,8 @@ def confusion_figure(
         diverging: a red-white-blue scale centred on 0 (for differences).
         class_ids: the original class index of each row (default ``range(N)``), for ``customdata``.
         annotate: write the values in the cells.
+        scale: draw the colour scale (a grid of matrices leaves it out: the cells carry numbers,
+            and the width goes to the cells).
     """
     m = _square(matrix, "matrix")
     n = m.shape[0]
@@ -215,7 +218,8 @@ def confusion_figure(
         raise ValueError(f"expected {n} class names for a ({n}, {n}) matrix, got {len(names)}")
     ids = list(class_ids) if class_ids is not None else list(range(n))
     integer = bool(np.all(m == np.round(m))) and not diverging and m.max(initial=0) > 1
-    heat = dict(z=m, x=names, y=names, colorscale=DIVERGING if diverging else SEQUENTIAL, hoverinfo="skip")
+    heat = dict(z=m, x=names, y=names, colorscale=DIVERGING if diverging else SEQUENTIAL, hoverinfo="skip",
+                showscale=scale)  # fmt: skip
     if diverging:
         bound = float(np.abs(m).max(initial=0)) or 1.0
         heat.update(zmid=0, zmin=-bound, zmax=bound)
@@ -251,7 +255,9 @@ def confusion_figure(
     )
     axis = dict(type="category", categoryorder="array", categoryarray=names, showgrid=False,
                 automargin=True, tickfont={"size": 11})  # fmt: skip
-    fig.update_xaxes(title="prediction", tickangle=-90, range=[-0.5, n - 0.5], **axis)  # -45 widens the margin
+    fig.update_xaxes(
+        title="prediction", tickangle=-90, range=[-0.5, n - 0.5], **axis
+    )  # -45 widens the margin
     fig.update_yaxes(title="truth", range=[n - 0.5, -0.5], **axis)
     fig.update_traces(colorbar={"thickness": 10, "len": 0.8}, selector={"type": "heatmap"})
     return fig
