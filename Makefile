@@ -14,7 +14,7 @@ $(STAMP): requirements.txt requirements-pose.txt
 	touch $(STAMP)
 
 app: $(STAMP)
-	$(PY) -m streamlit run app.py
+	$(PY) -m streamlit run serve.py
 
 test: $(STAMP)
 	$(PY) -m ruff check .

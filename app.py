@@ -1,4 +1,5 @@
-"""ADL attention lab: the router. Run with ``streamlit run app.py`` (or ``make app``).
+"""ADL attention lab: the router. Run with ``make app`` (``streamlit run serve.py``, see serve.py)
+or ``streamlit run app.py``.
 
 Works offline with no dataset: synthetic clips are rendered on demand from their NTU-style names,
 and the models are the trained checkpoints shipped in ``checkpoints/``. The sidebar chooses the

@@ -63,6 +63,17 @@ def default_models(entries: list[ModelEntry], first: str | None) -> list[str]:
     return names[:2]
 
 
+def default_cell(models: list[str], counts: dict) -> None:
+    """Choose a cell when none of these models' is chosen: the first model's commonest mistake."""
+    from viz.confusion import commonest_mistake
+
+    if st.session_state.get(CELL[0]) not in models:
+        st.session_state[CELL[0]] = models[0]
+    k = len(next(iter(counts.values())))
+    if {st.session_state.get(key) for key in CELL[1:]} - set(range(k)):
+        st.session_state[CELL[1]], st.session_state[CELL[2]] = commonest_mistake(counts[models[0]])
+
+
 def clicked_cell(event, model: str) -> None:
     """Make a new click on a cell of ``model``'s matrix the chosen cell (the selectboxes below)."""
     points = (event or {}).get("selection", {}).get("points", []) if event else []

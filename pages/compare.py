@@ -106,11 +106,7 @@ with left:
 with right:
     st.markdown("**Largest changes off the diagonal**")
     ui.table(cf.largest_changes(cf.subset(diff, shown), names), "confusion-changes", key="compare_changes")
-flips = cf.flipped_clips(tables[a], tables[b], names=(a, b))
-flips = flips.drop(columns=["label", "pred_a", "pred_b"]).rename(
-    columns={"pred_name_a": f"{a} prediction", "confidence_a": f"{a} confidence",
-             "pred_name_b": f"{b} prediction", "confidence_b": f"{b} confidence", "right": "right model"}
-)  # fmt: skip
+flips = cf.flips_table(tables[a], tables[b], a, b)
 right_b = int((flips["right model"] == b).sum())
 st.markdown(
     f"**Flipped clips: {len(flips)}** change correctness; {b} fixes **{right_b}** and breaks "
@@ -118,15 +114,11 @@ st.markdown(
 )
 event = ui.table(flips, "flipped-clips", key="flip_clips", on_select="rerun", selection_mode="single-row")
 if event and event.selection.rows:
-    open_clip(flips["clip"].iloc[event.selection.rows[0]], model=b)
+    where = {k: str(metrics_by[b].get(k, "")) for k in ("data", "root")}
+    open_clip(flips["clip"].iloc[event.selection.rows[0]], model=b, **where)
 
 st.header("Clips behind a cell")
-if st.session_state.get(comparing.CELL[0]) not in models:
-    st.session_state[comparing.CELL[0]] = models[0]
-if {st.session_state.get(k) for k in comparing.CELL[1:]} - set(range(len(classes))):  # the commonest mistake
-    st.session_state[comparing.CELL[1]], st.session_state[comparing.CELL[2]] = cf.commonest_mistake(
-        counts[models[0]]
-    )
+comparing.default_cell(models, counts)
 k1, k2, k3, k4 = st.columns(4)
 cell_model = k1.selectbox("Model", models, key=comparing.CELL[0])
 truth = k2.selectbox(

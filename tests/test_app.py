@@ -249,3 +249,13 @@ def test_the_page_html_learns_where_the_app_root_is():
         assert int(headers[b"content-length"]) == len(out)
     headers, out = serve(app_sending(b"{}", b"application/json"))
     assert out == b"{}"
+
+
+def test_opening_a_dataset_clip_from_another_page_sets_the_sidebar_to_that_folder():
+    state = {PENDING: {"name": "S001C002P003R001A010", "model": "i3d-cs", "data": "ntu", "root": "/data/ntu"}}
+    apply_pending(state)
+    assert state["source"] == "Dataset folder" and state["dataset_kind"] == "ntu"
+    assert state["dataset_root"] == "/data/ntu" and state["dataset_clip"] == "S001C002P003R001A010"
+    assert state["clip_source"] == {"kind": "dataset", "data": "ntu", "root": "/data/ntu",
+                                    "name": "S001C002P003R001A010"}  # fmt: skip
+    assert state["model_name"] == "i3d-cs"

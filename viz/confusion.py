@@ -375,6 +375,16 @@ def flipped_clips(
     return flips[[c for c in cols if c in flips]].reset_index(drop=True)
 
 
+def flips_table(table_a: pd.DataFrame, table_b: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """:func:`flipped_clips` for display: the predictions and confidences named after the models
+    (``"<a> prediction"``...), the right model in ``right model``, no class indices."""
+    flips = flipped_clips(table_a, table_b, names=(a, b))
+    names = {f"{k}_{side}": f"{model} {what}" for side, model in (("a", a), ("b", b))
+             for k, what in (("pred_name", "prediction"), ("confidence", "confidence"))}  # fmt: skip
+    names["right"] = "right model"
+    return flips.drop(columns=["label", "pred_a", "pred_b"]).rename(columns=names)
+
+
 def _matches(series: pd.Series, value: Any) -> pd.Series:
     """``series == value`` where value may be one value or several, compared as text (views and
     subjects are stored as text, widgets may hand ints)."""
