@@ -20,10 +20,16 @@ MAX_EVALUATIONS = 32
 CELL = ("compare_cell_model", "compare_true", "compare_pred")  # the session keys of the chosen cell
 
 
+# per-clip arrays the compare and failures pages never read: left out of the cached tables
+UNUSED_COLUMNS = ("probs", "top5", "parts", "truth_parts", "truth_interval")
+
+
 @st.cache_resource(show_spinner=False, max_entries=MAX_EVALUATIONS)
 def _evaluation(path: str, stamp: float, _entry: ModelEntry) -> tuple[dict, pd.DataFrame] | None:
     m, t = metrics(_entry), predictions(_entry)
-    return (m, t) if m is not None and t is not None else None
+    if m is None or t is None:
+        return None
+    return m, t.drop(columns=[c for c in UNUSED_COLUMNS if c in t.columns])
 
 
 def evaluation(entry: ModelEntry) -> tuple[dict[str, Any], pd.DataFrame] | None:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_support import state
-from app_support.models import ModelEntry, metrics
+from app_support import comparing, state
+from app_support.models import ModelEntry
 from app_support.navigation import EXPLAIN_PAGE, open_clip
 from core_models import results
 from viz import gallery as vg
@@ -108,7 +108,8 @@ def gallery(rows: pd.DataFrame, entry: ModelEntry, key: str, *, per_page: int = 
     if pages > 1:
         page = st.number_input(f"Page (of {pages}, {per_page} clips each)", 1, pages, 1,
                                key=f"{key}_page", bind=URL)  # fmt: skip
-    m = metrics(entry) or {}
+    found = comparing.evaluation(entry)
+    m = found[0] if found else {}
     data, root = str(m.get("data", "")), str(m.get("root", ""))
     shown = vg.page_of(rows, page, per_page)
     for start in range(0, len(shown), COLUMNS):

@@ -265,6 +265,39 @@ def shipped_models() -> list[str]:
     return [e.name for e in list_models(ROOT / "checkpoints", ROOT / "runs") if e.shipped]
 
 
+def bench_threads(repeats: int = 7) -> dict[str, Any]:
+    """One inspection of the temporal-granularity checkpoint (else the first with attention) with the
+    app's torch threads (``app_support.process.torch_threads``) and with one per core, alternated,
+    under whatever load the machine has: median and worst seconds of each."""
+    import torch
+
+    from app_support.models import list_models
+    from app_support.process import torch_threads
+    from core_models.inspect import inspect_clip, load_model
+    from core_models.synth.generate import dataset_clip
+
+    entries = [e for e in list_models(ROOT / "checkpoints", ROOT / "runs") if e.attention_kinds]
+    if not entries:
+        return {}
+    entry = next((e for e in entries if "segments" in e.attention_kinds), entries[0])
+    loaded, clip = load_model(entry.checkpoint, entry.name), dataset_clip("S001C002P003R001A002")
+    counts = {"app": torch_threads(), "one per core": os.cpu_count() or 1}
+    times: dict[str, list[float]] = {k: [] for k in counts}
+    before = torch.get_num_threads()
+    try:
+        inspect_clip(loaded, clip)  # one-off set-up
+        for _ in range(repeats):
+            for k, n in counts.items():
+                torch.set_num_threads(n)
+                times[k].append(inspect_clip(loaded, clip).seconds)
+    finally:
+        torch.set_num_threads(before)
+    out: dict[str, Any] = {"model": entry.name}
+    for k, n in counts.items():
+        out[f"{k} ({n})"] = f"median {statistics.median(times[k]):.2f} s, worst {max(times[k]):.2f} s"
+    return out
+
+
 def _summary(times: list[float], server: list[float] | None = None) -> dict[str, float]:
     out = {"median_s": round(statistics.median(times), 2), "max_s": round(max(times), 2)}
     if server:
@@ -391,6 +424,7 @@ def bench_app(
                 "minutes": round((time.perf_counter() - start) / 60, 1), "rss_mib": round(mem()),
             }  # fmt: skip
         browser.close()
+    out["torch threads"] = bench_threads()
     out["load average"]["at end"] = round(os.getloadavg()[0], 1)
     seen = watcher.external + watcher.console_errors + watcher.http_errors
     out["offline"] = {

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_support import state, ui
+from app_support import comparing, state, ui
 from app_support.gallery import gallery, notes_of
-from app_support.models import metrics, predictions
 from app_support.navigation import through_router
 from viz import confusion as cf
 from viz import gallery as vg
@@ -26,7 +25,7 @@ def _numeric_sorted(values) -> list[str]:
 
 st.title("Failures")
 entry = state.current_entry()
-evaluated = [e for e in state.models() if metrics(e) is not None]
+evaluated = [e for e in state.models() if comparing.evaluation(e) is not None]
 if not evaluated:
     st.info(
         "No model has an evaluation yet. Evaluate one with `python -m core_models evaluate --run DIR` "
@@ -39,11 +38,8 @@ if entry not in evaluated:
         evaluated, f"**{name}** (the sidebar's model) has no evaluation. These models have one:"
     )
     st.stop()
-table = predictions(entry)
-if table is None:
-    st.warning(f"{entry.name}'s predictions table could not be read; evaluate it again.")
-    st.stop()
-class_names = metrics(entry)["class_names"]
+found, table = comparing.evaluation(entry)
+class_names = found["class_names"]
 clips = vg.with_notes(table, notes_of(entry))
 
 wrong_all = clips[~clips["correct"].astype(bool)]
