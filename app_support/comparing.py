@@ -80,13 +80,16 @@ def default_cell(models: list[str], counts: dict) -> None:
         st.session_state[CELL[1]], st.session_state[CELL[2]] = commonest_mistake(counts[models[0]])
 
 
-def clicked_cell(event, model: str) -> None:
-    """Make a new click on a cell of ``model``'s matrix the chosen cell (the selectboxes below)."""
+def clicked_cell(event, models: list[str]) -> None:
+    """Make a new click on a cell of the matrix grid the chosen cell (the selectboxes below);
+    the cell's ``customdata`` is (truth, prediction, value, model index)."""
     points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if not points or "customdata" not in points[0]:
+    if not points or len(points[0].get("customdata") or ()) < 4:
         return
-    truth, pred = (int(v) for v in points[0]["customdata"][:2])
-    click = (model, truth, pred)
+    truth, pred, _, k = points[0]["customdata"][:4]
+    if not 0 <= int(k) < len(models):
+        return
+    click = (models[int(k)], int(truth), int(pred))
     if st.session_state.get("_compare_last_click") != click:  # a stale selection must not undo the boxes
         st.session_state["_compare_last_click"] = click
         for key, value in zip(CELL, click):

@@ -84,13 +84,11 @@ unit = (
 st.caption(
     f"Rows are the true class, columns the prediction; cells in {unit}. Click a cell to see its clips below."
 )
-for start in range(0, len(models), PER_ROW):
-    for col, n in zip(st.columns(PER_ROW), models[start : start + PER_ROW]):
-        with col:
-            fig = cf.confusion_figure(cf.subset(rates[n], shown), names, n, class_ids=shown, scale=False)
-            event = ui.figure(fig, f"confusion-{n.replace('/', '_')}", f"cm_{n}", on_select="rerun",
-                              selection_mode=("points",))  # fmt: skip
-            comparing.clicked_cell(event, n)
+fig = cf.confusion_grid(
+    {n: cf.subset(rates[n], shown) for n in models}, names, class_ids=shown, per_row=PER_ROW
+)
+event = ui.figure(fig, "confusion-matrices", "cm_grid", on_select="rerun", selection_mode=("points",))
+comparing.clicked_cell(event, models)
 
 st.header("Focus pair")
 f1, f2 = st.columns(2)

@@ -100,6 +100,21 @@ def test_subset_difference_and_figure():
     assert changes.values.tolist() == [["x", "y", -0.5], ["z", "x", 0.2], ["x", "z", 0.1]]
 
 
+def test_the_grid_has_one_clickable_matrix_per_model_on_shared_axes():
+    a, b, c = np.eye(3), np.full((3, 3), 1 / 3), np.diag([0.5, 1.0, 0.25])
+    fig = cf.confusion_grid({"m1": a, "m2": b, "m3": c}, ["x", "y", "a long class name"], class_ids=[4, 0, 2])
+    heats = [t for t in fig.data if t.type == "heatmap"]
+    cells = [t for t in fig.data if t.type == "scatter"]
+    assert len(heats) == len(cells) == 3 and [x.text for x in fig.layout.annotations] == ["m1", "m2", "m3"]
+    np.testing.assert_allclose(heats[2].z, c)
+    assert heats[1].text[0][0] == "33" and heats[0].text[0][1] == ""  # whole percentages, empty zeros
+    assert {h.zmax for h in heats} == {1.0} and not any(h.showscale for h in heats)  # one scale for all
+    assert [list(d) for d in cells[2].customdata[:2]] == [[4, 4, 0.5, 2], [4, 0, 0.0, 2]]  # ids, value, model
+    assert heats[2].xaxis != heats[0].xaxis and fig.layout.height > 2 * 30 * 3  # two rows of cells
+    with pytest.raises(ValueError, match=r"\(3, 3\)"):
+        cf.confusion_grid({"m": np.eye(2)}, ["x", "y", "z"])
+
+
 def test_confusion_from_table_and_cell_clips():
     c = cf.confusion_from_table(A, 3)
     np.testing.assert_array_equal(c, [[1, 1, 0], [1, 1, 0], [0, 1, 1]])
@@ -192,7 +207,7 @@ def test_compare_page_lays_out_models_and_lists_the_clips_behind_a_cell_as_a_gal
     assert headers[:4] == ["Summary", "Confusion matrices", "Focus pair", "Clips behind a cell"]
     summary = summary_of(at)
     assert summary["model"].tolist() == chosen and summary["top-1"].between(0, 1).all()
-    assert len(at.get("plotly_chart")) == 4  # two matrices, their difference, one bar chart
+    assert len(at.get("plotly_chart")) == 3  # the matrices in one grid, their difference, one bar chart
     keys = [b.proto.id for b in at.get("download_button")]
     assert len(keys) == len(set(keys)) >= 8
 
@@ -233,14 +248,17 @@ def test_compare_page_stays_legible_with_six_models():
     at.session_state["compare_models"] = names
     at.run()
     assert not at.exception, at.exception
-    charts = [c.proto for c in at.get("plotly_chart")]
-    assert len(charts) == 6 + 2  # one matrix per model, the focus pair's difference, one bar chart
-    for proto in charts[:6]:
-        fig = json.loads(proto.spec)
-        heat = fig["data"][0]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 3  # the grid of matrices, the focus pair's difference, one bar chart
+    grid = charts[0]
+    heats = [t for t in grid["data"] if t["type"] == "heatmap"]
+    assert [a["text"] for a in grid["layout"]["annotations"]] == names  # one matrix per model, titled
+    assert len(heats) == len(names)
+    for heat in heats:
         assert heat["x"] == heat["y"] and max(classes, key=len) in heat["x"]  # full names, never cut
         assert all(len(text) <= 4 for row in heat["text"] for text in row)  # nothing overprints
-        assert fig["layout"]["height"] >= 30 * len(heat["x"])  # cells keep their size
+    rows = -(-len(names) // 2)
+    assert grid["layout"]["height"] >= rows * 30 * len(classes)  # cells keep their size
     assert summary_of(at)["model"].tolist() == names
 
 
@@ -369,3 +387,23 @@ def test_pages_say_how_to_evaluate_when_no_model_has_an_evaluation(monkeypatch, 
     at = run(script)
     assert "python -m core_models evaluate --run DIR" in at.info[0].value
     st.cache_data.clear()
+
+
+def test_a_click_on_the_grid_chooses_that_models_cell(monkeypatch):
+    import app_support.comparing as comparing
+
+    state: dict = {}
+    monkeypatch.setattr(comparing.st, "session_state", state)
+    event = {"selection": {"points": [{"customdata": [3, 5, 0.25, 1]}]}}
+    comparing.clicked_cell(event, ["a", "b"])
+    assert [state[k] for k in comparing.CELL] == ["b", 3, 5]
+    state[comparing.CELL[1]] = (
+        0  # then changed in the selectboxes: the same (stale) selection must not undo it
+    )
+    comparing.clicked_cell(event, ["a", "b"])
+    assert state[comparing.CELL[1]] == 0
+    comparing.clicked_cell(
+        {"selection": {"points": [{"customdata": [1, 1, 0.5, 7]}]}}, ["a", "b"]
+    )  # no model 7
+    comparing.clicked_cell(None, ["a", "b"])
+    assert state[comparing.CELL[1]] == 0

@@ -263,6 +263,72 @@ def confusion_figure(
     return fig
 
 
+def confusion_grid(
+    matrices: Mapping[str, Any],
+    class_names: Sequence[str],
+    *,
+    class_ids: Sequence[int] | None = None,
+    per_row: int = 2,
+) -> go.Figure:
+    """One confusion matrix per model in one figure, ``per_row`` to a row, sharing their axes: the
+    class names once per row (truth) and once per column (prediction), in full.
+
+    The same traces as :func:`confusion_figure` per matrix (a heatmap with its values written in
+    the cells, then clickable invisible markers), with ``customdata = (true class id, predicted
+    class id, value, model index)``; one colour scale for all, 0 to the largest value.
+
+    Args:
+        matrices: model name -> (N, N) rates or counts, in the order of ``class_names``.
+        class_names: N names.
+        class_ids: the original class index of each row (default ``range(N)``).
+        per_row: matrices side by side.
+    """
+    from plotly.subplots import make_subplots
+
+    names = [str(c) for c in class_names]
+    mats = {k: _square(v, k) for k, v in matrices.items()}
+    n = len(names)
+    if any(m.shape != (n, n) for m in mats.values()):
+        raise ValueError(f"every matrix must be ({n}, {n}) for {n} class names")
+    ids = list(class_ids) if class_ids is not None else list(range(n))
+    cols = max(1, min(per_row, len(mats)))
+    rows = -(-len(mats) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(mats), shared_xaxes=True, shared_yaxes=True,
+                        horizontal_spacing=0.03, vertical_spacing=min(0.3 / rows, 0.08))  # fmt: skip
+    top = max((float(m.max(initial=0)) for m in mats.values()), default=1.0) or 1.0
+    ti, pi = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")  # (N, N) row and column of each cell
+    for k, (model, m) in enumerate(mats.items()):
+        row, col = k // cols + 1, k % cols + 1
+        integer = bool(np.all(m == np.round(m))) and m.max(initial=0) > 1
+        text = cell_text(m, integer) if n <= ANNOTATE_MAX_CLASSES else None
+        heat = go.Heatmap(z=m, x=names, y=names, colorscale=SEQUENTIAL, zmin=0, zmax=top, showscale=False,
+                          hoverinfo="skip", text=text, texttemplate="%{text}" if text else None,
+                          textfont={"size": 10})  # fmt: skip
+        fig.add_trace(heat, row=row, col=col)
+        fmt = ".0f" if integer else ".3f"
+        fig.add_trace(go.Scatter(
+            x=[names[j] for j in pi.ravel()], y=[names[i] for i in ti.ravel()], mode="markers",
+            marker={"symbol": "square", "size": max(6, 300 // max(n, 1)), "opacity": 0},
+            selected={"marker": {"opacity": 0.45, "color": SELECTED}}, unselected={"marker": {"opacity": 0}},
+            customdata=[[ids[i], ids[j], m[i, j], k] for i, j in zip(ti.ravel(), pi.ravel())],
+            hovertemplate=f"{model}<br>truth: %{{y}}<br>prediction: %{{x}}<br>value: %{{customdata[2]:{fmt}}}"
+            "<extra></extra>", showlegend=False,
+        ), row=row, col=col)  # fmt: skip
+    axis = dict(type="category", categoryorder="array", categoryarray=names, showgrid=False,
+                tickfont={"size": 11})  # fmt: skip
+    fig.update_xaxes(tickangle=-90, range=[-0.5, n - 0.5], automargin=True, **axis)
+    fig.update_yaxes(range=[n - 0.5, -0.5], automargin=True, **axis)
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text="prediction", row=rows, col=c)
+    for r in range(1, rows + 1):
+        fig.update_yaxes(title_text="truth", row=r, col=1)
+    fig.update_annotations(font={"size": 13})  # the subplot titles
+    height = min(rows * (CELL_PX * n + 40) + label_width(names) + 60, 4000)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, clickmode="event+select",
+                      dragmode=False)  # fmt: skip
+    return fig
+
+
 def grouped_bars(frame: pd.DataFrame, title: str, y_title: str = "accuracy") -> go.Figure:
     """One bar group per row of ``frame`` (its index on x), one bar per column (a model)."""
     fig = go.Figure(
