@@ -118,14 +118,16 @@ if event and event.selection.rows:
 st.header("Clips behind a cell")
 comparing.default_cell(models, counts)
 k1, k2, k3, k4 = st.columns(4)
-cell_model = k1.selectbox("Model", models, key=comparing.CELL[0])
+cell_model = k1.selectbox("Model", models, key=comparing.CELL[0], bind=URL)
 truth = k2.selectbox(
-    "True class", range(len(classes)), format_func=lambda i: classes[i], key=comparing.CELL[1]
+    "True class", range(len(classes)), format_func=lambda i: classes[i], key=comparing.CELL[1], bind=URL
 )
 pred = k3.selectbox(
-    "Predicted class", range(len(classes)), format_func=lambda i: classes[i], key=comparing.CELL[2]
+    "Predicted class", range(len(classes)), format_func=lambda i: classes[i], key=comparing.CELL[2], bind=URL
 )
-order_by = k4.selectbox("Sort", tuple(vg.ORDERS), format_func=vg.ORDERS.get, key="compare_cell_order")
+order_by = k4.selectbox(
+    "Sort", tuple(vg.ORDERS), format_func=vg.ORDERS.get, key="compare_cell_order", bind=URL
+)
 cell_entry = by_name[cell_model]
 clips = vg.select_clips(
     vg.with_notes(tables[cell_model], notes_of(cell_entry)), truth=truth, pred=pred, order=order_by
