@@ -4,7 +4,7 @@ model's results store (:func:`core_models.results.write_note`).
 
 Thumbnails show the person at the middle of each clip's discriminative interval for synthetic
 clips (that one frame rendered) and the middle frame of a dataset clip whose folder is on this
-machine; they are cached per process (:data:`MAX_THUMBNAILS`, 56 KiB each).
+machine; they are cached per process (:data:`MAX_THUMBNAILS`, 56 KiB each: 14 MiB).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from app_support.navigation import EXPLAIN_PAGE, open_clip
 from core_models import results
 from viz import gallery as vg
 
-MAX_THUMBNAILS = 1024
+MAX_THUMBNAILS = 256
 THUMB_SIZE = (120, 160)  # (H, W) of a thumbnail
 PER_PAGE = 12
 COLUMNS = 4

@@ -49,8 +49,8 @@ def dataset_reader(data: str, root: str):
 # 3 MiB, an upload up to 150 MiB (a 30 s window at 320 px); a cpu-preset model 5-40 MiB with its
 # buffers; an inspection well under 1 MiB.
 MAX_CLIPS = 4
-MAX_MODELS = 6
-MAX_INSPECTIONS = 64
+MAX_MODELS = 4
+MAX_INSPECTIONS = 48
 # what the pages import besides this module: imported by warm_up before the first visitor
 WARM_MODULES = ("app_support.ui", "viz.charts", "viz.skeleton", "viz.parts", "viz.heatmap", "viz.granularity",
                 "viz.glimpses", "viz.confusion", "viz.export", "pyarrow.parquet")  # fmt: skip

@@ -25,7 +25,7 @@ NORM_LABELS = {"true": "By true class (recall)", "pred": "By prediction (precisi
 PER_ROW = 2  # matrices side by side: more would shrink the cells below their numbers
 
 st.title("Compare models")
-entries = [e for e in state.models() if comparing.evaluation(e) is not None]
+entries = comparing.evaluated(state.models())
 if not entries:
     st.info(
         "No model has an evaluation yet. Evaluate one with `python -m core_models evaluate --run DIR` "
@@ -84,9 +84,8 @@ unit = (
 st.caption(
     f"Rows are the true class, columns the prediction; cells in {unit}. Click a cell to see its clips below."
 )
-fig = cf.confusion_grid(
-    {n: cf.subset(rates[n], shown) for n in models}, names, class_ids=shown, per_row=PER_ROW
-)
+matrices = tuple((n, cf.subset(rates[n], shown)) for n in models)
+fig = comparing.grid_figure(matrices, tuple(names), tuple(shown), PER_ROW)
 event = ui.figure(fig, "confusion-matrices", "cm_grid", on_select="rerun", selection_mode=("points",))
 comparing.clicked_cell(event, models)
 
@@ -99,7 +98,7 @@ st.caption(f"B − A: blue where {b} puts more of a class's clips in the cell th
            f"the diagonal, blue means {b} is more accurate on that class.")  # fmt: skip
 left, right = st.columns(2)
 with left:
-    fig = cf.confusion_figure(cf.subset(diff, shown), names, f"{b} − {a}", diverging=True, class_ids=shown)
+    fig = comparing.difference_figure(cf.subset(diff, shown), tuple(names), tuple(shown), f"{b} − {a}")
     ui.figure(fig, "confusion-difference", "cm_difference")
 with right:
     st.markdown("**Largest changes off the diagonal**")

@@ -25,7 +25,7 @@ def _numeric_sorted(values) -> list[str]:
 
 st.title("Failures")
 entry = state.current_entry()
-evaluated = [e for e in state.models() if comparing.evaluation(e) is not None]
+evaluated = comparing.evaluated(state.models())
 if not evaluated:
     st.info(
         "No model has an evaluation yet. Evaluate one with `python -m core_models evaluate --run DIR` "
@@ -38,8 +38,11 @@ if entry not in evaluated:
         evaluated, f"**{name}** (the sidebar's model) has no evaluation. These models have one:"
     )
     st.stop()
-found, table = comparing.evaluation(entry)
-class_names = found["class_names"]
+found = comparing.evaluation(entry)
+if found is None:
+    st.warning(f"{entry.name}'s evaluation could not be read; evaluate it again.")
+    st.stop()
+class_names, table = found[0]["class_names"], found[1]
 clips = vg.with_notes(table, notes_of(entry))
 
 wrong_all = clips[~clips["correct"].astype(bool)]

@@ -361,21 +361,16 @@ def test_failures_gallery_filters_sorts_opens_and_keeps_a_tag(switched, shipped_
 
 
 @needs_shipped
-def test_failures_page_offers_evaluated_models_for_one_without_an_evaluation(monkeypatch):
-    import app_support.comparing as comparing
-    import app_support.models as models
+def test_failures_page_offers_evaluated_models_for_one_without_an_evaluation(monkeypatch, shipped_copy):
+    import shutil
 
-    real = models.metrics
-    fake = lambda e, split="test": None if e.name == "i3d-cs" else real(e, split)  # noqa: E731
-    monkeypatch.setattr(comparing, "metrics", fake)
-    st.cache_resource.clear()  # evaluations are cached per process
+    shutil.rmtree(shipped_copy / "i3d-cs" / "eval")  # i3d-cs was never evaluated
     at = AppTest.from_file(str(ROOT / "pages/failures.py"), default_timeout=120)
     at.session_state["model_name"] = "i3d-cs"
     at.run()
     assert not at.exception, at.exception
     assert "i3d-cs" in at.info[0].value and "has no evaluation" in at.info[0].value
-    assert "Use part_attention-cs" in [b.label for b in at.button]
-    st.cache_resource.clear()
+    assert [b.label for b in at.button] == ["Use part_attention-cs"]
 
 
 @pytest.mark.parametrize("script", ["pages/compare.py", "pages/failures.py"])
