@@ -63,7 +63,8 @@ def _clip(key: str, _source: dict[str, Any]) -> Clip:
     if _source.get("kind") == "upload" and _source.get("pose"):
         clip = with_pose(load_clip(without_pose(_source)), _source)  # the frames decoded once
     else:
-        reader = dataset_reader(_source["data"], _source["root"]) if _source.get("kind") == "dataset" else None
+        dataset = _source.get("kind") == "dataset"
+        reader = dataset_reader(_source["data"], _source["root"]) if dataset else None
         clip = load_source(_source, reader)
     for array in (clip.frames, clip.joints2d, clip.joints3d):
         if array is not None:

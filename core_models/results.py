@@ -256,9 +256,9 @@ def truncate_history(run_dir: str | Path, first_epoch: int, last_row: dict[str, 
         if name == "steps.jsonl" and not path.is_file():
             continue
         rows = [r for r in read_history(run_dir, name) if r.get("epoch", 0) < first_epoch]
-        if name == "history.jsonl" and last_row is not None:
-            if not any(r.get("epoch") == last_row.get("epoch") for r in rows):
-                rows.append(last_row)
+        known = last_row is None or any(r.get("epoch") == last_row.get("epoch") for r in rows)
+        if name == "history.jsonl" and not known:
+            rows.append(last_row)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         tmp.write_text("".join(json.dumps(r, default=_json_default) + "\n" for r in rows))
         tmp.replace(path)
