@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, ROOT, _free_port, no_exception
+from test_browser import CHROMIUM, FLAGS, ROOT, no_exception
 
+from core_models.bench_app import free_port
 from core_models.synth import SYNTH_CLASSES
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")
@@ -33,10 +34,10 @@ MAX_SERVER_MIB = 3072
 
 @contextlib.contextmanager
 def server():
-    """A fresh `streamlit run app.py` with the project's config; yields (url, process)."""
-    port = _free_port()
+    """A fresh `streamlit run serve.py` (as `make app`) with the project's config; yields (url, process)."""
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"), "--server.headless", "true",
          "--server.port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

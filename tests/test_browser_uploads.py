@@ -7,7 +7,7 @@ Uses the server, browser and helpers of test_browser.py (Chromium through Playwr
 from __future__ import annotations
 
 import numpy as np
-from test_browser import SHOTS, app_url, browser, no_exception, pytestmark, settle  # noqa: F401
+from test_browser import SHOTS, app_server, app_url, browser, no_exception, pytestmark, settle  # noqa: F401
 
 from core_models.data.video import write_video
 from core_models.synth import render_clip

@@ -282,17 +282,29 @@ def load_estimate(path: str | Path, *, raw: bool = False) -> EstimatedSkeleton:
         raise ValueError(f"{path}: not a pose estimate written by this app ({e})") from None
 
 
-def _estimate_child(video: str, start: int, length: int | None, out: str, queue) -> None:
-    """Child process of :func:`estimate_to_file`: reports progress and the result on ``queue``."""
+def _estimate_child(argv: list[str]) -> int:
+    """The child process of :func:`estimate_to_file` (``python -m core_models.pose.estimate VIDEO
+    START LENGTH OUT``): one JSON message per line on stdout, behind :data:`_MESSAGE`."""
+    import json
+
+    video, start, length, out = argv
+
+    def put(*msg) -> None:
+        print(_MESSAGE + json.dumps(msg, default=float), flush=True)
+
     try:
         skeleton, raw, stats = estimate_clip_pose(
-            video, start=start, length=length, progress=lambda d, n: queue.put(("progress", d, n))
+            video, start=int(start), length=int(length) or None, progress=lambda d, n: put("progress", d, n)
         )
         if stats["detected"]:
             save_estimate(out, skeleton, raw)
-        queue.put(("done", stats))
+        put("done", stats)
     except Exception as e:  # everything goes back to the parent, in words
-        queue.put(("error", type(e).__name__, str(e)))
+        put("error", type(e).__name__, str(e))
+    return 0
+
+
+_MESSAGE = "@pose-estimate "  # marks the child's messages among whatever else its libraries print
 
 
 def estimate_to_file(
@@ -311,21 +323,54 @@ def estimate_to_file(
         ValueError: what went wrong in the child, in words (an unreadable video, ...).
         RuntimeError: the child died or ran out of time.
     """
-    import multiprocessing
+    import json
     import queue as queues
+    import subprocess
+    import sys
+    import threading
 
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    child = ctx.Process(target=_estimate_child, args=(str(video), start, length, str(out), q), daemon=True)
-    child.start()
+    # A fresh interpreter, not multiprocessing: its "spawn" would run the host's main script again
+    # in the child (the whole Streamlit app, when the app asks), and "fork" copies a threaded server.
+    root = Path(__file__).resolve().parents[2]
+    args = [
+        sys.executable,
+        "-m",
+        "core_models.pose.estimate",
+        str(video),
+        str(int(start)),
+        str(length or 0),
+        str(out),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p),
+    }
+    child = subprocess.Popen(
+        args,
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    q: queues.Queue = queues.Queue()
+
+    def read() -> None:  # the child's messages, as they come
+        for line in child.stdout:
+            if line.startswith(_MESSAGE):
+                q.put(json.loads(line[len(_MESSAGE) :]))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     deadline = time.monotonic() + timeout_s
     try:
         while True:
             try:
                 msg = q.get(timeout=1.0)
             except queues.Empty:
-                if not child.is_alive():
-                    raise RuntimeError(f"pose estimation stopped (exit code {child.exitcode})") from None
+                if child.poll() is not None and not reader.is_alive() and q.empty():
+                    raise RuntimeError(f"pose estimation stopped (exit code {child.returncode})") from None
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"pose estimation took more than {timeout_s:.0f} s") from None
                 continue
@@ -336,6 +381,16 @@ def estimate_to_file(
             elif msg[0] == "error":  # the child's message says what was wrong (file, frame, expected)
                 raise ValueError(msg[2])
     finally:
-        child.join(timeout=5)
-        if child.is_alive():
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
+        reader.join(timeout=5)
+        child.stdout.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_estimate_child(sys.argv[1:]))
