@@ -67,9 +67,12 @@ def test_a_failure_opens_in_the_attribution_page(monkeypatch):
     monkeypatch.setattr(st, "switch_page", lambda p: calls.append(str(p)))
     at = AppTest.from_file(str(ROOT / "pages/failures.py"), default_timeout=120)
     at.run()
-    clip = at.selectbox(key="failures_clip").value
-    at.button(key="failures_explain").click().run()
-    assert at.session_state[PENDING] == {"name": clip, "model": "part_attention-cs"}
+    cards = [b for b in at.button if str(b.key).startswith("failures_") and str(b.key).endswith("_explain")]
+    assert cards, "the failures gallery has no Explain button"
+    clip = cards[0].key[len("failures_") : -len("_explain")]
+    cards[0].click().run()
+    pending = at.session_state[PENDING]
+    assert (pending["name"], pending["model"], pending["data"]) == (clip, "part_attention-cs", "synth")
     assert calls == ["pages/explain.py"]
 
 
@@ -101,7 +104,10 @@ def test_the_compare_page_shows_faithfulness(explained, monkeypatch):
     import app_support.models as models
 
     entries = [ModelEntry(n, p, n.split("-")[0], "cpu", "synth", "cs", False) for n, p in explained.items()]
+    import app_support.state as state
+
     monkeypatch.setattr(models, "list_models", lambda *a, **k: entries)
+    monkeypatch.setattr(state, "list_models", lambda *a, **k: entries)  # as imported by the page's state
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "pages/compare.py"), default_timeout=120)
     at.run()
