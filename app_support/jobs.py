@@ -42,6 +42,14 @@ RC_FILE = "app-job.rc"
 STOP_FILE = "app-job.stopped"
 PROGRESS_FILE = "progress.json"  # data writing, then clip preparation (core_models.results.write_progress)
 LOG_LINES = 12
+# The Train page's glyph for every state job_state reports (Material icons, bundled with Streamlit:
+# drawn offline, never an empty box).
+STATE_ICON = {
+    "starting": ":material/hourglass_top:", "running": ":material/directions_run:",
+    "evaluating": ":material/science:", "complete": ":material/check_circle:", "failed": ":material/error:",
+    "stopped": ":material/stop_circle:", "interrupted": ":material/pause_circle:",
+    "missing": ":material/help:",
+}  # fmt: skip
 
 
 class JobError(RuntimeError):
@@ -288,7 +296,9 @@ def job_state(out_dir: str | Path) -> dict[str, Any]:
     Returns:
         ``state``: ``starting`` (no run status yet: generating data or preparing clips),
         ``running``, ``evaluating`` (trained, evaluation running), ``complete``, ``failed``,
-        ``stopped`` or ``missing``; ``running`` (bool, the process is alive); ``epochs_done``;
+        ``stopped``, ``interrupted`` (its process ended without finishing, e.g. killed from outside:
+        ``error`` says how to resume it) or ``missing`` (each with its glyph in :data:`STATE_ICON`);
+        ``running`` (bool, the process is alive); ``epochs_done``;
         ``epochs``; ``model``, ``protocol``; ``history`` (the rows of ``history.jsonl``);
         ``steps`` (the rows of ``steps.jsonl``: the running loss every few steps);
         ``progress`` (while running: data writing or clip preparation, see

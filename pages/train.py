@@ -37,9 +37,6 @@ ESTIMATE = {
 }
 ORDER = [m for m in ESTIMATE if m in MODELS] + [m for m in MODELS if m not in ESTIMATE]
 PROTOCOLS = {"cs": "cross-subject (CS)", "cv": "cross-view (CV)"}
-STATE_ICON = {"starting": ":material/hourglass_top:", "running": ":material/directions_run:",
-              "evaluating": ":material/science:", "complete": ":material/check_circle:",
-              "failed": ":material/error:", "stopped": ":material/stop_circle:", "missing": ""}  # fmt: skip
 STAGES = {"data": "Writing the synthetic dataset", "prepare": "Preparing the clips (first run on this data)"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -69,7 +66,7 @@ def show_progress(p: dict) -> None:
 def show_run(run_dir: Path, was_running: bool) -> None:
     """State, progress, curves, log and a Stop button of one run (re-drawn every 2 s by its fragment)."""
     s = jobs.job_state(run_dir)
-    icon = STATE_ICON.get(s["state"], "")
+    icon = jobs.STATE_ICON.get(s["state"], "")
     st.markdown(
         f"**{run_dir.name}** · {s['model'] or '?'} · {(s['protocol'] or '?').upper()} · {icon} {s['state']}"
     )
@@ -100,7 +97,9 @@ def show_run(run_dir: Path, was_running: bool) -> None:
             key=f"train_dl_curves_{run_dir.name}",
             on_click="ignore",
         )
-    if s["error"]:
+    if s["error"] and s["state"] == "interrupted":
+        st.warning(f"Interrupted: {s['error']}")
+    elif s["error"]:
         st.error(f"Training failed: {s['error']}")
     if s["state"] == "complete" or (not s["running"] and s["has_model"]):
         st.success(

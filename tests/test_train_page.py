@@ -174,6 +174,28 @@ def test_train_page_shows_a_finished_run(tmp_path, monkeypatch):
     assert len(at.dataframe) == 1
 
 
+def test_an_interrupted_run_has_its_own_glyph_and_says_how_to_resume(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    documented = {"starting", "running", "evaluating", "complete", "failed", "stopped", "interrupted",
+                  "missing"}  # fmt: skip
+    assert set(jobs.STATE_ICON) == documented and all(jobs.STATE_ICON.values())  # never an empty box
+    run = tmp_path / "app" / "killed"
+    run.mkdir(parents=True)
+    for f in ("history.jsonl", "settings.json"):
+        shutil.copy(ROOT / "checkpoints" / "skeleton_lstm-cs" / f, run / f)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a training process that has ended without writing its final status
+    (run / "status.json").write_text(json.dumps({"state": "running", "pid": gone.pid}))
+    assert jobs.job_state(run)["state"] == "interrupted"
+    at = page(tmp_path / "app", monkeypatch)
+    assert at.selectbox(key="train_show").value == "killed"
+    header = at.markdown[1].value
+    assert f"{jobs.STATE_ICON['interrupted']} interrupted" in header, header
+    assert any("--resume" in w.value for w in at.warning) and not at.error
+
+
 def test_train_page_starts_and_stops_a_job(tiny_synth, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "DATA_ROOT", tiny_synth)
     at = page(tmp_path / "app", monkeypatch)

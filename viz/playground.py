@@ -299,7 +299,7 @@ def warp(
     frame = _check_frame(frame)
     theta_t = torch.as_tensor(_check_theta(theta), dtype=torch.float32)[None]  # (1, 2, 3)
     ho, wo = out_size or frame.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+    x = torch.tensor(frame, dtype=torch.float32).permute(2, 0, 1)[None]  # (1, 3, H, W), a copy
     grid = F.affine_grid(theta_t, [1, 3, ho, wo], align_corners=False)  # (1, Ho, Wo, 2)
     y = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
     return y[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()  # (Ho, Wo, 3)
