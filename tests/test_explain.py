@@ -179,13 +179,99 @@ def test_grad_cam_equals_captums_layer_grad_cam(clip):
 
     loaded = _loaded(WindowModel())
     inputs = attr._prepare(loaded, clip)
-    cams, layers = attr._grad_cam(inputs, 0, attr._Counter(1, None))
-    assert [layer.name for layer in layers] == ["conv"]
-    ours = cams["rgb"]  # (T', H', W')
+    first = attr._grad_cam(inputs, 0, attr._Counter(1, None))  # searches the layer in its one pass
+    assert [layer.name for layer in first.layers] == ["conv"]
     theirs = LayerGradCam(inputs.forward(), loaded.model.conv).attribute(
         inputs.tensors, target=0, relu_attributions=True
     )  # (1, 1, T', H', W')
-    np.testing.assert_allclose(ours, theirs[0, 0].detach().numpy(), rtol=1e-5, atol=1e-7)
+    again = attr._grad_cam(inputs, 0, attr._Counter(1, None))  # the remembered layer, hooked alone
+    for cams in (first, again):
+        np.testing.assert_allclose(cams.cams["rgb"], theirs[0, 0].detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert all(p.requires_grad for p in loaded.model.parameters())  # frozen for the pass only
+
+
+def test_grad_cam_runs_the_model_once_and_finds_its_layers_once(clip):
+    loaded = _loaded(TwoHandsCropModel())
+    calls = []
+    loaded.model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    settings = ex.ExplainSettings("grad_cam")
+    first = ex.explain(loaded, clip, settings)  # layer search, target and gradients in one pass
+    assert len(calls) == 1
+    second = ex.explain(loaded, clip, settings)
+    assert len(calls) == 2
+    assert first.target == second.target == 0
+    for part in ("left_hand", "right_hand", "full_body"):
+        np.testing.assert_allclose(first.maps[part], second.maps[part], rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# why X and not Y: attribution of the difference of two classes' scores
+
+
+class TwoHandsCropModel(nn.Module):
+    """Class 0 reads the left hand's crop, class 1 the right hand's; class 2 is a constant."""
+
+    inputs = ("crops",)
+    attention_kinds = ()
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.config = _Config()
+        parts = ("left_hand", "right_hand", "full_body")
+        self.input_spec = InputSpec(num_frames=4, frame_size=16, crops=CropSpec(parts=parts, size=16))
+        self.parts = nn.ModuleDict(
+            {p: nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU()) for p in parts}
+        )
+
+    def forward(self, batch):
+        crops = batch["crops"]  # (B, P, 3, T, C, C)
+        feats = [stream(crops[:, p]) for p, stream in enumerate(self.parts.values())]
+        left, right = (feats[i].pow(2).mean((1, 2, 3, 4)) for i in (0, 1))
+        return ModelOutput(logits=torch.stack([1000 * left, right, torch.zeros_like(left)], dim=1))
+
+
+def test_why_the_prediction_and_not_the_label_is_the_difference_of_their_attributions(clip):
+    loaded = _loaded(TwoHandsCropModel())
+    assert clip.label == 1  # "b", read from the right hand; the model predicts "a" (left hand)
+    run = dict(method="integrated_gradients", steps=8)
+    alone = ex.explain(loaded, clip, ex.ExplainSettings(**run))
+    truth = ex.explain(loaded, clip, ex.ExplainSettings(**run, target="label"))
+    contrast = ex.explain(loaded, clip, ex.ExplainSettings(**run, versus="label"))
+    assert (alone.target, truth.target, contrast.target, contrast.versus) == (0, 1, 0, 1)
+    assert contrast.question == "a and not b" and alone.versus is None and alone.question == "a"
+    # each alone reads its own hand; the contrast reads both, for and against
+    assert _top(alone.parts) == "left_hand" and _top(truth.parts) == "right_hand"
+    assert contrast.maps["left_hand"].sum() > 0 > contrast.maps["right_hand"].sum()
+    assert abs(contrast.maps["full_body"]).max() < 1e-6
+    # Integrated Gradients is linear in the function: attribution(a - b) = attribution(a) - attribution(b)
+    for part in ("left_hand", "right_hand"):
+        np.testing.assert_allclose(
+            contrast.maps[part], alone.maps[part] - truth.maps[part], rtol=1e-4, atol=1e-6
+        )
+    # the views are the crops the model read, uint8, beside their maps
+    assert (
+        contrast.views["left_hand"].shape == (4, 16, 16, 3) and contrast.views["left_hand"].dtype == np.uint8
+    )
+    assert contrast.maps["left_hand"].shape == (4, 16, 16)
+
+
+def test_contrastive_grad_cam_is_signed_and_the_rival_is_the_runner_up(clip):
+    loaded = _loaded(TwoHandsCropModel())
+    cam = ex.explain(loaded, clip, ex.ExplainSettings("grad_cam", versus="label"))
+    assert cam.target == 0 and cam.versus == 1
+    assert cam.maps["left_hand"].min() >= 0 and cam.maps["left_hand"].max() > 0
+    assert cam.maps["right_hand"].max() <= 0 and cam.maps["right_hand"].min() < 0
+    with torch.no_grad():
+        logits = attr._prepare(loaded, clip).forward()(*attr._prepare(loaded, clip).tensors)[0]
+    runner_up = int(torch.argsort(logits, descending=True)[1])
+    for method in ("saliency", "grad_cam"):
+        rival = ex.explain(loaded, clip, ex.ExplainSettings(method, versus="rival"))
+        assert rival.target == 0 and rival.versus == runner_up
+    with pytest.raises(ValueError, match="nothing to contrast"):  # the label explained against itself
+        ex.ExplainSettings("saliency", target="label", versus="label")
+    with pytest.raises(ValueError, match="versus"):
+        ex.ExplainSettings("saliency", versus="truth")
 
 
 def test_deleting_the_part_that_counts_first_is_the_faithful_order(clip):

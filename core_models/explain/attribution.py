@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,8 @@ METHOD_LABELS = {
 }
 ATTRIBUTED = ("rgb", "crops", "skeleton", "flow")  # float inputs, in the order captum sees them
 PERSON_PART = "full_body"  # the crop whose map stands for the model's RGB view
+VERSUS = (None, "label", "rival")  # what a contrastive explanation subtracts (see ExplainSettings)
+RGB_VIEW = "rgb"  # the key of the square RGB input among an explanation's views
 
 Progress = Callable[[int, int], None]
 
@@ -88,6 +91,9 @@ class ExplainSettings:
     Attributes:
         method: one of :data:`METHODS`.
         target: ``"pred"`` (the model's top class) or ``"label"`` (the clip's true class).
+        versus: ``None`` to explain the target's score alone; ``"label"`` or ``"rival"`` (the
+            highest-scoring class other than the target) to explain the *difference* of the
+            target's score and that class's score: "why the target and not that class".
         steps: Integrated Gradients steps.
         internal_batch_size: inputs per forward pass (IG steps, occlusion windows, ablations):
             bounds memory.
@@ -98,6 +104,7 @@ class ExplainSettings:
 
     method: str
     target: str = "pred"
+    versus: str | None = None
     steps: int = 32
     internal_batch_size: int = 8
     window_frames: int = 4
@@ -109,6 +116,10 @@ class ExplainSettings:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.target not in ("pred", "label"):
             raise ValueError(f"target must be 'pred' or 'label', got {self.target!r}")
+        if self.versus not in VERSUS:
+            raise ValueError(f"versus must be one of {VERSUS}, got {self.versus!r}")
+        if self.versus == "label" and self.target == "label":
+            raise ValueError("target and versus are both the label: nothing to contrast")
         for key in ("steps", "internal_batch_size", "window_frames", "window_pixels", "segments"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
@@ -141,6 +152,17 @@ class Explanation:
     skeleton_index: np.ndarray | None  # (Ts,) clip frame of each skeleton step
     seconds: float
     inputs: dict[str, float] = field(default_factory=dict)  # share per model input (rgb, skeleton ...)
+    versus: int | None = None  # the class whose score was subtracted (contrastive), or None
+    versus_name: str | None = None
+    # Signed attribution on each image the model read, and that image: view -> (T, S, S) float32
+    # and (T, S, S, 3) uint8; views are "rgb" (the input square) and the crop parts by name.
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def question(self) -> str:
+        """What was explained: ``"typing"`` or ``"typing and not reading"``."""
+        return self.target_name + (f" and not {self.versus_name}" if self.versus_name else "")
 
 
 @dataclass
@@ -175,8 +197,14 @@ class _Inputs:
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return tuple(self.batch[k] for k in self.keys)
 
-    def forward(self, counter: _Counter | None = None) -> Callable[..., torch.Tensor]:
-        """``f(*inputs) -> logits (N, K)``: the model on the attributed inputs, the rest fixed."""
+    def forward(
+        self, counter: _Counter | None = None, versus: int | None = None
+    ) -> Callable[..., torch.Tensor]:
+        """``f(*inputs) -> logits (N, K)``: the model on the attributed inputs, the rest fixed.
+
+        With ``versus``, every logit minus class ``versus``'s logit, so that output ``k`` is the
+        score difference "k and not versus" (the same ``target`` then explains a contrast).
+        """
         fixed = {k: v for k, v in self.batch.items() if k not in self.keys}
         keys, model = self.keys, self.model
 
@@ -186,9 +214,25 @@ class _Inputs:
             batch.update(zip(keys, xs))
             if counter is not None:
                 counter.add(n)
-            return model(batch).logits.float()
+            logits = model(batch).logits.float()  # (N, K)
+            return logits if versus is None else logits - logits[:, versus : versus + 1]
 
         return f
+
+    def views(self) -> dict[str, np.ndarray]:
+        """The images the model read, uint8: ``"rgb"`` (T, S, S, 3) and each crop part (T, C, C, 3)."""
+        out = {}
+        if "rgb" in self.batch:  # (1, 3, T, S, S) in [-1, 1]
+            out[RGB_VIEW] = _to_uint8(self.batch["rgb"][0].permute(1, 2, 3, 0))
+        if "crops" in self.batch:  # (1, P, 3, T, C, C)
+            for p, part in enumerate(self.crop_parts):
+                out[part] = _to_uint8(self.batch["crops"][0, p].permute(1, 2, 3, 0))
+        return out
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Model input in [-1, 1] (datasets._to_unit) back to uint8."""
+    return ((x.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
 # Axis of time in each input without the batch axis (flow: channel pairs, see _steps_of).
@@ -329,8 +373,46 @@ class _CamLayer:
     stream: str  # the input it looks at: a crop part, "rgb", or "skeleton"
 
 
+# Grad-CAM layers found per (model, input shapes): the layer search runs once per model.
+_LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple, list[_CamLayer]]] = weakref.WeakKeyDictionary()
+
+
+def _shapes(inputs: _Inputs) -> tuple:
+    return tuple((k, tuple(v.shape[1:])) for k, v in sorted(inputs.batch.items()))
+
+
+def _remembered(inputs: _Inputs) -> list[_CamLayer] | None:
+    found = _LAYERS.get(inputs.model, {}).get(_shapes(inputs))
+    return list(found) if found is not None else None
+
+
+def _remember(inputs: _Inputs, layers: list[_CamLayer]) -> None:
+    # The layers hold submodules of the model, never the model itself: the key stays collectable.
+    _LAYERS.setdefault(inputs.model, {})[_shapes(inputs)] = list(layers)
+
+
+_PARAMETERS: weakref.WeakKeyDictionary[nn.Module, list[nn.Parameter]] = weakref.WeakKeyDictionary()
+
+
+def _parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The model's parameters, listed once per model (walking ~700 modules each pass costs ms)."""
+    if model not in _PARAMETERS:
+        _PARAMETERS[model] = list(model.parameters())
+    return _PARAMETERS[model]
+
+
+def _record_all(model: nn.Module, calls: list) -> list:
+    """Forward hooks on every named module, appending ``(name, module, output)`` to ``calls``."""
+    return [
+        m.register_forward_hook(lambda mod, args, out, name=name: calls.append((name, mod, out)))
+        for name, m in model.named_modules()
+        if name
+    ]
+
+
 def gradcam_layers(model: nn.Module, inputs: _Inputs) -> list[_CamLayer]:
-    """The layers Grad-CAM reads, found by running the model once with hooks.
+    """The layers Grad-CAM reads, found by running the model once with hooks (remembered per
+    model and input shapes, so the search runs once per model).
 
     In order of preference: the last module (in execution order) that returns a 5-D feature map
     with more than one spatial cell (for I3D the whole ``Mixed_5c`` block, not one branch of it; one per
@@ -338,18 +420,26 @@ def gradcam_layers(model: nn.Module, inputs: _Inputs) -> list[_CamLayer]:
     per-frame 2-D maps (``N = T`` frames of the clip); else the last recurrent layer (a temporal
     Grad-CAM over its steps). Raises ``ValueError`` for a model with none of these.
     """
+    known = _remembered(inputs)
+    if known is not None:
+        return known
     calls: list[tuple[str, nn.Module, Any]] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, args, out, name=name: calls.append((name, mod, out)))
-        for name, m in model.named_modules()
-        if name
-    ]
+    hooks = _record_all(model, calls)
     try:
         with torch.no_grad():
             inputs.forward()(*inputs.tensors)
     finally:
         for h in hooks:
             h.remove()
+    layers = _choose_layers(model, inputs, calls)
+    _remember(inputs, layers)
+    return layers
+
+
+def _choose_layers(
+    model: nn.Module, inputs: _Inputs, calls: list[tuple[str, nn.Module, Any]]
+) -> list[_CamLayer]:
+    """Grad-CAM's layers among the module calls of one forward pass (see :func:`gradcam_layers`)."""
     video = next((k for k in ("rgb", "crops") if k in inputs.keys), None)
     frames = inputs.batch[video].shape[1 + _TIME_AXIS[video]] if video else None
 
@@ -381,48 +471,104 @@ def gradcam_layers(model: nn.Module, inputs: _Inputs) -> list[_CamLayer]:
     )
 
 
+@dataclass
+class _Cams:
+    """Grad-CAM's output: per stream the CAM (ReLU) and the signed weighted sum before the ReLU."""
+
+    cams: dict[str, np.ndarray]  # stream -> (T', H', W') or (Ts,)
+    signed: dict[str, np.ndarray]  # the same before the ReLU
+    layers: list[_CamLayer]
+    target: int
+    versus: int | None
+
+
 def _grad_cam(
-    inputs: _Inputs, target: int, counter: _Counter
-) -> tuple[dict[str, np.ndarray], list[_CamLayer]]:
-    """Grad-CAM maps per layer: ``{stream: (T', H', W') or (Ts,)}`` (ReLU of the weighted sum).
+    inputs: _Inputs, target: int | None, counter: _Counter, versus: int | str | None = None
+) -> _Cams:
+    """Grad-CAM maps per layer from one forward and one backward pass.
+
+    ``target`` None takes the model's top class from the same forward pass; ``versus`` (a class,
+    or ``"rival"``: the best class other than the target) explains the difference of the two
+    scores. The first call on a model records every module's output during that pass and picks the
+    layers from it (:func:`gradcam_layers`); later calls hook only the chosen layers. The backward
+    pass stops at the layers (``torch.autograd.grad`` of the score with respect to them).
 
     Computed here from hooks rather than with captum's ``LayerGradCam`` so that all per-part
     streams come out of one backward pass and a recurrent layer works too; for one convolutional
     layer it equals ``LayerGradCam(..., relu_attributions=True)`` (see the tests).
     """
-    layers = gradcam_layers(inputs.model, inputs)
-    acts: dict[str, torch.Tensor] = {}
+    layers = _remembered(inputs)
+    calls: list[tuple[str, nn.Module, Any]] = []
+    frozen: list[nn.Parameter] = []
+    if layers is None:
+        hooks = _record_all(inputs.model, calls)
+    else:
+        # Known layers: nothing below them needs a graph. Parameters stop requiring gradients for
+        # this pass and each layer's output becomes a leaf that does, so autograd records only
+        # what lies above the layers (cheaper forward, smaller graph; the values are unchanged).
+        frozen = [p for p in _parameters(inputs.model) if p.requires_grad]
 
-    def keep(layer: _CamLayer):
-        def hook(mod, args, out):
-            out = out[0] if isinstance(out, tuple) else out  # recurrent: (output, state)
-            acts[layer.stream] = out
+        def leaf(mod, args, out, name):
+            first = out[0] if isinstance(out, tuple) else out
+            first = first.detach().requires_grad_()
+            calls.append((name, mod, first))
+            return (first, *out[1:]) if isinstance(out, tuple) else first
 
-        return hook
-
-    hooks = [layer.module.register_forward_hook(keep(layer)) for layer in layers]
+        hooks = [
+            layer.module.register_forward_hook(
+                lambda mod, args, out, name=layer.name: leaf(mod, args, out, name)
+            )
+            for layer in layers
+        ]
+    for p in frozen:
+        p.requires_grad_(False)
     try:
         with _grad_context(inputs):
-            score = inputs.forward(counter)(*inputs.tensors)[0, target]
-            feats = [acts[layer.stream] for layer in layers]
-            grads = torch.autograd.grad(score, feats, allow_unused=True)
+            logits = inputs.forward(counter)(*inputs.tensors)[0]  # (K,)
+            if layers is None:
+                layers = _choose_layers(inputs.model, inputs, calls)
+                _remember(inputs, layers)
+            last = {name: out for name, _, out in calls}  # a module called twice: its last output
+            feats = []
+            for layer in layers:
+                out = last[layer.name]
+                feats.append(out[0] if isinstance(out, tuple) else out)  # recurrent: (output, state)
+            calls.clear()
+            t = int(logits.detach().argmax()) if target is None else int(target)
+            v = _rival(logits.detach(), t) if versus == "rival" else versus
+            score = logits[t] - (logits[v] if v is not None else 0.0)
+            if torch.is_tensor(score) and score.requires_grad:
+                grads = torch.autograd.grad(score, feats, allow_unused=True)
+            else:  # the score does not depend on the layers (possible only with frozen parameters)
+                grads = (None,) * len(feats)
     finally:
         for h in hooks:
             h.remove()
-    cams = {}
+        for p in frozen:
+            p.requires_grad_(True)
+    cams, signed = {}, {}
     for layer, a, g in zip(layers, feats, grads, strict=True):
         g = torch.zeros_like(a) if g is None else g
+        a = a.detach()
         if layer.kind == "rnn":
             if not getattr(layer.module, "batch_first", False):
                 a, g = a.transpose(0, 1), g.transpose(0, 1)  # (B, Ts, H)
             w = g.mean(dim=1, keepdim=True)  # (B, 1, H)
-            cam = F.relu((w * a).sum(-1))[0]  # (Ts,)
+            s = (w * a).sum(-1)[0]  # (Ts,)
         else:
             w = g.mean(dim=tuple(range(2, g.dim())), keepdim=True)  # (N, C, 1, ...)
-            cam = F.relu((w * a).sum(1))  # 3d: (1, T', H', W'); 2d: (T, H', W')
-            cam = cam[0] if layer.kind == "3d" else cam
-        cams[layer.stream] = cam.detach().float().cpu().numpy()
-    return cams, layers
+            s = (w * a).sum(1)  # 3d: (1, T', H', W'); 2d: (T, H', W')
+            s = s[0] if layer.kind == "3d" else s
+        signed[layer.stream] = s.float().cpu().numpy()
+        cams[layer.stream] = np.maximum(signed[layer.stream], 0.0)
+    return _Cams(cams, signed, layers, t, v)
+
+
+def _rival(logits: torch.Tensor, target: int) -> int:
+    """The highest-scoring class other than ``target`` (logits (K,))."""
+    others = logits.clone()
+    others[target] = -float("inf")
+    return int(others.argmax())
 
 
 class _grad_context:  # noqa: N801 (used like a function)
@@ -498,12 +644,13 @@ def _passes(inputs: _Inputs, settings: ExplainSettings) -> tuple[int, bool]:
 
 
 def _attribute(
-    inputs: _Inputs, settings: ExplainSettings, target: int, counter: _Counter
+    inputs: _Inputs, settings: ExplainSettings, target: int, counter: _Counter, versus: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Per-input attributions (batch axis dropped) of captum's method for ``settings.method``."""
+    """Per-input attributions (batch axis dropped) of captum's method for ``settings.method``
+    (of the score difference ``target - versus`` when ``versus`` is a class)."""
     from captum.attr import FeatureAblation, IntegratedGradients, Occlusion, Saliency
 
-    f = inputs.forward(counter)
+    f = inputs.forward(counter, versus)
     xs = inputs.tensors
     zeros = tuple(torch.zeros_like(x) for x in xs)
     m, batch = settings.method, settings.internal_batch_size
@@ -533,14 +680,36 @@ def _attribute(
     return {k: a.detach()[0].float().cpu().numpy() for k, a in zip(inputs.keys, out, strict=True)}
 
 
-def _target(loaded: LoadedModel, inputs: _Inputs, clip: Clip, settings: ExplainSettings) -> int:
+def _label(loaded: LoadedModel, clip: Clip) -> int:
     num_classes = len(loaded.class_names)
-    if settings.target == "label":
-        if not 0 <= clip.label < num_classes:
-            raise ValueError(f"clip {clip.name} has no label among the model's {num_classes} classes")
-        return int(clip.label)
+    if not 0 <= clip.label < num_classes:
+        raise ValueError(f"clip {clip.name} has no label among the model's {num_classes} classes")
+    return int(clip.label)
+
+
+def _targets(
+    loaded: LoadedModel, inputs: _Inputs, clip: Clip, settings: ExplainSettings, *, lazy: bool = False
+) -> tuple[int | None, int | str | None]:
+    """``(target, versus)`` as class indices; a forward pass only when the prediction is needed.
+
+    With ``lazy`` (Grad-CAM, which reads the prediction off its own forward pass) the prediction
+    is left as ``None`` and a rival as ``"rival"``.
+    """
+    target = _label(loaded, clip) if settings.target == "label" else None
+    versus: int | str | None = _label(loaded, clip) if settings.versus == "label" else settings.versus
+    if lazy or (target is not None and versus != "rival"):
+        return target, versus
     with torch.no_grad():
-        return int(inputs.forward()(*inputs.tensors)[0].argmax())
+        logits = inputs.forward()(*inputs.tensors)[0]  # (K,)
+    target = int(logits.argmax()) if target is None else target
+    if versus == "rival":
+        versus = _rival(logits, target)
+    if versus == target:
+        raise ValueError(
+            f"the prediction is the label ({loaded.class_names[target]}): nothing to contrast; "
+            "use versus='rival' (the runner-up)"
+        )
+    return target, versus
 
 
 def estimate_cost(loaded: LoadedModel, clip: Clip, settings: ExplainSettings) -> Cost:
@@ -590,23 +759,35 @@ def explain(
     """
     start = time.perf_counter()
     inputs = _prepare(loaded, clip)
-    target = _target(loaded, inputs, clip, settings)
+    grad_cam = settings.method == "grad_cam"
+    target, versus = _targets(loaded, inputs, clip, settings, lazy=grad_cam)
     counter = _Counter(_passes(inputs, settings)[0], progress)
-    if settings.method == "grad_cam":
-        cams, layers = _grad_cam(inputs, target, counter)
-        summary = _summarise_cams(inputs, cams, layers, settings)
+    if grad_cam:
+        cams = _grad_cam(inputs, target, counter, versus)
+        if cams.versus == cams.target:
+            raise ValueError(
+                f"the prediction is the label ({loaded.class_names[cams.target]}): nothing to contrast; "
+                "use versus='rival' (the runner-up)"
+            )
+        target, versus = cams.target, cams.versus
+        summary = _summarise_cams(inputs, cams, settings)
     else:
-        attributions = _attribute(inputs, settings, target, counter)
+        attributions = _attribute(inputs, settings, target, counter, versus)
         if settings.method == "segment_ablation":
             summary = _summarise_ablation(inputs, attributions, settings)
         else:
             summary = _summarise(inputs, attributions, settings)
     batch = inputs.batch
+    names = loaded.class_names
+    if summary.get("maps"):
+        views = inputs.views()
+        summary["views"] = {k: views[k] for k in summary["maps"]}
     return Explanation(
-        method=settings.method, settings=settings, target=target, target_name=loaded.class_names[target],
+        method=settings.method, settings=settings, target=target, target_name=names[target],
         frame_index=batch["frame_index"][0].cpu().numpy() if "frame_index" in batch else None,
         skeleton_index=batch["skeleton_index"][0].cpu().numpy() if "skeleton_index" in batch else None,
-        seconds=time.perf_counter() - start, **summary,
+        seconds=time.perf_counter() - start, versus=versus,
+        versus_name=names[versus] if versus is not None else None, **summary,
     )  # fmt: skip
 
 
@@ -627,11 +808,15 @@ def _summarise(inputs: _Inputs, attr: dict[str, np.ndarray], settings: ExplainSe
     segments = np.zeros(G)
     frames = pixels = joints = None
     per_time: dict[str, np.ndarray] = {}  # key -> magnitude per time slice
+    maps: dict[str, np.ndarray] = {}  # signed, channels summed
     if "rgb" in mag:  # (3, T, S, S)
         pixels = mag["rgb"].sum(0)  # (T, S, S)
         per_time["rgb"] = pixels.sum((1, 2))
+        maps[RGB_VIEW] = attr["rgb"].sum(0).astype(np.float32)
     if "crops" in mag:  # (P, 3, T, C, C)
         crops = mag["crops"].sum(1)  # (P, T, C, C)
+        for p, part in enumerate(inputs.crop_parts):
+            maps[part] = attr["crops"][p].sum(0).astype(np.float32)  # (T, C, C)
         per_time["crops"] = crops.sum((0, 2, 3))
         if pixels is None and PERSON_PART in inputs.crop_parts:
             pixels = crops[inputs.crop_parts.index(PERSON_PART)]
@@ -656,7 +841,7 @@ def _summarise(inputs: _Inputs, attr: dict[str, np.ndarray], settings: ExplainSe
         parts = dict(zip(names, _shares([per_joint[units[n]].sum() for n in names]).tolist(), strict=True))
     return dict(
         frames=frames, pixels=pixels, joints=joints, parts=parts, parts_source=source,
-        segments=_shares(segments), inputs=_input_shares(mag),
+        segments=_shares(segments), inputs=_input_shares(mag), maps=maps,
     )  # fmt: skip
 
 
@@ -687,12 +872,10 @@ def _summarise_ablation(
     return dict(frames=frames, pixels=None, joints=None, parts={}, parts_source="", segments=segments)
 
 
-def _summarise_cams(
-    inputs: _Inputs, cams: dict[str, np.ndarray], layers: list[_CamLayer], settings: ExplainSettings
-) -> dict[str, Any]:
+def _summarise_cams(inputs: _Inputs, cams: _Cams, settings: ExplainSettings) -> dict[str, Any]:
     G = settings.segments
-    if layers[0].kind == "rnn":  # (Ts,) over skeleton steps, resampled if the layer pooled time
-        cam = cams["skeleton"]
+    if cams.layers[0].kind == "rnn":  # (Ts,) over skeleton steps, resampled if the layer pooled time
+        cam = cams.cams["skeleton"]
         steps = len(inputs.times["skeleton"])
         cam = np.interp(np.linspace(0, len(cam) - 1, steps), np.arange(len(cam)), cam)
         ids = _segment_ids(inputs.times["skeleton"], inputs.num_frames, G)
@@ -701,10 +884,12 @@ def _summarise_cams(
     video = "rgb" if "rgb" in inputs.keys else "crops"
     x = inputs.batch[video]
     T, S = x.shape[-3], x.shape[-1]
-    maps = {}  # stream -> (T, S, S) CAM on that stream's input
-    for stream, cam in cams.items():
+
+    def up(cam: np.ndarray) -> np.ndarray:  # (T', H', W') or (T, H', W') -> (T, S, S)
         m = torch.as_tensor(cam)[None, None]  # (1, 1, T', H', W')
-        maps[stream] = F.interpolate(m, size=(T, S, S), mode="trilinear", align_corners=False)[0, 0].numpy()
+        return F.interpolate(m, size=(T, S, S), mode="trilinear", align_corners=False)[0, 0].numpy()
+
+    maps = {stream: up(cam) for stream, cam in cams.cams.items()}  # the CAM on each stream's input
     per_time = sum(m.sum((1, 2)) for m in maps.values())
     ids = _segment_ids(inputs.times[video], inputs.num_frames, G)
     parts: dict[str, float] = {}
@@ -715,9 +900,15 @@ def _summarise_cams(
         source = "crops"
     # the RGB view: the one map, or the person crop's among the part streams
     pixels = next(iter(maps.values())) if video == "rgb" or len(maps) == 1 else maps.get(PERSON_PART)
+    signed = {}  # view -> (T, S, S) before the ReLU, on the image the stream read
+    for stream, cam in cams.signed.items():
+        if stream == "crops" and len(inputs.crop_parts) == 1:
+            stream = inputs.crop_parts[0]
+        if stream == RGB_VIEW or stream in inputs.crop_parts:
+            signed[stream] = up(cam).astype(np.float32)
     return dict(
         frames=_shares(per_time), pixels=pixels, joints=None, parts=parts, parts_source=source,
-        segments=_shares(np.bincount(ids, per_time, minlength=G)),
+        segments=_shares(np.bincount(ids, per_time, minlength=G)), maps=signed,
     )  # fmt: skip
 
 
