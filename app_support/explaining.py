@@ -1,12 +1,15 @@
 """The attribution page's computations, cached per (checkpoint, clip, method, settings).
 
 An explanation runs once per server process for a given checkpoint (and its mtime), clip and
-settings; the page asks :func:`is_cached` to skip its Run button for one already computed.
+settings (the latest 32 are kept); the page asks :func:`is_cached` to skip its Run button for one
+already computed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
@@ -19,7 +22,98 @@ from core_models.data.clip import Clip
 from core_models.data.sampling import segment_bounds
 from core_models.inspect import Inspection
 
-_DONE: set[tuple] = set()  # keys of the explanations this process has computed
+# The methods in the page's order: the fast ones (one pass, or a few) run as soon as they are
+# chosen; the slow ones wait for a button, their cost shown first.
+PAGE_METHODS = ("grad_cam", "saliency", "segment_ablation", "integrated_gradients", "occlusion")
+FAST = ("grad_cam", "saliency", "segment_ablation")
+LABELS = {
+    "grad_cam": "Grad-CAM (last conv layer)",
+    "saliency": "Saliency (input gradients)",
+    "segment_ablation": "Temporal segment ablation",
+    "integrated_gradients": "Integrated Gradients (slow, on demand)",
+    "occlusion": "Occlusion (slow, on demand)",
+}
+
+
+def questions(insp: Inspection) -> dict[str, str]:
+    """What the page can explain for this inspection: key -> label.
+
+    ``pred`` and ``label`` alone, and ``contrast``: why the prediction and not the ground truth
+    (a wrong prediction) or not the runner-up (a right one, or no ground truth).
+    """
+    names = insp.class_names
+    pred = names[insp.pred]
+    out = {"pred": f"the prediction ({pred})"}
+    if insp.label is not None:
+        out["label"] = f"the ground truth ({names[insp.label]})"
+    out["contrast"] = f"why {pred} and not {names[contrast_class(insp)]}"
+    return out
+
+
+def contrast_class(insp: Inspection) -> int:
+    """The class a contrastive explanation sets against the prediction: the truth when the model is
+    wrong, else the runner-up."""
+    if insp.label is not None and insp.label != insp.pred:
+        return int(insp.label)
+    return int(np.argsort(-insp.probs, kind="stable")[1])
+
+
+def runs(insp: Inspection, question: str, base: ex.ExplainSettings) -> list[ex.ExplainSettings]:
+    """The explanations a question needs: one alone; for ``contrast`` the prediction alone, the
+    other class alone, and the difference of their scores (last)."""
+    if question != "contrast":
+        return [dataclasses.replace(base, target=question, versus=None)]
+    wrong = insp.label is not None and insp.label != insp.pred
+    other, versus = ("label", "label") if wrong else ("rival", "rival")
+    return [
+        dataclasses.replace(base, target="pred", versus=None),
+        dataclasses.replace(base, target=other, versus=None),
+        dataclasses.replace(base, target="pred", versus=versus),
+    ]
+
+
+def explain_all(entry: ModelEntry, clip: Clip, runs: list[ex.ExplainSettings], bar) -> list[ex.Explanation]:
+    """Every explanation of ``runs`` (cached), ``bar`` (an ``st.progress``) following them all."""
+    out = []
+    for k, settings in enumerate(runs):
+
+        def progress(i: int, n: int, k: int = k) -> None:
+            bar.progress((k + i / max(n, 1)) / len(runs))
+
+        out.append(explanation(entry, clip, settings, progress=progress))
+    return out
+
+
+TRUTH_LABELS = {
+    "parts_truth_share": "attribution on the true parts",
+    "attention_parts_truth_share": "attention on the true parts",
+    "interval_truth_share": "attribution in the true interval",
+    "attention_interval_truth_share": "attention in the true interval",
+    "interval_fraction": "uniform share in the interval",
+}
+
+
+def metrics(insp: Inspection, expl: ex.Explanation, clip: Clip) -> list[tuple[str, str]]:
+    """``(label, value)`` of the rank agreements with the attention and the shares on the truth."""
+    out = [(f"rank agreement, {kind}", f"{v:+.2f}") for kind, v in agreement(insp, expl).items()]
+    for kind, v in truth_scores(clip, expl, insp).items():
+        out.append((TRUTH_LABELS.get(kind, kind.replace("_", " ")), f"{v:.2f}"))
+    return out
+
+
+def input_rows(expls: list[ex.Explanation], frame: int, num_frames: int) -> dict[str, tuple[dict, dict]]:
+    """For :func:`viz.explain.input_attribution_figure`: per explanation with maps, the model's
+    input images and signed maps at the sample read nearest clip frame ``frame``."""
+    from viz.explain import nearest_step
+
+    rows = {}
+    for e in expls:
+        if not e.maps:
+            continue
+        first = next(iter(e.maps.values()))
+        step = nearest_step(e.frame_index, len(first), frame, num_frames)
+        rows[e.question] = ({k: v[step] for k, v in e.views.items()}, {k: m[step] for k, m in e.maps.items()})
+    return rows
 
 
 def _key(entry: ModelEntry, clip: Clip, settings: ex.ExplainSettings) -> tuple:
@@ -38,18 +132,29 @@ def cost(entry: ModelEntry, clip: Clip, settings: ex.ExplainSettings) -> ex.Cost
 
 
 def is_cached(entry: ModelEntry, clip: Clip, settings: ex.ExplainSettings) -> bool:
-    return _key(entry, clip, settings) in _DONE
+    return _key(entry, clip, settings) in _EXPLANATIONS
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _explanation(key: tuple, _entry: ModelEntry, _clip: Clip, _settings: ex.ExplainSettings, _progress=None):
-    return ex.explain(state.loaded_model(_entry), _clip, _settings, progress=_progress)
+# Explanations by key, most recent last. Not st.cache_data: the progress bar is updated from
+# inside the computation, and st.cache_data would record those updates and fail to replay them on
+# a later page run (the bar is a new element then).
+_EXPLANATIONS: OrderedDict[tuple, ex.Explanation] = OrderedDict()
+_MAX_EXPLANATIONS = 32
+_LOCK = threading.Lock()
 
 
 def explanation(entry: ModelEntry, clip: Clip, settings: ex.ExplainSettings, progress=None) -> ex.Explanation:
+    """The explanation of ``settings`` on ``clip``, computed once per process and key."""
     key = _key(entry, clip, settings)
-    out = _explanation(key, entry, clip, settings, progress)
-    _DONE.add(key)
+    with _LOCK:
+        if key in _EXPLANATIONS:
+            _EXPLANATIONS.move_to_end(key)
+            return _EXPLANATIONS[key]
+    out = ex.explain(state.loaded_model(entry), clip, settings, progress=progress)
+    with _LOCK:
+        _EXPLANATIONS[key] = out
+        while len(_EXPLANATIONS) > _MAX_EXPLANATIONS:
+            _EXPLANATIONS.popitem(last=False)
     return out
 
 

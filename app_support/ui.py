@@ -16,6 +16,7 @@ import streamlit as st
 
 from viz.charts import ood_sentence, prediction_caption, training_caption
 from viz.export import csv_bytes, html_bytes, png_bytes, webm_bytes
+from viz.player import player_page
 
 URL = "query-params"
 MAX_VIDEOS = 24  # encoded clips kept (tens to hundreds of KiB each)
@@ -24,6 +25,11 @@ MAX_VIDEOS = 24  # encoded clips kept (tens to hundreds of KiB each)
 @st.cache_resource(show_spinner="Encoding the video…", max_entries=MAX_VIDEOS)
 def _webm(key: str, _frames: np.ndarray, fps: float) -> bytes:
     return webm_bytes(_frames, fps)  # bytes are immutable: shared, never copied per call
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_VIDEOS)
+def _player(key: str, _frames: np.ndarray, fps: float) -> str:
+    return player_page(_frames, fps)  # a str is immutable: shared, never copied per call
 
 
 def frames_key(frames: np.ndarray) -> str:
@@ -37,10 +43,14 @@ def download(label: str, make, file_name: str, mime: str, key: str) -> None:
 
 
 def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
-    """The frames playing in the browser (VP8 WebM, looping) with a WebM download under them."""
-    data = _webm(frames_key(frames), frames, float(fps or 30.0))
-    st.video(data, format="video/webm", loop=True)
-    st.download_button("Download video (WebM)", data, file_name, "video/webm", key=f"{key}_webm")
+    """The frames in the teaching player (slow motion, loop, frame stepping; :mod:`viz.player`)
+    with a WebM download under it (encoded when clicked)."""
+    fps, digest = float(fps or 30.0), frames_key(frames)
+    st.iframe(_player(digest, frames, fps), height="content")
+    st.download_button(
+        "Download video (WebM)", lambda: _webm(digest, frames, fps), file_name, "video/webm",
+        key=f"{key}_webm", on_click="ignore",
+    )  # fmt: skip
 
 
 def figure(fig: go.Figure, file_name: str, key: str, **kwargs):
@@ -69,7 +79,8 @@ def table(frame: pd.DataFrame, file_name: str, key: str, **kwargs):
 
 
 def frame_slider(num_frames: int, key: str = "frame") -> int:
-    """A frame slider over ``num_frames`` frames, starting in the middle of the clip.
+    """A frame slider over ``num_frames`` frames, starting in the middle of the clip, with
+    previous / next frame buttons bound to it.
 
     Bound to the URL (``?frame=12``), so a link opens on the same frame.
     """
@@ -79,6 +90,7 @@ def frame_slider(num_frames: int, key: str = "frame") -> int:
     if isinstance(value, int) and value > top:  # a shorter clip than the last one
         del st.session_state[key]
     start = {} if key in st.session_state else {"value": num_frames // 2}
+    frame_steps(num_frames, key)
     return st.slider("Frame", 0, top, key=key, bind=URL, **start)
 
 
@@ -90,6 +102,19 @@ def ood_banner(insp) -> None:
             f"{insp.model} was trained on, so the label below is only the closest of its classes, "
             "not a recognition."
         )
+
+
+def _step(key: str, by: int, num_frames: int) -> None:
+    st.session_state[key] = int(min(max(st.session_state.get(key, 0) + by, 0), num_frames - 1))
+
+
+def frame_steps(num_frames: int, key: str) -> None:
+    """Buttons that move the frame slider ``key`` one frame back or forward."""
+    back, ahead, _ = st.columns([1, 1, 6])
+    back.button(
+        "◀ frame", key=f"{key}_back", on_click=_step, args=(key, -1, num_frames), help="previous frame"
+    )
+    ahead.button("frame ▶", key=f"{key}_ahead", on_click=_step, args=(key, 1, num_frames), help="next frame")
 
 
 def prediction_header(insp) -> None:

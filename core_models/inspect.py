@@ -89,6 +89,9 @@ class Inspection:
     seconds: float
     ood: Verdict | None = None  # how unlike the training data the clip looks (None: no statistics)
     trained_on: dict[str, Any] = field(default_factory=dict)  # see LoadedModel.trained_on
+    logits: np.ndarray | None = None  # (K,) the fused scores
+    stream_logits: dict[str, np.ndarray] = field(default_factory=dict)  # stream -> (K,)
+    fusion: str | None = None  # how the streams make the logits: one of FUSION_RULES, or None
 
     @property
     def outside(self) -> bool:
@@ -106,6 +109,38 @@ class Inspection:
     def top(self, k: int = 5) -> list[tuple[int, str, float]]:
         order = np.argsort(-self.probs)[:k]
         return [(int(i), self.class_names[i], float(self.probs[i])) for i in order]
+
+
+# How a model may combine its streams' logits z_s (B, K) into its own; each gives fused logits
+# whose softmax is the fused probability.
+FUSION_RULES = {
+    "sum of logits": lambda zs: sum(zs),  # a product of the streams' softmaxes, renormalised
+    "mean of probabilities": lambda zs: torch.log(sum(torch.softmax(z, -1) for z in zs) / len(zs)),
+    "mean of logits": lambda zs: sum(zs) / len(zs),
+}
+
+
+def stream_logits(out_logits: torch.Tensor, aux: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The per-stream class scores a model reports in ``aux``: every ``"<stream>_logits"`` entry
+    shaped like the logits (B, K), by stream name (``rgb``, ``pose``, ``flow`` ...)."""
+    return {
+        key.removesuffix("_logits"): value
+        for key, value in aux.items()
+        if key.endswith("_logits") and torch.is_tensor(value) and value.shape == out_logits.shape
+    }
+
+
+def fusion_rule(logits: torch.Tensor, streams: dict[str, torch.Tensor], atol: float = 1e-4) -> str | None:
+    """Which of :data:`FUSION_RULES` turns ``streams`` into ``logits`` (compared as probabilities),
+    or None when there are fewer than two streams or none of the rules does."""
+    if len(streams) < 2:
+        return None
+    probs = torch.softmax(logits.float(), -1)
+    zs = [z.float() for z in streams.values()]
+    for name, rule in FUSION_RULES.items():
+        if torch.allclose(torch.softmax(rule(zs), -1), probs, atol=atol):
+            return name
+    return None
 
 
 def check_fits(model: nn.Module, clip: Clip) -> None:
@@ -171,11 +206,11 @@ def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
     batch = {k: v.to(device) for k, v in batch.items()}
     out = model(batch)
     probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
-    streams = {
-        key.removesuffix("_logits"): torch.softmax(out.aux[key].float(), dim=-1)[0].cpu().numpy()
-        for key in ("rgb_logits", "pose_logits")
-        if key in out.aux
-    }
+    per_stream = stream_logits(out.logits, out.aux)
+    fusion = fusion_rule(out.logits, per_stream)
+    if len(per_stream) < 2:  # one extra head (e.g. Glimpse Clouds' global model) is not a fusion
+        per_stream = {}
+    streams = {s: torch.softmax(z.float(), dim=-1)[0].cpu().numpy() for s, z in per_stream.items()}
     attention = {k: _numpy(v) for k, v in out.attention.items()}
     verdict = None
     if loaded.ood is not None and out.features is not None:
@@ -192,4 +227,6 @@ def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
         skeleton_index=item["skeleton_index"].numpy() if "skeleton_index" in item else None,
         view_boxes=_view_boxes(model, clip), part_boxes=boxes, part_names=parts, seconds=seconds,
         ood=verdict, trained_on=loaded.trained_on,
+        logits=out.logits.float()[0].cpu().numpy(), fusion=fusion,
+        stream_logits={s: z.float()[0].cpu().numpy() for s, z in per_stream.items()},
     )  # fmt: skip

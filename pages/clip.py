@@ -11,6 +11,7 @@ from app_support.sources import describe
 from core_models.checkpoint import CheckpointError
 from viz.charts import topk_figure, topk_rows
 from viz.export import html_bytes
+from viz.fusion import fusion_table, fusion_text
 from viz.skeleton import draw_estimated, draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -78,10 +79,10 @@ if insp is not None:
                     "text/html", "clip_topk_html")  # fmt: skip
     with right:
         if insp.streams:
-            st.markdown("**Each stream on its own** (the model fuses them)")
-            for stream, probs in insp.streams.items():
-                i = int(probs.argmax())
-                st.write(f"{stream.upper()}: {insp.class_names[i]} ({probs[i]:.3f})")
+            st.markdown("**How the streams make the prediction**")
+            st.markdown(fusion_text(insp.class_names, insp.stream_logits, insp.probs, insp.fusion))
+            table = fusion_table(insp.class_names, insp.stream_logits, insp.probs, insp.fusion, insp.label)
+            ui.table(table, f"{clip.name}-{entry.name}-fusion", key="clip_fusion")
         st.caption(f"Inference took {insp.seconds * 1000:.0f} ms on this machine (cached afterwards).")
 
 if clip.truth is not None:

@@ -268,6 +268,10 @@ def test_contrastive_grad_cam_is_signed_and_the_rival_is_the_runner_up(clip):
     for method in ("saliency", "grad_cam"):
         rival = ex.explain(loaded, clip, ex.ExplainSettings(method, versus="rival"))
         assert rival.target == 0 and rival.versus == runner_up
+        alone = ex.explain(loaded, clip, ex.ExplainSettings(method, target="rival"))
+        assert alone.target == runner_up and alone.versus is None
+    with pytest.raises(ValueError, match="rival is explained alone"):
+        ex.ExplainSettings("saliency", target="rival", versus="label")
     with pytest.raises(ValueError, match="nothing to contrast"):  # the label explained against itself
         ex.ExplainSettings("saliency", target="label", versus="label")
     with pytest.raises(ValueError, match="versus"):

@@ -14,6 +14,16 @@ PRED_COLOUR = "rgb(99, 110, 250)"
 TRUTH_COLOUR = "rgb(0, 170, 90)"
 MARKER_COLOUR = "rgb(220, 40, 40)"
 UNIFORM_LINE = {"dash": "dash", "color": "grey", "width": 1}
+# Legends sit above the plot area, left-aligned, never on the axes or their titles.
+LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
+# Series that may coincide (attribution and attention curves) each get their own dash, marker and
+# width, widest first, so a later curve lying exactly on an earlier one leaves it visible around it.
+SERIES_STYLES = (
+    {"dash": "solid", "symbol": "circle", "width": 5, "opacity": 0.55},
+    {"dash": "dash", "symbol": "x", "width": 2, "opacity": 1.0},
+    {"dash": "dot", "symbol": "diamond", "width": 2, "opacity": 1.0},
+    {"dash": "dashdot", "symbol": "triangle-up", "width": 1, "opacity": 1.0},
+)
 
 
 def frame_steps(num_frames: int, num_steps: int) -> np.ndarray:
@@ -32,6 +42,16 @@ def add_frame_marker(fig: go.Figure, frame: int | None) -> go.Figure:
     """A vertical line at clip frame ``frame`` (the frame slider's position); no-op for ``None``."""
     if frame is not None:
         fig.add_vline(x=int(frame), line={"color": MARKER_COLOUR, "width": 2}, name="frame")
+    return fig
+
+
+def legend_above(fig: go.Figure) -> go.Figure:
+    """Put the legend above the plot (:data:`LEGEND_ABOVE`), with top margin for it and the title."""
+    top = 40 + (35 if fig.layout.title.text else 0)
+    margin = fig.layout.margin
+    fig.update_layout(
+        legend=LEGEND_ABOVE, margin={"t": max(top, margin.t or 0)}, title={"y": 0.98, "yanchor": "top"}
+    )
     return fig
 
 
@@ -122,11 +142,10 @@ def topk_figure(probs: np.ndarray, class_names: list[str], truth: int | None, k:
             "categoryarray": [class_names[i] for i in shown],
             "autorange": "reversed",  # first category (most probable) at the top
         },
-        legend={"orientation": "h", "y": -0.2},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        height=60 + 32 * len(shown),
+        height=90 + 32 * len(shown),
     )
-    return fig
+    return legend_above(fig)
 
 
 def topk_rows(probs: np.ndarray, class_names: list[str], truth: int | None, k: int = 5) -> list[dict]:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.charts import PRED_COLOUR, TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps
+from viz.charts import PRED_COLOUR, TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps, legend_above
 
 HEATMAP_COLORMAP = cv2.COLORMAP_JET
 
@@ -111,10 +111,9 @@ def temporal_curve_figure(
     fig.update_layout(
         xaxis={"title": "frame", "range": [0, num_frames]},
         yaxis={"title": "weight", "rangemode": "tozero"},
-        legend={"orientation": "h", "y": -0.25},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
-    return fig
+    return legend_above(fig)
 
 
 def boxed_maps(maps: np.ndarray, boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:

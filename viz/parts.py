@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core_models.data.layouts import SkeletonLayout
-from viz.charts import TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps, rgb
+from viz.charts import TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps, legend_above, rgb
 from viz.skeleton import draw_skeleton
 
 if TYPE_CHECKING:
@@ -213,10 +213,9 @@ def part_weights_figure(
         barmode="overlay",
         xaxis={"categoryorder": "array", "categoryarray": names},
         yaxis={"title": "weight", "range": [0, max(1 / len(names), float(weights.max())) * 1.2]},
-        legend={"orientation": "h", "y": -0.25},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
-    return fig
+    return legend_above(fig)
 
 
 def part_weights_over_time_figure(

@@ -74,6 +74,7 @@ METHOD_LABELS = {
 }
 ATTRIBUTED = ("rgb", "crops", "skeleton", "flow")  # float inputs, in the order captum sees them
 PERSON_PART = "full_body"  # the crop whose map stands for the model's RGB view
+TARGETS = ("pred", "label", "rival")  # whose score is explained (see ExplainSettings)
 VERSUS = (None, "label", "rival")  # what a contrastive explanation subtracts (see ExplainSettings)
 RGB_VIEW = "rgb"  # the key of the square RGB input among an explanation's views
 
@@ -90,7 +91,8 @@ class ExplainSettings:
 
     Attributes:
         method: one of :data:`METHODS`.
-        target: ``"pred"`` (the model's top class) or ``"label"`` (the clip's true class).
+        target: ``"pred"`` (the model's top class), ``"label"`` (the clip's true class) or
+            ``"rival"`` (the runner-up: the best class other than the prediction).
         versus: ``None`` to explain the target's score alone; ``"label"`` or ``"rival"`` (the
             highest-scoring class other than the target) to explain the *difference* of the
             target's score and that class's score: "why the target and not that class".
@@ -114,12 +116,14 @@ class ExplainSettings:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.target not in ("pred", "label"):
-            raise ValueError(f"target must be 'pred' or 'label', got {self.target!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.versus not in VERSUS:
             raise ValueError(f"versus must be one of {VERSUS}, got {self.versus!r}")
         if self.versus == "label" and self.target == "label":
             raise ValueError("target and versus are both the label: nothing to contrast")
+        if self.target == "rival" and self.versus is not None:
+            raise ValueError("the rival is explained alone (versus=None); contrast it as target='pred'")
         for key in ("steps", "internal_batch_size", "window_frames", "window_pixels", "segments"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
@@ -483,11 +487,12 @@ class _Cams:
 
 
 def _grad_cam(
-    inputs: _Inputs, target: int | None, counter: _Counter, versus: int | str | None = None
+    inputs: _Inputs, target: int | str | None, counter: _Counter, versus: int | str | None = None
 ) -> _Cams:
     """Grad-CAM maps per layer from one forward and one backward pass.
 
-    ``target`` None takes the model's top class from the same forward pass; ``versus`` (a class,
+    ``target`` None takes the model's top class from the same forward pass (``"rival"`` the
+    runner-up); ``versus`` (a class,
     or ``"rival"``: the best class other than the target) explains the difference of the two
     scores. The first call on a model records every module's output during that pass and picks the
     layers from it (:func:`gradcam_layers`); later calls hook only the chosen layers. The backward
@@ -534,7 +539,8 @@ def _grad_cam(
                 out = last[layer.name]
                 feats.append(out[0] if isinstance(out, tuple) else out)  # recurrent: (output, state)
             calls.clear()
-            t = int(logits.detach().argmax()) if target is None else int(target)
+            top = int(logits.detach().argmax())
+            t = top if target is None else _rival(logits.detach(), top) if target == "rival" else int(target)
             v = _rival(logits.detach(), t) if versus == "rival" else versus
             score = logits[t] - (logits[v] if v is not None else 0.0)
             if torch.is_tensor(score) and score.requires_grad:
@@ -695,13 +701,16 @@ def _targets(
     With ``lazy`` (Grad-CAM, which reads the prediction off its own forward pass) the prediction
     is left as ``None`` and a rival as ``"rival"``.
     """
-    target = _label(loaded, clip) if settings.target == "label" else None
+    target: int | str | None = {"label": None, "pred": None, "rival": "rival"}[settings.target]
+    if settings.target == "label":
+        target = _label(loaded, clip)
     versus: int | str | None = _label(loaded, clip) if settings.versus == "label" else settings.versus
-    if lazy or (target is not None and versus != "rival"):
+    if lazy or (isinstance(target, int) and versus != "rival"):
         return target, versus
     with torch.no_grad():
         logits = inputs.forward()(*inputs.tensors)[0]  # (K,)
-    target = int(logits.argmax()) if target is None else target
+    top = int(logits.argmax())
+    target = top if target is None else _rival(logits, top) if target == "rival" else target
     if versus == "rival":
         versus = _rival(logits, target)
     if versus == target:
