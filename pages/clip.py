@@ -12,6 +12,7 @@ from core_models.checkpoint import CheckpointError
 from viz.charts import topk_figure, topk_rows
 from viz.export import html_bytes
 from viz.fusion import fusion_table, fusion_text
+from viz.parts import enlarge
 from viz.skeleton import draw_estimated, draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -48,16 +49,18 @@ for w in clip.meta.get("warnings", []):
 if clip.frames is None:
     st.info("This clip has no video.")
 else:
-    overlay = show_skeleton and clip.joints2d is not None
-    pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
-    if overlay and pose:
-        frames = draw_estimated(clip.frames, clip.joints2d, pose["confidence"], clip.layout,
-                                min_confidence=pose["min_confidence"])  # fmt: skip
-        st.caption(
-            "Skeleton estimated by BlazePose: dashed bones, joints red (low) to green (high confidence)."
-        )
-    else:
-        frames = draw_skeleton(clip.frames, clip.joints2d, clip.layout) if overlay else clip.frames
+    frames = clip.frames
+    if show_skeleton and clip.joints2d is not None:  # on enlarged frames: thin lines, small joints
+        frames, scale = enlarge(frames)
+        pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
+        if pose:
+            frames = draw_estimated(frames, clip.joints2d * scale, pose["confidence"], clip.layout,
+                                    min_confidence=pose["min_confidence"])  # fmt: skip
+            st.caption(
+                "Skeleton estimated by BlazePose: dashed bones, joints red (low) to green (high confidence)."
+            )
+        else:
+            frames = draw_skeleton(frames, clip.joints2d * scale, clip.layout)
     left, right = st.columns(2)
     with left:
         ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video")

@@ -10,8 +10,7 @@ from app_support import state, ui
 from app_support.navigation import through_router
 from viz.charts import frame_steps
 from viz.parts import (
-    draw_part_boxes,
-    draw_skeleton_weights,
+    draw_parts_overlay,
     enlarge,
     part_weights_figure,
     part_weights_over_time_figure,
@@ -37,13 +36,16 @@ per_step = weights.ndim == 2
 vmax = max(float(weights.max()), 1e-9)
 name = f"{clip.name}-{entry.name}-parts"
 
+SHOW = {"boxes": "part boxes", "bones": "bones", "joints": "joints"}
+default = list(SHOW) if show_skeleton else ["boxes"]
+show = st.pills("Draw", list(SHOW), selection_mode="multi", default=default, format_func=SHOW.get,
+                key="parts_show")  # fmt: skip
 frames, scale = enlarge(clip.frames)  # small frames are enlarged so the box labels stay legible
-if insp.part_boxes is not None:
-    frames = draw_part_boxes(frames, insp.part_boxes * scale, weights, names, vmax=vmax)
-if show_skeleton and clip.joints2d is not None:
-    # The crops are cut around the first person, so only that skeleton takes the part colours.
-    joints = clip.joints2d[:, :1] * scale
-    frames = draw_skeleton_weights(frames, joints, clip.layout, names, weights, vmax=vmax)
+boxes = insp.part_boxes * scale if insp.part_boxes is not None else None
+# The crops are cut around the first person, so only that skeleton takes the part colours.
+joints = clip.joints2d[:, :1] * scale if clip.joints2d is not None else None
+frames = draw_parts_overlay(frames, boxes, weights, names, joints2d=joints, layout=clip.layout,
+                            show=tuple(show or ()), vmax=vmax)  # fmt: skip
 
 left, right = st.columns(2)
 with left:

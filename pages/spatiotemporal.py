@@ -10,6 +10,7 @@ from app_support import state, ui
 from app_support.navigation import through_router
 from viz.charts import frame_steps
 from viz.heatmap import interval_mass, overlay_boxed_heatmap, spatial_map_figure, temporal_curve_figure
+from viz.parts import enlarge
 from viz.skeleton import draw_skeleton
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -36,8 +37,9 @@ if spatial is not None and insp.view_boxes is not None:
     frames = overlay_boxed_heatmap(frames, spatial, insp.view_boxes, alpha=alpha)
 else:
     st.info(f"{entry.name} has no spatial attention map; the frames are shown as they are.")
-if show_skeleton and clip.joints2d is not None:
-    frames = draw_skeleton(frames, clip.joints2d, clip.layout)
+if show_skeleton and clip.joints2d is not None:  # on enlarged frames: thin lines, small joints
+    frames, scale = enlarge(frames)
+    frames = draw_skeleton(frames, clip.joints2d * scale, clip.layout)
 
 left, right = st.columns(2)
 with left:

@@ -55,7 +55,7 @@ def test_router_shows_the_default_clip_and_the_prediction_of_the_default_model()
     insp = expected("part_attention-cs", synth("S001C001P001R001A001"))
     caption = f"Groundtruth: drink water - Prediction: {insp.class_names[insp.pred]} ({insp.confidence:.3f})"
     assert caption in at.subheader[0].value
-    assert len(at.get("video")) == 1 and not at.get("plotly_chart")  # the first page loads no plotly
+    assert len(at.get("iframe")) == 1 and not at.get("plotly_chart")  # the first page loads no plotly
     bars = at.get("progress")  # the top-5 as bars, the most probable first
     assert len(bars) >= 5 and insp.class_names[insp.pred] in bars[0].proto.text
     assert bars[0].proto.value == round(100 * insp.probs[insp.pred])
@@ -82,7 +82,7 @@ def test_a_model_that_cannot_read_the_clip_is_explained_and_the_clip_still_plays
     source = {"kind": "upload", "video": str(video), "skeleton": None}
     at = run("pages/clip.py", clip_source=source, model_name="part_attention-cs")
     assert "cannot read this clip" in at.warning[0].value and "2D joints" in at.warning[0].value
-    assert len(at.get("video")) == 1 and at.title[0].value == "mine"
+    assert len(at.get("iframe")) == 1 and at.title[0].value == "mine"
 
 
 def test_sidebar_synthetic_choice_sets_the_clip_and_the_model():

@@ -212,7 +212,7 @@ def test_glimpse_page_renders_and_follows_the_slider(model):
     at = page("glimpses.py", model)
     assert not at.exception, at.exception
     assert not at.error
-    assert len(at.get("video")) == 1 and len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 2
+    assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 2
     assert len(at.get("download_button")) == 5  # video, frame, two figures, table
 
     ref = reference(model)

@@ -33,11 +33,11 @@ from viz.heatmap import (
     spatial_map_figure,
 )
 from viz.parts import (
-    _place_labels,
     draw_skeleton_parts,
     draw_skeleton_weights,
     enlarge,
     part_weights_table,
+    place_labels,
     weight_colour,
 )
 
@@ -149,10 +149,21 @@ def test_part_weights_table_puts_the_ground_truth_beside_the_weights():
     assert list(part_weights_table(names, np.ones(3) / 3).columns) == ["part", "weight"]
 
 
-def test_labels_at_the_same_corner_are_stacked_not_overprinted():
-    placed = _place_labels([("right_hand 0.51", (10, 20)), ("full_body 0.31", (12, 20))], (120, 160))
-    (_, (x0, y0)), (_, (x1, y1)) = placed
-    assert (x0, y0) == (10, 20) and y1 > y0 + 5  # the first keeps its place, the second moves down
+def _intersect(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_labels_of_boxes_at_the_same_corner_are_not_overprinted():
+    boxes = [("right_hand 0.51", (10, 40, 50, 80)), ("full_body 0.31", (12, 40, 90, 110))]
+    first, second = place_labels(boxes, (120, 160))
+    assert first.rect[0] == 10 and first.rect[3] <= 40  # the first sits just above its box
+    assert not _intersect(first.rect, second.rect)
+    # a skeleton where the first label would go pushes it aside, and no label lands on it
+    blocked = np.zeros((120, 160), bool)
+    blocked[:40, :60] = True
+    for label in place_labels(boxes, (120, 160), blocked):
+        x0, y0, x1, y1 = label.rect
+        assert not blocked[y0:y1, x0:x1].any() and 0 <= x0 < x1 <= 160 and 0 <= y0 < y1 <= 120
 
 
 def test_enlarge_small_frames_and_report_the_scale():
@@ -219,7 +230,7 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     shown = bar_heights(bars)
     np.testing.assert_allclose([shown[n] for n in insp.part_names], insp.attention["parts"], rtol=1e-5)
     assert any("carried by **left_hand**" in m.value for m in at.markdown)
-    assert len(at.get("video")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 1
+    assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 1
     assert {"parts_video_webm", "parts_frame_png", "parts_bars_html", "parts_table_csv"} <= downloads(at)
     at.slider(key="frame").set_value(7).run()
     assert not at.exception and at.get("image")[0].proto.imgs[0].caption == "frame 7"
@@ -286,7 +297,7 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
 def test_soft_attention_lstm_page_steps_its_maps_with_the_slider(upload):
     at = run("spatiotemporal.py", clip_source=CLIP, model_name="soft_attention_lstm-cs")
     assert any("no temporal attention" in i.value for i in at.info)
-    assert len(at.get("video")) == 1
+    assert len(at.get("iframe")) == 1
     at.slider(key="frame").set_value(3).run()
     assert any("step 0 of 8 (frame 3)" in m.value for m in at.markdown)
     # it reads RGB only, so an upload without skeleton (and without ground truth) works too
@@ -304,7 +315,7 @@ def test_sta_page_with_a_temporal_only_model(monkeypatch):
     monkeypatch.setattr(state, "inspection", temporal_only)
     at = run("spatiotemporal.py", clip_source=CLIP, model_name="separable_sta-cv")
     assert any("no spatial attention map" in i.value for i in at.info)
-    assert chart(at, "sta_temporal") and len(at.get("video")) == 1
+    assert chart(at, "sta_temporal") and len(at.get("iframe")) == 1
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("sta_map")]
 
 

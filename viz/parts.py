@@ -6,6 +6,7 @@ a weight reads the same on boxes, on the skeleton and on the bar chart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
@@ -15,7 +16,7 @@ import plotly.graph_objects as go
 
 from core_models.data.layouts import SkeletonLayout
 from viz.charts import TRUTH_COLOUR, UNIFORM_LINE, add_frame_marker, frame_steps, legend_above, rgb
-from viz.skeleton import draw_skeleton
+from viz.skeleton import draw_skeleton, skeleton_mask
 
 if TYPE_CHECKING:
     from core_models.data.clip import ClipTruth
@@ -27,6 +28,7 @@ LABEL_OUTLINE = (0, 0, 0)
 LABEL_COLOUR = (255, 255, 255)  # white on a black outline reads on any frame
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 DRAW_HEIGHT = 360  # frames are drawn on at least this tall (see enlarge)
+ENLARGE_MAX_BYTES = 64 * 1024**2  # ... unless that takes more memory (a 30 s upload would take 470 MB)
 
 
 def weight_colour(w: float, vmax: float = 1.0) -> tuple[int, int, int]:
@@ -47,35 +49,80 @@ def _per_frame(weights: np.ndarray, num_frames: int, num_parts: int) -> np.ndarr
     raise ValueError(f"weights must be (P,) or (T', P) with P = {num_parts}, got {weights.shape}")
 
 
-def _label(img: np.ndarray, text: str, org: tuple[int, int]) -> None:
-    scale = max(0.35, img.shape[0] / 600)
-    cv2.putText(img, text, org, FONT, scale, LABEL_OUTLINE, 3, cv2.LINE_AA)
-    cv2.putText(img, text, org, FONT, scale, LABEL_COLOUR, 1, cv2.LINE_AA)
+def _label_scale(rows: int) -> float:
+    return max(0.35, rows / 600)
 
 
-def _place_labels(
-    labels: list[tuple[str, tuple[int, int]]], size: tuple[int, int]
-) -> list[tuple[str, tuple[int, int]]]:
-    """Move labels down until none overlaps one placed before it.
+def _label(img: np.ndarray, label: Label) -> None:
+    scale = _label_scale(img.shape[0])
+    cv2.putText(img, label.text, label.org, FONT, scale, LABEL_OUTLINE, 3, cv2.LINE_AA)
+    cv2.putText(img, label.text, label.org, FONT, scale, LABEL_COLOUR, 1, cv2.LINE_AA)
 
-    Boxes often share a top edge (a hand raised to the head sits at the top of the body box), so
-    labels at their boxes' corners would print over each other. Earlier labels keep their place.
+
+@dataclass(frozen=True)
+class Label:
+    """A placed label: its text and the pixels it covers, ``x0, y0, x1, y1`` (end exclusive)."""
+
+    text: str
+    rect: tuple[int, int, int, int]
+    baseline: int  # pixels of the rect below the text's baseline
+
+    @property
+    def org(self) -> tuple[int, int]:
+        """Where cv2.putText starts the text (bottom-left of the letters)."""
+        return self.rect[0] + 1, self.rect[3] - 1 - self.baseline
+
+
+def place_labels(
+    labels: list[tuple[str, tuple[float, float, float, float]]],
+    size: tuple[int, int],
+    obstacles: np.ndarray | None = None,
+) -> list[Label]:
+    """Place each label near its box, inside the frame, clear of the labels placed before it and
+    of the ``obstacles`` (e.g. the skeleton's pixels).
+
+    Earlier labels choose first, so pass the most important first. A label goes where it costs
+    least: a spot on an obstacle costs more than any distance, a spot on another label more than
+    any obstacle; among free spots the one nearest its box's top-left corner (just above the box)
+    wins. Spots are tried on a grid of 2 rows by 3 columns over the whole frame, and just above the box.
+
+    Args:
+        labels: ``(text, (x0, y0, x1, y1))``: each label's text and the box it names (pixels).
+        size: (H, W) of the frame.
+        obstacles: bool (H, W), pixels no label may cover, or None.
+
+    Returns:
+        The placed labels, in the order given.
     """
-    H = size[0]
-    scale = max(0.35, H / 600)
-    placed: list[tuple[int, int, int, int]] = []  # x0, y0, x1, y1 of each placed label
-    out = []
-    for text, (tx, ty) in labels:
-        (w, h), base = cv2.getTextSize(text, FONT, scale, 3)
-        while ty < H - 2:
-            hit = [r for r in placed if tx < r[2] and r[0] < tx + w and ty - h < r[3] and r[1] < ty + base]
-            if not hit:
-                break
-            ty = max(r[3] for r in hit) + h + 1  # just below the labels in the way
-        ty = min(ty, H - 2)
-        placed.append((tx, ty - h, tx + w, ty + base))
-        out.append((text, (tx, ty)))
-    return out
+    H, W = size
+    scale = _label_scale(H)
+    blocked = np.zeros((H, W), bool) if obstacles is None else np.asarray(obstacles, bool)
+    if blocked.shape != (H, W):
+        raise ValueError(f"obstacles must be (H, W) = {(H, W)}, got {blocked.shape}")
+    integral = np.pad(blocked.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # (H+1, W+1)
+    placed: list[Label] = []
+    for text, box in labels:
+        (tw, th), base = cv2.getTextSize(text, FONT, scale, 3)
+        w, h = min(tw + 2, W), min(th + base + 2, H)
+        want_x = int(round(np.clip(box[0], 0, W - w)))
+        want_y = int(round(np.clip(box[1] - h - 3, 0, H - h)))  # just above the box and its line
+        ys = np.union1d(np.arange(0, H - h + 1, 2), [want_y])[:, None]  # candidate top-left corners (n_y, 1)
+        xs = np.union1d(np.arange(0, W - w + 1, 3), [want_x])[None, :]  # (1, n_x)
+        on_obstacle = (
+            integral[ys + h, xs + w] - integral[ys, xs + w] - integral[ys + h, xs] + integral[ys, xs]
+        )
+        on_label = np.zeros(on_obstacle.shape)
+        for other in placed:
+            ox0, oy0, ox1, oy1 = other.rect
+            dx = np.clip(np.minimum(xs + w, ox1) - np.maximum(xs, ox0), 0, None)
+            dy = np.clip(np.minimum(ys + h, oy1) - np.maximum(ys, oy0), 0, None)
+            on_label = on_label + dx * dy
+        distance = (xs - want_x) ** 2 + (ys - want_y) ** 2
+        cost = on_label * 1e12 + on_obstacle * 1e8 + distance
+        iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        x0, y0 = int(xs[0, ix]), int(ys[iy, 0])
+        placed.append(Label(text, (x0, y0, x0 + w, y0 + h), base))
+    return placed
 
 
 def draw_part_boxes(
@@ -85,10 +132,13 @@ def draw_part_boxes(
     part_names: list[str] | tuple[str, ...],
     *,
     vmax: float = 1.0,
+    labels: bool = True,
+    obstacles: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw each part's box coloured by its weight, thicker for heavier parts, labelled ``"name 0.62"``.
 
-    Heavier parts are drawn last, so they stay on top where boxes overlap.
+    Heavier parts are drawn last, so they stay on top where boxes overlap; their labels are placed
+    first (:func:`place_labels`), clear of each other and of ``obstacles``.
 
     Args:
         frames: uint8 (T, H, W, 3) RGB.
@@ -96,6 +146,8 @@ def draw_part_boxes(
         weights: (P,) for the clip or (T', P) per feature step.
         part_names: P names.
         vmax: weight drawn with the brightest colour.
+        labels: draw the labels.
+        obstacles: bool (T, H, W), pixels the labels must keep clear of (a skeleton), or None.
 
     Returns:
         uint8 (T, H, W, 3), a new array.
@@ -109,7 +161,7 @@ def draw_part_boxes(
     out = np.ascontiguousarray(frames).copy()
     max_width = max(2, round(min(H, W) / 60))
     for t in range(T):
-        img, labels = out[t], []
+        img, named = out[t], []
         for p in np.argsort(per_frame[t], kind="stable"):
             w = float(per_frame[t, p])
             if not np.isfinite(boxes[t, p]).all():
@@ -118,13 +170,75 @@ def draw_part_boxes(
             width = 1 + round(np.clip(w / vmax, 0, 1) * (max_width - 1))
             x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[t, p])
             cv2.rectangle(img, (x0, y0), (x1, y1), colour, width, cv2.LINE_8)
-            tx = int(np.clip(x0, 0, W - 1))
-            ty = int(np.clip(y0 - width - 2, 10, H - 2))
-            labels.append((f"{part_names[p]} {w:.2f}", (tx, ty)))
-        # After every box, so no box hides a label; the heaviest part's label keeps its place.
-        for text, org in _place_labels(labels[::-1], (H, W)):
-            _label(img, text, org)
+            named.append((f"{part_names[p]} {w:.2f}", tuple(boxes[t, p])))
+        if labels:  # after every box, so no box hides a label; the heaviest part chooses first
+            blocked = obstacles[t] if obstacles is not None else None
+            for label in place_labels(named[::-1], (H, W), blocked):
+                _label(img, label)
     return out
+
+
+def part_labels(
+    boxes: np.ndarray, weights: np.ndarray, part_names: list[str] | tuple[str, ...], frame: int,
+    size: tuple[int, int], obstacles: np.ndarray | None = None,
+) -> list[Label]:  # fmt: skip
+    """The labels :func:`draw_part_boxes` places on frame ``frame`` (heaviest part first).
+
+    Args:
+        boxes: (T, P, 4); weights: (P,) or (T', P); part_names: P names; size: (H, W);
+        obstacles: bool (H, W) for this frame, or None.
+    """
+    per_frame = _per_frame(weights, len(boxes), len(part_names))[frame]  # (P,)
+    order = [p for p in np.argsort(-per_frame, kind="stable") if np.isfinite(boxes[frame, p]).all()]
+    named = [(f"{part_names[p]} {per_frame[p]:.2f}", tuple(boxes[frame, p])) for p in order]
+    return place_labels(named, size, obstacles)
+
+
+def draw_parts_overlay(
+    frames: np.ndarray,
+    boxes: np.ndarray | None,
+    weights: np.ndarray,
+    part_names: list[str] | tuple[str, ...],
+    *,
+    joints2d: np.ndarray | None = None,
+    layout: SkeletonLayout | None = None,
+    show: tuple[str, ...] = ("boxes", "bones", "joints"),
+    vmax: float = 1.0,
+) -> np.ndarray:
+    """The body-part view: part boxes, the skeleton coloured by part weight, then the labels.
+
+    The labels come last and keep clear of each other and of the skeleton's pixels, so neither a
+    box, a bone nor another label covers one.
+
+    Args:
+        frames: uint8 (T, H, W, 3) RGB (enlarged with :func:`enlarge` for small clips).
+        boxes: (T, P, 4) part boxes in the frames' pixels, or None.
+        weights: (P,) or (T', P) part weights.
+        part_names: P names.
+        joints2d: (T, M, J, 2) joints in the frames' pixels (the first person takes the colours).
+        layout: the skeleton layout naming ``part_names``.
+        show: any of ``"boxes"``, ``"bones"``, ``"joints"``.
+        vmax: weight drawn with the brightest colour.
+
+    Returns:
+        uint8 (T, H, W, 3), a new array.
+    """
+    out = np.asarray(frames)
+    skeleton = joints2d is not None and layout is not None and ("bones" in show or "joints" in show)
+    if boxes is not None and "boxes" in show:
+        out = draw_part_boxes(out, boxes, weights, part_names, vmax=vmax, labels=False)
+    obstacles = None
+    if skeleton:
+        out = draw_skeleton_weights(out, joints2d, layout, part_names, weights, vmax=vmax,
+                                    bones="bones" in show, joints="joints" in show)  # fmt: skip
+        obstacles = skeleton_mask(joints2d, layout, out.shape[1:3])
+    if boxes is not None and "boxes" in show:
+        out = out.copy() if out is frames else out
+        for t in range(len(out)):
+            for label in part_labels(boxes, weights, part_names, t, out.shape[1:3],
+                                     obstacles[t] if obstacles is not None else None):  # fmt: skip
+                _label(out[t], label)
+    return np.ascontiguousarray(out)
 
 
 def joint_part_colours(
@@ -153,6 +267,8 @@ def draw_skeleton_parts(
     part_weights: dict[str, float],
     *,
     vmax: float = 1.0,
+    bones: bool = True,
+    joints: bool = True,
 ) -> np.ndarray:
     """The skeleton with each part's joints and bones coloured by that part's weight.
 
@@ -170,7 +286,7 @@ def draw_skeleton_parts(
     if joints2d.ndim != 4 or joints2d.shape[2:] != (layout.num_joints, 2):
         raise ValueError(f"joints2d must be (T, M, {layout.num_joints}, 2), got {joints2d.shape}")
     colours = joint_part_colours(layout, part_weights, vmax=vmax)  # (J, 3)
-    return draw_skeleton(frames, joints2d, layout, joint_colours=colours)
+    return draw_skeleton(frames, joints2d, layout, joint_colours=colours, bones=bones, joints=joints)
 
 
 def part_weights_figure(
@@ -260,6 +376,8 @@ def draw_skeleton_weights(
     weights: np.ndarray,
     *,
     vmax: float = 1.0,
+    bones: bool = True,
+    joints: bool = True,
 ) -> np.ndarray:
     """:func:`draw_skeleton_parts` for clip-level (P,) or per-step (T', P) part weights.
 
@@ -283,13 +401,15 @@ def draw_skeleton_weights(
     _per_frame(weights, T, P)  # checks the shape
     if weights.ndim == 1:
         named = dict(zip(part_names, weights, strict=True))
-        return draw_skeleton_parts(frames, joints2d, layout, named, vmax=vmax)
+        return draw_skeleton_parts(frames, joints2d, layout, named, vmax=vmax, bones=bones, joints=joints)
     steps = frame_steps(T, len(weights))  # (T,)
     out = np.empty_like(frames)
     for s in np.unique(steps):
         shown = steps == s
         named = dict(zip(part_names, weights[s], strict=True))
-        out[shown] = draw_skeleton_parts(frames[shown], joints2d[shown], layout, named, vmax=vmax)
+        out[shown] = draw_skeleton_parts(
+            frames[shown], joints2d[shown], layout, named, vmax=vmax, bones=bones, joints=joints
+        )
     return out
 
 
@@ -323,12 +443,16 @@ def part_weights_table(
     return table
 
 
-def enlarge(frames: np.ndarray, height: int = DRAW_HEIGHT) -> tuple[np.ndarray, float]:
+def enlarge(
+    frames: np.ndarray, height: int = DRAW_HEIGHT, max_bytes: int = ENLARGE_MAX_BYTES
+) -> tuple[np.ndarray, float]:
     """Frames shorter than ``height`` rows resized (bilinear) to ``height``, so drawn labels stay legible.
 
     Args:
         frames: uint8 (T, H, W, 3).
         height: the smallest height to draw on.
+        max_bytes: a clip whose enlarged frames would take more than this (a long upload) is
+            left as it is: its frames are already 320 px wide, and memory is bounded.
 
     Returns:
         uint8 (T, H', W', 3) and the factor ``H' / H`` (1.0 when the frames are tall enough);
@@ -340,4 +464,6 @@ def enlarge(frames: np.ndarray, height: int = DRAW_HEIGHT) -> tuple[np.ndarray, 
         return frames, 1.0
     scale = height / rows
     size = (int(round(cols * scale)), height)
+    if len(frames) * size[0] * size[1] * 3 > max_bytes:
+        return frames, 1.0
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]), scale

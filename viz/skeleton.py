@@ -10,6 +10,10 @@ from core_models.data.layouts import SkeletonLayout
 # One colour per person (RGB), bright enough on the synthetic room and on real video.
 PERSON_COLOURS = ((255, 214, 0), (0, 200, 255), (255, 80, 160), (120, 255, 120))
 JOINT_COLOUR = (255, 255, 255)
+# Bones and joints are drawn one pixel wide (a dot of radius 1 per joint) per LINE_SCALE rows of
+# frame, without anti-aliasing: a skeleton drawn over a small person must not hide what the person
+# holds (a cup, a phone). Draw on frames enlarged to at least LINE_SCALE rows (viz.parts.enlarge).
+LINE_SCALE = 360
 
 
 def draw_skeleton(
@@ -19,6 +23,8 @@ def draw_skeleton(
     *,
     joint_colours: np.ndarray | None = None,
     thickness: int | None = None,
+    bones: bool = True,
+    joints: bool = True,
 ) -> np.ndarray:
     """Draw bones and joints of every person on a copy of the frames.
 
@@ -29,7 +35,9 @@ def draw_skeleton(
         layout: gives the bones.
         joint_colours: optional uint8 (J, 3) colour per joint (e.g. by body part); bones take
             the colour of their child joint. Default: one colour per person.
-        thickness: bone width in pixels (default scales with the frame size).
+        thickness: bone width and joint radius in pixels (default: 1 per :data:`LINE_SCALE` rows).
+        bones: draw the bones.
+        joints: draw the joints (small dots).
 
     Returns:
         uint8 (T, H, W, 3).
@@ -41,9 +49,9 @@ def draw_skeleton(
         raise ValueError(
             f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
         )
-    H, W = frames.shape[1:3]
-    width = thickness or max(1, round(min(H, W) / 120))
-    radius = width + 1
+    H = frames.shape[1]
+    width = thickness or max(1, round(H / LINE_SCALE))
+    line = cv2.LINE_8 if width == 1 else cv2.LINE_AA  # no anti-aliased halo around thin lines
     for t in range(len(out)):
         img = out[t]
         for m in range(joints2d.shape[1]):
@@ -51,18 +59,33 @@ def draw_skeleton(
             if not np.isfinite(pts).any():
                 continue
             base = PERSON_COLOURS[m % len(PERSON_COLOURS)]
-            for child, parent in layout.bones:
+            for child, parent in layout.bones if bones else ():
                 a, b = pts[child], pts[parent]
                 if np.isfinite(a).all() and np.isfinite(b).all():
                     colour = base if joint_colours is None else tuple(int(c) for c in joint_colours[child])
-                    cv2.line(img, _pt(a), _pt(b), colour, width, cv2.LINE_AA)
-            for j, p in enumerate(pts):
+                    cv2.line(img, _pt(a), _pt(b), colour, width, line)
+            for j, p in enumerate(pts if joints else ()):
                 if np.isfinite(p).all():
                     colour = (
                         JOINT_COLOUR if joint_colours is None else tuple(int(c) for c in joint_colours[j])
                     )
-                    cv2.circle(img, _pt(p), radius, colour, -1, cv2.LINE_AA)
+                    cv2.circle(img, _pt(p), width, colour, -1, line)
     return out
+
+
+def skeleton_mask(
+    joints2d: np.ndarray, layout: SkeletonLayout, size: tuple[int, int], *, margin: int = 2
+) -> np.ndarray:
+    """bool (T, H, W): the pixels a skeleton drawn by :func:`draw_skeleton` covers, grown by
+    ``margin`` pixels (where a label must not go)."""
+    T = len(joints2d)
+    canvas = np.zeros((T, *size, 3), np.uint8)
+    colours = np.full((layout.num_joints, 3), 255, np.uint8)
+    drawn = draw_skeleton(canvas, joints2d, layout, joint_colours=colours).any(-1)  # (T, H, W)
+    if margin <= 0:
+        return drawn
+    kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+    return np.stack([cv2.dilate(d.astype(np.uint8), kernel) > 0 for d in drawn])
 
 
 def _pt(p: np.ndarray) -> tuple[int, int]:
