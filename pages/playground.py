@@ -13,6 +13,7 @@ from viz.export import html_bytes, png_bytes
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
+DEFAULT_TEMPERATURE = 0.25
 SCORE_HELP = {
     "motion": "how much each cell changed since the previous frame (mean absolute grey difference)",
     "saliency": "local contrast: the spread of grey levels inside each cell (edges, texture)",
@@ -62,7 +63,9 @@ with soft_tab:
     t = c1.slider("Frame", 1, T - 1, min(T - 1, T // 2), key="pg_frame")
     source = c2.selectbox("Score", pg.SCORE_SOURCES, key="pg_source")
     grid = c3.slider("Grid cells per side", 2, 16, 8, key="pg_grid")
-    temperature = c4.slider("Temperature", 0.01, 2.0, 0.1, step=0.01, key="pg_temperature")
+    # 0.25 by default: on motion scores soft attention then spreads over a handful of cells while
+    # hard attention keeps one (at 0.1 the two look the same; see tests/test_playground.py).
+    temperature = c4.slider("Temperature", 0.01, 2.0, DEFAULT_TEMPERATURE, step=0.01, key="pg_temperature")
     st.caption(f"Score: {SCORE_HELP[source]}.")
     point = (0.5, 0.4)
     if source == "position":
@@ -91,6 +94,8 @@ with soft_tab:
         fig_hard = pg.weight_grid_figure(hard, "hard weights (one-hot)")
         st.plotly_chart(fig_hard, key="pg_fig_hard")
         html_button("Hard weights (HTML)", fig_hard, f"hard-weights-{action}-{t}.html", "pg_dl_hard_fig")
+    st.caption(f"Soft attention is spread over {pg.effective_cells(soft):.1f} cells (exp of its entropy) "
+               f"of {grid * grid}; hard attention over 1.")  # fmt: skip
     soft_rgb, hard_rgb = pg.glimpse_of(frames[t], soft), pg.glimpse_of(frames[t], hard)
     st.caption(
         "What is passed on, here the cells' mean colour (a model uses learned features): soft "

@@ -142,3 +142,24 @@ def test_playground_page_renders_and_follows_its_sliders():
     at.run()
     assert not at.exception, at.exception
     assert len(at.get("image")) >= 4 and "S001C001P001R001A010" in at.caption[0].value
+
+
+def test_the_default_temperature_shows_soft_and_hard_attention_apart():
+    at = AppTest.from_file(str(ROOT / "pages/playground.py"), default_timeout=120).run()
+    soft, hard = _z(at, 0), _z(at, 1)  # the soft and the hard weight grids
+    assert hard.max() == 1.0 and pg.effective_cells(hard) == pytest.approx(1.0)
+    # spread over a handful of cells, far from one-hot and far from uniform
+    assert soft.max() < 0.6 and 4 <= pg.effective_cells(soft) <= soft.size / 2
+    assert any("Soft attention is spread over" in c.value for c in at.caption)
+    assert pg.effective_cells(np.full((4, 4), 1 / 16)) == pytest.approx(16)
+
+
+def _z(at, i: int) -> np.ndarray:
+    import base64
+    import json
+
+    z = json.loads(at.get("plotly_chart")[i].proto.spec)["data"][0]["z"]
+    if isinstance(z, dict):  # a typed array
+        shape = [int(n) for n in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.asarray(z, dtype=np.float64)

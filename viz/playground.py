@@ -146,6 +146,14 @@ def hard_attention(scores: np.ndarray) -> np.ndarray:
     return out
 
 
+def effective_cells(weights: np.ndarray) -> float:
+    """``exp(entropy)`` of a weight map: how many cells the attention is spread over (1 for hard
+    attention, the number of cells for uniform attention)."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    w = w[w > 0] / w.sum()
+    return float(np.exp(-(w * np.log(w)).sum()))
+
+
 def attend_frame(frame: np.ndarray, weights: np.ndarray, mode: str = "soft") -> np.ndarray:
     """The frame as the attention sees it.
 
