@@ -36,7 +36,10 @@ PAGES = {
         st.Page("pages/failures.py", title="Failures", icon=":material/error:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     ],
-    "Teach": [st.Page("pages/playground.py", title="Attention playground", icon=":material/school:")],
+    "Teach": [
+        st.Page("pages/playground.py", title="Attention playground", icon=":material/school:"),
+        st.Page("pages/lesson.py", title="Lesson export", icon=":material/download:"),
+    ],
 }
 if not training_enabled():  # ADL_TRAINING=off (README: Serving it to others)
     PAGES["Models"] = [p for p in PAGES["Models"] if p.title != "Train"]

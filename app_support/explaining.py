@@ -60,16 +60,10 @@ def contrast_class(insp: Inspection) -> int:
 
 def runs(insp: Inspection, question: str, base: ex.ExplainSettings) -> list[ex.ExplainSettings]:
     """The explanations a question needs: one alone; for ``contrast`` the prediction alone, the
-    other class alone, and the difference of their scores (last)."""
+    other class alone, and the difference of their scores (last; :func:`ex.contrast_runs`)."""
     if question != "contrast":
         return [dataclasses.replace(base, target=question, versus=None)]
-    wrong = insp.label is not None and insp.label != insp.pred
-    other, versus = ("label", "label") if wrong else ("rival", "rival")
-    return [
-        dataclasses.replace(base, target="pred", versus=None),
-        dataclasses.replace(base, target=other, versus=None),
-        dataclasses.replace(base, target="pred", versus=versus),
-    ]
+    return ex.contrast_runs(insp.pred, insp.label, base)
 
 
 def explain_all(entry: ModelEntry, clip: Clip, runs: list[ex.ExplainSettings], bar) -> list[ex.Explanation]:

@@ -13,6 +13,7 @@ Commands:
     reproduce train every shipped checkpoint again; print the README's results table
     pose     estimate the pose in any video (BlazePose, offline) into an NTU .skeleton file
     ood      fit a model's out-of-distribution statistics (training split) into its checkpoint
+    lesson   one self-contained HTML file with every view of a clip, for teaching offline
 
 Each command is a pair: ``_add_<name>(subparsers)`` declares its options, ``_run_<name>(args)``
 runs it. Commands import what they need when they run, so ``--help`` stays instant.
@@ -583,6 +584,47 @@ def _run_ood(args) -> int:
     return 0
 
 
+# -- lesson -----------------------------------------------------------------------------------
+def _add_lesson(sub) -> None:
+    p = sub.add_parser(
+        "lesson",
+        help="export a lesson: one self-contained HTML file with every view of a clip",
+        description="Write one HTML file that opens offline in any browser: the clip in a player (slow "
+        "motion, loop, frame stepping), the model's prediction and how its streams combine, every "
+        "attention view (borrowed from the shipped models for the views the model lacks) and "
+        "'why X and not Y' attributions on the images the model read, each with a caption.",
+    )
+    p.add_argument("--clip", required=True, help="a synthetic clip's NTU name, e.g. S001C001P001R001A001")
+    p.add_argument(
+        "--model", default="part_attention-cs", help="checkpoint: a .pt, a run dir or a shipped name"
+    )
+    p.add_argument(
+        "--with",
+        dest="extra",
+        nargs="*",
+        default=None,
+        help="models that may add the views the first lacks (default: the shipped attention models)",
+    )
+    p.add_argument("--method", default="grad_cam", choices=EXPLAIN_METHODS, help="attribution method")
+    p.add_argument("--out", required=True, type=Path, help="the HTML file to write")  # fmt: skip
+
+
+def _run_lesson(args) -> int:
+    from core_models.lesson import VIEW_MODELS, lesson_for
+    from core_models.synth import render_clip
+
+    try:
+        clip = render_clip(args.clip)
+        html = lesson_for(clip, args.model, VIEW_MODELS if args.extra is None else args.extra, args.method)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(html, encoding="utf-8")
+    print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 COMMANDS = {
     "synth": (_add_synth, _run_synth),
     "render": (_add_render, _run_render),
@@ -596,6 +638,7 @@ COMMANDS = {
     "reproduce": (_add_reproduce, _run_reproduce),
     "pose": (_add_pose, _run_pose),
     "ood": (_add_ood, _run_ood),
+    "lesson": (_add_lesson, _run_lesson),
 }
 
 

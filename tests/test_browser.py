@@ -73,11 +73,12 @@ PAGES = {
     "spatiotemporal": ("Heatmap opacity", "spatial"),
     "granularity": ("Most attended granularity", "granularity"),
     "glimpses": ("Glimpse Clouds", "glimpses"),
-    "explain": ("Cost:", None),
+    "explain": ("On what the model read", None),
     "compare": ("Compare models", None),
     "failures": ("Failures", None),
     "train": ("Train", None),
     "playground": ("Attention playground", None),
+    "lesson": ("Lesson export", None),
 }
 
 
@@ -185,9 +186,11 @@ def test_sidebar_changes_the_clip_and_the_pages_follow(browser, app_url, watcher
     page = new_page(browser, watcher, height=900)
     page.goto(app_url, wait_until="networkidle")
     page.wait_for_selector("h1:has-text('Drink water')", timeout=90_000)
-    page.wait_for_selector("video", timeout=60_000)  # encoded after the title is drawn
+    page.wait_for_selector("iframe", timeout=60_000)  # the player, drawn after the title
     settle(page)
-    assert page.locator("video").count() == 1
+    player = page.frame_locator("iframe").first.locator(".adl-player[data-ready='1']")
+    player.wait_for(timeout=30_000)
+    assert player.count() == 1
 
     sidebar = page.locator("[data-testid=stSidebar]")
     box = sidebar.locator("[data-testid=stSelectbox] input").first

@@ -75,7 +75,8 @@ def test_a_failure_is_explained_as_why_the_prediction_and_not_the_truth_on_what_
     assert not [b for b in at.button if b.key == "explain_run"]
     fig = _figure(at, "explain_inputs")
     # one row per explanation (each class alone, then the contrast), one column per part crop
-    rows = [a["text"] for a in fig["layout"]["annotations"] if a.get("textangle") == 90]
+    axes = sorted((int(k[5:] or 1), v) for k, v in fig["layout"].items() if k.startswith("yaxis"))
+    rows = [v["title"]["text"] for _, v in axes if v.get("title", {}).get("text")]
     assert rows == [row["pred_name"], row["label_name"], f"{row['pred_name']} and not {row['label_name']}"]
     heat = [d for d in fig["data"] if d["type"] == "heatmap"]
     assert len(heat) == 3 * 3 and {d["name"] for d in heat} == {"left_hand", "right_hand", "full_body"}

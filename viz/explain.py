@@ -174,10 +174,8 @@ def input_attribution_figure(
                     f"row {label!r}: map {n} is {np.shape(maps[n])}, its image {np.shape(views[n])}"
                 )
     R, C = len(rows), len(names)
-    titles = [f"{label}: {_view_title(n)}" if C == 1 else _view_title(n) if r == 0 else ""
-              for r, label in enumerate(rows) for n in names]  # fmt: skip
-    fig = make_subplots(R, C, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.08,
-                        row_titles=list(rows) if C > 1 else None)  # fmt: skip
+    titles = [_view_title(n) if r == 0 else "" for r in range(R) for n in names]
+    fig = make_subplots(R, C, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.06)
     for r, (views, maps) in enumerate(rows.values(), start=1):
         peak = max(float(np.abs(np.nan_to_num(maps[n])).max()) for n in names)
         for c, n in enumerate(names, start=1):
@@ -187,6 +185,8 @@ def input_attribution_figure(
                 z=z, coloraxis="coloraxis", opacity=OVERLAY_OPACITY, name=n,
                 hovertemplate="x %{x}, y %{y}<br>attribution %{z:+.2f} of the row's largest<extra></extra>",
             ), r, c)  # fmt: skip
+    for r, label in enumerate(rows, start=1):  # the row's explanation, left of its first image
+        fig.update_yaxes(title={"text": label, "font": {"size": 13}}, row=r, col=1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",
                      scaleanchor="x", constrain="domain")  # fmt: skip

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0)
+PLAY = "&#x25B6;"  # glyphs every basic font has (U+25B6, U+25C0); pause reads "||"
 JPEG_QUALITY = 85
 MAX_HEIGHT = 360  # frames taller than this are shrunk before encoding (the page shows them smaller)
 
@@ -69,7 +70,7 @@ PLAYER_JS = """
     function start() {
       if (timer) return;
       if (i >= frames.length - 1 && !loop.checked) show(0);
-      play.textContent = "\\u23F8"; root.dataset.playing = "1";
+      play.textContent = "||"; root.dataset.playing = "1";
       timer = setTimeout(tick, 1000 / (fps * parseFloat(speed.value)));
     }
     root.querySelector("[data-act=first]").onclick = function () { stop(); show(0); };
@@ -142,7 +143,7 @@ def player_fragment(
     uris = jpeg_data_uris(frames)
     start = int(np.clip(start, 0, len(uris) - 1))
     options = "".join(
-        f'<option value="{s}"{" selected" if s == speed else ""}>{s:g}×</option>' for s in SPEEDS
+        f'<option value="{s:g}"{" selected" if s == speed else ""}>{s:g}×</option>' for s in SPEEDS
     )
     data = json.dumps(uris).replace("</", "<\\/")
     pid = html.escape(player_id, quote=True)
@@ -151,10 +152,10 @@ def player_fragment(
         f"{' data-autoplay=1' if autoplay else ''}>"
         f'<img alt="frame" src="{uris[start]}">'
         '<div class="adl-controls">'
-        '<button data-act="first" title="first frame">&#x23EE;</button>'
-        '<button data-act="prev" title="previous frame (left arrow)">&#x25C0;&#xFE0E;|</button>'
-        '<button data-act="play" title="play / pause (space)">&#x25B6;</button>'
-        '<button data-act="next" title="next frame (right arrow)">|&#x25B6;&#xFE0E;</button>'
+        '<button data-act="first" title="first frame">|&#x25C0;</button>'
+        '<button data-act="prev" title="previous frame (left arrow)">&#x25C0; 1</button>'
+        f'<button data-act="play" title="play / pause (space)">{PLAY}</button>'
+        '<button data-act="next" title="next frame (right arrow)">1 &#x25B6;</button>'
         f'<input class="adl-seek" type="range" min="0" max="{len(uris) - 1}" value="{start}" '
         'aria-label="frame">'
         f'<span class="adl-count">frame {start} / {len(uris) - 1}</span>'

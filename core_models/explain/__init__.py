@@ -14,6 +14,7 @@ from core_models.explain.attribution import (
     Curves,
     ExplainSettings,
     Explanation,
+    contrast_runs,
     estimate_cost,
     explain,
     gradcam_layers,
@@ -33,6 +34,7 @@ from core_models.explain.faithfulness import (
 
 __all__ = [
     "METHODS", "METHOD_LABELS", "Cost", "Curves", "Explanation", "ExplainSettings", "agreement",
+    "contrast_runs",
     "deletion_insertion", "estimate_cost", "explain", "explain_path", "explain_run", "gradcam_layers",
     "importance_order", "joint_parts", "read_explain", "run_clips", "spearman", "truth_scores",
 ]  # fmt: skip

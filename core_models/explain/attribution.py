@@ -52,7 +52,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,19 @@ class ExplainSettings:
         for key in ("steps", "internal_batch_size", "window_frames", "window_pixels", "segments"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+
+
+def contrast_runs(pred: int, label: int | None, base: ExplainSettings) -> list[ExplainSettings]:
+    """ "Why the prediction and not Y" with each class alone: the settings of the prediction alone,
+    Y alone and the difference of their scores (last). Y is the ground truth when the prediction is
+    wrong, else the runner-up."""
+    wrong = label is not None and label != pred
+    other = "label" if wrong else "rival"
+    return [
+        replace(base, target="pred", versus=None),
+        replace(base, target=other, versus=None),
+        replace(base, target="pred", versus=other),
+    ]
 
 
 @dataclass
