@@ -44,13 +44,11 @@ def download(label: str, make, file_name: str, mime: str, key: str) -> None:
 
 def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
     """The frames in the teaching player (slow motion, loop, frame stepping; :mod:`viz.player`)
-    with a WebM download under it (encoded when clicked)."""
+    with a WebM download under it."""
     fps, digest = float(fps or 30.0), frames_key(frames)
     st.iframe(_player(digest, frames, fps), height="content")
-    st.download_button(
-        "Download video (WebM)", lambda: _webm(digest, frames, fps), file_name, "video/webm",
-        key=f"{key}_webm", on_click="ignore",
-    )  # fmt: skip
+    data = _webm(digest, frames, fps)  # encoded now: a deferred download would keep the frames alive
+    st.download_button("Download video (WebM)", data, file_name, "video/webm", key=f"{key}_webm")
 
 
 def figure(fig: go.Figure, file_name: str, key: str, **kwargs):

@@ -251,8 +251,8 @@ def bench_explain(
         results[model] = row
     results["memory"] = {"measure": "peak RSS rise (VmHWM after clear_refs)"}
     results["grad_cam"] = {
-        "measure": f"median wall / min CPU seconds of {GRAD_CAM_REPEATS} interleaved runs; captum's "
-        "LayerGradCam on the first Grad-CAM layer, its input prepared the same way"
+        "measure": f"median wall / min CPU seconds of {GRAD_CAM_REPEATS} interleaved runs, one torch "
+        "thread; captum's LayerGradCam on the first Grad-CAM layer, its input prepared the same way"
     }
     return results
 
@@ -466,8 +466,9 @@ def _grad_cam_against(loaded, clip) -> dict[str, Any]:
     """Grad-CAM (``explain``) against one inspection and captum's LayerGradCam on the same layer.
 
     Each is timed from the clip (the input prepared as evaluation prepares it) to its result,
-    interleaved ``GRAD_CAM_REPEATS`` times after a warm-up: wall seconds (median) and process CPU
-    seconds (minimum, which a busy machine disturbs least).
+    interleaved ``GRAD_CAM_REPEATS`` times after a warm-up, with one torch thread: wall seconds
+    (median) and process CPU seconds (minimum, which a busy machine disturbs least; with one
+    thread no thread waits for another inside it).
     """
     import torch
     from captum.attr import LayerGradCam
@@ -492,15 +493,20 @@ def _grad_cam_against(loaded, clip) -> dict[str, Any]:
         "grad_cam": lambda: explain(loaded, clip, settings),
         "layer_grad_cam": captum,
     }
-    captum()
-    wall: dict[str, list[float]] = {k: [] for k in runs}
-    cpu: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(GRAD_CAM_REPEATS):
-        for key, run in runs.items():
-            w, c = time.perf_counter(), time.process_time()
-            run()
-            wall[key].append(time.perf_counter() - w)
-            cpu[key].append(time.process_time() - c)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        captum()
+        wall: dict[str, list[float]] = {k: [] for k in runs}
+        cpu: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(GRAD_CAM_REPEATS):
+            for key, run in runs.items():
+                w, c = time.perf_counter(), time.process_time()
+                run()
+                wall[key].append(time.perf_counter() - w)
+                cpu[key].append(time.process_time() - c)
+    finally:
+        torch.set_num_threads(threads)
     w = {k: statistics.median(v) for k, v in wall.items()}
     c = {k: min(v) for k, v in cpu.items()}
     return {

@@ -487,3 +487,15 @@ def test_cli_explain(run_dir, capsys):
     assert main(["explain", "--run", str(run_dir), "--method", "saliency", "--limit", "2"]) == 0
     assert len(ex.read_explain(run_dir, "saliency")) == 2
     assert "2 clips" in capsys.readouterr().out
+
+
+def test_bench_sets_grad_cam_against_an_inspection_and_captums_layer_grad_cam(shipped, clip, monkeypatch):
+    from core_models import bench
+
+    monkeypatch.setattr(bench, "GRAD_CAM_REPEATS", 1)
+    row = bench._grad_cam_against(shipped("separable_sta-cs"), clip)
+    assert (
+        row["grad_cam_layers"] == 1
+        and min(row["inspect_ms"], row["grad_cam_ms"], row["layer_grad_cam_ms"]) > 0
+    )
+    assert row["grad_cam_x_inspect"] > 0 and row["cpu_grad_cam_x_layer_grad_cam"] > 0

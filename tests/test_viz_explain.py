@@ -44,3 +44,27 @@ def test_curves_figure_reports_the_area_under_each_curve():
     assert insertion.line.dash == "dash" and "AUC 0.50" in insertion.name
     with pytest.raises(ValueError, match="fractions"):
         curves_figure({"x": (f, f[:3], f)})
+
+
+def test_input_attribution_figure_keeps_the_sign_on_one_scale_per_row():
+    from viz.explain import input_attribution_figure, nearest_step
+
+    views = {"left_hand": np.zeros((4, 4, 3), np.uint8), "rgb": np.full((8, 8, 3), 128, np.uint8)}
+    maps = {"left_hand": np.full((4, 4), 2.0), "rgb": -np.eye(8) * 4}
+    fig = input_attribution_figure(
+        {"a": (views, maps), "a and not b": (views, {k: -m for k, m in maps.items()})}
+    )
+    images = [d for d in fig.data if d.type == "image"]
+    heat = [d for d in fig.data if d.type == "heatmap"]
+    assert len(images) == len(heat) == 4 and [h.name for h in heat] == ["left_hand", "rgb"] * 2
+    np.testing.assert_allclose(heat[0].z, 0.5)  # 2 / the row's largest magnitude, 4
+    assert np.min(heat[1].z) == -1.0 and np.min(heat[2].z) == -0.5 and np.max(heat[3].z) == 1.0
+    axis = fig.layout.coloraxis
+    assert (axis.cmin, axis.cmid, axis.cmax) == (-1.0, 0.0, 1.0) and axis.colorscale[0][1] != axis.colorscale[
+        -1
+    ][1]
+    assert [a.text for a in fig.layout.annotations] == ["left hand crop", "input square"]
+    assert fig.layout.yaxis.title.text == "a" and fig.layout.yaxis3.title.text == "a and not b"
+    with pytest.raises(ValueError, match="map rgb"):
+        input_attribution_figure({"a": (views, {"left_hand": maps["left_hand"], "rgb": np.ones((4, 4))})})
+    assert nearest_step(np.array([0, 10, 20]), 3, 14, 30) == 1 and nearest_step(None, 4, 29, 30) == 3

@@ -21,6 +21,15 @@ segment_ablation     captum ``FeatureAblation``: each of ``segments`` temporal s
                      blanked in every input at once (RGB frames, crops, skeleton steps, flow fields)
 ===================  =================================================================================
 
+Grad-CAM runs the model once: the layer search happens during that forward pass (hooks on every
+module) and is remembered per model and input shapes, the prediction is read off the same pass, and
+on later calls only the chosen layers are hooked, with the graph starting at them.
+
+"Why X and not Y": with ``ExplainSettings.versus`` every method explains the difference of the
+target's score and class Y's (the forward returns the logits minus Y's logit), so positive
+attribution is evidence for X over Y and negative for Y over X. :func:`contrast_runs` gives the
+contrast together with each class alone.
+
 Every float input the model reads (``rgb``, ``crops``, ``skeleton``, ``flow``) is attributed jointly
 through a forward function that takes them positionally and rebuilds the batch; the other batch
 entries (frame indices, 2D joints) stay fixed. The model runs in eval mode, in float32, on its own
@@ -41,6 +50,9 @@ Summaries (all shares are non-negative and sum to 1; an all-zero attribution giv
   skeleton's joints summed into the layout's body parts (``"skeleton"``). Layout parts overlap
   (``full_body`` holds every joint), so each joint counts for the smallest part that holds it:
   hands, head and legs keep their joints, ``upper_body`` the arms and torso, ``full_body`` the rest;
+* ``maps``: the *signed* attribution on each image the model read (channels summed), beside
+  ``views``, those images as uint8: ``"rgb"`` (T, S, S) for the input square, each crop part
+  (T, C, C) by name; Grad-CAM's maps are its weighted sums before the ReLU, upsampled;
 * ``segments`` (G,): magnitude per temporal segment of the clip, every input placed at the clip
   frame it samples (segment ``k`` covers the fraction ``[k/G, (k+1)/G)``); for segment ablation,
   the drop of the target's score when that segment is blanked (negative drops count as 0).
