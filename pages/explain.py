@@ -33,13 +33,14 @@ st.caption(f"{describe(clip)} · model {entry.name} (change it in the sidebar)")
 ui.prediction_header(insp)
 
 c1, c2, c3 = st.columns(3)
-method = c1.selectbox("Method", explaining.PAGE_METHODS, format_func=LABELS.get, key="explain_method")
+method = c1.selectbox("Method", explaining.PAGE_METHODS, format_func=LABELS.get, key="explain_method",
+                      bind="query-params")  # fmt: skip
 asks = explaining.questions(insp)
 wrong = insp.label is not None and insp.label != insp.pred
 question = c2.radio(
     "Explain", list(asks), index=2 if wrong else 0, format_func=asks.get, key="explain_question"
 )
-segments = c3.slider("Temporal segments", 2, 16, 8, key="explain_segments")
+segments = c3.slider("Temporal segments", 2, 16, 8, key="explain_segments", bind="query-params")
 extra = {}
 if method == "integrated_gradients":
     extra["steps"] = st.slider("Integration steps", 4, 128, 32, step=4, key="explain_steps")

@@ -39,7 +39,7 @@ name = f"{clip.name}-{entry.name}-parts"
 SHOW = {"boxes": "part boxes", "bones": "bones", "joints": "joints"}
 default = list(SHOW) if show_skeleton else ["boxes"]
 show = st.pills("Draw", list(SHOW), selection_mode="multi", default=default, format_func=SHOW.get,
-                key="parts_show")  # fmt: skip
+                key="parts_show", bind="query-params")  # fmt: skip
 frames, scale = enlarge(clip.frames)  # small frames are enlarged so the box labels stay legible
 boxes = insp.part_boxes * scale if insp.part_boxes is not None else None
 # The crops are cut around the first person, so only that skeleton takes the part colours.
