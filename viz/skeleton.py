@@ -42,13 +42,9 @@ def draw_skeleton(
     Returns:
         uint8 (T, H, W, 3).
     """
-    out = np.ascontiguousarray(frames).copy()
+    out = _writable_copy(frames, joints2d, layout)
     if joints2d is None:
         return out
-    if joints2d.shape[0] != frames.shape[0] or joints2d.shape[2] != layout.num_joints:
-        raise ValueError(
-            f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
-        )
     H = frames.shape[1]
     width = thickness or max(1, round(H / LINE_SCALE))
     line = cv2.LINE_8 if width == 1 else cv2.LINE_AA  # no anti-aliased halo around thin lines
@@ -140,13 +136,9 @@ def draw_estimated(
     Returns:
         uint8 (T, H, W, 3).
     """
-    out = np.ascontiguousarray(frames).copy()
+    out = _writable_copy(frames, joints2d, layout)
     if joints2d is None:
         return out
-    if joints2d.shape[0] != frames.shape[0] or joints2d.shape[2] != layout.num_joints:
-        raise ValueError(
-            f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
-        )
     if confidence is None:
         confidence = np.ones(joints2d.shape[:3], np.float32)
     H, W = frames.shape[1:3]
@@ -165,3 +157,13 @@ def draw_estimated(
                     colour = confidence_colour(float(confidence[t, m, j]), min_confidence)
                     cv2.circle(img, _pt(p), radius, colour, max(1, width), cv2.LINE_AA)
     return out
+
+
+def _writable_copy(frames: np.ndarray, joints2d: np.ndarray | None, layout) -> np.ndarray:
+    """A copy of ``frames`` to draw on, after checking ``joints2d`` fits them and ``layout``."""
+    fits = joints2d is None or (len(joints2d) == len(frames) and joints2d.shape[2] == layout.num_joints)
+    if not fits:
+        raise ValueError(
+            f"joints2d {joints2d.shape} does not fit {frames.shape[0]} frames of layout {layout.name}"
+        )
+    return np.ascontiguousarray(frames).copy()
