@@ -67,6 +67,8 @@ class ModelEntry:
         model: the key of ``core_models.models.MODELS``.
         preset, data, protocol: from the run's ``settings.json``.
         shipped: True for ``checkpoints/``.
+        data_version: the synthetic data version it was trained on (``settings.json``; 1 for runs
+            from before versions; ``None`` for real data).
     """
 
     name: str
@@ -76,6 +78,7 @@ class ModelEntry:
     data: str
     protocol: str
     shipped: bool
+    data_version: int | None = None
 
     @property
     def checkpoint(self) -> Path:
@@ -86,10 +89,19 @@ class ModelEntry:
         return ATTENTION.get(self.model, ())
 
     def label(self) -> str:
-        """``part_attention · CS · top-1 0.811`` (metrics when evaluated)."""
+        """``part_attention-cs · CS · top-1 0.811`` (metrics when evaluated), ``· synthetic v1`` for
+        models trained on the first synthetic data (their accuracy is on the current data)."""
         m = metrics(self)
         acc = f" · top-1 {m['top1']:.3f}" if m and "top1" in m else " · not evaluated"
-        return f"{self.name} · {self.protocol.upper()}{acc}"
+        old = f" · trained on synthetic v{self.data_version}" if self.outdated else ""
+        return f"{self.name} · {self.protocol.upper()}{acc}{old}"
+
+    @property
+    def outdated(self) -> bool:
+        """Trained on an older version of the synthetic data than the app renders."""
+        from core_models.synth.actions import DATA_VERSION
+
+        return self.data == "synth" and self.data_version is not None and self.data_version < DATA_VERSION
 
 
 def missing_inputs(entry: ModelEntry, clip) -> list[str]:
@@ -122,8 +134,10 @@ def _entry(path: Path, shipped: bool) -> ModelEntry | None:
     except (OSError, ValueError):
         return None
     name = path.name if shipped else str(path)
-    return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), s.get("data", "?"),
-                      s.get("protocol", "?"), shipped)  # fmt: skip
+    data = s.get("data", "?")
+    version = s.get("data_version", 1 if data == "synth" else None)  # runs before versions: v1
+    return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), data,
+                      s.get("protocol", "?"), shipped, version)  # fmt: skip
 
 
 def list_models(shipped_dir: Path = SHIPPED_DIR, runs_dir: Path = RUNS_DIR) -> list[ModelEntry]:

@@ -386,6 +386,11 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--clips", nargs="*", help="only these clip names")
     p.add_argument("--batch-size", type=POSITIVE, default=16)
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
+    p.add_argument(
+        "--no-interventions", action="store_true",
+        help="skip the attention checks (accuracy with uniform and borrowed attention, attention as a "
+        "class code); they take about four more passes over the split",
+    )  # fmt: skip
 
 
 def _run_evaluate(args) -> int:
@@ -395,7 +400,8 @@ def _run_evaluate(args) -> int:
 
     d = init_distributed("cpu")
     kw = dict(split=args.split, data=args.data, root=args.root, protocol=args.protocol, clips=args.clips,
-              batch_size=args.batch_size, cache_dir=args.cache_dir or None, dist=d)  # fmt: skip
+              batch_size=args.batch_size, cache_dir=args.cache_dir or None, dist=d,
+              interventions=not args.no_interventions)  # fmt: skip
     try:
         if args.run:
             out = args.run
@@ -415,6 +421,10 @@ def _run_evaluate(args) -> int:
         _, m = results.read_eval(out, args.split)
         print(f"{out}: {args.split} top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, "
               f"mean class {m['mean_class_accuracy']:.3f} ({m['clips']} clips)")  # fmt: skip
+        checks = m.get("attention_checks", {}).get("interventions")
+        if checks:
+            parts = ", ".join(f"{k} {v['top1']:.3f}" for k, v in checks.items())
+            print(f"  with the attention replaced: {parts}")
     return 0
 
 
@@ -484,6 +494,11 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--only", nargs="*", help="entry names (model-protocol) or model names to remake")
     p.add_argument("--list", action="store_true", help="print the training commands and exit")
     p.add_argument("--table", action="store_true", help="print the README's results table from the manifest")
+    p.add_argument(
+        "--evaluate", action="store_true",
+        help="do not train: evaluate the shipped checkpoints again on --root (after the data changed) "
+        "and record the new figures in the manifest (the figures at training time are kept)",
+    )  # fmt: skip
 
 
 def _run_reproduce(args) -> int:
@@ -498,7 +513,10 @@ def _run_reproduce(args) -> int:
                 for c in rp.commands(e, args.root, args.runs):
                     print("python -m core_models " + " ".join(c))
         return 0
-    rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
+    if args.evaluate:
+        rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only)
+    else:
+        rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
     print(rp.results_table(rp.read_manifest(args.checkpoints)))
     return 0
 

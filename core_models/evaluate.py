@@ -36,10 +36,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core_models import attention_scores as scores
 from core_models import results
 from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, unwrap
 
 HAND_PARTS = {"left_hand", "right_hand"}
+# The aux outputs that are a fused model's separate streams (each (B, K)).
+STREAM_KEYS = ("rgb_logits", "pose_logits", "flow_logits", "i3d_logits", "cnn2d_logits")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,11 +51,13 @@ HAND_PARTS = {"left_hand", "right_hand"}
 
 def overlap_share(weights: np.ndarray, interval: tuple[float, float]) -> float:
     """Weight of equal consecutive bins that falls inside ``interval`` (fractions of the clip)."""
-    n = len(weights)
-    s, e = interval
-    edges = np.arange(n + 1) / n
-    cover = np.clip(np.minimum(edges[1:], e) - np.maximum(edges[:-1], s), 0, None) * n
-    return float(np.sum(weights * cover))
+    return float(np.sum(np.asarray(weights) * scores.bin_coverage(len(weights), interval)))
+
+
+def _fields(model, kind: str, n: int) -> np.ndarray | None:
+    """The fields a model declares for its ``n`` units of attention ``kind`` (None: equal bins)."""
+    fn = getattr(model, "attention_fields", None)
+    return fn(kind, n) if fn is not None else None
 
 
 def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str, Any]]:
@@ -63,6 +68,9 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
     part_names = list(getattr(model.config, "parts", ()) or ())
     truth_parts = _np(batch["truth_parts"]) if "truth_parts" in batch else None
     truth_interval = _np(batch["truth_interval"]) if "truth_interval" in batch else None
+    hands = ("left", "right")
+    dominant = batch["truth_dominant"].tolist() if "truth_dominant" in batch else [-1] * B
+    acting = batch["truth_acting"].tolist() if "truth_acting" in batch else [-1] * B
     from core_models.data.layouts import NTU25
 
     layout_parts = list(NTU25.part_names)
@@ -75,11 +83,13 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
                 r["parts_time"] = p.tolist()
                 p = p.mean(0)
             r["parts"] = p.tolist()
+            for name, w in zip(part_names, p, strict=False):
+                r[f"part_{name}"] = float(w)
         if "temporal" in att:
             r["temporal"] = att["temporal"][i].tolist()
         if "spatial" in att:
-            s = att["spatial"][i]
-            r["spatial"] = (s.mean(0) if s.ndim == 3 else s).tolist()
+            sp = att["spatial"][i]
+            r["spatial"] = (sp.mean(0) if sp.ndim == 3 else sp).tolist()
         for g, v in sorted(segs.items()):
             r[f"segments_{g}"] = v[i].tolist()
         if "granularity" in att:
@@ -100,18 +110,38 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
             r["truth_parts"] = [n for n, t in zip(layout_parts, tp, strict=False) if t]
             r["truth_interval"] = list(ti)
             r["interval_fraction"] = ti[1] - ti[0]
+            r["dominant"] = hands[dominant[i]] if dominant[i] in (0, 1) else None
+            r["acting_hand"] = hands[acting[i]] if acting[i] in (0, 1) else None
             if "parts" in r and part_names:
-                active = set(r["truth_parts"])
-                r["parts_truth_share"] = float(
-                    sum(w for n, w in zip(part_names, r["parts"], strict=True) if n in active)
+                ps = scores.part_scores(
+                    r["parts"], part_names, r["truth_parts"], acting_hand=r["acting_hand"]
                 )
+                r["parts_truth_share"], r["parts_uniform"], r["parts_best"] = (
+                    ps["share"],
+                    ps["uniform"],
+                    ps["best"],
+                )
+                r["parts_acting_margin"] = ps.get("acting_margin")
             if "temporal" in r:
-                r["temporal_truth_share"] = overlap_share(np.asarray(r["temporal"]), ti)
-            shares = [overlap_share(v[i], ti) for g, v in segs.items() if g > 1]
-            if shares:
-                r["segments_truth_share"] = float(np.mean(shares))
+                w = np.asarray(r["temporal"])
+                _put(r, "temporal", scores.temporal_scores(w, ti, _fields(model, "temporal", len(w))))
+            seg_scores = []
+            for g, v in sorted(segs.items()):
+                if g > 1:
+                    sc = scores.temporal_scores(v[i], ti, _fields(model, "segments", g))
+                    _put(r, f"segments_{g}", sc)
+                    seg_scores.append(sc)
+            if seg_scores:
+                mean = {k: float(np.mean([sc[k] for sc in seg_scores])) for k in seg_scores[0]}
+                _put(r, "segments", mean)
         rows.append(r)
     return rows
+
+
+def _put(row: dict, kind: str, sc: dict[str, float]) -> None:
+    row[f"{kind}_truth_share"] = sc["share"]
+    for k in ("uniform", "best", "middle"):
+        row[f"{kind}_{k}"] = sc[k]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -122,14 +152,29 @@ def _np(t: torch.Tensor) -> np.ndarray:
 # running a model over clips
 
 
-def predict_rows(model, dataset, *, batch_size: int, device, workers: int = 0, progress: bool = True):
-    """Per-clip rows (prediction, probabilities, attention summaries) for every item of ``dataset``."""
+def _steerable(out, name: str) -> torch.Tensor:
+    """The attention tensor an override named ``name`` replaces (see ``models.output.steer``)."""
+    if name.startswith("segments:"):
+        return out.attention["segments"][int(name.split(":")[1])]
+    return out.attention[name]
+
+
+def predict_rows(
+    model, dataset, *, batch_size: int, device, workers: int = 0, progress: bool = True, capture: bool = False
+):
+    """Per-clip rows (prediction, probabilities, attention summaries) for every item of ``dataset``.
+
+    With ``capture`` also returns ``{name: (N, ...) tensor}`` of each steerable attention (the
+    model's ``steerable`` names), in dataset order, for the interventions.
+    """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     model.eval()
     rows = []
+    names = tuple(getattr(unwrap(model), "steerable", ())) if capture else ()
+    captured: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     with torch.no_grad():
         for batch in tqdm(loader, desc="evaluating", unit="batch", leave=False, disable=not progress):
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -138,6 +183,10 @@ def predict_rows(model, dataset, *, batch_size: int, device, workers: int = 0, p
             k = min(5, probs.shape[1])
             top = probs.topk(k, dim=1).indices
             extra = attention_rows(out, batch, unwrap(model))
+            streams = {key.removesuffix("_logits"): out.aux[key].argmax(1).cpu()
+                       for key in STREAM_KEYS if key in out.aux}  # fmt: skip
+            for n in names:
+                captured[n].append(_steerable(out, n).detach().float().cpu())
             for i in range(probs.shape[0]):
                 idx = int(batch["index"][i])
                 ref = dataset.refs[idx]
@@ -150,9 +199,124 @@ def predict_rows(model, dataset, *, batch_size: int, device, workers: int = 0, p
                     "top5": top[i].tolist(), "probs": probs[i].tolist(),
                     "subject": _meta(meta, "subject"), "view": _meta(meta, "camera", "view"),
                     "setup": _meta(meta, "setup"), "repetition": _meta(meta, "repetition"),
+                    **{f"pred_{s}": int(v[i]) for s, v in streams.items()},
                     **extra[i],
                 })  # fmt: skip
+    if capture:
+        return rows, {n: torch.cat(v) for n, v in captured.items()}
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# does the prediction need its attention?
+
+
+def partners(labels: np.ndarray, groups: np.ndarray, *, same: bool, seed: int = 0) -> np.ndarray:
+    """For each clip, another clip whose attention it borrows: same class (another subject where
+    one exists) or another class. Deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    out = np.empty(n, dtype=np.int64)
+    idx = np.arange(n)
+    for i in range(n):
+        if same:
+            pool = idx[(labels == labels[i]) & (groups != groups[i])]
+            if not len(pool):
+                pool = idx[(labels == labels[i]) & (idx != i)]
+        else:
+            pool = idx[labels != labels[i]]
+        out[i] = rng.choice(pool) if len(pool) else i
+    return out
+
+
+def intervene(
+    model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device, progress: bool = True
+) -> dict[str, Any]:
+    """Accuracy with the attention replaced: uniform, and borrowed from another clip.
+
+    Passes: ``uniform`` (every steerable attention uniform), ``uniform:<name>`` (one at a time,
+    when the model has several), ``swap_same`` (each clip gets the attention of a clip of its
+    own class, another subject's where possible), ``swap_other`` (of a clip of another class).
+    Each pass reports the fused ``top1`` and, for fused models, ``rgb_top1`` (the attended RGB
+    stream alone). Nothing about the clips or the weights changes but the attention.
+    """
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from core_models.models.output import steer_key, uniform_attention
+
+    names = list(captured)
+    labels = np.asarray(dataset.labels)
+    groups = np.array([str((r.meta or {}).get("subject", i)) for i, r in enumerate(dataset.refs)])
+    uniform = {n: uniform_attention(n, captured[n]) for n in names}
+    plans: dict[str, dict[str, torch.Tensor]] = {"uniform": uniform}
+    if len(names) > 1:
+        for n in names:
+            plans[f"uniform:{n}"] = {n: uniform[n]}
+    for key, same in (("swap_same", True), ("swap_other", False)):
+        order = torch.from_numpy(partners(labels, groups, same=same))
+        plans[key] = {n: captured[n][order] for n in names}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    model.eval()
+    results: dict[str, Any] = {}
+    for plan, overrides in tqdm(plans.items(), desc="interventions", leave=False, disable=not progress):
+        correct, rgb_correct, total, has_rgb = 0, 0, 0, False
+        with torch.no_grad():
+            for batch in loader:
+                batch = {k: v.to(device) for k, v in batch.items()}
+                idx = batch["index"].cpu()
+                for n, t in overrides.items():
+                    batch[steer_key(n)] = t[idx].to(device)
+                out = model(batch)
+                y = batch["label"]
+                correct += int((out.logits.argmax(1) == y).sum())
+                if "rgb_logits" in out.aux:
+                    has_rgb = True
+                    rgb_correct += int((out.aux["rgb_logits"].argmax(1) == y).sum())
+                total += len(y)
+        entry = {"top1": correct / max(total, 1)}
+        if has_rgb:
+            entry["rgb_top1"] = rgb_correct / max(total, 1)
+        results[plan] = entry
+    return results
+
+
+def class_code_check(
+    table: pd.DataFrame, captured: dict[str, torch.Tensor], part_names: list[str]
+) -> dict[str, Any]:
+    """How well the attention alone predicts the class, next to the ground-truth attention.
+
+    Per steerable kind (and all together): cross-validated nearest-class-mean accuracy over
+    subjects on the attention weights (``attention``) and, where the ground truth says where the
+    evidence is (parts, temporal steps, segments), on the ground-truth attention at the same
+    resolution (``truth``). ``chance`` is one over the number of classes present.
+    """
+    labels = table["label"].to_numpy()
+    groups = table["subject"].astype(str).to_numpy()
+    out: dict[str, Any] = {"chance": 1.0 / max(len(np.unique(labels)), 1)}
+    has_truth = "truth_interval" in table and table["truth_interval"].notna().all()
+    feats_all, truth_all = [], []
+    for name, t in captured.items():
+        x = t.flatten(1).numpy()
+        if name == "parts" and t.dim() == 3:  # per step: the mean over time, as the summaries
+            x = t.mean(1).numpy()
+        entry = {"attention": scores.class_predictability(x, labels, groups)}
+        feats_all.append(x)
+        if has_truth and (name in ("parts", "temporal") or name.startswith("segments:")):
+            intervals = np.stack(table["truth_interval"].to_numpy())
+            if name == "parts":
+                tx = scores.truth_attention_features(table["truth_parts"], intervals, part_names=part_names)
+            else:
+                steps = x.shape[1]
+                tx = scores.truth_attention_features(table["truth_parts"], intervals, steps=steps)
+            entry["truth"] = scores.class_predictability(tx, labels, groups)
+            truth_all.append(tx)
+        out[name] = entry
+    if len(feats_all) > 1:
+        out["all"] = {"attention": scores.class_predictability(np.concatenate(feats_all, 1), labels, groups)}
+        if truth_all:
+            out["all"]["truth"] = scores.class_predictability(np.concatenate(truth_all, 1), labels, groups)
+    return out
 
 
 def _meta(meta: dict, *keys: str):
@@ -175,7 +339,9 @@ def build_table(rows: list[dict], class_names: list[str]) -> pd.DataFrame:
 # metrics
 
 
-def compute_metrics(table: pd.DataFrame, class_names: list[str], *, opposite_pairs=()) -> dict[str, Any]:
+def compute_metrics(
+    table: pd.DataFrame, class_names: list[str], *, opposite_pairs=(), part_names: list[str] | None = None
+) -> dict[str, Any]:
     K = len(class_names)
     labels = table["label"].to_numpy()
     preds = table["pred"].to_numpy()
@@ -201,6 +367,12 @@ def compute_metrics(table: pd.DataFrame, class_names: list[str], *, opposite_pai
             m[key] = {str(v): float(g["correct"].mean()) for v, g in table.groupby(col, sort=True)}
     if opposite_pairs:
         m.update(_pair_metrics(table, class_names, opposite_pairs))
+    streams = {c.removeprefix("pred_"): float((table[c] == table["label"]).mean())
+               for c in table.columns if c.startswith("pred_") and table[c].notna().all()}  # fmt: skip
+    if streams:
+        m["streams"] = streams
+    if part_names is not None and any(c.endswith("_truth_share") for c in table.columns):
+        m["attention_scores"] = scores.summarise(table, part_names)
     truth = {}
     for col in ("parts_truth_share", "temporal_truth_share", "segments_truth_share", "interval_fraction"):
         if col in table and table[col].notna().any():
@@ -260,10 +432,14 @@ def evaluate_checkpoint(
     device=None,
     dist=None,
     progress: bool = True,
+    interventions: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Evaluate a checkpoint file on a split of its data (or of ``data``/``root``/``protocol``).
 
     ``clips`` restricts the split to those clip names. Results go to ``out_dir/eval/<split>``.
+    ``interventions``: for models whose attention can be steered, also measure how the accuracy
+    changes with uniform and borrowed attention, and how well the attention predicts the class
+    (``metrics["attention_checks"]``; about four more passes over the split).
     Under ``torchrun`` each process takes every ``world``-th clip and rank 0 writes the union.
     """
     from core_models.data import open_reader
@@ -300,26 +476,49 @@ def evaluate_checkpoint(
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     device = device or torch.device("cpu")
     model = model.to(device)
+    memo = cache_dir is None and interventions  # several passes and no disk cache: keep them
     ds = ClipDataset(
-        reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol
-    )
+        reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
+        keep_in_memory=memo,
+    )  # fmt: skip
     t0 = time.perf_counter()
-    rows = predict_rows(model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0)
+    steerable = interventions and bool(getattr(model, "steerable", ()))
+    out = predict_rows(
+        model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0, capture=steerable
+    )
+    rows, captured = out if steerable else (out, {})
     seconds = time.perf_counter() - t0
     if world > 1:
         import torch.distributed as tdist
 
         gathered: list = [None] * world
-        tdist.all_gather_object(gathered, rows)
-        rows = [r for part in gathered for r in part]
+        tdist.all_gather_object(gathered, (rows, captured))
+        rows = [r for part, _ in gathered for r in part]
+        # Shard k holds global clips k, k + world, ...: put the captured attention back in order.
+        captured = {
+            n: torch.stack([gathered[i % world][1][n][i // world] for i in range(len(refs))])
+            for n in captured
+        }
     if rank != 0:
         return pd.DataFrame(), {}
     table = build_table(rows, names)
-    metrics = compute_metrics(table, names, opposite_pairs=opposite_pairs_for(data))
+    part_names = list(getattr(model.config, "parts", ()) or ())
+    metrics = compute_metrics(table, names, opposite_pairs=opposite_pairs_for(data), part_names=part_names)
+    if steerable:
+        full = ds if world == 1 else ClipDataset(
+            reader, refs, model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
+            keep_in_memory=memo,
+        )  # fmt: skip
+        ordered = pd.DataFrame(rows).set_index("clip").loc[[r.name for r in refs]].reset_index()
+        metrics["attention_checks"] = {
+            "interventions": intervene(model, full, captured, batch_size=batch_size, device=device,
+                                       progress=progress),
+            "class_code": class_code_check(ordered, captured, part_names),
+        }  # fmt: skip
     metrics.update(
         split=split, data=data, protocol=protocol, root=str(root), checkpoint=str(checkpoint),
-        model=ck["model"], preset=ck["preset"], seconds=round(seconds, 2),
-        part_names=list(getattr(model.config, "parts", ()) or ()),
+        model=ck["model"], preset=ck["preset"], seconds=round(seconds, 2), part_names=part_names,
+        data_version=ck.get("data", {}).get("version", 1),
     )  # fmt: skip
     results.write_eval(out_dir, split, table, metrics)
     return table, metrics

@@ -402,6 +402,15 @@ def _layout_name(reader) -> str:
     return "ntu25"
 
 
+def data_version(s: TrainSettings) -> int | None:
+    """The synthetic data version a run trains on (``synth.json``), ``None`` for real datasets."""
+    if s.data != "synth":
+        return None
+    from core_models.synth.generate import written_version
+
+    return written_version(s.root)
+
+
 def checkpoint_payload(model, s: TrainSettings, *, reader, epoch: int, step: int, metrics: dict) -> dict:
     m = unwrap(model)
     return {
@@ -412,7 +421,7 @@ def checkpoint_payload(model, s: TrainSettings, *, reader, epoch: int, step: int
         "num_classes": int(m.config.num_classes),
         "layout": _layout_name(reader),
         "class_names": list(reader.classes_for(s.protocol)),
-        "data": {"kind": s.data, "protocol": s.protocol, "root": str(s.root)},
+        "data": {"kind": s.data, "protocol": s.protocol, "root": str(s.root), "version": data_version(s)},
         "settings": _jsonable(asdict(s)),
         "epoch": epoch,
         "step": step,
@@ -470,7 +479,7 @@ def train(s: TrainSettings) -> Path:
     train_ds = make_dataset(reader, splits["train"], model, s, train=True)
     val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
     if d.main:
-        results.write_json(run_dir / "settings.json", asdict(s))
+        results.write_json(run_dir / "settings.json", {**asdict(s), "data_version": data_version(s)})
         results.set_status(run_dir, "running", **results.running_status())
         log.info("%s; %s/%s, %d train / %d val / %d test clips, %d classes, %d processes on %s",
                  reader.summary(), s.model, s.preset, len(train_ds), len(val_ds or []),

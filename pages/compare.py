@@ -11,6 +11,7 @@ from app_support.gallery import gallery, notes_of
 from app_support.navigation import open_clip, through_router
 from viz import confusion as cf
 from viz import gallery as vg
+from viz.checks import checks_figure, checks_table, shares_table
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
@@ -156,3 +157,27 @@ else:
                "Faithfulness: (insertion AUC − deletion AUC) / the target's probability on the whole clip; "
                "agreement: Spearman's ρ between the model's attention and the attribution.")  # fmt: skip
     ui.table(faith.round(3), "faithfulness", key="compare_faithfulness")
+
+st.header("Does the attention do the work?")
+checks = checks_table(metrics_by)
+if checks.empty:
+    st.info(
+        "None of these models has attention checks: they have no attention that can be steered, or were "
+        "evaluated before the checks existed (`python -m core_models evaluate --run DIR` adds them)."
+    )
+else:
+    st.caption(
+        "Before trusting an attention picture: does the prediction change when the attention is replaced by "
+        "uniform weights, or by the attention of another clip of the same or of another class? A model that "
+        "loses nothing ignores its attention. And is the attention a place or a class code? If the weights "
+        "alone predict the class (cross-validated over subjects) better than the ground-truth attention at "
+        "the same resolution would, they say *which class*, not *where*."
+    )
+    figure = checks_figure({n: metrics_by[n] for n in checks.index})
+    ui.figure(figure, "attention-checks", "compare_checks_fig")
+    ui.table(checks.reset_index().round(3), "attention-checks", key="compare_checks")
+    shares = shares_table(metrics_by)
+    if not shares.empty:
+        st.caption("Share of attention on the ground truth, next to what uniform weights, the best weighting "
+                   "at the model's resolution, and \"always the middle\" get on the same clips.")  # fmt: skip
+        ui.table(shares.round(3), "attention-shares", key="compare_shares")

@@ -30,12 +30,30 @@ class ClipTruth:
         parts: bool (T, P): part ``p`` carries the action at frame ``t``.
         interval: ``[start, end)`` frames that tell the class apart from its nearest confusers.
         confusers: class names this clip is most easily mistaken for.
+        info: what else the generator knows (synthetic data v2): ``version``, ``dominant`` (the
+            subject's dominant hand), ``acting_hand`` (the hand of a one-hand action, else
+            absent), ``span`` (the whole action), ``events`` (distractors, with frames),
+            ``faults`` (the skeleton file's sensor faults).
     """
 
     part_names: tuple[str, ...]
     parts: np.ndarray
     interval: tuple[int, int]
     confusers: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """The synthetic data version that made this truth (1 when the sidecar does not say)."""
+        return int(self.info.get("version", 1))
+
+    @property
+    def acting_hand(self) -> str | None:
+        return self.info.get("acting_hand")
+
+    @property
+    def dominant(self) -> str | None:
+        return self.info.get("dominant")
 
     def active_parts(self) -> tuple[str, ...]:
         """Names of the parts that carry the action in any frame of the interval."""
@@ -49,6 +67,7 @@ class ClipTruth:
             "parts": self.parts.astype(int).tolist(),
             "interval": list(self.interval),
             "confusers": list(self.confusers),
+            **({"info": self.info} if self.info else {}),
         }
 
     @classmethod
@@ -58,6 +77,7 @@ class ClipTruth:
             parts=np.asarray(data["parts"], dtype=bool),
             interval=(int(data["interval"][0]), int(data["interval"][1])),
             confusers=tuple(data.get("confusers", ())),
+            info=dict(data.get("info", {})),
         )
 
 

@@ -23,6 +23,8 @@ An item is a dict (only the keys the spec asks for)::
     label        int64 ()
     index        int64 ()                                   position in the dataset
     truth_parts  bool (P_layout,)   truth_interval float32 (2,)   (synthetic clips only)
+    truth_dominant, truth_acting  int64 ()  the subject's dominant hand and the hand of a one-hand
+                 action: 0 left, 1 right, -1 unknown / none      (synthetic clips only)
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from core_models.data.flow import clip_flow, flow_stack
 from core_models.data.sampling import sample_indices
 from core_models.data.skeleton import fill_missing, normalize_skeleton
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
             [n in clip.truth.active_parts() for n in clip.layout.part_names], dtype=bool
         )
         extras["truth_interval"] = np.array([start / T, end / T], dtype=np.float32)
+        hand_code = {"left": 0, "right": 1}
+        extras["truth_dominant"] = np.array(hand_code.get(clip.truth.dominant, -1), dtype=np.int64)
+        extras["truth_acting"] = np.array(hand_code.get(clip.truth.acting_hand, -1), dtype=np.int64)
     return _Prepared(frames, crops, j2d, keep.astype(np.int64), skeleton, extras, flow)
 
 
@@ -168,6 +173,8 @@ class ClipDataset(Dataset):
         spec: what the model reads.
         train: random frame inside each bin (else bin centres).
         cache_dir: folder for prepared tensors; ``None`` prepares every time (tests, one-offs).
+        keep_in_memory: also keep each clip's prepared arrays in this object once made (several
+            passes over a split without a disk cache, as ``evaluate``'s interventions make).
         protocol: passed to ``reader.label_for`` for protocols with their own class list.
         seed: base seed of the training randomness (combined with the epoch and index).
     """
@@ -182,6 +189,7 @@ class ClipDataset(Dataset):
         cache_dir: str | Path | None = None,
         protocol: str | None = None,
         seed: int = 0,
+        keep_in_memory: bool = False,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -192,6 +200,7 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
+        self._memory: dict[int, _Prepared] | None = {} if keep_in_memory else None
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -217,14 +226,19 @@ class ClipDataset(Dataset):
 
     def prepared(self, i: int) -> _Prepared:
         """The prepared arrays of clip ``i`` (read from the cache, or made and cached)."""
+        if self._memory is not None and i in self._memory:
+            return self._memory[i]
         ref = self.refs[i]
         path = self.cache_path(ref)
         if path is not None and path.is_file():
-            return _read_prepared(path)
-        clip = self.reader.load(ref, with_video=self.spec.needs_video)
-        prep = prepare_clip(clip, self.spec)
-        if path is not None:
-            _write_prepared(path, prep)
+            prep = _read_prepared(path)
+        else:
+            clip = self.reader.load(ref, with_video=self.spec.needs_video)
+            prep = prepare_clip(clip, self.spec)
+            if path is not None:
+                _write_prepared(path, prep)
+        if self._memory is not None:
+            self._memory[i] = prep
         return prep
 
     def warm_cache(self, progress: bool = True, on_clip: Callable[[int, int], None] | None = None) -> int:

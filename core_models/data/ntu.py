@@ -37,7 +37,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -444,4 +444,4 @@ def _read_truth(path: Path, num_frames: int) -> ClipTruth:
         )
     if len(truth.parts) < num_frames:
         raise DataFormatError(path, f"{len(truth.parts)} frames of truth", expected=f"at least {num_frames}")
-    return ClipTruth(truth.part_names, truth.parts[:num_frames], truth.interval, truth.confusers)
+    return replace(truth, parts=truth.parts[:num_frames])

@@ -109,7 +109,7 @@ from core_models.backbones.resnet3d import ResNet3D, ResNet3DConfig
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # glimpse sampling and the glimpse / pose losses
@@ -279,6 +279,7 @@ class GlimpseClouds(nn.Module):
 
     inputs = ("rgb",)
     attention_kinds = ("glimpses", "assignment")
+    steerable = ("glimpses",)
     stages: tuple[str, ...] = ("all", "backbone", "glimpses")
 
     def __init__(self, config: GlimpseCloudsConfig):
@@ -346,7 +347,8 @@ class GlimpseClouds(nn.Module):
             pose = torch.tanh(self.pose_head(context)).view(B, T, c.num_persons, c.num_joints, 2)
         frozen_glimpses = torch.no_grad() if self.stage == "backbone" else contextlib.nullcontext()
         with frozen_glimpses:
-            glimpses, assignment, worker_logits, states = self._glimpse_clouds(fmap, context)
+            forced = batch.get(steer_key("glimpses"))  # an intervention: (B, T, N, 4)
+            glimpses, assignment, worker_logits, states = self._glimpse_clouds(fmap, context, forced)
         logits = global_logits if self.stage == "backbone" else worker_logits.mean(dim=(1, 2))
         # the workers' states over time, side by side (B, C*H); the pooled map in the backbone stage
         features = fmap.mean(dim=(2, 3, 4)) if self.stage == "backbone" else states.mean(dim=1).flatten(1)
@@ -360,11 +362,16 @@ class GlimpseClouds(nn.Module):
             },
         )  # fmt: skip
 
-    def _glimpse_clouds(self, fmap: torch.Tensor, context: torch.Tensor):
-        """The recurrent part: (B, D, T, H', W') map and (B, T, C3) context -> glimpses, workers."""
+    def _glimpse_clouds(self, fmap: torch.Tensor, context: torch.Tensor, forced: torch.Tensor | None = None):
+        """The recurrent part: (B, D, T, H', W') map and (B, T, C3) context -> glimpses, workers.
+
+        ``forced`` (B, T, N, 4) replaces the places the location network chooses (interventions).
+        """
         c = self.config
         B, T = context.shape[:2]
         N, C = c.num_glimpses, c.num_workers
+        if forced is not None and tuple(forced.shape) != (B, T, N, 4):
+            raise ValueError(f"the glimpses override must be {(B, T, N, 4)}, got {tuple(forced.shape)}")
         h = context.new_zeros(B, c.hidden)  # location-network state
         r = [context.new_zeros(B, c.hidden) for _ in range(C)]  # one state per worker
         keys, past = [], []  # memory: (B, N, d_m) keys and (B, C, N) assignments
@@ -372,9 +379,11 @@ class GlimpseClouds(nn.Module):
         for t in range(T):
             frame = fmap[:, :, t]  # (B, D, H', W')
             feats, places = [], []
-            for _ in range(N):
+            for n in range(N):
                 loc = self.locator(torch.cat([context[:, t], h], dim=1))  # (B, 4)
                 place = torch.cat([torch.tanh(loc[:, :2]), torch.sigmoid(loc[:, 2:] + c.scale_bias)], 1)
+                if forced is not None:
+                    place = forced[:, t, n].to(place.dtype)
                 z = sample_glimpse(frame, place, c.glimpse_size).mean(dim=(2, 3))  # (B, D)
                 v = z * self.where(place)  # (B, D)
                 h = self.zoomer(torch.cat([v, torch.stack(r).sum(0)], dim=1), h)

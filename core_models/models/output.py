@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 ATTENTION_KINDS = (
@@ -116,3 +117,55 @@ def _check_tensor(name, value, ranks, sum_axes, batch_size, atol) -> None:
                 f"attention {name} must sum to 1 over axes {sum_axes}; sums range "
                 f"{sums.min().item():.4f}..{sums.max().item():.4f}"
             )
+
+
+# ---------------------------------------------------------------------------------------------
+# steering attention from outside (the interventions of ``evaluate``)
+
+STEER_PREFIX = "attention:"
+
+
+def steer(batch: dict[str, Any], name: str, weights: torch.Tensor) -> torch.Tensor:
+    """The attention a model goes on with: its own ``weights``, or the override in the batch.
+
+    An evaluation that asks "does the prediction need this attention?" puts
+    ``batch["attention:<name>"]`` (the same shape as the model's own weights) into the batch; the
+    model then pools its features with those weights instead of its own, and reports them as its
+    attention. Names are the attention kinds, with ``segments:G`` for one granularity. A model
+    lists the names it honours in ``steerable``.
+    """
+    override = batch.get(STEER_PREFIX + name)
+    if override is None:
+        return weights
+    if tuple(override.shape) != tuple(weights.shape):
+        raise ValueError(
+            f"the {name} attention override must have the model's shape {tuple(weights.shape)}, "
+            f"got {tuple(override.shape)}"
+        )
+    return override.to(device=weights.device, dtype=weights.dtype)
+
+
+def steer_key(name: str) -> str:
+    return STEER_PREFIX + name
+
+
+def uniform_attention(name: str, like: torch.Tensor) -> torch.Tensor:
+    """Uniform weights shaped like ``like`` for a steerable attention ``name``.
+
+    Weights that sum to one over their last axis (or the last two for ``spatial``) become equal;
+    glimpses (locations, not weights) become an even grid over the frame at their mean scale,
+    the same for every clip and step.
+    """
+    if name == "glimpses":  # (B, T', N, 4)
+        n = like.shape[2]
+        side = int(np.ceil(np.sqrt(n)))
+        coords = (torch.arange(side, dtype=like.dtype) + 0.5) / side * 2 - 1  # cell centres in [-1, 1]
+        gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+        centres = torch.stack([gx.flatten(), gy.flatten()], -1)[:n]  # (N, 2)
+        out = like.clone()
+        out[..., :2] = centres.to(like.device)
+        out[..., 2:] = like[..., 2:].mean(dim=(0, 1, 2), keepdim=True)
+        return out
+    axes = (-2, -1) if name == "spatial" else (-1,)
+    count = int(np.prod([like.shape[a] for a in axes]))
+    return torch.full_like(like, 1.0 / count)

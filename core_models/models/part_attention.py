@@ -77,7 +77,7 @@ from core_models.backbones.i3d import I3D, I3DConfig, i3d_trunk
 from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -208,6 +208,7 @@ class PartAttention(nn.Module):
 
     inputs = ("crops", "skeleton")
     attention_kinds = ("parts",)
+    steerable = ("parts",)
     # The staged schedule of the paper as options of one model (``train --stage``): ``parts``
     # trains each part I3D with its own classifier alone; ``attention`` freezes them and trains
     # the pose attention and the fused head; ``all`` (the default) trains everything jointly.
@@ -246,6 +247,7 @@ class PartAttention(nn.Module):
             dim=1,
         )  # (B, P, C', T', H', W')
         alpha, code = self.attention(batch["skeleton"], feats.shape[3])  # (B, P) or (B, T', P); (B, H)
+        alpha = steer(batch, "parts", alpha)
         if alpha.dim() == 2:
             weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
         else:

@@ -44,7 +44,7 @@ from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION, FrameCNN, FrameCN
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -86,7 +86,9 @@ class MultiHeadSelfAttention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, h, T, d)
         return q, k, v
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, override: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``A = softmax(Q K^T / sqrt(d))`` over the keys, and ``A V``.
 
         Args:
@@ -97,11 +99,18 @@ class MultiHeadSelfAttention(nn.Module):
         """
         scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, h, T, T)
         weights = self.softmax(scores)
+        if override is not None:  # an intervention (see models.output.steer)
+            if override.shape != weights.shape:
+                raise ValueError(f"the self attention override must be {tuple(weights.shape)}, "
+                                 f"got {tuple(override.shape)}")  # fmt: skip
+            weights = override.to(weights.dtype)
         return weights @ v, weights
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, override: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, dim = x.shape
-        out, weights = self.attend(*self.project(x))  # (B, h, T, d), (B, h, T, T)
+        out, weights = self.attend(*self.project(x), override)  # (B, h, T, d), (B, h, T, T)
         return self.proj(out.transpose(1, 2).reshape(b, t, dim)), weights
 
 
@@ -121,8 +130,10 @@ class EncoderBlock(nn.Module):
             nn.Dropout(dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y, weights = self.attention(self.norm1(x))
+    def forward(
+        self, x: torch.Tensor, override: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        y, weights = self.attention(self.norm1(x), override)
         x = x + y
         return x + self.mlp(self.norm2(x)), weights
 
@@ -169,6 +180,7 @@ class TemporalSelfAttention(nn.Module):
 
     inputs = ("rgb",)
     attention_kinds = ("self",)
+    steerable = ("self",)
 
     def __init__(self, config: SelfAttentionConfig) -> None:
         super().__init__()
@@ -188,8 +200,9 @@ class TemporalSelfAttention(nn.Module):
         x = self.embed(feat)  # (B, T, D)
         x = self.drop_in(x + sinusoidal_encoding(x.shape[1], x.shape[2], device=x.device, dtype=x.dtype))
         weights = None
+        forced = batch.get(steer_key("self"))  # an intervention: (B, h, T, T) in every block
         for block in self.blocks:
-            x, weights = block(x)  # (B, T, D), (B, h, T, T)
+            x, weights = block(x, forced)  # (B, T, D), (B, h, T, T)
         pooled = self.norm(x).mean(dim=1)  # (B, D)
         return ModelOutput(logits=self.head(self.drop(pooled)), attention={"self": weights}, features=pooled)
 

@@ -57,7 +57,7 @@ from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer, steer_key
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -166,6 +166,7 @@ class SeparableSTA(nn.Module):
     """I3D features pooled by a pose-driven spatial map and, separately, a pose-driven temporal vector."""
 
     attention_kinds = ("spatial", "temporal")
+    steerable = ("spatial", "temporal")
 
     def __init__(self, config: SeparableSTAConfig):
         super().__init__()
@@ -201,6 +202,11 @@ class SeparableSTA(nn.Module):
         steps = feat.mean(dim=(3, 4)).transpose(1, 2)  # (B, T', C)
         spatial, f_s = self.spatial_attention(cells, code)  # (B, H'W'), (B, C)
         temporal, f_t = self.temporal_attention(steps, code)  # (B, T'), (B, C)
+        if steer_key("spatial") in batch or steer_key("temporal") in batch:  # an intervention
+            spatial = steer(batch, "spatial", spatial.view(b, h, w)).flatten(1)
+            temporal = steer(batch, "temporal", temporal)
+            f_s = torch.einsum("bn,bnc->bc", spatial, cells)
+            f_t = torch.einsum("bt,btc->bc", temporal, steps)
         rgb_feat = torch.cat([f_s, f_t], dim=1)  # (B, 2C)
         rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         logits, aux = fuse(rgb_logits, self.pose_scores(code) if self.pose_scores is not None else None)

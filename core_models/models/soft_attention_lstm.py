@@ -51,7 +51,7 @@ from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION_1024, FrameCNN, Fr
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # blocks
@@ -72,10 +72,14 @@ class LocationAttention(nn.Module):
         self.attend = nn.Softmax(dim=-1)  # a named module, so a hook can capture the weights
 
     def forward(
-        self, values: torch.Tensor, keys: torch.Tensor, state: torch.Tensor
+        self,
+        values: torch.Tensor,
+        keys: torch.Tensor,
+        state: torch.Tensor,
+        override: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         e = self.score(torch.tanh(keys + self.query(state)[:, None])).squeeze(-1)  # (B, N)
-        weights = self.attend(e)  # (B, N)
+        weights = self.attend(e) if override is None else override  # (B, N)
         return weights, torch.einsum("bn,bnc->bc", weights, values)  # (B, N), (B, C)
 
 
@@ -124,6 +128,7 @@ class SoftAttentionLSTM(nn.Module):
 
     inputs = ("rgb",)
     attention_kinds = ("spatial",)
+    steerable = ("spatial",)
 
     def __init__(self, config: SoftAttentionLSTMConfig) -> None:
         super().__init__()
@@ -151,8 +156,14 @@ class SoftAttentionLSTM(nn.Module):
         mean = values.mean(dim=(1, 2))  # (B, C)
         state = (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)))  # (B, Hd) x 2
         weights, step_logits, step_feats = [], [], []
+        forced = batch.get(steer_key("spatial"))  # an intervention: (B, T, H', W')
+        if forced is not None and tuple(forced.shape) != (b, t, h, w):
+            raise ValueError(
+                f"the spatial attention override must be {(b, t, h, w)}, got {tuple(forced.shape)}"
+            )
         for i in range(t):
-            a, ctx = self.attention(values[:, i], keys[:, i], state[0])  # (B, N), (B, C)
+            over = None if forced is None else forced[:, i].flatten(1).to(values.dtype)
+            a, ctx = self.attention(values[:, i], keys[:, i], state[0], over)  # (B, N), (B, C)
             state = self.cell(ctx, state)
             step_feats.append(torch.tanh(self.out_hidden(state[0])))  # (B, Ho)
             step_logits.append(self.head(self.drop(step_feats[-1])))  # (B, K)

@@ -63,7 +63,7 @@ from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +179,17 @@ class TemporalGranularity(nn.Module):
 
     attention_kinds = ("segments", "granularity")
 
+    def attention_fields(self, kind: str, n: int):
+        """The clip each unit's feature summarises: segment features are weighted after a forward
+        GRU, so segment k's feature summarises segments 1..k (scored that way by ``evaluate``)."""
+        from core_models.attention_scores import cumulative_fields
+
+        return cumulative_fields(n) if kind == "segments" else None
+
+    @property
+    def steerable(self) -> tuple[str, ...]:
+        return tuple(f"segments:{g}" for g in self.config.granularities if g > 1) + ("granularity",)
+
     def __init__(self, config: TemporalGranularityConfig):
         super().__init__()
         self.config = c = config
@@ -246,11 +257,14 @@ class TemporalGranularity(nn.Module):
             m = self.drop(_last_state(self.granularity_pose[key], s))  # (B, Hp)
             # (B, G); a single segment (G = 1) gets weight 1
             beta = self.attend(self.segment_score[key](m)) if g > 1 else m.new_ones(m.shape[0], 1)
+            beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
             h, _ = self.rgb_rnn[key](vectors[g])  # (B, G, Hr)
             feats.append(torch.einsum("bg,bgh->bh", beta, self.drop(h)))  # (B, Hr)
             codes.append(m)
             segments[g] = beta
-        gamma = self.attend(self.granularity_score(torch.cat(codes, dim=1)))  # (B, n_G)
+        gamma = steer(
+            batch, "granularity", self.attend(self.granularity_score(torch.cat(codes, dim=1)))
+        )  # (B, n_G)
         z = torch.cat([gamma[:, i : i + 1] * f for i, f in enumerate(feats)], dim=1)  # (B, n_G * Hr)
         code = torch.cat(codes, dim=1)  # (B, n_G * Hp)
         logits, aux = fuse(self.head(z), self.pose_scores(code) if self.pose_scores is not None else None)

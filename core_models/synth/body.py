@@ -286,3 +286,55 @@ def to_world(local: np.ndarray, position: np.ndarray, yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
     return local @ R.T + position
+
+
+# Joints that turn with the shoulders when the upper body twists (spine_mid turns half as far).
+UPPER_BODY = (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23, 24)
+
+
+def twist_upper_body(joints: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Turn the upper body about the vertical through the pelvis (turning to look).
+
+    Args:
+        joints: (T, 25, 3) local joints.
+        angle: (T,) yaw in radians (positive turns towards the subject's left).
+
+    Returns:
+        (T, 25, 3) joints; hips and legs stay where they were.
+    """
+    out = joints.copy()
+    pivot = joints[:, 0:1]  # (T, 1, 3) spine_base
+    for idx, share in ((list(UPPER_BODY), 1.0), ([1], 0.5)):
+        a = angle * share
+        c, s = np.cos(a)[:, None], np.sin(a)[:, None]
+        rel = joints[:, idx] - pivot  # (T, k, 3)
+        x, z = rel[..., 0], rel[..., 2]
+        out[:, idx, 0] = pivot[..., 0] + c * x + s * z
+        out[:, idx, 2] = pivot[..., 2] - s * x + c * z
+    return out
+
+
+def walk(subject: Subject, T: int, *, speed: float, t0: float, fps: float = 30.0) -> np.ndarray:
+    """(T, 25, 3) local joints of ``subject`` walking along its local +z at ``speed`` m/s.
+
+    The pelvis is at z = 0 at frame ``t0``; steps at about 1.8 Hz (scaled with speed), arms
+    swinging against the legs.
+    """
+    d = dims_of(subject)
+    t = (np.arange(T, dtype=float) - t0) / fps  # seconds
+    freq = 1.8 * speed / 1.2
+    phase = 2 * np.pi * freq * t
+    stride = 0.5 * speed / freq  # metres per step
+    z = speed * t
+    bob = 0.015 * np.cos(2 * phase)
+    pelvis = np.stack([0.02 * np.sin(phase), d.hip_height * 0.97 + bob, z], -1)
+    lean = np.full(T, 0.06)
+    tor = torso(d, pelvis, lean, np.zeros(T))
+    wrists, ankles = {}, {}
+    for s, sign in (("left", 1.0), ("right", -1.0)):
+        sw = np.sin(phase) * sign  # the leg's swing: +1 forward
+        lift = np.clip(np.cos(phase) * sign, 0, None) * 0.08  # lifted while swinging forward
+        ankles[s] = np.stack([np.full(T, SIDE_SIGN[s] * (d.hip_half + 0.01)), d.ankle_height + lift,
+                              z + stride * sw], -1)  # fmt: skip
+        wrists[s] = rest_wrist(d, tor, s) + np.stack([np.zeros(T), np.zeros(T), -0.18 * sw], -1)
+    return assemble(d, tor, wrists, ankles)

@@ -39,7 +39,7 @@ from core_models.data.ntu import (
 )
 from core_models.data.video import write_video
 from core_models.synth import actions as motion
-from core_models.synth import body, render
+from core_models.synth import body, faults, render
 
 SYNTH_ACTIONS = motion.SYNTH_ACTIONS
 SYNTH_CLASSES: tuple[str, ...] = tuple(CLASSES_120[a - 1] for a in SYNTH_ACTIONS)
@@ -48,15 +48,15 @@ SYNTH_SUBJECTS = tuple(range(1, NUM_SUBJECTS + 1))
 SYNTH_CAMERAS = (1, 2, 3)
 SMALL_SUBJECTS = (1, 2, 3, 4, 6)  # CS train (1, 2), validation (4), test (3, 6); all four setups
 FPS = 30.0
-SENSOR_NOISE = 0.006  # metres, std of the Gaussian noise on skeleton files
 BODY_ID = 72057594037931101  # a Kinect-looking tracking id
+P_PASSERBY = 0.35  # clips in which a second person walks past behind the subject
 
 
 def setup_for(subject: int, repetition: int) -> int:
     """Setup of a (subject, repetition): odd subjects use S001/S002, even ones S003/S004.
 
     Both CS sides hold odd and even subjects, so every setup appears on both sides of CS, and every
-    subject is seen once with and once without the desk (S002 and S003 have it).
+    subject is seen once with and once without the table's front panel (S002 and S003 have it).
     """
     return (2 * (subject - 1) + (repetition - 1)) % len(render.SETUPS) + 1
 
@@ -88,19 +88,54 @@ def perform(setup: int, subject: int, repetition: int, action: int, seed: int = 
     Returns:
         ``(performance, subject, stage)``.
     """
-    # A reversed class draws the very sample of its partner, so a stand-up clip is the sit-down
-    # clip of the same subject and setup played backwards: their middle frames are identical and
-    # no single frame can be memorised per performance (which cross-view would otherwise allow,
-    # since its test camera sees the performances the training cameras saw).
-    key = motion.REVERSED_OF.get(action, action)
-    rng = np.random.default_rng([seed, setup, subject, repetition, key, 0xAC7])
+    # A reversed class draws the very sample of its partner (a stand-up clip is the sit-down clip
+    # of the same subject and setup played backwards), and the members of an object group draw
+    # one sample (an eat clip is the drink clip with food in the hand): no single frame, and no
+    # skeleton, can be memorised per performance (which cross-view would otherwise allow, since
+    # its test camera sees the performances the training cameras saw).
+    key = motion.motion_key(action)
+    rng = np.random.default_rng([seed, setup, subject, repetition, key, 0xAC7, motion.DATA_VERSION])
     subj = body.make_subject(subject, seed)
-    T = motion.sample_length(rng)
     # R001 faces camera 2 (-45 degrees), R002 camera 3 (+45), as in NTU; a little jitter.
     yaw = np.deg2rad((-45.0 if repetition % 2 == 1 else 45.0) + rng.uniform(-6, 6))
-    stage = render.Stage(np.array([rng.uniform(-0.15, 0.15), 0.0, rng.uniform(-0.15, 0.15)]), float(yaw))
-    ctx = motion.Ctx(T, subj, body.dims_of(subj), render.setup_of(setup).desk, rng)
+    stage = render.Stage(np.array([rng.uniform(-0.1, 0.1), 0.0, rng.uniform(-0.1, 0.1)]), float(yaw))
+    ctx = motion.Ctx(subj, body.dims_of(subj), render.setup_of(setup).desk, rng)
     return motion.perform(action, ctx), subj, stage
+
+
+def session_placement(
+    setup: int, camera: int, subject: int, repetition: int, seed: int = 0
+) -> render.Placement:
+    """Where a camera stood for one recording session (the same for every class of that session)."""
+    return render.draw_placement(np.random.default_rng([seed, setup, camera, subject, repetition, 0xCA3]))
+
+
+def draw_passerby(setup: int, subject: int, repetition: int, action: int, T: int, seed: int = 0):
+    """A second person walking past behind the subject, or ``None`` (rate :data:`P_PASSERBY`).
+
+    Drawn per class (never shared by a reversed pair or an object group, so it never walks
+    backwards) and camera independent. Not in the skeleton file: the walker is beyond the
+    sensor's tracking range.
+
+    Returns:
+        ``None`` or ``(Figure in world coordinates, event dict)``.
+    """
+    rng = np.random.default_rng([seed, setup, subject, repetition, action, 0x9A55])
+    if rng.random() >= P_PASSERBY:
+        return None
+    walker = body.make_subject(100 + int(rng.integers(0, 1000)), seed)
+    speed = float(rng.uniform(0.9, 1.4))
+    direction = 1.0 if rng.random() < 0.5 else -1.0
+    z = float(rng.uniform(-2.3, -1.5))
+    t0 = float(rng.uniform(0.1, 0.9) * T)  # frame at which it crosses x = 0
+    local = body.walk(walker, T, speed=speed, t0=t0, fps=FPS)
+    world = body.to_world(local, np.array([0.0, 0.0, z]), direction * np.pi / 2)
+    visible = np.abs(world[:, 0, 0]) < 3.6
+    frames = np.flatnonzero(visible)
+    if not len(frames):
+        return None
+    event = {"kind": "passerby", "start": int(frames[0]), "end": int(frames[-1]) + 1, "speed": speed}
+    return render.Figure(world, walker, visible), event
 
 
 def render_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160)) -> Clip:
@@ -114,26 +149,42 @@ def render_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160))
     Returns:
         A :class:`Clip`: frames uint8 (T, H, W, 3); joints3d (T, 2, 25, 3) camera frame (x right,
         y up, z depth, metres) with person 1 all NaN; joints2d (T, 2, 25, 2) their pixels; truth.
+        The joints are the clean ones; the skeleton file adds the sensor faults.
     """
     m = parse_name(name)
     if m["action"] not in SYNTH_ACTIONS:
         raise ValueError(f"{name}: action {m['action']} is not one of {SYNTH_ACTIONS}")
     perf, subj, stage = perform(m["setup"], m["subject"], m["repetition"], m["action"], seed)
-    cam = render.make_camera(m["setup"], m["camera"], size)
-    desk = render.setup_of(m["setup"]).desk
-    frames = render.render_frames(cam, m["setup"], m["camera"], stage, perf, subj, desk)
-    T = len(frames)
+    T = len(perf.joints)
+    placement = session_placement(m["setup"], m["camera"], m["subject"], m["repetition"], seed)
+    cam = render.make_camera(m["setup"], m["camera"], size, placement)
+    panel = render.setup_of(m["setup"]).desk
+    passer = draw_passerby(m["setup"], m["subject"], m["repetition"], m["action"], T, seed)
+    others = (passer[0],) if passer else ()
+    frames = render.render_frames(
+        cam, m["setup"], m["camera"], stage, perf, subj, panel, placement=placement, others=others
+    )
     jc = cam.to_camera(stage.to_world(perf.joints)).astype(np.float32)  # (T, 25, 3)
     joints3d = np.full((T, 2, 25, 3), np.nan, np.float32)
     joints2d = np.full((T, 2, 25, 2), np.nan, np.float32)
     joints3d[:, 0] = jc
     joints2d[:, 0] = cam.project(jc)
     label = SYNTH_ACTIONS.index(m["action"])
+    events = list(perf.extra.get("events", [])) + ([passer[1]] if passer else [])
+    info = {
+        "version": motion.DATA_VERSION,
+        "dominant": subj.dominant,
+        "span": [int(v) for v in perf.extra.get("span", (0, T))],
+        "events": events,
+    }
+    if perf.extra.get("acting_hand"):
+        info["acting_hand"] = perf.extra["acting_hand"]
     truth = ClipTruth(
         part_names=NTU25.part_names,
         parts=perf.parts.astype(bool),
         interval=perf.interval,
         confusers=tuple(CLASSES_120[a - 1] for a in motion.CONFUSERS[m["action"]]),
+        info=info,
     )
     meta = dict(
         m,
@@ -143,7 +194,8 @@ def render_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160))
         seed=seed,
         dominant=subj.dominant,
         height=subj.height,
-        desk=desk,
+        desk=panel,
+        version=motion.DATA_VERSION,
     )
     return Clip(name, NTU25, label, SYNTH_CLASSES[label], frames, joints3d, joints2d, meta, truth)
 
@@ -168,11 +220,16 @@ def render_frame(
         raise ValueError(f"{name}: action {m['action']} is not one of {SYNTH_ACTIONS}")
     perf, subj, stage = perform(m["setup"], m["subject"], m["repetition"], m["action"], seed)
     drawn = (2 * size[0], 2 * size[1]) if person else tuple(size)
-    cam = render.make_camera(m["setup"], m["camera"], drawn)
-    desk = render.setup_of(m["setup"]).desk
+    placement = session_placement(m["setup"], m["camera"], m["subject"], m["repetition"], seed)
+    cam = render.make_camera(m["setup"], m["camera"], drawn, placement)
+    panel = render.setup_of(m["setup"]).desk
     start, end = perf.interval
     middle = min((int(start) + int(end)) // 2, len(perf.joints) - 1)
-    frame = render.render_frames(cam, m["setup"], m["camera"], stage, perf, subj, desk, times=[middle])[0]
+    passer = draw_passerby(m["setup"], m["subject"], m["repetition"], m["action"], len(perf.joints), seed)
+    frame = render.render_frames(
+        cam, m["setup"], m["camera"], stage, perf, subj, panel, placement=placement,
+        others=(passer[0],) if passer else (), times=[middle],
+    )[0]
     if not person:
         return frame
     uv = cam.project(cam.to_camera(stage.to_world(perf.joints[middle])))  # (25, 2) pixels
@@ -187,42 +244,53 @@ def render_frame(
     return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
-def skeleton_bodies(clip: Clip, *, seed: int = 0) -> list[list[NTUBody]]:
-    """The clip's person 0 as ``.skeleton`` frames, with Gaussian sensor noise on the joints."""
+def skeleton_bodies(clip: Clip, *, seed: int = 0) -> tuple[list[list[NTUBody]], faults.Faults]:
+    """The clip's person 0 as ``.skeleton`` frames with Kinect-like faults (:mod:`faults`).
+
+    Returns:
+        ``(frames of bodies, the faults drawn)``; a frame where the body flickered out is empty.
+    """
     m = clip.meta
     rng = np.random.default_rng(
-        [seed, m["setup"], m["camera"], m["subject"], m["repetition"], m["action"], 7]
+        [seed, m["setup"], m["camera"], m["subject"], m["repetition"], m["action"], 7, motion.DATA_VERSION]
     )
-    cam = render.make_camera(m["setup"], m["camera"], tuple(m["frame_size"]))
-    xyz = clip.joints3d[:, 0].astype(np.float64)
-    xyz = xyz + rng.normal(0.0, SENSOR_NOISE, xyz.shape)
+    placement = session_placement(m["setup"], m["camera"], m["subject"], m["repetition"], seed)
+    cam = render.make_camera(m["setup"], m["camera"], tuple(m["frame_size"]), placement)
+    drawn = faults.draw(rng, clip.num_frames)
+    xyz, state, present = faults.apply(clip.joints3d[:, 0], drawn, rng)
     depth_uv, color_uv = cam.project_depth(xyz), cam.project(xyz)
     info = np.array([0, 1, 1, 1, 1, 0, 0, 0, 2], np.float64)
     frames = []
     for t in range(len(xyz)):
+        if not present[t]:
+            frames.append([])
+            continue
         rows = np.zeros((25, 12))
         rows[:, 0:3], rows[:, 3:5], rows[:, 5:7] = xyz[t], depth_uv[t], color_uv[t]
         rows[:, 7] = 1.0  # identity orientation
-        rows[:, 11] = 2  # tracked
+        rows[:, 11] = state[t]
         frames.append([NTUBody(BODY_ID, info, np.round(rows, 5))])
-    return frames
+    return frames, drawn
 
 
 def write_clip(clip: Clip, out: str | Path, *, seed: int = 0) -> int:
     """Write one clip's skeleton, video and truth sidecar into ``out``; returns bytes written."""
     out = Path(out)
-    skel = write_skeleton_file(out / f"{clip.name}.skeleton", skeleton_bodies(clip, seed=seed))
+    bodies, drawn = skeleton_bodies(clip, seed=seed)
+    skel = write_skeleton_file(out / f"{clip.name}.skeleton", bodies)
     video = write_video(out / f"{clip.name}_rgb.avi", clip.frames, FPS)
     truth = out / f"{clip.name}{TRUTH_SUFFIX}"
-    truth.write_text(json.dumps(clip.truth.to_json()), encoding="utf-8")
+    data = clip.truth.to_json()
+    data.setdefault("info", {})["faults"] = drawn.to_json()
+    truth.write_text(json.dumps(data), encoding="utf-8")
     return sum(p.stat().st_size for p in (skel, video, truth))
 
 
 def dataset_clip(name: str, *, seed: int = 0, size: tuple[int, int] = (120, 160)) -> Clip:
     """Clip ``name`` exactly as the written dataset holds it, without writing the dataset.
 
-    Rendered, written in the NTU format to a temporary folder (the AVI codec, the sensor-noised
-    skeleton) and read back with the dataset's reader: what a model saw in training.
+    Rendered, written in the NTU format to a temporary folder (the AVI codec, the skeleton with
+    its sensor faults) and read back with the dataset's reader: what a model saw in training.
     """
     clip = render_clip(name, seed=seed, size=size)
     with tempfile.TemporaryDirectory(prefix="synth-clip-") as tmp:
@@ -307,6 +375,7 @@ def write_dataset(
                 tick(len(frames))
     metas = [parse_name(n) for n in names]
     summary = {
+        "version": motion.DATA_VERSION,
         "seed": seed,
         "size": [int(size[0]), int(size[1])],
         "fps": FPS,
@@ -330,9 +399,33 @@ def write_dataset(
             str(s): {"desk": st.desk, "camera_height": st.height, "distance": st.distance}
             for s, st in render.SETUPS.items()
         },
+        "rates": rates(),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def written_version(root: str | Path) -> int:
+    """The version of the synthetic data written under ``root`` (1 when ``synth.json`` predates versions)."""
+    try:
+        return int(json.loads((Path(root) / "synth.json").read_text()).get("version", 1))
+    except (OSError, ValueError):
+        return motion.DATA_VERSION
+
+
+def rates() -> dict[str, Any]:
+    """The stated rates of every distractor and sensor fault (written into ``synth.json``)."""
+    from core_models.synth import distractors
+
+    return {
+        "scratch_head": distractors.P_SCRATCH,
+        "turn_to_look": distractors.P_TURN,
+        "passerby": P_PASSERBY,
+        "jitter_m": list(faults.JITTER_M),
+        "lost_limb": faults.P_LOST,
+        "left_right_swap": faults.P_SWAP,
+        "flicker": faults.P_FLICKER,
+    }
 
 
 def partial_dirs(out: str | Path) -> list[Path]:

@@ -28,8 +28,10 @@ from core_models.synth import actions as motion
 from core_models.synth import body
 
 CAMERA_ANGLES = {1: 0.0, 2: -45.0, 3: 45.0}  # degrees, NTU's C001..C003
-# Kinect v2 colour camera: about 84 degrees of horizontal field of view.
-HFOV_DEG = 84.0
+# Horizontal field of view. Kinect v2's colour camera has about 84 degrees, which leaves an NTU
+# subject a quarter of the frame tall once the 1920 x 1080 frame is shrunk; the synthetic cameras
+# use a narrower lens so that the 160 x 120 frames show a person the models can see.
+HFOV_DEG = 56.0
 # Kinect v2 depth camera (512 x 424) intrinsics, for the depthX/depthY fields of .skeleton files.
 DEPTH_SIZE = (424, 512)
 DEPTH_F = 365.5
@@ -37,7 +39,7 @@ DEPTH_F = 365.5
 
 @dataclass(frozen=True)
 class Setup:
-    """One recording setup: camera height and distance, and whether a desk stands in front."""
+    """One recording setup: camera height and distance, and whether the table's front panel hides the legs."""
 
     height: float
     distance: float
@@ -45,12 +47,43 @@ class Setup:
     light: float = 1.0
 
 
+# Distances put a standing subject 40-60 px tall in the 64 x 64 square the cpu-preset models read
+# (the short side of the 160 x 120 frame), sitting 30-45 px.
 SETUPS = {
-    1: Setup(height=1.3, distance=3.0, desk=False, light=1.0),
-    2: Setup(height=1.7, distance=3.6, desk=True, light=0.95),
-    3: Setup(height=1.1, distance=4.6, desk=True, light=1.05),
-    4: Setup(height=1.9, distance=5.3, desk=False, light=0.9),
+    1: Setup(height=1.5, distance=2.6, desk=False, light=1.0),
+    2: Setup(height=1.7, distance=2.8, desk=True, light=0.95),
+    3: Setup(height=1.3, distance=3.0, desk=True, light=1.05),
+    4: Setup(height=1.9, distance=3.2, desk=False, light=0.9),
 }
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How one recording session placed a camera, relative to its setup (per-clip variation).
+
+    Attributes:
+        azimuth: degrees added to the camera's angle.
+        height, distance: metres added to the setup's.
+        look: (3,) metres added to the point the camera looks at.
+        light: factor on the setup's light.
+    """
+
+    azimuth: float = 0.0
+    height: float = 0.0
+    distance: float = 0.0
+    look: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    light: float = 1.0
+
+
+def draw_placement(rng: np.random.Generator) -> Placement:
+    """A session's camera placement: +-4 degrees, +-8 cm high, +-15 cm far, +-5 cm aim, +-10% light."""
+    return Placement(
+        azimuth=float(rng.uniform(-4, 4)),
+        height=float(rng.uniform(-0.08, 0.08)),
+        distance=float(rng.uniform(-0.15, 0.15)),
+        look=tuple(float(v) for v in rng.uniform(-0.05, 0.05, size=3)),
+        light=float(rng.uniform(0.9, 1.1)),
+    )
 
 
 @dataclass(frozen=True)
@@ -89,14 +122,18 @@ class Camera:
         return self.project(cam, DEPTH_F, ((DEPTH_SIZE[1] - 1) / 2, (DEPTH_SIZE[0] - 1) / 2))
 
 
-def make_camera(setup: int, camera: int, size: tuple[int, int] = (120, 160)) -> Camera:
+def make_camera(
+    setup: int, camera: int, size: tuple[int, int] = (120, 160), placement: Placement | None = None
+) -> Camera:
     """The camera ``camera`` (1..3) of setup ``setup``, rendering (H, W) = ``size`` images."""
     if camera not in CAMERA_ANGLES:
         raise ValueError(f"camera must be 1, 2 or 3, got {camera}")
+    pl = placement or Placement()
     st = SETUPS[(setup - 1) % len(SETUPS) + 1]
-    a = np.deg2rad(CAMERA_ANGLES[camera])
-    pos = np.array([st.distance * np.sin(a), st.height, st.distance * np.cos(a)])
-    look = np.array([0.0, 0.85, 0.0])
+    a = np.deg2rad(CAMERA_ANGLES[camera] + pl.azimuth)
+    dist, height = st.distance + pl.distance, st.height + pl.height
+    pos = np.array([dist * np.sin(a), height, dist * np.cos(a)])
+    look = np.array([0.0, 0.9, 0.0]) + np.asarray(pl.look)
     fwd = (look - pos) / np.linalg.norm(look - pos)
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
@@ -146,9 +183,11 @@ def _room_colors(p: np.ndarray, which: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def background(setup: int, camera: int, size: tuple[int, int]) -> np.ndarray:
+def background(
+    setup: int, camera: int, size: tuple[int, int], placement: Placement | None = None
+) -> np.ndarray:
     """The empty room seen by a camera, uint8 (H, W, 3); ray-cast at 2x and cached."""
-    cam = make_camera(setup, camera, size)
+    cam = make_camera(setup, camera, size, placement)
     H, W = size[0] * 2, size[1] * 2
     f, cx, cy = cam.f * 2, (W - 1) / 2, (H - 1) / 2
     v, u = np.mgrid[0:H, 0:W].astype(float)
@@ -178,13 +217,14 @@ def background(setup: int, camera: int, size: tuple[int, int]) -> np.ndarray:
 # -- scene assembly ----------------------------------------------------------------------------
 
 SHOE = (45, 35, 30)
+UNDER_TABLE = motion.DESK_HEIGHT - 0.03  # items whose middle is lower are drawn before the table
 SOCK = (228, 228, 224)
 WOOD = (125, 85, 55)
 DESK = (190, 155, 115)
 
 
-def furniture(desk: bool) -> list[motion.Prim]:
-    """Chair (always) and desk (if the setup has one), in the subject's local frame, T = 1."""
+def furniture(panel: bool) -> list[motion.Prim]:
+    """Chair and table (always) and the table's front panel (if the setup has one), local frame, T = 1."""
     one = lambda v: np.asarray(v, float)[None]  # noqa: E731
     prims = [
         motion.Prim(
@@ -214,12 +254,12 @@ def furniture(desk: bool) -> list[motion.Prim]:
                     layer="under",
                 )
             )
-    if desk:
-        z0, z1 = motion.DESK_Z
-        zc, hz, hw, h = (z0 + z1) / 2, (z1 - z0) / 2, motion.DESK_HALF_WIDTH, motion.DESK_HEIGHT
-        prims.append(
-            motion.Prim("box", DESK, one([0, h - 0.02, zc]), half=np.array([hw, 0.02, hz]), layer="under")
-        )
+    z0, z1 = motion.DESK_Z
+    zc, hz, hw, h = (z0 + z1) / 2, (z1 - z0) / 2, motion.DESK_HALF_WIDTH, motion.DESK_HEIGHT
+    prims.append(
+        motion.Prim("box", DESK, one([0, h - 0.02, zc]), half=np.array([hw, 0.02, hz]), layer="table")
+    )
+    if panel:
         prims.append(
             motion.Prim(
                 "box",
@@ -239,6 +279,15 @@ def furniture(desk: bool) -> list[motion.Prim]:
                     layer="over",
                 )
             )
+    else:  # four legs
+        for sx in (-1, 1):
+            for sz in (z0 + 0.03, z1 - 0.03):
+                prims.append(
+                    motion.Prim(
+                        "capsule", DESK, one([sx * (hw - 0.04), h - 0.04, sz]),
+                        one([sx * (hw - 0.04), 0.0, sz]), radius=0.02, layer="table",
+                    )
+                )  # fmt: skip
     return prims
 
 
@@ -323,6 +372,36 @@ class Stage:
         return body.to_world(local, self.position, self.yaw)
 
 
+@dataclass
+class Figure:
+    """Another person in the scene (drawn, never in the skeleton file): world joints and looks."""
+
+    joints: np.ndarray  # (T, 25, 3) world frame
+    subject: body.Subject
+    visible: np.ndarray  # (T,) bool
+
+
+def _is_static(prim: motion.Prim) -> bool:
+    """A primitive that never moves or hides (drawn once per clip under the body)."""
+    if prim.visible is not None and not prim.visible.all():
+        return False
+    arrays = [prim.a] + [x for x in (prim.b, prim.rot) if x is not None]
+    return all(len(x) == 1 or np.ptp(x, axis=0).max() < 1e-9 for x in arrays)
+
+
+def _body_items(t, jc, uv, height, f, colors, subject, order0) -> list[tuple[bool, float, int, tuple]]:
+    """Draw items ``(below the table top, depth, order, call)`` of one body in frame ``t``."""
+    items = []
+    for k, (ja, jb, r, ck) in enumerate(LIMBS):
+        z = 0.5 * (jc[t, ja, 2] + jc[t, jb, 2])
+        below = 0.5 * (height[t, ja] + height[t, jb]) < UNDER_TABLE
+        items.append((below, z, order0 + k, ("cap", uv[t, ja], uv[t, jb], f * r / z, colors[ck])))
+    # The head: hair behind, face in front (one item so they never interleave with limbs).
+    zh = jc[t, 3, 2]
+    items.append((False, zh + 0.02, order0 + 100, ("head", uv[t, 3], f / zh, subject.skin, subject.hair)))
+    return items
+
+
 def render_frames(
     cam: Camera,
     setup: int,
@@ -330,10 +409,16 @@ def render_frames(
     stage: Stage,
     perf: motion.Performance,
     subject: body.Subject,
-    desk: bool,
+    panel: bool,
+    *,
+    placement: Placement | None = None,
+    others: tuple[Figure, ...] = (),
     times: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Draw a performance from one camera.
+    """Draw a performance (and any passers-by) from one camera.
+
+    The room, the furniture under the body and the objects that never move are drawn once; per
+    frame, limbs, heads and moving objects are drawn far to near, then the table's front panel.
 
     Args:
         times: draw only these frames (default: every frame).
@@ -343,55 +428,67 @@ def render_frames(
     """
     T = len(perf.joints)
     times = range(T) if times is None else [min(max(int(t), 0), T - 1) for t in times]
-    bg = background(setup, camera, cam.size)
-    joints_w = stage.to_world(perf.joints)  # (T, 25, 3)
-    jc = cam.to_camera(joints_w)
-    uv = cam.project(jc)  # (T, 25, 2)
-    colors = {
-        "shirt": subject.shirt,
-        "trousers": subject.trousers,
-        "skin": subject.skin,
-        "foot_left": SOCK if perf.bare_foot == "left" else SHOE,
-        "foot_right": SOCK if perf.bare_foot == "right" else SHOE,
-    }
-    static = furniture(desk)
-    objects = perf.objects
-    obj_w = [(o, stage.to_world(o.a), None if o.b is None else stage.to_world(o.b)) for o in objects]
+    bg = background(setup, camera, cam.size, placement).copy()
+    for prim in furniture(panel):
+        if prim.layer == "under":
+            _draw_prim(bg, cam, prim, stage)
+    # The table and the objects that never move on it are drawn once, as a sprite. Per frame,
+    # whatever lies below the table top (thighs, legs) is drawn before it and hides behind it, and
+    # whatever is above it (trunk, arms, hands, objects on the table) is drawn after it.
+    fixed = [o for o in perf.objects if _is_static(o)]
+    moving = [o for o in perf.objects if not _is_static(o)]
+    on_table = [p for p in furniture(panel) if p.layer == "table"]
+    on_table += sorted(fixed, key=lambda o: -float(cam.to_camera(stage.to_world(o.a[0]))[2]))
+    sprite = bg.copy()
+    for prim in on_table:
+        _draw_prim(sprite, cam, prim, stage)
+    mask = (sprite != bg).any(-1)
+    over = [p for p in furniture(panel) if p.layer == "over"]
+    people = [(stage.to_world(perf.joints), subject, perf.bare_foot, None)]
+    people += [(o.joints, o.subject, None, o.visible) for o in others]
+    people = [(cam.to_camera(w), w[..., 1], subj, bare, vis) for w, subj, bare, vis in people]
+    people = [(jc, cam.project(jc), y, subj, bare, vis) for jc, y, subj, bare, vis in people]
+    shoe = perf.extra.get("shoe_color", SHOE)
+    obj_w = [(o, stage.to_world(o.a), None if o.b is None else stage.to_world(o.b)) for o in moving]
     frames = np.empty((len(times), *cam.size, 3), np.uint8)
     for n, t in enumerate(times):
         img = bg.copy()
-        items: list[tuple[float, int, tuple]] = []  # (depth, order, draw call)
-        for k, (ja, jb, r, ck) in enumerate(LIMBS):
-            z = 0.5 * (jc[t, ja, 2] + jc[t, jb, 2])
-            items.append((z, k, ("cap", uv[t, ja], uv[t, jb], cam.f * r / z, colors[ck])))
-        # The head: hair behind, face in front (one item so they never interleave with limbs).
-        zh = jc[t, 3, 2]
-        items.append((zh + 0.02, 100, ("head", uv[t, 3], cam.f / zh, subject.skin, subject.hair)))
+        items: list[tuple[bool, float, int, tuple]] = []  # (below the table top, depth, order, call)
+        for n, (jc, uv, height, subj, bare, vis) in enumerate(people):
+            if vis is not None and not vis[t]:
+                continue
+            colors = {
+                "shirt": subj.shirt, "trousers": subj.trousers, "skin": subj.skin,
+                "foot_left": SOCK if bare == "left" else shoe,
+                "foot_right": SOCK if bare == "right" else shoe,
+            }  # fmt: skip
+            items += _body_items(t, jc, uv, height, cam.f, colors, subj, 1000 * n)
         for k, (o, aw, bw) in enumerate(obj_w):
+            if o.visible is not None and not o.visible[min(t, len(o.visible) - 1)]:
+                continue
             i = min(t, len(aw) - 1)
             if o.kind == "capsule":
                 ca, cb = cam.to_camera(aw[i]), cam.to_camera(bw[i])
                 z = 0.5 * (ca[2] + cb[2])
-                items.append(
-                    (
-                        z - 0.03,
-                        200 + k,
-                        ("cap", cam.project(ca), cam.project(cb), cam.f * o.radius / z, o.color),
-                    )
-                )
+                call = ("cap", cam.project(ca), cam.project(cb), cam.f * o.radius / z, o.color)
+                below = 0.5 * (aw[i][1] + bw[i][1]) < UNDER_TABLE
+                items.append((below, z - 0.03, 500 + k, call))
             else:
                 cw, axes = _box_world_corners(o, t, stage.to_world)
                 z = float(cam.to_camera(cw.mean(0))[2])
-                items.append((z - 0.03, 200 + k, ("box", cw, axes, o.color)))
-        for prim in static:
-            if prim.layer == "under":
-                _draw_prim(img, cam, prim, stage)
-        for _, _, call in sorted(items, key=lambda it: (-it[0], it[1])):
-            _draw_call(img, cam, call)
-        for prim in static:
-            if prim.layer == "over":
-                _draw_prim(img, cam, prim, stage)
+                items.append((aw[i][1] < UNDER_TABLE, z - 0.03, 500 + k, ("box", cw, axes, o.color)))
+        for below in (True, False):
+            for _, _, _, call in sorted(
+                (it for it in items if it[0] == below), key=lambda it: (-it[1], it[2])
+            ):
+                _draw_call(img, cam, call)
+            if below:
+                img[mask] = sprite[mask]
+        for prim in over:
+            _draw_prim(img, cam, prim, stage)
         frames[n] = img
+    if placement is not None and placement.light != 1.0:
+        frames = cv2.convertScaleAbs(frames.reshape(len(frames), -1), alpha=placement.light).reshape(frames.shape)
     return frames
 
 

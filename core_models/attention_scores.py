@@ -1,0 +1,253 @@
+"""Attention scores that say what they are compared with, and checks that attention does the work.
+
+A share of attention on the ground truth means nothing alone: 0.6 of the weight on the right
+frames is good if uniform weights get 0.2 and poor if "always the middle" gets 0.7. So every
+share is written next to its baselines, per clip:
+
+* ``uniform``: what equal weights over the model's units (parts, steps, segments) get;
+* ``best``: the most any weighting can get at the model's resolution (all the weight on the single
+  unit whose field lies most inside the truth): a model with 2 steps cannot place attention
+  finer than half a clip;
+* ``middle``: "always the middle" (all the weight on the middle unit, split between the two middle
+  ones when their number is even), the prior a temporal attention must beat on data whose
+  discriminative moment is often near the middle.
+
+A unit's *field* is the part of the clip its feature summarises (:func:`unit_fields`): by default
+the unit's own equal share of the clip, but a model may say otherwise (the temporal-granularity
+model weights segment features after a recurrent pass, so its k-th segment feature summarises
+segments 1..k; see ``attention_fields`` on the model).
+
+Whether a prediction *needs* its attention is answered by interventions (``evaluate`` runs them):
+the accuracy with the attention replaced by uniform weights, and by another clip's attention of
+the same or of another class; and whether the attention is a *class code* rather than a place, by
+how well the attention weights alone predict the class (:func:`class_predictability`, a
+nearest-class-mean classifier cross-validated over subjects) next to how well the ground-truth
+attention at the same resolution would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+HANDS = ("left_hand", "right_hand")
+
+
+# ---------------------------------------------------------------------------------------------
+# temporal units and their fields
+
+
+def bin_coverage(n: int, interval: tuple[float, float]) -> np.ndarray:
+    """(n,) fraction of each of ``n`` equal consecutive bins of the clip inside ``interval``.
+
+    ``interval`` is ``(start, end)`` as fractions of the clip.
+    """
+    s, e = interval
+    edges = np.arange(n + 1) / n
+    return np.clip(np.minimum(edges[1:], e) - np.maximum(edges[:-1], s), 0, None) * n
+
+
+def unit_fields(n: int, fields: np.ndarray | None = None) -> np.ndarray:
+    """(n, n) row-stochastic matrix: how much of unit k's field falls in each of n equal bins.
+
+    ``fields`` None: unit k summarises bin k alone (the identity).
+    """
+    if fields is None:
+        return np.eye(n)
+    f = np.asarray(fields, dtype=float)
+    if f.shape != (n, n) or (f < 0).any():
+        raise ValueError(f"fields must be a non-negative ({n}, {n}) matrix, got {f.shape}")
+    return f / np.maximum(f.sum(1, keepdims=True), 1e-12)
+
+
+def cumulative_fields(n: int) -> np.ndarray:
+    """Fields of features after a forward recurrent pass: unit k summarises bins 0..k equally."""
+    return np.tril(np.ones((n, n)))
+
+
+def middle_weights(n: int) -> np.ndarray:
+    """(n,) "always the middle": all weight on the middle unit (the two middle ones when n is even)."""
+    w = np.zeros(n)
+    if n % 2:
+        w[n // 2] = 1.0
+    else:
+        w[n // 2 - 1 : n // 2 + 1] = 0.5
+    return w
+
+
+def temporal_scores(
+    weights: np.ndarray, interval: tuple[float, float], fields: np.ndarray | None = None
+) -> dict[str, float]:
+    """Share of temporal weights (n,) on the truth interval, with its baselines.
+
+    Each unit is scored by the fraction of its field inside the interval (its *truth coverage*);
+    the share is the weighted sum of coverages.
+
+    Returns:
+        ``share``, ``uniform``, ``best``, ``middle`` (all in [0, 1]).
+    """
+    w = np.asarray(weights, dtype=float)
+    n = len(w)
+    cover = unit_fields(n, fields) @ bin_coverage(n, interval)  # (n,)
+    return {
+        "share": float(w @ cover),
+        "uniform": float(cover.mean()),
+        "best": float(cover.max()),
+        "middle": float(middle_weights(n) @ cover),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# body parts
+
+
+def part_scores(
+    weights: np.ndarray,
+    part_names: Sequence[str],
+    truth_parts: Sequence[str],
+    *,
+    acting_hand: str | None = None,
+) -> dict[str, float]:
+    """Share of part weights (P,) on the parts that carry the action, with its baselines.
+
+    Args:
+        weights: (P,) in ``part_names`` order (mean over time for per-step attention).
+        part_names: the model's parts.
+        truth_parts: the parts that carry the action (any layout names; those the model lacks
+            cannot be attended).
+        acting_hand: the hand of a one-hand action (``"left"`` / ``"right"``), else ``None``.
+
+    Returns:
+        ``share``, ``uniform`` (the fraction of the model's parts that are true), ``best``
+        (1 when the model has a true part, else 0), and for one-hand actions when the model has
+        both hands, ``acting_margin``: weight on the acting hand minus weight on the other hand.
+    """
+    w = np.asarray(weights, dtype=float)
+    names = list(part_names)
+    true = np.array([n in set(truth_parts) for n in names])
+    out = {
+        "share": float(w[true].sum()),
+        "uniform": float(true.mean()) if len(names) else float("nan"),
+        "best": float(true.any()),
+    }
+    if acting_hand in ("left", "right") and all(h in names for h in HANDS):
+        act = names.index(f"{acting_hand}_hand")
+        other = names.index("right_hand" if acting_hand == "left" else "left_hand")
+        out["acting_margin"] = float(w[act] - w[other])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# attention as a class code
+
+
+def class_predictability(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, folds: int = 5
+) -> float:
+    """Cross-validated accuracy of a nearest-class-mean classifier on ``features``.
+
+    Folds split by ``groups`` (subjects), so a clip is never predicted from its own subject's
+    clips. Features are standardised on each training fold. High accuracy from attention
+    weights alone, well above what the ground-truth attention at the same resolution allows, means
+    the weights encode the class rather than where the evidence is.
+
+    Args:
+        features: (N, D).
+        labels: (N,) class indices.
+        groups: (N,) subject (or any grouping) of each clip.
+
+    Returns:
+        Accuracy over all clips, or NaN with fewer than two groups.
+    """
+    x = np.asarray(features, dtype=float)
+    y, g = np.asarray(labels), np.asarray(groups)
+    uniq = np.unique(g)
+    if len(uniq) < 2 or x.ndim != 2:
+        return float("nan")
+    fold_of = {v: i % min(folds, len(uniq)) for i, v in enumerate(uniq)}
+    fold = np.array([fold_of[v] for v in g])
+    correct = 0
+    for f in np.unique(fold):
+        tr, te = fold != f, fold == f
+        mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+        xt, xe = (x[tr] - mu) / sd, (x[te] - mu) / sd
+        classes = np.unique(y[tr])
+        means = np.stack([xt[y[tr] == c].mean(0) for c in classes])  # (K', D)
+        d = ((xe[:, None, :] - means[None]) ** 2).sum(-1)  # (n_te, K')
+        correct += int((classes[d.argmin(1)] == y[te]).sum())
+    return correct / len(y)
+
+
+def truth_attention_features(
+    truth_parts: Sequence[Sequence[str]],
+    intervals: np.ndarray,
+    *,
+    part_names: Sequence[str] = (),
+    steps: int = 0,
+) -> np.ndarray:
+    """(N, D) the ground-truth attention at a model's resolution, as :func:`class_predictability` reads.
+
+    Parts: the indicator of true parts among ``part_names``, normalised to sum to 1 (uniform over
+    the model's parts when none is true); steps: the truth coverage of ``steps`` equal bins,
+    normalised likewise.
+    """
+    rows = []
+    for tp, iv in zip(truth_parts, intervals, strict=True):
+        r = []
+        if part_names:
+            ind = np.array([n in set(tp) for n in part_names], float)
+            r.append(ind / ind.sum() if ind.sum() else np.full(len(part_names), 1 / len(part_names)))
+        if steps:
+            cov = bin_coverage(steps, tuple(iv))
+            r.append(cov / cov.sum() if cov.sum() else np.full(steps, 1 / steps))
+        rows.append(np.concatenate(r) if r else np.zeros(0))
+    return np.stack(rows) if rows else np.zeros((0, 0))
+
+
+def summarise(table, part_names: Sequence[str]) -> dict[str, Any]:
+    """Means of the per-clip scores of an evaluation table, split the way a researcher asks.
+
+    Returns a dict with, per kind present (``parts``, ``temporal``, ``segments_G``), the mean
+    ``share``, ``uniform``, ``best``, ``middle`` and ``clips``; for parts also by the subject's
+    dominant hand and, for one-hand actions, the mean acting-hand margin and how often the acting
+    hand outweighs the other (``acting_wins``).
+    """
+    out: dict[str, Any] = {}
+    cols = [c for c in table.columns if c.endswith("_truth_share")]
+    for col in cols:
+        kind = col.removesuffix("_truth_share")
+        sel = table[table[col].notna()]
+        if sel.empty:
+            continue
+        entry = {"share": float(sel[col].mean()), "clips": int(len(sel))}
+        for base in ("uniform", "best", "middle"):
+            c = f"{kind}_{base}"
+            if c in sel and sel[c].notna().any():
+                entry[base] = float(sel[c].mean())
+        out[kind] = entry
+    if "parts_truth_share" in table and "dominant" in table:
+        by_hand = {}
+        for hand, g in table[table["parts_truth_share"].notna()].groupby("dominant"):
+            if not hand:
+                continue
+            e = {"share": float(g["parts_truth_share"].mean()), "uniform": float(g["parts_uniform"].mean()),
+                 "clips": int(len(g))}  # fmt: skip
+            for h in HANDS:
+                if f"part_{h}" in g:
+                    e[h] = float(g[f"part_{h}"].mean())
+            if "parts_acting_margin" in g and g["parts_acting_margin"].notna().any():
+                m = g["parts_acting_margin"].dropna()
+                e["acting_margin"] = float(m.mean())
+                e["acting_wins"] = float((m > 0).mean())
+                e["one_hand_clips"] = int(len(m))
+            by_hand[str(hand)] = e
+        if by_hand:
+            out["parts_by_dominant_hand"] = by_hand
+        if "parts_acting_margin" in table and table["parts_acting_margin"].notna().any():
+            m = table["parts_acting_margin"].dropna()
+            out["parts"]["acting_margin"] = float(m.mean())
+            out["parts"]["acting_wins"] = float((m > 0).mean())
+            out["parts"]["one_hand_clips"] = int(len(m))
+    return out

@@ -1,0 +1,223 @@
+"""Attention scores and the "does the attention matter?" checks, on hand-made cases with known answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from core_models import attention_scores as scores
+from core_models.evaluate import class_code_check, intervene, partners
+from core_models.models.output import steer, uniform_attention
+
+PARTS = ("left_hand", "right_hand", "full_body")
+
+
+def test_uniform_attention_scores_its_baseline_and_attention_on_the_truth_scores_the_best():
+    interval = (0.3, 0.55)
+    for n in (3, 4, 8, 16):
+        cover = scores.bin_coverage(n, interval)
+        uni = scores.temporal_scores(np.full(n, 1 / n), interval)
+        assert uni["share"] == pytest.approx(uni["uniform"]) == pytest.approx(interval[1] - interval[0])
+        best = np.eye(n)[cover.argmax()]
+        top = scores.temporal_scores(best, interval)
+        assert top["share"] == pytest.approx(top["best"]) == pytest.approx(cover.max())
+        assert top["best"] >= top["uniform"]
+    # The model's resolution caps the best share: 2 steps cannot hold a quarter of a clip.
+    assert scores.temporal_scores(np.array([1.0, 0.0]), (0.0, 0.25))["best"] == pytest.approx(0.5)
+
+
+def test_always_the_middle_is_scored():
+    assert scores.temporal_scores(np.ones(3) / 3, (1 / 3, 2 / 3))["middle"] == pytest.approx(1.0)
+    assert scores.temporal_scores(np.ones(4) / 4, (0.0, 0.25))["middle"] == pytest.approx(0.0)
+    np.testing.assert_allclose(scores.middle_weights(4), [0, 0.5, 0.5, 0])
+
+
+def test_recurrent_fields_score_each_unit_against_what_it_summarises():
+    # After a forward GRU, segment 3 of 3 summarises the whole clip: all its weight on a truth in
+    # the last third is worth a third, not all of it.
+    fields = scores.cumulative_fields(3)
+    sc = scores.temporal_scores(np.array([0.0, 0.0, 1.0]), (2 / 3, 1.0), fields)
+    assert sc["share"] == pytest.approx(1 / 3)
+    assert sc["best"] == pytest.approx(1 / 3)
+    plain = scores.temporal_scores(np.array([0.0, 0.0, 1.0]), (2 / 3, 1.0))
+    assert plain["share"] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        scores.unit_fields(3, np.ones((2, 3)))
+
+
+def test_part_scores_uniform_baseline_counts_the_true_parts_and_the_acting_hand_margin():
+    both = scores.part_scores([1 / 3] * 3, PARTS, ["left_hand", "right_hand"])
+    assert both["uniform"] == pytest.approx(2 / 3) and both["share"] == pytest.approx(2 / 3)
+    one = scores.part_scores([0.6, 0.1, 0.3], PARTS, ["left_hand"], acting_hand="left")
+    assert one["uniform"] == pytest.approx(1 / 3) and one["share"] == pytest.approx(0.6)
+    assert one["acting_margin"] == pytest.approx(0.5) and one["best"] == 1.0
+    wrong = scores.part_scores([0.1, 0.6, 0.3], PARTS, ["left_hand"], acting_hand="left")
+    assert wrong["acting_margin"] == pytest.approx(-0.5)
+    assert "acting_margin" not in scores.part_scores(
+        [0.5, 0.5], ("full_body", "head"), ["head"], acting_hand="left"
+    )
+
+
+def test_class_predictability_tells_a_class_code_from_a_place():
+    rng = np.random.default_rng(0)
+    n, k = 300, 5
+    labels = rng.integers(0, k, n)
+    groups = rng.integers(0, 10, n)
+    code = np.eye(k)[labels] + rng.normal(0, 0.05, (n, k))  # the weights say the class
+    place = np.eye(k)[rng.integers(0, k, n)]  # the weights say where, independent of the class
+    assert scores.class_predictability(code, labels, groups) > 0.95
+    assert scores.class_predictability(place, labels, groups) < 0.35
+    assert np.isnan(scores.class_predictability(code, labels, np.zeros(n)))
+
+
+def test_truth_attention_features_at_the_model_resolution():
+    x = scores.truth_attention_features([["left_hand"], []], np.array([[0.0, 0.5], [0.5, 1.0]]),
+                                        part_names=PARTS, steps=2)  # fmt: skip
+    np.testing.assert_allclose(x[0], [1, 0, 0, 1, 0])
+    np.testing.assert_allclose(x[1], [1 / 3, 1 / 3, 1 / 3, 0, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# interventions on toy models
+
+
+@dataclass
+class _Ref:
+    name: str
+    meta: dict = field(default_factory=dict)
+
+
+class _Toy(torch.utils.data.Dataset):
+    """Clips whose class evidence sits in one random part; ``cue`` says which part."""
+
+    def __init__(self, n=120, k=4, seed=0):
+        rng = np.random.default_rng(seed)
+        self.labels = rng.integers(0, k, n).tolist()
+        self.where = rng.integers(0, len(PARTS), n)
+        self.refs = [_Ref(f"clip{i:03d}", {"subject": i % 6}) for i in range(n)]
+        ev = rng.normal(0, 0.1, (n, len(PARTS), k))
+        wrong = (np.array(self.labels) + 1 + rng.integers(0, k - 1, n)) % k
+        for i in range(n):
+            ev[i, :, wrong[i]] += 1.0  # every other part shouts a wrong class
+            ev[i, self.where[i]] = 0
+            ev[i, self.where[i], self.labels[i]] = 1.5
+        self.ev = torch.tensor(ev, dtype=torch.float32)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return {"x": self.ev[i], "cue": torch.eye(len(PARTS))[int(self.where[i])],
+                "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}  # fmt: skip
+
+
+class _Attends(nn.Module):
+    """Puts its attention where the cue says and classifies from the attended part."""
+
+    steerable = ("parts",)
+    config = SimpleNamespace(parts=PARTS)
+
+    def forward(self, batch):
+        alpha = steer(batch, "parts", torch.softmax(batch["cue"] * 20, dim=-1))  # (B, P)
+        logits = torch.einsum("bp,bpk->bk", alpha, batch["x"])
+        return SimpleNamespace(logits=logits, attention={"parts": alpha}, aux={})
+
+
+class _ClassCode(nn.Module):
+    """Its attention encodes the class; its prediction ignores the attention."""
+
+    steerable = ("parts",)
+    config = SimpleNamespace(parts=PARTS)
+
+    def forward(self, batch):
+        code = torch.softmax(torch.nn.functional.one_hot(batch["label"] % 3, 3).float() * 10, dim=-1)
+        steer(batch, "parts", code)
+        logits = batch["x"][torch.arange(len(code)), batch["cue"].argmax(1)]  # the true part, always
+        return SimpleNamespace(logits=logits, attention={"parts": code}, aux={})
+
+
+def _captured(model, ds):
+    batch = {k: torch.stack([ds[i][k] for i in range(len(ds))]) for k in ("x", "cue", "label", "index")}
+    return {"parts": model(batch).attention["parts"].detach()}
+
+
+def test_a_model_that_needs_its_attention_loses_accuracy_without_it():
+    ds, model = _Toy(), _Attends()
+    res = intervene(model, ds, _captured(model, ds), batch_size=32, device="cpu", progress=False)
+    assert set(res) == {"uniform", "swap_same", "swap_other"}
+    # Learned: every clip right; uniform: the wrong parts outvote; borrowed: wherever the other
+    # clip's evidence was.
+    assert res["uniform"]["top1"] < 0.2
+    assert res["swap_same"]["top1"] < 0.6 and res["swap_other"]["top1"] < 0.6
+
+
+def test_a_class_code_is_caught_and_an_ignored_attention_changes_nothing():
+    ds, model = _Toy(), _ClassCode()
+    captured = _captured(model, ds)
+    res = intervene(model, ds, captured, batch_size=32, device="cpu", progress=False)
+    assert res["uniform"]["top1"] == res["swap_other"]["top1"] == 1.0
+    table = pd.DataFrame({
+        "label": ds.labels, "subject": [r.meta["subject"] for r in ds.refs],
+        "truth_parts": [[PARTS[w]] for w in ds.where], "truth_interval": [[0.0, 1.0]] * len(ds),
+    })  # fmt: skip
+    check = class_code_check(table, captured, list(PARTS))
+    assert check["parts"]["attention"] > 0.6  # three weight patterns for four classes
+    assert check["parts"]["truth"] < 0.45  # where the evidence is says little about the class
+
+
+def test_partners_are_another_clip_of_the_asked_class():
+    labels = np.array([0, 0, 1, 1, 2, 2, 0])
+    groups = np.array([1, 2, 1, 2, 1, 2, 1])
+    same, other = partners(labels, groups, same=True), partners(labels, groups, same=False)
+    assert (labels[same] == labels).all() and (same != np.arange(7)).all()
+    assert (groups[same[:6]] != groups[:6]).all()  # another subject where one exists
+    assert (labels[other] != labels).all()
+
+
+def test_uniform_attention_shapes():
+    parts = torch.softmax(torch.randn(2, 5, 3), -1)
+    np.testing.assert_allclose(uniform_attention("parts", parts).numpy(), 1 / 3)
+    spatial = torch.softmax(torch.randn(2, 16), -1).view(2, 4, 4)
+    np.testing.assert_allclose(uniform_attention("spatial", spatial).sum((-2, -1)).numpy(), 1.0, atol=1e-6)
+    glimpses = torch.rand(2, 3, 4, 4) * 2 - 1
+    g = uniform_attention("glimpses", glimpses)
+    assert torch.equal(g[0, 0, :, :2], g[1, 2, :, :2]) and (g[..., :2].abs() < 1).all()
+    with pytest.raises(ValueError):
+        steer({"attention:parts": torch.ones(2, 4)}, "parts", parts[:, 0])
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: evaluate writes the scores and the checks
+
+
+@pytest.mark.parametrize("name", ["part_attention-cs", "separable_sta-cs", "temporal_granularity-cs"])
+def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_path):
+    from pathlib import Path
+
+    from core_models.evaluate import evaluate_checkpoint
+
+    ck = Path(__file__).resolve().parents[1] / "checkpoints" / name / "model.pt"
+    table, m = evaluate_checkpoint(ck, tmp_path, root=str(tiny_synth), cache_dir=None, progress=False)
+    checks = m["attention_checks"]
+    assert {"uniform", "swap_same", "swap_other"} <= set(checks["interventions"])
+    for entry in checks["interventions"].values():
+        assert 0.0 <= entry["top1"] <= 1.0
+    kinds = {"part_attention-cs": ["parts"], "separable_sta-cs": ["temporal"],
+             "temporal_granularity-cs": ["segments_2", "segments_3", "segments_4", "segments"]}[name]  # fmt: skip
+    for kind in kinds:
+        share, uni, best = (table[f"{kind}_{c}"] for c in ("truth_share", "uniform", "best"))
+        assert ((uni <= best + 1e-9) & (share <= best + 1e-9) & (share >= 0)).all()
+        assert kind in m["attention_scores"]
+    if name == "part_attention-cs":
+        assert set(table["dominant"]) <= {"left", "right"} and table["acting_hand"].notna().any()
+        assert "parts_by_dominant_hand" in m["attention_scores"]
+        assert checks["class_code"]["parts"]["truth"] >= 0.0
+    else:
+        assert all("middle" in m["attention_scores"][k] for k in kinds)
+    assert "rgb" in m["streams"] and "pose" in m["streams"]  # the v1 checkpoints fuse a pose classifier

@@ -1,0 +1,103 @@
+"""Does the attention do the work? Tables and a chart of the attention checks of several models.
+
+Inputs are the ``metrics.json`` dicts ``evaluate`` writes (``attention_checks``, ``streams``,
+``attention_scores``); outputs are a table and a plotly figure. Pure: no streamlit, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+PLANS = {  # intervention -> column label
+    "top1": "as learned",
+    "uniform": "uniform attention",
+    "swap_same": "another clip's (same class)",
+    "swap_other": "another clip's (other class)",
+}
+PLAN_COLORS = {
+    "as learned": "#1f77b4",
+    "uniform attention": "#ff7f0e",
+    "another clip's (same class)": "#2ca02c",
+    "another clip's (other class)": "#d62728",
+}
+SCORE_KINDS = ("parts", "temporal", "segments")
+
+
+def checks_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per model with attention checks: accuracy as learned and under each intervention,
+    each stream alone, and how well the attention (and the ground truth) predicts the class.
+
+    Args:
+        models: model name -> its ``metrics.json`` dict.
+
+    Returns:
+        A frame indexed by model (empty when no model has checks).
+    """
+    rows = []
+    for name, m in models.items():
+        checks = m.get("attention_checks")
+        if not checks:
+            continue
+        inter = checks.get("interventions", {})
+        row: dict[str, Any] = {"model": name, "top-1 as learned": m.get("top1")}
+        for s, acc in (m.get("streams") or {}).items():
+            row[f"{s} stream alone"] = acc
+        for plan in ("uniform", "swap_same", "swap_other"):
+            if plan in inter:
+                row[f"top-1, {PLANS[plan]}"] = inter[plan]["top1"]
+                if "rgb_top1" in inter[plan]:
+                    row[f"RGB alone, {PLANS[plan]}"] = inter[plan]["rgb_top1"]
+        code = checks.get("class_code", {})
+        key = "all" if "all" in code else next((k for k in code if k != "chance"), None)
+        if key:
+            row["class from attention alone"] = code[key].get("attention")
+            row["class from true attention"] = code[key].get("truth")
+            row["chance"] = code.get("chance")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+
+
+def shares_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per (model, attention kind): the share on the ground truth and its baselines."""
+    rows = []
+    for name, m in models.items():
+        for kind, sc in (m.get("attention_scores") or {}).items():
+            if kind not in SCORE_KINDS and not kind.startswith("segments_"):
+                continue
+            rows.append({
+                "model": name, "attention": kind, "share on truth": sc.get("share"),
+                "uniform": sc.get("uniform"), "best possible": sc.get("best"),
+                "always the middle": sc.get("middle"), "acting hand wins": sc.get("acting_wins"),
+                "clips": sc.get("clips"),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def checks_figure(models: dict[str, dict[str, Any]]) -> go.Figure:
+    """Grouped bars per model: top-1 as learned, with uniform attention, with borrowed attention."""
+    fig = go.Figure()
+    names = [n for n, m in models.items() if m.get("attention_checks")]
+    for plan, label in PLANS.items():
+        values = []
+        for n in names:
+            m = models[n]
+            inter = m["attention_checks"].get("interventions", {})
+            values.append(m.get("top1") if plan == "top1" else inter.get(plan, {}).get("top1"))
+        labels = [f"{v:.2f}" if v is not None else "" for v in values]
+        fig.add_bar(
+            name=label,
+            x=names,
+            y=values,
+            marker_color=PLAN_COLORS[label],
+            text=labels,
+            textposition="outside",
+        )
+    fig.update_layout(
+        barmode="group", yaxis=dict(title="top-1", range=[0, 1.08]), height=360,
+        margin=dict(l=50, r=10, t=30, b=40), legend=dict(orientation="h", y=-0.2),
+        title="Top-1 with the attention as learned, uniform, and borrowed from another clip",
+    )  # fmt: skip
+    return fig
