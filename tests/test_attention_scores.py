@@ -216,8 +216,10 @@ def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_pa
     assert {"uniform", "swap_same", "swap_other"} <= set(checks["interventions"])
     for entry in checks["interventions"].values():
         assert 0.0 <= entry["top1"] <= 1.0
-    kinds = {"part_attention-cs": ["parts"], "separable_sta-cs": ["temporal"],
-             "temporal_granularity-cs": ["segments_2", "segments_3", "segments_4", "segments"]}[name]  # fmt: skip
+    segments = ["segments_2", "segments_3", "segments_4", "segments"]
+    kinds = {"part_attention-cs": ["parts"], "separable_sta-cs": ["temporal"]}
+    kinds["temporal_granularity-cs"] = segments
+    kinds = kinds[name]
     for kind in kinds:
         share, uni, best = (table[f"{kind}_{c}"] for c in ("truth_share", "uniform", "best"))
         assert ((uni <= best + 1e-9) & (share <= best + 1e-9) & (share >= 0)).all()

@@ -227,8 +227,16 @@ def render_frame(
     middle = min((int(start) + int(end)) // 2, len(perf.joints) - 1)
     passer = draw_passerby(m["setup"], m["subject"], m["repetition"], m["action"], len(perf.joints), seed)
     frame = render.render_frames(
-        cam, m["setup"], m["camera"], stage, perf, subj, panel, placement=placement,
-        others=(passer[0],) if passer else (), times=[middle],
+        cam,
+        m["setup"],
+        m["camera"],
+        stage,
+        perf,
+        subj,
+        panel,
+        placement=placement,
+        others=(passer[0],) if passer else (),
+        times=[middle],
     )[0]
     if not person:
         return frame

@@ -488,7 +488,9 @@ def render_frames(
             _draw_prim(img, cam, prim, stage)
         frames[n] = img
     if placement is not None and placement.light != 1.0:
-        frames = cv2.convertScaleAbs(frames.reshape(len(frames), -1), alpha=placement.light).reshape(frames.shape)
+        frames = cv2.convertScaleAbs(frames.reshape(len(frames), -1), alpha=placement.light).reshape(
+            frames.shape
+        )
     return frames
 
 
