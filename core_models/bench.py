@@ -73,6 +73,11 @@ def bench_synth(repeats: int = 1) -> dict[str, Any]:
             "max_s": round(max(times), 3),
             "mean_frames": round(statistics.mean(frames), 1),
         }
+    from core_models.synth.generate import standing_heights
+
+    h = standing_heights()
+    stats = {"min": h.min(), "median": np.median(h), "max": h.max()}
+    results["standing height, px of the 64x64 square"] = {k: round(float(v), 1) for k, v in stats.items()}
     return results
 
 

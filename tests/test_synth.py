@@ -287,21 +287,9 @@ def test_a_passerby_at_its_stated_rate_and_never_in_the_skeleton():
 
 
 def test_subjects_are_40_to_60_pixels_tall_in_the_64_pixel_square():
-    # The standing body (first frame of sit-down) in the central square of the 160 x 120 frame,
-    # resized to 64 x 64 as the whole-frame models read it.
-    from core_models.synth import render
-    from core_models.synth.generate import session_placement
+    from core_models.synth.generate import standing_heights
 
-    heights = []
-    for p in range(1, 21):
-        for r in (1, 2):
-            s = setup_for(p, r)
-            perf, _, stage = perform(s, p, r, 8)
-            for cam_id in (1, 2, 3):
-                cam = render.make_camera(s, cam_id, (120, 160), session_placement(s, cam_id, p, r))
-                uv = cam.project(cam.to_camera(stage.to_world(perf.joints[0])))
-                heights.append((uv[:, 1].max() - uv[:, 1].min() + 10) * 64 / 120)  # + the head's top
-    heights = np.array(heights)
+    heights = standing_heights()
     assert 40 <= np.median(heights) <= 60 and (heights > 35).mean() > 0.9 and (heights < 66).all()
 
 

@@ -413,6 +413,28 @@ def write_dataset(
     return summary
 
 
+def standing_heights(square: int = 64) -> np.ndarray:
+    """How tall each subject stands, in pixels of the ``square`` the whole-frame models read.
+
+    The first frame of every sit-down performance (standing), from every camera of both
+    repetitions, in the central square of the 160x120 frame resized to ``square`` pixels; the top
+    of the head is 10 px (at 120 rows) above the head joint.
+
+    Returns:
+        (120,) heights in pixels: 20 subjects x 2 repetitions x 3 cameras.
+    """
+    heights = []
+    for p in range(1, 21):
+        for r in (1, 2):
+            s = setup_for(p, r)
+            perf, _, stage = perform(s, p, r, 8)
+            for cam_id in SYNTH_CAMERAS:
+                cam = render.make_camera(s, cam_id, (120, 160), session_placement(s, cam_id, p, r))
+                uv = cam.project(cam.to_camera(stage.to_world(perf.joints[0])))  # (25, 2)
+                heights.append((uv[:, 1].max() - uv[:, 1].min() + 10) * square / 120)
+    return np.array(heights)
+
+
 def written_version(root: str | Path) -> int:
     """The version of the synthetic data written under ``root`` (1 when ``synth.json`` predates versions)."""
     try:

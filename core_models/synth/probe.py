@@ -290,3 +290,32 @@ def format_probe(results: dict[str, Any]) -> str:
             f"best fixed step {p['best_fixed']:.3f}"
         )
     return "\n".join(lines)
+
+
+def markdown_table(by_protocol: dict[str, dict[str, Any]]) -> str:
+    """The README's table of probe results, one row per probe and protocol.
+
+    ``by_protocol`` maps ``"cs"`` / ``"cv"`` to what :func:`run_probe` returned (the ``--json``
+    files under ``docs/probe/``); a test checks the README holds exactly this table.
+    """
+    first = next(iter(by_protocol.values()))
+    groups = list(next(iter(first["models"].values()))["groups"])
+    head = "| probe | protocol | top-1, 14 classes | opposite pairs, 2-way | "
+    head += " | ".join(f"{g}: in group / 2-way" for g in groups) + " |"
+    lines = [head, "|---|---|---:|---:|" + "---:|" * len(groups)]
+    for kind in first["models"]:
+        for proto, res in by_protocol.items():
+            sc = res["models"][kind]
+            cells = " | ".join(
+                f"{sc['groups'][g]['in_group']:.3f} / {sc['groups'][g]['two_way']:.3f}" for g in groups
+            )
+            name = PROBE_NAMES.get(kind, kind)
+            acc, pairs = sc["accuracy"], sc["pairs_two_way_accuracy"]
+            lines.append(f"| {name} | {proto.upper()} | {acc:.3f} | {pairs:.3f} | {cells} |")
+    lines += ["", "| share of the truth interval under fixed temporal attention | protocol | uniform | "
+              "always the middle | best fixed step |", "|---|---|---:|---:|---:|"]  # fmt: skip
+    for proto, res in by_protocol.items():
+        for n, p in res["priors"].items():
+            row = f"{p['uniform']:.3f} | {p['middle']:.3f} | {p['best_fixed']:.3f}"
+            lines.append(f"| {n} steps | {proto.upper()} | {row} |")
+    return "\n".join(lines)
