@@ -58,7 +58,7 @@ def test_router_shows_the_default_clip_and_the_prediction_of_the_default_model()
     assert len(at.get("iframe")) == 1 and not at.get("plotly_chart")  # the first page loads no plotly
     bars = at.get("progress")  # the top-5 as bars, the most probable first
     assert len(bars) >= 5 and insp.class_names[insp.pred] in bars[0].proto.text
-    assert bars[0].proto.value == round(100 * insp.probs[insp.pred])
+    assert abs(bars[0].proto.value - 100 * insp.probs[insp.pred]) <= 1  # Streamlit truncates to whole percent
     assert at.sidebar.selectbox[0].label == "Class"
     assert at.session_state["model_name"] == "part_attention-cs"
     assert "top-1" in " ".join(c.value for c in at.sidebar.caption)

@@ -20,7 +20,7 @@ from core_models.synth import (
     write_dataset,
 )
 from core_models.synth import actions as motion
-from core_models.synth.generate import perform
+from core_models.synth.generate import parse_name, perform
 
 NAME = "S001C002P001R001A008"
 
@@ -284,6 +284,29 @@ def test_a_passerby_at_its_stated_rate_and_never_in_the_skeleton():
     fig, event = next(d for d in drawn if d is not None)
     assert event["kind"] == "passerby" and event["start"] < event["end"]
     assert fig.joints.shape == (150, 25, 3) and (fig.joints[:, :, 2] < -1.2).all()  # behind the subject
+
+
+def test_frames_drawn_alone_equal_the_full_render_with_a_passerby_in_view():
+    from core_models.synth import render
+    from core_models.synth.generate import draw_passerby, session_placement
+
+    name = next(
+        f"S001C001P{p:03d}R001A{a:03d}"
+        for p in range(1, 41)
+        for a in SYNTH_ACTIONS
+        if draw_passerby(1, p, 1, a, len(perform(1, p, 1, a, 0)[0].joints), 0) is not None
+    )
+    m = parse_name(name)
+    perf, subj, stage = perform(m["setup"], m["subject"], m["repetition"], m["action"], 0)
+    fig, event = draw_passerby(m["setup"], m["subject"], m["repetition"], m["action"], len(perf.joints), 0)
+    placement = session_placement(m["setup"], m["camera"], m["subject"], m["repetition"], 0)
+    cam = render.make_camera(m["setup"], m["camera"], (60, 80), placement)
+    args = (cam, m["setup"], m["camera"], stage, perf, subj, render.setup_of(m["setup"]).desk)
+    full = render.render_frames(*args, placement=placement, others=(fig,))
+    times = [0, event["start"], (event["start"] + event["end"]) // 2, len(full) - 1]
+    alone = render.render_frames(*args, placement=placement, others=(fig,), times=times)
+    assert np.array_equal(alone, full[times])
+    assert (np.abs(np.diff(full.astype(int), axis=0)).max(axis=(1, 2, 3)) > 0).mean() > 0.5  # frames move
 
 
 def test_subjects_are_40_to_60_pixels_tall_in_the_64_pixel_square():

@@ -454,7 +454,7 @@ def render_frames(
     for n, t in enumerate(times):
         img = bg.copy()
         items: list[tuple[bool, float, int, tuple]] = []  # (below the table top, depth, order, call)
-        for n, (jc, uv, height, subj, bare, vis) in enumerate(people):
+        for p, (jc, uv, height, subj, bare, vis) in enumerate(people):
             if vis is not None and not vis[t]:
                 continue
             colors = {
@@ -462,7 +462,7 @@ def render_frames(
                 "foot_left": SOCK if bare == "left" else shoe,
                 "foot_right": SOCK if bare == "right" else shoe,
             }  # fmt: skip
-            items += _body_items(t, jc, uv, height, cam.f, colors, subj, 1000 * n)
+            items += _body_items(t, jc, uv, height, cam.f, colors, subj, 1000 * p)
         for k, (o, aw, bw) in enumerate(obj_w):
             if o.visible is not None and not o.visible[min(t, len(o.visible) - 1)]:
                 continue
