@@ -368,7 +368,8 @@ def compute_metrics(
     if opposite_pairs:
         m.update(_pair_metrics(table, class_names, opposite_pairs))
     streams = {c.removeprefix("pred_"): float((table[c] == table["label"]).mean())
-               for c in table.columns if c.startswith("pred_") and table[c].notna().all()}  # fmt: skip
+               for c in (f"pred_{k.removesuffix('_logits')}" for k in STREAM_KEYS)
+               if c in table and table[c].notna().all()}  # fmt: skip
     if streams:
         m["streams"] = streams
     if part_names is not None and any(c.endswith("_truth_share") for c in table.columns):

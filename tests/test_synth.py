@@ -396,3 +396,16 @@ def test_parallel_writer_fails_loudly_when_workers_cannot_start(tmp_path, monkey
             workers=2,
             progress=False,
         )
+
+
+def test_the_readme_probe_table_is_the_committed_probe_output():
+    """The README's probe figures are `probe --json`'s output for CS and CV, not typed by hand."""
+    import json
+    from pathlib import Path
+
+    from core_models.synth.probe import markdown_table
+
+    root = Path(__file__).resolve().parents[1]
+    runs = {p: json.loads((root / "docs" / "probe" / f"{p}.json").read_text()) for p in ("cs", "cv")}
+    assert all(r["protocol"] == p for p, r in runs.items())
+    assert markdown_table(runs) in (root / "README.md").read_text()
