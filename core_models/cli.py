@@ -497,8 +497,10 @@ def _add_reproduce(sub) -> None:
     p.add_argument(
         "--evaluate", action="store_true",
         help="do not train: evaluate the shipped checkpoints again on --root (after the data changed) "
-        "and record the new figures in the manifest (the figures at training time are kept)",
+        "and record the new figures in the manifest (the figures at training time are kept); "
+        "rows already evaluated on --root's version are skipped unless --again",
     )  # fmt: skip
+    p.add_argument("--again", action="store_true", help="with --evaluate: evaluate every row again")
 
 
 def _run_reproduce(args) -> int:
@@ -514,7 +516,7 @@ def _run_reproduce(args) -> int:
                     print("python -m core_models " + " ".join(c))
         return 0
     if args.evaluate:
-        rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only)
+        rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only, again=args.again)
     else:
         rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
     print(rp.results_table(rp.read_manifest(args.checkpoints)))

@@ -75,3 +75,26 @@ def test_evaluate_reproduces_the_shipped_predictions(name, subject3, tmp_path):
     assert list(again["pred"]) == list(shipped["pred"])
     np.testing.assert_allclose(np.stack(again["probs"]), np.stack(shipped["probs"]), atol=2e-4)
     json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
+
+
+def test_reevaluating_keeps_the_figures_at_training_and_resumes(tiny_synth, tmp_path):
+    """`reproduce --evaluate` after a data change: new figures, the old kept, done rows skipped."""
+    import shutil
+
+    from core_models.reproduce import reevaluate
+
+    row = dict(ROWS["skeleton_lstm-cs"])
+    at_training = row.get("metrics_at_training", row["metrics"])
+    row.update(metrics=at_training, data_version=1)
+    row.pop("evaluated_on", None), row.pop("metrics_at_training", None)
+    shutil.copytree(CHECKPOINTS / "skeleton_lstm-cs", tmp_path / "skeleton_lstm-cs",
+                    ignore=shutil.ignore_patterns("eval"))  # fmt: skip
+    results.write_json(tmp_path / "manifest.json", {"checkpoints": [row]})
+    done = reevaluate(root=str(tiny_synth), checkpoints=tmp_path)["checkpoints"][0]
+    assert done["evaluated_on"] == 2 and done["metrics_at_training"] == at_training
+    table, metrics = results.read_eval(tmp_path / "skeleton_lstm-cs", "test")
+    assert done["metrics"]["top1"] == metrics["top1"] and set(table["subject"]) == {"3"}
+    stamp = (tmp_path / "skeleton_lstm-cs" / "eval" / "test" / "metrics.json").stat().st_mtime_ns
+    again = reevaluate(root=str(tiny_synth), checkpoints=tmp_path)["checkpoints"][0]
+    assert again == done  # already evaluated on version 2: skipped
+    assert (tmp_path / "skeleton_lstm-cs" / "eval" / "test" / "metrics.json").stat().st_mtime_ns == stamp
