@@ -241,11 +241,12 @@ def results_table(manifest: dict[str, Any]) -> str:
     """The README's results table (markdown) from the manifest.
 
     Accuracies are on the test side of each protocol of the data the rows were last evaluated on;
-    "trained on" says which synthetic data version made the weights.
+    the third column says which synthetic data version made the weights and which one they were
+    tested on (``evaluated_on``, written by ``reproduce --evaluate``).
     """
     rows = {(r["model"], r["protocol"]): r for r in manifest["checkpoints"]}
     models = list(dict.fromkeys(r["model"] for r in manifest["checkpoints"]))
-    head = ("| model | params | trained on | CS top-1 | CV top-1 | CS pairs 2-way | CS top-1, uniform / "
+    head = ("| model | params | synthetic data: trained / tested on | CS top-1 | CV top-1 | CS pairs 2-way | CS top-1, uniform / "
             "other class's attention | CS RGB alone | CS attention on truth: share (uniform, best, middle) "
             "| CS class from attention (from true attention) | CS train time |")  # fmt: skip
     lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"]
@@ -268,7 +269,8 @@ def results_table(manifest: dict[str, Any]) -> str:
             truth = code[key].get("truth")
             code_cell = f"{code[key]['attention']:.2f}" + ("" if truth is None else f" ({truth:.2f})")
         pairs = met.get("opposite_pairs_two_way")
-        version = f"synthetic v{ref.get('data_version', 1)}"
+        trained = ref.get("data_version", 1)
+        version = f"v{trained} / v{ref.get('evaluated_on', trained)}"
         lines.append(
             f"| {m} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
             f"{'' if pairs is None else f'{pairs:.3f}'} | {steered} | {rgb_cell} | "
