@@ -207,7 +207,8 @@ def test_compare_page_lays_out_models_and_lists_the_clips_behind_a_cell_as_a_gal
     assert headers[:4] == ["Summary", "Confusion matrices", "Focus pair", "Clips behind a cell"]
     summary = summary_of(at)
     assert summary["model"].tolist() == chosen and summary["top-1"].between(0, 1).all()
-    assert len(at.get("plotly_chart")) == 3  # the matrices in one grid, their difference, one bar chart
+    # the matrices in one grid, their difference, one bar chart, the attention checks
+    assert [c.key for c in at.get("plotly_chart")] == ["cm_grid", "cm_difference", "compare_bars", "compare_checks_fig"]
     keys = [b.proto.id for b in at.get("download_button")]
     assert len(keys) == len(set(keys)) >= 8
 
@@ -249,7 +250,7 @@ def test_compare_page_stays_legible_with_six_models():
     at.run()
     assert not at.exception, at.exception
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) == 3  # the grid of matrices, the focus pair's difference, one bar chart
+    assert len(charts) == 4  # the grid of matrices, the focus pair's difference, one bar chart, the checks
     grid = charts[0]
     heats = [t for t in grid["data"] if t["type"] == "heatmap"]
     assert [a["text"] for a in grid["layout"]["annotations"]] == names  # one matrix per model, titled

@@ -141,9 +141,12 @@ def test_a_test_clip_is_familiar_and_noise_is_not(skeleton_model):
         inspect_clip(skeleton_model, dataset_clip(n))
         for n in ("S003C001P003R001A001", "S006C002P006R002A023")
     ]
-    assert not any(i.outside for i in familiar) and all(
-        i.ood.score == skeleton_model.ood.score for i in familiar
-    )
+    assert all(i.ood.score == skeleton_model.ood.score for i in familiar)
+    from core_models.synth.actions import DATA_VERSION
+
+    trained = (skeleton_model.info.get("settings") or {}).get("data_version", 1)
+    if trained == DATA_VERSION:  # clips like its training data are familiar (an older version's
+        assert not any(i.outside for i in familiar)  # model meets faults it never saw)
     noisy = inspect_clip(i3d, noise_clip(0))
     assert noisy.outside and noisy.ood.value > noisy.ood.threshold
     assert noisy.trained_on["data"] == "synth" and len(noisy.trained_on["classes"]) == 14
