@@ -208,7 +208,12 @@ def test_compare_page_lays_out_models_and_lists_the_clips_behind_a_cell_as_a_gal
     summary = summary_of(at)
     assert summary["model"].tolist() == chosen and summary["top-1"].between(0, 1).all()
     # the matrices in one grid, their difference, one bar chart, the attention checks
-    assert [c.key for c in at.get("plotly_chart")] == ["cm_grid", "cm_difference", "compare_bars", "compare_checks_fig"]
+    assert [c.key for c in at.get("plotly_chart")] == [
+        "cm_grid",
+        "cm_difference",
+        "compare_bars",
+        "compare_checks_fig",
+    ]
     keys = [b.proto.id for b in at.get("download_button")]
     assert len(keys) == len(set(keys)) >= 8
 

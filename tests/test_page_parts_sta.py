@@ -24,6 +24,7 @@ from core_models.data.layouts import NTU25
 from core_models.data.sampling import sample_indices
 from core_models.data.video import write_video
 from core_models.inspect import inspect_clip, load_model
+from core_models.synth.generate import render_clip
 from viz.charts import frame_steps, prediction_caption
 from viz.heatmap import (
     boxed_maps,
@@ -42,8 +43,10 @@ from viz.parts import (
 )
 
 ROOT = Path(__file__).parents[1]
-CLIP = {"kind": "synthetic", "name": "S001C001P001R001A001"}  # drink water, left hand, frames 6-44
-NUM_FRAMES = 51
+CLIP = {"kind": "synthetic", "name": "S001C001P001R001A001"}  # drink water, left hand
+_TRUTH = render_clip(CLIP["name"], size=(30, 40))  # its length and truth interval (cheap at 40x30)
+NUM_FRAMES, INTERVAL = _TRUTH.num_frames, tuple(int(f) for f in _TRUTH.truth.interval)
+LATE = NUM_FRAMES - 10  # a frame in the second half: the last of two steps
 
 
 # ------------------------------------------------------------------------------------------------ viz
@@ -259,11 +262,11 @@ def test_per_step_part_weights_get_a_timeline_synced_to_the_slider(monkeypatch):
     monkeypatch.setattr(state, "inspection", per_step)
     at = run("parts.py", clip_source=CLIP, model_name="part_attention-cs")
     assert markers(chart(at, "parts_time")) == [NUM_FRAMES // 2]
-    at.slider(key="frame").set_value(40).run()
-    assert not at.exception and markers(chart(at, "parts_time")) == [40]
+    at.slider(key="frame").set_value(LATE).run()
+    assert not at.exception and markers(chart(at, "parts_time")) == [LATE]
     now = bar_heights(chart(at, "parts_bars"))
-    assert now["full_body"] == pytest.approx(0.7)  # frame 40 shows step 1
-    assert any("frame 40 (step 1)" in m.value for m in at.markdown)
+    assert now["full_body"] == pytest.approx(0.7)  # a late frame shows step 1
+    assert any(f"frame {LATE} (step 1)" in m.value for m in at.markdown)
 
 
 @pytest.fixture(scope="module")
@@ -286,12 +289,12 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
     curve = chart(at, "sta_temporal")
     assert markers(curve) == [NUM_FRAMES // 2]
     bands = [(s["x0"], s["x1"]) for s in curve["layout"]["shapes"] if s["type"] == "rect"]
-    assert bands == [(6, 45)]
+    assert bands == [INTERVAL]
     assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (2, 2)  # separable STA's map
     assert any("of the temporal attention" in m.value for m in at.markdown)
     assert {"sta_video_webm", "sta_frame_png", "sta_temporal_html", "sta_map_html"} <= downloads(at)
-    at.slider(key="frame").set_value(40).run()
-    assert not at.exception and markers(chart(at, "sta_temporal")) == [40]
+    at.slider(key="frame").set_value(LATE).run()
+    assert not at.exception and markers(chart(at, "sta_temporal")) == [LATE]
 
 
 def test_soft_attention_lstm_page_steps_its_maps_with_the_slider(upload):
