@@ -246,8 +246,9 @@ def results_table(manifest: dict[str, Any]) -> str:
     """
     rows = {(r["model"], r["protocol"]): r for r in manifest["checkpoints"]}
     models = list(dict.fromkeys(r["model"] for r in manifest["checkpoints"]))
-    head = ("| model | params | synthetic data: trained / tested on | CS top-1 | CV top-1 | CS pairs 2-way | CS top-1, uniform / "
-            "other class's attention | CS RGB alone | CS attention on truth: share (uniform, best, middle) "
+    head = ("| model | params | synthetic data: trained / tested on | CS top-1 | CV top-1 | CS pairs 2-way "
+            "| CS top-1, uniform / other class's attention | CS RGB alone "
+            "| CS attention on truth: share (uniform, best, middle) "
             "| CS class from attention (from true attention) | CS train time |")  # fmt: skip
     lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for m in models:
