@@ -242,7 +242,8 @@ def results_table(manifest: dict[str, Any]) -> str:
 
     Accuracies are on the test side of each protocol of the data the rows were last evaluated on;
     the third column says which synthetic data version made the weights and which one they were
-    tested on (``evaluated_on``, written by ``reproduce --evaluate``).
+    tested on (``evaluated_on``, written by ``reproduce --evaluate``). A model whose accuracy is
+    fused with a pose classifier's says so after its name.
     """
     rows = {(r["model"], r["protocol"]): r for r in manifest["checkpoints"]}
     models = list(dict.fromkeys(r["model"] for r in manifest["checkpoints"]))
@@ -273,7 +274,8 @@ def results_table(manifest: dict[str, Any]) -> str:
         trained = ref.get("data_version", 1)
         version = f"v{trained} / v{ref.get('evaluated_on', trained)}"
         lines.append(
-            f"| {m} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
+            f"| {m}{' + pose classifier' if 'pose' in met.get('streams', {}) else ''} | "
+            f"{ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
             f"{'' if pairs is None else f'{pairs:.3f}'} | {steered} | {rgb_cell} | "
             f"{_shares(met.get('attention_scores', {}))} | {code_cell} | {_minutes(cs)} |"
         )
