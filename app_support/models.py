@@ -69,6 +69,7 @@ class ModelEntry:
         shipped: True for ``checkpoints/``.
         data_version: the synthetic data version it was trained on (``settings.json``; 1 for runs
             from before versions; ``None`` for real data).
+        pose_classifier: a pose classifier is fused into its RGB logits (``pose_scores``).
     """
 
     name: str
@@ -79,6 +80,7 @@ class ModelEntry:
     protocol: str
     shipped: bool
     data_version: int | None = None
+    pose_classifier: bool = False
 
     @property
     def checkpoint(self) -> Path:
@@ -94,7 +96,10 @@ class ModelEntry:
         m = metrics(self)
         acc = f" · top-1 {m['top1']:.3f}" if m and "top1" in m else " · not evaluated"
         old = f" · trained on synthetic v{self.data_version}" if self.outdated else ""
-        return f"{self.name} · {self.protocol.upper()}{acc}{old}"
+        from core_models.models import POSE_CLASSIFIER_LABEL
+
+        fused = f" {POSE_CLASSIFIER_LABEL}" if self.pose_classifier else ""
+        return f"{self.name}{fused} · {self.protocol.upper()}{acc}{old}"
 
     @property
     def outdated(self) -> bool:
@@ -137,7 +142,24 @@ def _entry(path: Path, shipped: bool) -> ModelEntry | None:
     data = s.get("data", "?")
     version = s.get("data_version", 1 if data == "synth" else None)  # runs before versions: v1
     return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), data,
-                      s.get("protocol", "?"), shipped, version)  # fmt: skip
+                      s.get("protocol", "?"), shipped, version, _pose_classifier(s))  # fmt: skip
+
+
+# The models whose ``cpu`` preset fused a pose classifier before the presets dropped it (runs
+# whose settings do not record the model config).
+_FUSED_BEFORE = ("part_attention", "separable_sta", "temporal_granularity")
+
+
+def _pose_classifier(settings: dict) -> bool:
+    """Whether a run's model fuses a pose classifier: its recorded config, else its overrides, else
+    what its preset did when runs did not record the config yet."""
+    config = settings.get("config")
+    if isinstance(config, dict):
+        return bool(config.get("pose_scores", False))
+    overrides = settings.get("overrides") or {}
+    if "pose_scores" in overrides:
+        return bool(overrides["pose_scores"])
+    return settings.get("model") in _FUSED_BEFORE and settings.get("preset") == "cpu"
 
 
 def list_models(shipped_dir: Path = SHIPPED_DIR, runs_dir: Path = RUNS_DIR) -> list[ModelEntry]:

@@ -143,6 +143,77 @@ def part_scores(
 # attention as a class code
 
 
+# ---------------------------------------------------------------------------------------------
+# glimpses on the person
+
+PERSON_MARGIN = 0.1  # the person's box grows by this share of its height on every side
+
+
+def person_boxes(joints2d: np.ndarray, person: int = 0, margin: float = PERSON_MARGIN) -> np.ndarray:
+    """Per frame, the box around one person's visible 2D joints, grown by ``margin`` x its height.
+
+    Joints are centres of body parts (the head joint is not the top of the head), hence the margin.
+
+    Args:
+        joints2d: (T, M, J, 2) in [-1, 1] (x right, y down), NaN where missing.
+
+    Returns:
+        (T, 4) ``x0, y0, x1, y1`` clipped to [-1, 1]; NaN rows where the person has no joint.
+    """
+    j = np.asarray(joints2d, dtype=float)[:, person]  # (T, J, 2)
+    out = np.full((len(j), 4), np.nan)
+    for t, pts in enumerate(j):
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        if not len(pts):
+            continue
+        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+        grow = margin * max(y1 - y0, x1 - x0)
+        out[t] = np.clip([x0 - grow, y0 - grow, x1 + grow, y1 + grow], -1, 1)
+    return out
+
+
+def glimpse_person_scores(glimpses: np.ndarray, joints2d: np.ndarray) -> dict[str, float] | None:
+    """Share of glimpse area on the person's box (:func:`person_boxes`), with its baselines.
+
+    A glimpse (x, y, sx, sy) covers ``[x - sx, x + sx] x [y - sy, y + sy]`` of the [-1, 1] frame
+    (the affine grid of ``glimpse_clouds.sample_glimpse``), clipped to the frame.
+
+    Args:
+        glimpses: (T', N, 4) of one clip; ``joints2d``: (T, M, J, 2) of the same clip (T' steps
+            are matched to frames by equal bins when T' != T).
+
+    Returns:
+        ``share`` (mean over frames and glimpses of the glimpse's area inside the box over its
+        area), ``uniform`` (the box's share of the frame: a glimpse placed at random), ``best``
+        (the most a glimpse of that size could have inside the box); None without a person.
+    """
+    g = np.asarray(glimpses, dtype=float)
+    boxes = person_boxes(joints2d)
+    steps = len(g)
+    frame_of = np.minimum((np.arange(steps) + 0.5) * len(boxes) / steps, len(boxes) - 1).astype(int)
+    share, uniform, best = [], [], []
+    for t in range(steps):
+        box = boxes[frame_of[t]]
+        if not np.isfinite(box).all():
+            continue
+        x, y, sx, sy = g[t].T  # (N,) each
+        gx0, gx1 = np.clip(x - sx, -1, 1), np.clip(x + sx, -1, 1)
+        gy0, gy1 = np.clip(y - sy, -1, 1), np.clip(y + sy, -1, 1)
+        area = (gx1 - gx0) * (gy1 - gy0)
+        ix = np.clip(np.minimum(gx1, box[2]) - np.maximum(gx0, box[0]), 0, None)
+        iy = np.clip(np.minimum(gy1, box[3]) - np.maximum(gy0, box[1]), 0, None)
+        ok = area > 0
+        if not ok.any():
+            continue
+        share.append(float(np.mean(ix[ok] * iy[ok] / area[ok])))
+        bw, bh = box[2] - box[0], box[3] - box[1]
+        uniform.append(float(bw * bh / 4.0))
+        best.append(float(np.mean(np.minimum(2 * sx[ok], bw) * np.minimum(2 * sy[ok], bh) / (4 * sx[ok] * sy[ok]))))
+    if not share:
+        return None
+    return {"share": float(np.mean(share)), "uniform": float(np.mean(uniform)), "best": float(np.mean(best))}
+
+
 def class_predictability(
     features: np.ndarray, labels: np.ndarray, groups: np.ndarray, *, folds: int = 5
 ) -> float:
@@ -209,7 +280,7 @@ def truth_attention_features(
 def summarise(table, part_names: Sequence[str]) -> dict[str, Any]:
     """Means of the per-clip scores of an evaluation table, split the way a researcher asks.
 
-    Returns a dict with, per kind present (``parts``, ``temporal``, ``segments_G``), the mean
+    Returns a dict with, per kind present (``parts``, ``temporal``, ``segments_G``, ``glimpses``), the mean
     ``share``, ``uniform``, ``best``, ``middle`` and ``clips``; for parts also by the subject's
     dominant hand and, for one-hand actions, the mean acting-hand margin and how often the acting
     hand outweighs the other (``acting_wins``).

@@ -158,7 +158,9 @@ def _config_problem(value: Any, like: list[Any]) -> str | None:
 
 def _meta_model(name: str, preset: str, num_classes: int, layout: str, config: dict | None) -> nn.Module:
     with torch.device("meta"):  # parameters without memory: shapes and counts only
-        return build_model_with(name, preset, num_classes=num_classes, layout_name=layout, config=config)
+        return build_model_with(
+            name, preset, num_classes=num_classes, layout_name=layout, config=config, legacy=True
+        )
 
 
 def _preset_configs(name: str) -> list[dict[str, Any]]:
@@ -285,21 +287,32 @@ def _within(value: Any, like: list[Any]) -> bool:
     return True
 
 
-def restore_config(template: Any, saved: dict[str, Any]) -> Any:
-    """``template`` (a config dataclass) with the saved values; lists back to tuples."""
+def restore_config(template: Any, saved: dict[str, Any], *, legacy: bool = False) -> Any:
+    """``template`` (a config dataclass) with the saved values; lists back to tuples.
+
+    With ``legacy`` (a checkpoint's saved config), a field the saved dict lacks takes the value of
+    the config class's ``LEGACY`` dict when it names one: the architecture variant that existed
+    before the field did, so an old checkpoint rebuilds the model it was trained as rather than
+    today's preset.
+    """
     names = {f.name for f in fields(template)}
     unknown = sorted(set(saved) - names)
     if unknown:
         raise ValueError(f"config fields {unknown} do not exist in {type(template).__name__}")
     values = {}
+    if legacy:
+        values.update({k: v for k, v in getattr(type(template), "LEGACY", {}).items() if k not in saved})
     for k, v in saved.items():
         current = getattr(template, k)
         values[k] = tuple(v) if isinstance(current, tuple) and isinstance(v, list) else v
     return replace(template, **values)
 
 
-def build_model_with(name: str, preset: str, *, num_classes: int, layout_name: str, config: dict | None):
-    """Build ``name``/``preset`` and apply a saved or overriding config dict."""
+def build_model_with(
+    name: str, preset: str, *, num_classes: int, layout_name: str, config: dict | None, legacy: bool = False
+):
+    """Build ``name``/``preset`` and apply a saved (``legacy``: a checkpoint's, see
+    :func:`restore_config`) or overriding config dict."""
     from core_models.data.layouts import LAYOUTS
     from core_models.models import MODELS, build_model
 
@@ -309,7 +322,7 @@ def build_model_with(name: str, preset: str, *, num_classes: int, layout_name: s
         raise ValueError(f"unknown skeleton layout {layout_name!r}; expected one of {', '.join(LAYOUTS)}")
     model = build_model(name, preset, num_classes=num_classes, layout=LAYOUTS[layout_name])
     if config:
-        model = type(model)(restore_config(model.config, config))
+        model = type(model)(restore_config(model.config, config, legacy=legacy))
     return model
 
 
@@ -325,7 +338,7 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>
         try:
             model = build_model_with(
                 ckpt["model"], ckpt["preset"], num_classes=ckpt["num_classes"], layout_name=ckpt["layout"],
-                config=ckpt["config"],
+                config=ckpt["config"], legacy=True,
             )  # fmt: skip
         except Exception as e:  # the config's values do not make a model (a negative size, ...)
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__

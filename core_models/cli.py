@@ -254,7 +254,7 @@ def _run_models(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':22s} {'preset':6s} {'params':>11s}  {'inputs':24s} {'clip':22s} attention")
+    print(f"{'model':40s} {'preset':6s} {'params':>11s}  {'inputs':24s} {'clip':22s} attention")
     for r in rows:
         s = r["input_spec"]
         clip = []
@@ -265,7 +265,7 @@ def _run_models(args) -> int:
         if s["skeleton_steps"]:
             clip.append(f"{s['skeleton_steps']} poses")
         print(
-            f"{r['model']:22s} {r['preset']:6s} {r['parameters']:>11,d}  {', '.join(r['inputs']):24s} "
+            f"{r['label']:40s} {r['preset']:6s} {r['parameters']:>11,d}  {', '.join(r['inputs']):24s} "
             f"{', '.join(clip):22s} {', '.join(r['attention']) or '-'}"
         )
     return 0

@@ -10,6 +10,8 @@ model over a split and writes into the results store (``core_models.results``):
     ``parts_time``, ``temporal``, ``spatial`` (mean over time), ``segments_G`` per granularity,
     ``granularity``, ``glimpse_centres`` (T' x N x 2), ``assignment`` (mean over time, C x N),
     ``self_attention`` (mean over heads), ``grid_box`` (x0, x1, y0, y1 of the STN grid);
+    ``glimpses_truth_share`` (share of glimpse area on the person's box from the 2D joints, any
+    data that has them) with ``glimpses_uniform`` and ``glimpses_best``;
     on synthetic clips the ground truth (``truth_parts``, ``truth_interval`` as fractions of the
     clip) and how attention meets it: ``parts_truth_share`` (part weight on the parts that carry
     the action), ``temporal_truth_share`` and ``segments_truth_share`` (weight on the interval
@@ -68,6 +70,7 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
     part_names = list(getattr(model.config, "parts", ()) or ())
     truth_parts = _np(batch["truth_parts"]) if "truth_parts" in batch else None
     truth_interval = _np(batch["truth_interval"]) if "truth_interval" in batch else None
+    joints2d = _np(batch["joints2d"]) if "joints2d" in batch and "glimpses" in att else None
     hands = ("left", "right")
     dominant = batch["truth_dominant"].tolist() if "truth_dominant" in batch else [-1] * B
     acting = batch["truth_acting"].tolist() if "truth_acting" in batch else [-1] * B
@@ -96,6 +99,10 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
             r["granularity"] = att["granularity"][i].tolist()
         if "glimpses" in att:
             r["glimpse_centres"] = att["glimpses"][i][..., :2].tolist()
+            if joints2d is not None:
+                sc = scores.glimpse_person_scores(att["glimpses"][i], joints2d[i])
+                if sc is not None:
+                    _put(r, "glimpses", sc)
         if "assignment" in att:
             r["assignment"] = att["assignment"][i].mean(0).tolist()
         if "self" in att:
@@ -141,7 +148,8 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
 def _put(row: dict, kind: str, sc: dict[str, float]) -> None:
     row[f"{kind}_truth_share"] = sc["share"]
     for k in ("uniform", "best", "middle"):
-        row[f"{kind}_{k}"] = sc[k]
+        if k in sc:
+            row[f"{kind}_{k}"] = sc[k]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -375,7 +383,8 @@ def compute_metrics(
     if part_names is not None and any(c.endswith("_truth_share") for c in table.columns):
         m["attention_scores"] = scores.summarise(table, part_names)
     truth = {}
-    for col in ("parts_truth_share", "temporal_truth_share", "segments_truth_share", "interval_fraction"):
+    for col in ("parts_truth_share", "temporal_truth_share", "segments_truth_share", "glimpses_truth_share",
+                "interval_fraction"):  # fmt: skip
         if col in table and table[col].notna().any():
             truth[col] = float(table[col].mean())
     if "parts_truth_share" in table and "truth_parts" in table:

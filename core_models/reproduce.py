@@ -53,8 +53,13 @@ ATTENTION_MODELS = ("part_attention", "separable_sta", "temporal_granularity", "
 BASELINES = ("skeleton_lstm", "i3d", "i3d_nl")
 # The classic baselines of the soft-attention line, two-stream and late fusion.
 CLASSIC_MODELS = ("soft_attention_lstm", "stn", "self_attention", "two_stream", "late_fusion")
+# Staged schedules: Glimpse Clouds as in the paper, the backbone (with the pose regression) first,
+# then the glimpses and workers on the frozen backbone.
+STEPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "glimpse_clouds": (("--stage", "backbone"), ("--stage", "glimpses")),
+}
 SHIPPED: tuple[Shipped, ...] = tuple(
-    Shipped(m, p)
+    Shipped(m, p, STEPS.get(m, ((),)))
     for m in ("skeleton_lstm", *ATTENTION_MODELS, "i3d", "i3d_nl", *CLASSIC_MODELS)
     for p in ("cs", "cv")
 )
@@ -274,21 +279,29 @@ def results_table(manifest: dict[str, Any]) -> str:
         trained = ref.get("data_version", 1)
         version = f"v{trained} / v{ref.get('evaluated_on', trained)}"
         lines.append(
-            f"| {m}{' + pose classifier' if 'pose' in met.get('streams', {}) else ''} | "
-            f"{ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
+            f"| {_label(m, ref)} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
             f"{'' if pairs is None else f'{pairs:.3f}'} | {steered} | {rgb_cell} | "
             f"{_shares(met.get('attention_scores', {}))} | {code_cell} | {_minutes(cs)} |"
         )
     return "\n".join(lines)
 
 
+def _label(model: str, row: dict[str, Any]) -> str:
+    """The model's name, ``+ pose classifier`` when its evaluation has a pose stream (``pose_scores``)."""
+    from core_models.models import POSE_CLASSIFIER_LABEL
+
+    fused = "pose" in row.get("metrics", {}).get("streams", {})
+    return f"{model} {POSE_CLASSIFIER_LABEL}" if fused else model
+
+
 def _shares(sc: dict[str, Any]) -> str:
     bits = []
-    for kind in ("parts", "temporal", "segments"):
+    for kind in ("parts", "temporal", "segments", "glimpses"):
         if kind in sc:
             e = sc[kind]
             mid = f", {e['middle']:.2f}" if "middle" in e else ""
-            bits.append(f"{kind} {e['share']:.2f} ({e['uniform']:.2f}, {e['best']:.2f}{mid})")
+            name = "glimpses on person" if kind == "glimpses" else kind
+            bits.append(f"{name} {e['share']:.2f} ({e['uniform']:.2f}, {e['best']:.2f}{mid})")
     return "; ".join(bits) or "-"
 
 

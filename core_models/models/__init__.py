@@ -40,6 +40,13 @@ MODELS = {
     "glimpse_clouds": glimpse_clouds,
 }
 PRESETS = ("paper", "cpu")
+POSE_CLASSIFIER_LABEL = "+ pose classifier"
+
+
+def display_name(name: str, config: Any) -> str:
+    """A model's name as results show it: ``separable_sta + pose classifier`` when its config fuses
+    a pose classifier into the RGB logits (``pose_scores``, ``core_models.models.pose_scores``)."""
+    return f"{name} {POSE_CLASSIFIER_LABEL}" if getattr(config, "pose_scores", False) else name
 
 
 def build_model(name: str, preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25):
@@ -57,6 +64,7 @@ def describe(
     spec = model.input_spec
     return {
         "model": name,
+        "label": display_name(name, model.config),
         "preset": preset,
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -75,4 +83,7 @@ def describe(
     }
 
 
-__all__ = ["ATTENTION_KINDS", "MODELS", "PRESETS", "ModelOutput", "build_model", "check_output", "describe"]
+__all__ = [
+    "ATTENTION_KINDS", "MODELS", "POSE_CLASSIFIER_LABEL", "PRESETS", "ModelOutput", "build_model", "check_output",
+    "describe", "display_name",
+]  # fmt: skip

@@ -90,9 +90,17 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
 * In stage "glimpses" the pose term is off: with the backbone frozen it could only train the
   pose head, which nothing downstream reads (the released code kept it on).
 * Size-agnostic (the released code assumes 224^2 and T = 8): every step works at any H' x W'
-  (the paper preset's 224^2 gives 7 x 7; the cpu preset's 64^2 gives a coarse 2 x 2 layer4 map,
-  on which a glimpse still interpolates between cells bilinearly) and any T >= 1 (the memory
-  needs T >= 2 to be used).
+  (the paper preset's 224^2 gives 7 x 7) and any T >= 1 (the memory needs T >= 2 to be used).
+* Room to land on the person (``cpu`` preset): frames of 128^2, so layer4 is 4 x 4 (at 64^2 it
+  was 2 x 2, where 3 glimpses could only re-weight four cells that each read a quarter of the
+  frame), and ``scale_bias`` -1, so a glimpse starts at about a quarter of the frame's side
+  (sigmoid(-1) = 0.27) rather than the whole frame (sigmoid(3) = 0.95, which the paper preset
+  keeps): a glimpse of the whole frame is on the person and beside it at once. ``evaluate``
+  reports the share of glimpse area on the person's box from the 2D joints
+  (``attention_scores.glimpse_person_scores``) next to the box's share of the frame.
+* The paper's two-stage schedule (backbone with the pose regression first, then the glimpses
+  and workers on the frozen backbone) is what ``reproduce`` runs (``--stage backbone``, then
+  ``--stage glimpses --init`` the first run's weights).
 """
 
 from __future__ import annotations
@@ -260,8 +268,8 @@ class GlimpseCloudsConfig:
 PRESETS = {
     "paper": GlimpseCloudsConfig(num_classes=60),
     "cpu": GlimpseCloudsConfig(
-        num_classes=60, width=0.125, frame_size=64, glimpse_size=3, hidden=64, where_hidden=32,
-        memory_dim=32,
+        num_classes=60, width=0.125, frame_size=128, glimpse_size=3, hidden=64, where_hidden=32,
+        memory_dim=32, scale_bias=-1.0,
     ),
 }  # fmt: skip
 
@@ -453,7 +461,7 @@ class GlimpseClouds(nn.Module):
 
 
 def glimpse_clouds(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> GlimpseClouds:
-    """Glimpse Clouds (``paper``: ResNet-50, 8 x 224^2, N = C = 3, GRU 512; ``cpu``: width 1/8, 8 x 64^2)."""
+    """Glimpse Clouds (``paper``: ResNet-50, 8 x 224^2, N = C = 3, GRU 512; ``cpu``: width 1/8, 8 x 128^2)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return GlimpseClouds(replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints))

@@ -58,15 +58,20 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
 * Head: global average pool -> dropout -> linear, instead of AvgPool3D((2, 7, 7)) -> 1x1x1 conv
   -> Flatten -> Dense (the same mean for the paper input, and any clip size works). Only the
   weighted sum (``attention_mode='sum'``) is implemented, not ``'cat'``.
-* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): the pose LSTM's last state also
-  classifies, and its logits are added to the fused RGB logits (``core_models.models.pose_scores``).
+* Hand crops are cut at ``hand_ratio`` 0.15 of the person's height (a box of 0.30 of it), the
+  scale at which ``probe``'s CNN on one frame's 32 px hand crops tells the held objects apart
+  (``core_models.synth.probe.HAND_CROPS``); the paper does not state its crop scale. The
+  checkpoints trained before the field existed used 0.12 and rebuild with it (``LEGACY``).
+* ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
+  pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
+  (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
@@ -111,9 +116,14 @@ class PartAttentionConfig:
         aux_weight: weight of the mean per-part cross-entropy.
         attention_weight: weight of the attention regulariser.
         pose_scores: add a linear classifier on the pose LSTM's last state to the fused RGB
-            logits (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+            logits (``core_models.models.pose_scores``; a departure from the paper, off in the presets).
         stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
+        hand_ratio: half-side of a hand crop as a share of the person's height
+            (``core_models.data.crops.CropSpec``).
     """
+
+    # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
+    LEGACY: ClassVar[dict] = {"hand_ratio": 0.12}
 
     num_classes: int
     parts: tuple[str, ...] = DEFAULT_PARTS
@@ -134,6 +144,7 @@ class PartAttentionConfig:
     attention_weight: float = 0.01
     pose_scores: bool = False
     stream_weight: float = 0.5
+    hand_ratio: float = 0.15
 
 
 PRESETS = {
@@ -143,7 +154,7 @@ PRESETS = {
     ),
     "cpu": PartAttentionConfig(
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
-        attention_hidden=64, dropout=0.3, pose_dropout=0.3, pose_scores=True,
+        attention_hidden=64, dropout=0.3, pose_dropout=0.3,
     ),
 }  # fmt: skip
 
@@ -231,7 +242,7 @@ class PartAttention(nn.Module):
         )
         self.input_spec = InputSpec(
             num_frames=config.num_frames, frame_size=config.crop_size,
-            crops=CropSpec(parts=config.parts, size=config.crop_size),
+            crops=CropSpec(parts=config.parts, size=config.crop_size, hand_ratio=config.hand_ratio),
             skeleton_frames=config.timesteps, num_persons=config.num_persons,
         )  # fmt: skip
 

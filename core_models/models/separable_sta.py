@@ -6,16 +6,34 @@ clip; a skeleton LSTM reads the pose and steers two attentions over the ConvNet'
 over space and one over time, that are applied *separately* (each pools the map on its own) rather
 than multiplied into one coupled space-time mask.
 
-What is implemented::
+What is implemented (``joint=True``, the ``cpu`` and ``paper`` presets)::
 
-    rgb (B, 3, T, S, S) --I3D trunk--> F (B, C, T', H', W')
-        F --mean over t--> cells (B, H'W', C)        F --mean over h w--> steps (B, T', C)
+    rgb (B, 3, T, S, S) --I3D trunk up to feature_endpoint--> F (B, C, T', H', W')
     skeleton (B, Ts, M, J, 3) --LSTM x3--> h (B, Hp)   (the query of both attentions)
 
-    s = softmax over H'W' of score_s(cells, h) -> (B, H', W')    f_s = sum_hw s_hw cells_hw (B, C)
-    a = softmax over T'   of score_t(steps, h) -> (B, T')        f_t = sum_t a_t steps_t    (B, C)
+    s_t = softmax over H'W' of score_s(F_t,hw, h)       -> s (B, T', H', W')   one map per step
+    g_t = sum_hw s_t,hw F_t,hw                          (B, T', C)   each step, spatially attended
+    a   = softmax over T' of score_t(g_t, h)            -> a (B, T')
+    f   = sum_t a_t g_t = sum_t,hw a_t s_t,hw F_t,hw    (B, C)       the two masks applied jointly
 
-    [f_s ; f_t] (B, 2C) -> dropout -> linear -> logits (B, K)
+    f (B, C) -> dropout -> linear -> logits (B, K)
+
+Neither mask is computed after averaging away the other axis: the spatial score reads every cell
+of every step, the temporal score reads each step as the spatial mask sees it, and the pooled
+feature is the map weighted by the product of the two masks (a separable space-time mask).
+
+The earlier variant (``joint=False``, which the checkpoints trained before it rebuild through
+``LEGACY``) pooled the map over time before the spatial score and over space before the temporal
+score, and classified ``[f_s ; f_t]`` (B, 2C)::
+
+        F --mean over t--> cells (B, H'W', C)        F --mean over h w--> steps (B, T', C)
+    s = softmax over H'W' of score_s(cells, h)      a = softmax over T' of score_t(steps, h)
+    [sum_hw s_hw cells_hw ; sum_t a_t steps_t] (B, 2C) -> dropout -> linear -> logits (B, K)
+
+Room to localise: at 16 x 64^2 the I3D trunk's Mixed_5c map is 2 x 2 cells by 2 steps, so a
+cell reads the whole frame and a step half of the clip; the ``cpu`` preset takes the map at
+Mixed_4f instead (``feature_endpoint``), 4 x 4 cells by 4 steps (time / 4, space / 16). The
+``paper`` preset keeps Mixed_5c (8 x 7 x 7 for 64 x 224^2).
 
 Each score is additive (Bahdanau) attention with the pose code as the query and the pooled
 feature cells / steps as the keys: ``score_n = v . tanh(W_f x_n + W_h h)``.
@@ -36,19 +54,21 @@ Departures and choices, with reasons:
     the region of the person and the objects they handle; a small weight pushes the map to focus
     without forcing a single cell (the cross-entropy still decides where).
   - ``temporal_spread`` = ``lambda_temporal * (1 - H(a) / log T')``: 0 for uniform, 1 for one step.
-    T' is short (2 to 8 Mixed_5c steps) and an activity spans the clip, so the temporal
+    T' is short (4 to 8 steps) and an activity spans the clip, so the temporal
     attention should re-weight steps, not collapse onto one; this plays the role of Sharma et
     al.'s doubly stochastic penalty (every location gets attended) for a single distribution,
     where the group's ``(1 - sum w)^2`` form is identically 0 after a softmax.
 
   Both are bounded in [0, 1], so their weights are comparable across presets and input sizes.
-* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): a linear classifier on the
-  pose code adds its logits to the RGB logits (``core_models.models.pose_scores``).
+* ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
+  a linear classifier on the pose code adds its logits to the RGB logits
+  (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -66,10 +86,11 @@ from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
 
 def spatial_focus(spatial: torch.Tensor) -> torch.Tensor:
-    """Penalty on a (B, H', W') map that is low when the map is focused (1 uniform, 0 one-hot)."""
-    if spatial.dim() != 3:
-        raise ValueError(f"spatial must be (B, H', W'), got {tuple(spatial.shape)}")
-    return losses.normalized_entropy(spatial.flatten(1))
+    """Penalty on (B, H', W') maps, or (B, T', H', W') one per step, that is low when each map is
+    focused (1 uniform, 0 one-hot; the mean over maps)."""
+    if spatial.dim() not in (3, 4):
+        raise ValueError(f"spatial must be (B, H', W') or (B, T', H', W'), got {tuple(spatial.shape)}")
+    return losses.normalized_entropy(spatial.flatten(-2).flatten(0, -2))  # (B*T', H'W')
 
 
 def temporal_spread(temporal: torch.Tensor) -> torch.Tensor:
@@ -131,9 +152,15 @@ class SeparableSTAConfig:
         person_crop: read the person-centred full-body crop instead of the whole frame
             (``core_models.models.inputs``); the spatial map then lies on the crop.
         pose_scores: add a linear classifier on the pose code to the RGB logits
-            (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+            (``core_models.models.pose_scores``; a departure from the paper, off in the presets).
         stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
+        feature_endpoint: the I3D endpoint whose map the attention pools.
+        joint: per-step spatial maps and a temporal mask applied jointly (see the module
+            docstring); False is the earlier variant that averaged the other axis away first.
     """
+
+    # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
+    LEGACY: ClassVar[dict] = {"feature_endpoint": "Mixed_5c", "joint": False}
 
     num_classes: int
     num_joints: int = 25
@@ -151,19 +178,21 @@ class SeparableSTAConfig:
     person_crop: bool = True
     pose_scores: bool = False
     stream_weight: float = 0.5
+    feature_endpoint: str = "Mixed_5c"
+    joint: bool = True
 
 
 PRESETS = {
     "paper": SeparableSTAConfig(num_classes=60),
     "cpu": SeparableSTAConfig(
         num_classes=60, width=0.25, num_frames=16, frame_size=64, pose_hidden=128, attention_hidden=64,
-        dropout=0.3, pose_scores=True,
+        dropout=0.3, feature_endpoint="Mixed_4f",
     ),
 }  # fmt: skip
 
 
 class SeparableSTA(nn.Module):
-    """I3D features pooled by a pose-driven spatial map and, separately, a pose-driven temporal vector."""
+    """I3D features pooled by pose-driven spatial maps and a pose-driven temporal mask, jointly."""
 
     attention_kinds = ("spatial", "temporal")
     steerable = ("spatial", "temporal")
@@ -173,9 +202,9 @@ class SeparableSTA(nn.Module):
         self.config = c = config
         # The head below classifies: the trunk drops I3D's own dropout and classifier.
         self.backbone = i3d_trunk(
-            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size)
+            I3DConfig(width=c.width, input_frames=c.num_frames, input_size=c.frame_size), c.feature_endpoint
         )
-        channels = self.backbone.num_features
+        channels = self.backbone.feature_channels(c.feature_endpoint)
         self.pose = PoseLSTM(
             SkeletonLSTMConfig(
                 num_classes=c.num_classes, num_joints=c.num_joints, num_persons=c.num_persons,
@@ -185,7 +214,7 @@ class SeparableSTA(nn.Module):
         self.spatial_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
         self.temporal_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
         self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(2 * channels, c.num_classes)
+        self.head = nn.Linear((1 if c.joint else 2) * channels, c.num_classes)
         self.pose_scores = PoseScores(c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
         self.inputs = (clip_key(c.person_crop), "skeleton")
         self.input_spec = clip_spec(
@@ -195,8 +224,36 @@ class SeparableSTA(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, self.config.person_crop)
-        feat = self.backbone.forward_features(rgb)  # (B, C, T', H', W')
+        feat = self.backbone.forward_features(rgb, until=self.config.feature_endpoint)  # (B, C, T', H', W')
         _, code = self.pose(batch["skeleton"])  # (B, Hp)
+        if self.config.joint:
+            spatial, temporal, rgb_feat = self._joint(feat, code, batch)
+        else:
+            spatial, temporal, rgb_feat = self._separate(feat, code, batch)
+        rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
+        logits, aux = fuse(rgb_logits, self.pose_scores(code) if self.pose_scores is not None else None)
+        return ModelOutput(
+            logits=logits,
+            attention={"spatial": spatial, "temporal": temporal},
+            aux=aux,
+            features=rgb_feat if self.pose_scores is None else torch.cat([rgb_feat, code], dim=1),
+        )
+
+    def _joint(self, feat: torch.Tensor, code: torch.Tensor, batch: dict):
+        """Per-step spatial maps, then a temporal mask on the attended steps; their product pools."""
+        b, c, t, h, w = feat.shape
+        cells = feat.flatten(3).permute(0, 2, 3, 1)  # (B, T', H'W', C)
+        query = code[:, None].expand(b, t, code.shape[-1]).reshape(b * t, -1)  # (B*T', Hp)
+        spatial, _ = self.spatial_attention(cells.reshape(b * t, h * w, c), query)  # (B*T', H'W')
+        spatial = steer(batch, "spatial", spatial.view(b, t, h, w))  # (B, T', H', W')
+        steps = torch.einsum("btn,btnc->btc", spatial.flatten(2), cells)  # (B, T', C)
+        temporal, _ = self.temporal_attention(steps, code)  # (B, T')
+        temporal = steer(batch, "temporal", temporal)
+        pooled = torch.einsum("bt,btc->bc", temporal, steps)  # (B, C)
+        return spatial, temporal, pooled
+
+    def _separate(self, feat: torch.Tensor, code: torch.Tensor, batch: dict):
+        """The earlier variant: each mask on the map averaged over the other axis."""
         b, _, _, h, w = feat.shape
         cells = feat.mean(dim=2).flatten(2).transpose(1, 2)  # (B, H'W', C)
         steps = feat.mean(dim=(3, 4)).transpose(1, 2)  # (B, T', C)
@@ -207,15 +264,7 @@ class SeparableSTA(nn.Module):
             temporal = steer(batch, "temporal", temporal)
             f_s = torch.einsum("bn,bnc->bc", spatial, cells)
             f_t = torch.einsum("bt,btc->bc", temporal, steps)
-        rgb_feat = torch.cat([f_s, f_t], dim=1)  # (B, 2C)
-        rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
-        logits, aux = fuse(rgb_logits, self.pose_scores(code) if self.pose_scores is not None else None)
-        return ModelOutput(
-            logits=logits,
-            attention={"spatial": spatial.view(b, h, w), "temporal": temporal},
-            aux=aux,
-            features=rgb_feat if self.pose_scores is None else torch.cat([rgb_feat, code], dim=1),
-        )
+        return spatial.view(b, h, w), temporal, torch.cat([f_s, f_t], dim=1)  # (B, 2C)
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
@@ -232,7 +281,8 @@ class SeparableSTA(nn.Module):
 
 
 def separable_sta(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> SeparableSTA:
-    """Separable STA (``paper``: I3D 64 x 224^2, LSTM 3 x 512; ``cpu``: width 0.25, 16 x 64^2, 3 x 128)."""
+    """Separable STA (``paper``: I3D 64 x 224^2, LSTM 3 x 512; ``cpu``: width 0.25, 16 x 64^2 read at
+    Mixed_4f (4 x 4 x 4), LSTM 3 x 128)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return SeparableSTA(replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints))

@@ -17,13 +17,23 @@ What is implemented, for granularities (2, 3, 4) (configurable; 1 is allowed)::
       pose:  segment k --GRU_{G,k}--> s_{G,k} (B, Hp)        [G RNNs, weights not shared]
              [s_{G,1..G}] --GRU_G--> m_G (B, Hp)             [1 RNN]
              beta_G = softmax(W_G m_G) (B, G)                [TS-att; ones when G = 1]
-      rgb:   [v_{G,1..G}] --GRU^rgb_G--> h_{G,1..G} (B, G, Hr)
+      rgb:   h_{G,k} = relu(W^rgb_G (v_{G,k} + e_{G,k}))  (B, G, Hr)  [per segment, e: position]
              f_G = sum_k beta_{G,k} h_{G,k} (B, Hr)
     gamma = softmax(W_gamma [m_G for all G]) (B, n_G)        [TG-att]
     z = [gamma_1 f_G1 ; ... ; gamma_n f_Gn] (B, n_G * Hr) -> linear -> logits (B, K)
 
 Departures and choices, with reasons:
 
+* Segment weights act on per-segment features (``mixing="none"``, both presets). The released
+  code weights the outputs of a forward GRU over the segment features, so the k-th weight picks
+  a state that has read segments 1..k, and a weight on "the last segment" is a weight on the
+  whole clip: the segment attention cannot say *when*. Here every segment feature is mapped on its
+  own (a linear layer shared by the segments of a granularity, plus a learned embedding of the
+  segment's position, so the order of the segments still reaches the classifier), and
+  ``beta_{G,k}`` weights segment k's feature only; ``evaluate`` then scores each weight against
+  its own segment. ``mixing="gru"`` is the released order (a forward GRU, then the weights),
+  which the checkpoints trained before this field rebuild (``LEGACY``); its weights are scored
+  against the segments each state has read (``attention_fields``).
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
@@ -46,14 +56,15 @@ Departures and choices, with reasons:
   ``granularity_collapse`` = ``1 - H(gamma) / log n_G``. Each is 0 for uniform and 1 for one-hot
   attention, so a small weight discourages one segment or one granularity taking all the weight
   early in training, which is the concern the Sharma-style penalties of this family address.
-* ``pose_scores`` (on in the ``cpu`` preset, off in ``paper``): a linear classifier on the
-  granularity pose codes (concatenated) adds its logits to the RGB logits
-  (``core_models.models.pose_scores``).
+* ``pose_scores`` (off in both presets: pose only places the attention, as in the paper): a
+  linear classifier on the granularity pose codes (concatenated) adds its logits to the RGB
+  logits (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -128,9 +139,14 @@ class TemporalGranularityConfig:
         lambda_segments: weight of the segment collapse term (0 as in the released code).
         lambda_granularity: weight of the granularity collapse term (0 as in the released code).
         pose_scores: add a linear classifier on the granularity pose codes to the RGB logits
-            (``core_models.models.pose_scores``; a departure from the paper, on in ``cpu``).
+            (``core_models.models.pose_scores``; a departure from the paper, off in the presets).
         stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
+        mixing: ``"none"``: segment weights on per-segment features; ``"gru"``: on the states
+            of a forward GRU over the segments (the released code's order).
     """
+
+    # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
+    LEGACY: ClassVar[dict] = {"mixing": "gru"}
 
     num_classes: int
     num_joints: int = 25
@@ -149,8 +165,11 @@ class TemporalGranularityConfig:
     person_crop: bool = True
     pose_scores: bool = False
     stream_weight: float = 0.5
+    mixing: str = "none"
 
     def __post_init__(self):
+        if self.mixing not in ("none", "gru"):
+            raise ValueError(f"mixing must be 'none' or 'gru', got {self.mixing!r}")
         if (
             not self.granularities
             or min(self.granularities) < 1
@@ -169,7 +188,7 @@ PRESETS = {
     "paper": TemporalGranularityConfig(num_classes=60),
     "cpu": TemporalGranularityConfig(
         num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=4, rgb_hidden=128,
-        pose_hidden=64, dropout=0.3, pose_scores=True,
+        pose_hidden=64, dropout=0.3,
     ),
 }  # fmt: skip
 
@@ -180,11 +199,11 @@ class TemporalGranularity(nn.Module):
     attention_kinds = ("segments", "granularity")
 
     def attention_fields(self, kind: str, n: int):
-        """The clip each unit's feature summarises: segment features are weighted after a forward
-        GRU, so segment k's feature summarises segments 1..k (scored that way by ``evaluate``)."""
+        """The clip each unit's feature summarises: its own segment (``mixing="none"``, None: equal
+        bins); after a forward GRU (``"gru"``) segment k's feature summarises segments 1..k."""
         from core_models.attention_scores import cumulative_fields
 
-        return cumulative_fields(n) if kind == "segments" else None
+        return cumulative_fields(n) if kind == "segments" and self.config.mixing == "gru" else None
 
     @property
     def steerable(self) -> tuple[str, ...]:
@@ -211,7 +230,13 @@ class TemporalGranularity(nn.Module):
             {k: nn.GRU(c.pose_hidden, c.pose_hidden, batch_first=True) for k in keys}
         )
         self.segment_score = nn.ModuleDict({k: nn.Linear(c.pose_hidden, int(k)) for k in keys if int(k) > 1})
-        self.rgb_rnn = nn.ModuleDict({k: nn.GRU(channels, c.rgb_hidden, batch_first=True) for k in keys})
+        if c.mixing == "gru":
+            self.rgb_rnn = nn.ModuleDict({k: nn.GRU(channels, c.rgb_hidden, batch_first=True) for k in keys})
+        else:
+            self.segment_rgb = nn.ModuleDict({k: nn.Linear(channels, c.rgb_hidden) for k in keys})
+            self.segment_position = nn.ParameterDict(
+                {k: nn.Parameter(torch.randn(int(k), channels) * 0.02) for k in keys}
+            )
         self.granularity_score = nn.Linear(len(keys) * c.pose_hidden, len(keys))
         self.attend = nn.Softmax(dim=-1)  # named, so a hook can capture every attention
         self.drop = nn.Dropout(c.dropout)
@@ -258,7 +283,7 @@ class TemporalGranularity(nn.Module):
             # (B, G); a single segment (G = 1) gets weight 1
             beta = self.attend(self.segment_score[key](m)) if g > 1 else m.new_ones(m.shape[0], 1)
             beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
-            h, _ = self.rgb_rnn[key](vectors[g])  # (B, G, Hr)
+            h = self._segment_states(key, vectors[g])  # (B, G, Hr)
             feats.append(torch.einsum("bg,bgh->bh", beta, self.drop(h)))  # (B, Hr)
             codes.append(m)
             segments[g] = beta
@@ -272,6 +297,12 @@ class TemporalGranularity(nn.Module):
         return ModelOutput(
             logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
         )
+
+    def _segment_states(self, key: str, v: torch.Tensor) -> torch.Tensor:
+        """What the segment weights of granularity ``key`` pool: v (B, G, C) -> (B, G, Hr)."""
+        if self.config.mixing == "gru":
+            return self.rgb_rnn[key](v)[0]  # state k has read segments 1..k
+        return torch.relu(self.segment_rgb[key](v + self.segment_position[key]))  # segment k alone
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
