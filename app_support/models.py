@@ -49,7 +49,7 @@ READS = {
     "temporal_granularity": ("video", "joints2d", "skeleton"),
     "soft_attention_lstm": ("video",),
     "stn": ("video",),
-    "self_attention": ("video",),
+    "self_attention": ("video", "joints2d"),
     "two_stream": ("video",),
     "late_fusion": ("video",),
     "glimpse_clouds": ("video",),

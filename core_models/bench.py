@@ -19,6 +19,9 @@ Targets:
             (first view of the clip page, pose estimate and its frames per second, the view with
             the pose), a 200 MB 1080p file and a 5-minute one (first view of the default window);
             seconds and the resident memory of a fresh app process (after imports, and its peak)
+    train   the project's training loop and a minimal loop on the same model and batch in steps/s,
+            ``evaluate`` against the pure forward, and each model's forward FLOP/s against a
+            matmul of the same run (``core_models.bench_train``)
     ood     how well each out-of-distribution score separates held-out synthetic test clips from
             noise, the empty room, still clips, real photographs and shuffled clips (AUROC), per
             shipped cross-subject checkpoint; and the skeleton models on BlazePose's poses of the
@@ -27,27 +30,13 @@ Targets:
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 
-
-def machine() -> str:
-    """A short description of the machine a figure was measured on."""
-    import os
-
-    import torch
-
-    model = platform.processor() or platform.machine()
-    try:  # Linux names the CPU model here; platform.processor() is often empty there
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+from core_models.results import machine  # noqa: F401 (the benchmarks' machine line; bench_app reads it here)
 
 
 def bench_synth(repeats: int = 1) -> dict[str, Any]:
@@ -154,7 +143,6 @@ def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> di
     from pathlib import Path
 
     from core_models.inspect import inspect_clip, load_model
-    from core_models.reproduce import SHIPPED
     from core_models.synth.generate import dataset_clip
     from viz.export import webm_bytes
 
@@ -165,8 +153,9 @@ def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> di
         "clip": {"frames": clip.num_frames, "size": f"{clip.frames.shape[2]}x{clip.frames.shape[1]}",
                  "load_ms": round(1000 * (time.perf_counter() - start))},
     }  # fmt: skip
-    for name in sorted(s.name for s in SHIPPED if s.protocol == "cs"):
-        path = Path(__file__).parents[1] / "checkpoints" / name / "model.pt"
+    shipped = Path(__file__).parents[1] / "checkpoints"
+    for name in sorted(p.name for p in shipped.glob("*-cs") if p.is_dir()):
+        path = shipped / name / "model.pt"
         if not path.is_file() or (models is not None and name.removesuffix("-cs") not in models):
             continue
         start = time.perf_counter()
@@ -526,9 +515,17 @@ def _grad_cam_against(loaded, clip) -> dict[str, Any]:
     }
 
 
+def bench_train() -> dict[str, Any]:
+    """The project's training loop against a minimal one, evaluation against the pure forward, and
+    each model's forward FLOP/s against a matmul (``core_models.bench_train``)."""
+    from core_models.bench_train import bench_train as run
+
+    return run()
+
+
 TARGETS = {
     "synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain,
-    "video": bench_video, "ood": bench_ood, "app": bench_app,
+    "video": bench_video, "ood": bench_ood, "app": bench_app, "train": bench_train,
 }  # fmt: skip
 
 

@@ -287,7 +287,11 @@ def _add_train(sub) -> None:
     p.add_argument("--root", default="data/synth", help="dataset root (default data/synth)")
     p.add_argument("--protocol", default="cs", help="cs, cv, cset (NTU); cv1, cv2 (Smarthome); split1..3 ...")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=POSITIVE)
+    p.add_argument("--epochs", type=POSITIVE, help="passes over the training split (instead of --steps)")
+    p.add_argument("--steps", type=COUNT, help="budget in optimiser steps (the recipes'; 0: --epochs passes)")
+    p.add_argument(
+        "--patience", type=COUNT, help="stop when validation top-1 has not improved for N epochs (0: off)"
+    )
     p.add_argument("--batch-size", type=POSITIVE, help="global batch over all processes")
     p.add_argument("--lr", type=_positive_float)
     p.add_argument("--weight-decay", type=NON_NEGATIVE_FLOAT)
@@ -337,7 +341,8 @@ def _run_train(args) -> int:
 
     settings = TrainSettings(
         model=args.model, out=args.out, preset=args.preset, data=args.data, root=args.root,
-        protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        protocol=args.protocol, epochs=args.epochs, steps=args.steps, patience=args.patience,
+        batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad, amp=args.amp, stage=args.stage, init=args.init,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers,

@@ -238,7 +238,8 @@ def partners(labels: np.ndarray, groups: np.ndarray, *, same: bool, seed: int = 
 
 
 def intervene(
-    model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device, progress: bool = True
+    model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device, progress: bool = True,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Accuracy with the attention replaced: uniform, and borrowed from another clip.
 
@@ -264,7 +265,8 @@ def intervene(
     for key, same in (("swap_same", True), ("swap_other", False)):
         order = torch.from_numpy(partners(labels, groups, same=same))
         plans[key] = {n: captured[n][order] for n in names}
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        persistent_workers=workers > 0)  # fmt: skip
     model.eval()
     results: dict[str, Any] = {}
     for plan, overrides in tqdm(plans.items(), desc="interventions", leave=False, disable=not progress):
@@ -443,6 +445,7 @@ def evaluate_checkpoint(
     dist=None,
     progress: bool = True,
     interventions: bool = True,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Evaluate a checkpoint file on a split of its data (or of ``data``/``root``/``protocol``).
 
@@ -451,6 +454,7 @@ def evaluate_checkpoint(
     changes with uniform and borrowed attention, and how well the attention predicts the class
     (``metrics["attention_checks"]``; about four more passes over the split).
     Under ``torchrun`` each process takes every ``world``-th clip and rank 0 writes the union.
+    ``workers`` data-loading processes prepare the next batches while the model runs.
     """
     from core_models.data import open_reader
     from core_models.data.datasets import ClipDataset
@@ -487,6 +491,7 @@ def evaluate_checkpoint(
     device = device or torch.device("cpu")
     model = model.to(device)
     memo = cache_dir is None and interventions  # several passes and no disk cache: keep them
+    workers = 0 if memo else workers  # (clips kept by a worker process would die with it)
     ds = ClipDataset(
         reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
         keep_in_memory=memo,
@@ -494,7 +499,8 @@ def evaluate_checkpoint(
     t0 = time.perf_counter()
     steerable = interventions and bool(getattr(model, "steerable", ()))
     out = predict_rows(
-        model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0, capture=steerable
+        model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0, capture=steerable,
+        workers=workers,
     )
     rows, captured = out if steerable else (out, {})
     seconds = time.perf_counter() - t0
@@ -522,7 +528,7 @@ def evaluate_checkpoint(
         ordered = pd.DataFrame(rows).set_index("clip").loc[[r.name for r in refs]].reset_index()
         metrics["attention_checks"] = {
             "interventions": intervene(model, full, captured, batch_size=batch_size, device=device,
-                                       progress=progress),
+                                       progress=progress, workers=workers),
             "class_code": class_code_check(ordered, captured, part_names),
         }  # fmt: skip
     metrics.update(

@@ -127,7 +127,6 @@ def ship(
     entry: Shipped, run: Path, checkpoints: Path, *, cmds: list[list[str]], wall: float, commit: str
 ) -> dict:
     """Copy a finished run into ``checkpoints/<name>`` and describe it for the manifest."""
-    from core_models.bench import machine
     from core_models.checkpoint import load_checkpoint
 
     dest = checkpoints / entry.name
@@ -163,7 +162,7 @@ def ship(
         "wall_seconds": round(wall, 1),
         "train_clips_per_second": round(clips / max(train_seconds, 1e-9), 1),
         "parameters": int(params),
-        "machine": machine(),
+        "machine": results.machine(),
         "checkpoint": f"{dest.as_posix()}/model.pt",
         "size_bytes": (dest / "model.pt").stat().st_size,
         "sha256": sha256(dest / "model.pt"),

@@ -330,3 +330,19 @@ def write_note(run_dir: str | Path, clip: str, tag: str, note: str = "", split: 
             notes = pd.concat([notes, row.astype("string")], ignore_index=True)
         write_parquet(run_dir / NOTES_FILE, notes.astype("string").reset_index(drop=True))
     return notes[notes["split"] == split].reset_index(drop=True)
+
+
+def machine() -> str:
+    """A short description of the machine a figure was measured on."""
+    import os
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:  # Linux names the CPU model here; platform.processor() is often empty there
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"

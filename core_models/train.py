@@ -68,6 +68,10 @@ DATA_KINDS = ("synth", "ntu", "nucla", "smarthome", "ucf101")
 
 @dataclass(frozen=True)
 class Recipe:
+    """How a model trains by default. ``steps`` (optimiser steps, 0: ``epochs`` passes) is the
+    budget; ``patience`` (0: off) stops a run once validation top-1 has not improved for that many
+    epochs, i.e. has levelled off, so a budget can be generous without wasting it."""
+
     optimizer: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -75,6 +79,8 @@ class Recipe:
     batch_size: int = 16
     warmup_epochs: float = 1.0
     clip_grad: float = 5.0
+    steps: int = 0
+    patience: int = 0
 
 
 _PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
@@ -113,6 +119,8 @@ class TrainSettings:
     root: str = "data/synth"
     protocol: str = "cs"
     epochs: int | None = None
+    steps: int | None = None
+    patience: int | None = None
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float | None = None
@@ -133,9 +141,12 @@ class TrainSettings:
     resume: bool = False
 
     def resolved(self) -> TrainSettings:
-        """These settings with every ``None`` filled from the recipe."""
+        """These settings with every ``None`` filled from the recipe (``--epochs`` alone means
+        epochs, not the recipe's step budget)."""
         r = recipe_for(self.model, self.preset)
         values = asdict(self)
+        if self.epochs is not None and self.steps is None:
+            values["steps"] = 0
         for f in fields(Recipe):
             if values.get(f.name) is None:
                 values[f.name] = getattr(r, f.name)
@@ -150,6 +161,8 @@ def check_settings(s: TrainSettings) -> None:
     """
     rules = (
         ("epochs", lambda v: isinstance(v, int) and v >= 1, "an integer of at least 1"),
+        ("steps", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: --epochs passes)"),
+        ("patience", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: no early stop)"),
         ("batch_size", lambda v: isinstance(v, int) and v >= 1, "an integer of at least 1"),
         ("lr", lambda v: isinstance(v, int | float) and math.isfinite(v) and v > 0, "a positive number"),
         (
@@ -329,10 +342,9 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
 
 
 def make_schedule(opt: torch.optim.Optimizer, s: TrainSettings, steps_per_epoch: int):
-    """Linear warm-up over ``warmup_epochs``, then cosine decay to 1% of the rate."""
-    total = max(1, s.epochs * steps_per_epoch)
-    if s.max_steps:
-        total = min(total, s.max_steps)
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to 1% of the rate at the end of the
+    step budget (:func:`budget_steps`; a run stopped early by ``patience`` ends above it)."""
+    total = budget_steps(s, steps_per_epoch)
     warm = min(total // 2, int(s.warmup_epochs * steps_per_epoch))
 
     def factor(step: int) -> float:
@@ -444,8 +456,53 @@ def _set_train_mode(model: nn.Module, s: TrainSettings) -> None:
         m.set_stage(s.stage)  # a stage may put frozen parts back in eval mode
 
 
+def budget_steps(s: TrainSettings, steps_per_epoch: int) -> int:
+    """The optimiser steps a run may take: ``steps`` (else ``epochs`` passes), capped by ``max_steps``."""
+    total = s.steps or (s.epochs or 1) * steps_per_epoch
+    if s.max_steps:
+        total = min(total, s.max_steps)
+    return max(1, total)
+
+
+@dataclass
+class Run:
+    """What a run holds while it trains; the named steps of :func:`train` fill it in turn."""
+
+    s: TrainSettings
+    dir: Path
+    d: Dist
+    device: torch.device
+    dtype: torch.dtype | None
+    reader: Any = None
+    splits: dict = field(default_factory=dict)
+    model: nn.Module | None = None
+    train_ds: Any = None
+    val_ds: Any = None
+    train_loader: Any = None
+    val_loader: Any = None
+    opt: Any = None
+    sched: Any = None
+    scaler: Any = None
+    epochs: int = 0  # passes over the training split the step budget allows
+    start_epoch: int = 0
+    step: int = 0
+    best: dict = field(default_factory=lambda: {"val_top1": -1.0})
+    elapsed: float = 0.0
+
+
 def train(s: TrainSettings) -> Path:
     """Train one run; returns its directory. See the module docstring."""
+    run = start_run(s)
+    open_run_data(run)
+    make_optimisation(run)
+    restore(run)
+    fit(run)
+    finish(run)
+    return run.dir
+
+
+def start_run(s: TrainSettings) -> Run:
+    """Settings resolved and checked, the device and process group, the run directory and its log."""
     run_dir = Path(s.out)
     if s.resume:
         s = _resume_settings(run_dir)
@@ -472,163 +529,211 @@ def train(s: TrainSettings) -> Path:
         )
     setup_logging(run_dir, d)
     torch.manual_seed(s.seed + d.rank)
+    return Run(s=s, dir=run_dir, d=d, device=device, dtype=amp_dtype(s.amp, device))
 
-    reader, splits = open_data(s)
+
+def open_run_data(run: Run) -> None:
+    """The reader, the splits, the model and its datasets; rank 0 prepares the on-disk cache."""
+    s, d = run.s, run.d
+    run.reader, run.splits = reader, splits = open_data(s)
     num_classes = reader.num_classes(s.protocol)
-    model = build_for_run(s, num_classes, _layout_name(reader)).to(device)
-    train_ds = make_dataset(reader, splits["train"], model, s, train=True)
-    val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
+    run.model = model = build_for_run(s, num_classes, _layout_name(reader)).to(run.device)
+    run.train_ds = make_dataset(reader, splits["train"], model, s, train=True)
+    run.val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
     if d.main:
-        results.write_json(run_dir / "settings.json", {**asdict(s), "data_version": data_version(s)})
-        results.set_status(run_dir, "running", **results.running_status())
+        results.write_json(
+            run.dir / "settings.json",
+            {**asdict(s), "data_version": data_version(s), "config": config_dict(model.config)},
+        )
+        results.set_status(run.dir, "running", **results.running_status())
         log.info("%s; %s/%s, %d train / %d val / %d test clips, %d classes, %d processes on %s",
-                 reader.summary(), s.model, s.preset, len(train_ds), len(val_ds or []),
-                 len(splits["test"]), num_classes, d.world, device)  # fmt: skip
+                 reader.summary(), s.model, s.preset, len(run.train_ds), len(run.val_ds or []),
+                 len(splits["test"]), num_classes, d.world, run.device)  # fmt: skip
         if s.cache_dir:
             started = time.time()
-            for ds in (train_ds, val_ds):
+            for ds in (run.train_ds, run.val_ds):
                 if ds is not None:
                     ds.warm_cache(
-                        progress=_show_progress(), on_clip=_progress_writer(run_dir, "prepare", started)
+                        progress=_show_progress(), on_clip=_progress_writer(run.dir, "prepare", started)
                     )
     _barrier(d)
 
+
+def make_optimisation(run: Run) -> None:
+    """Loaders, optimiser, schedule over the step budget, gradient scaler."""
+    s, d = run.s, run.d
     per_proc = s.batch_size // d.world
-    train_loader = make_loader(
-        train_ds, per_proc, d, shuffle=True, seed=s.seed, workers=s.workers, drop_last=True
+    run.train_loader = make_loader(
+        run.train_ds, per_proc, d, shuffle=True, seed=s.seed, workers=s.workers, drop_last=True
     )
-    if len(train_loader) == 0:
-        raise SystemExit(f"{len(train_ds)} training clips is fewer than one batch of {s.batch_size}")
-    val_loader = (
-        make_loader(val_ds, per_proc, d, shuffle=False, seed=s.seed, workers=s.workers, drop_last=False)
-        if val_ds is not None else None
+    if len(run.train_loader) == 0:
+        raise SystemExit(f"{len(run.train_ds)} training clips is fewer than one batch of {s.batch_size}")
+    run.val_loader = (
+        make_loader(run.val_ds, per_proc, d, shuffle=False, seed=s.seed, workers=s.workers, drop_last=False)
+        if run.val_ds is not None else None
     )  # fmt: skip
-    opt = make_optimizer(model, s)
-    sched = make_schedule(opt, s, len(train_loader))
-    dtype = amp_dtype(s.amp, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
-    start_epoch, step, best, elapsed = 0, 0, {"val_top1": -1.0}, 0.0
-    if s.resume and not (run_dir / "last.pt").exists():
-        log.info("resuming %s: no epoch had finished (no last.pt); starting from epoch 0", run_dir)
+    per_epoch = len(run.train_loader)
+    run.epochs = math.ceil(budget_steps(s, per_epoch) / per_epoch)
+    run.opt = make_optimizer(run.model, s)
+    run.sched = make_schedule(run.opt, s, per_epoch)
+    run.scaler = torch.amp.GradScaler("cuda", enabled=run.dtype is torch.float16)
+
+
+def restore(run: Run) -> None:
+    """``--resume``: weights, optimiser, schedule, RNG and counters from ``last.pt``; then DDP."""
+    s, d = run.s, run.d
+    last = run.dir / "last.pt"
+    if s.resume and not last.exists():
+        log.info("resuming %s: no epoch had finished (no last.pt); starting from epoch 0", run.dir)
         if d.main:
-            results.truncate_history(run_dir, 0)  # a row written just before a kill: repeated now
-    if s.resume and (run_dir / "last.pt").exists():
-        ck = load_checkpoint(run_dir / "last.pt")
-        load_weights(model, ck["state_dict"], run_dir / "last.pt")
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+            results.truncate_history(run.dir, 0)  # a row written just before a kill: repeated now
+    if s.resume and last.exists():
+        ck = load_checkpoint(last)
+        load_weights(run.model, ck["state_dict"], last)
+        run.opt.load_state_dict(ck["optimizer"])
+        run.sched.load_state_dict(ck["scheduler"])
         if "scaler" in ck:
-            scaler.load_state_dict(ck["scaler"])
+            run.scaler.load_state_dict(ck["scaler"])
         torch.set_rng_state(ck["rng"]["cpu"][d.rank % len(ck["rng"]["cpu"])])
-        start_epoch, step = int(ck["epoch"]) + 1, int(ck["step"])
-        best = ck.get("best", best)
-        elapsed = float(ck.get("elapsed", 0.0))
+        run.start_epoch, run.step = int(ck["epoch"]) + 1, int(ck["step"])
+        run.best = ck.get("best", run.best)
+        run.elapsed = float(ck.get("elapsed", 0.0))
         # epochs are 0-based in the log ("epoch 0: ..."), as in history.jsonl
-        log.info("resumed %s after epoch %d (step %d); next epoch %d", run_dir, start_epoch - 1, step,
-                 start_epoch)  # fmt: skip
+        log.info("resumed %s after epoch %d (step %d); next epoch %d", run.dir, run.start_epoch - 1,
+                 run.step, run.start_epoch)  # fmt: skip
         if d.main:
-            results.truncate_history(run_dir, start_epoch, ck.get("history_row"))
+            results.truncate_history(run.dir, run.start_epoch, ck.get("history_row"))
     if d.active:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+        run.model = nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None
         )
 
-    for epoch in range(start_epoch, s.epochs):
-        if s.max_steps and step >= s.max_steps:
+
+def fit(run: Run) -> None:
+    """Epochs until the step budget is spent or validation has levelled off (``patience``)."""
+    s = run.s
+    for epoch in range(run.start_epoch, run.epochs):
+        if (s.max_steps and run.step >= s.max_steps) or levelled_off(run.best, epoch - 1, s.patience):
             break
-        t0 = time.perf_counter()
-        train_ds.set_epoch(epoch)
-        train_loader.sampler.set_epoch(epoch)
-        _set_train_mode(model, s)
-        sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
-        terms_sum: dict[str, float] = {}
-        bar = _progress(train_loader, epoch, s, d)
-        steps = _StepLog(run_dir, epoch, len(train_loader)) if d.main else None
-        for batch in bar:
-            batch = to_device(batch, device)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(batch)
-                loss, terms = unwrap(model).loss(out, batch)
-            if not torch.isfinite(loss):
-                _diverged(run_dir, d, epoch, step, loss, terms)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            norm = torch.nn.utils.clip_grad_norm_(
-                [p for p in model.parameters() if p.requires_grad], s.clip_grad
-            )
-            if not torch.isfinite(norm) and dtype is not torch.float16:
-                _diverged(run_dir, d, epoch, step, loss, {**terms, "grad_norm": float(norm)})
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            step += 1
-            n = batch["label"].numel()
-            sums["loss"] += float(loss.detach()) * n
-            sums["correct"] += float((out.logits.detach().argmax(1) == batch["label"]).sum())
-            sums["count"] += n
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + v * n
-            if steps is not None:
-                steps.add(step, float(loss.detach()) * n, sums["correct"], n)
-            if d.main and hasattr(bar, "set_postfix"):
-                bar.set_postfix(
-                    loss=f"{sums['loss'] / sums['count']:.3f}", acc=f"{sums['correct'] / sums['count']:.3f}"
-                )
-            if s.max_steps and step >= s.max_steps:
-                break
-        train_seconds = time.perf_counter() - t0
-        keys = sorted(terms_sum)
-        totals = _all_sum(
-            d, [sums["loss"], sums["correct"], sums["count"], *(terms_sum[k] for k in keys)], device
-        )
-        count = max(totals[2], 1.0)
-        row = {
-            "epoch": epoch, "step": step, "train_loss": totals[0] / count, "train_top1": totals[1] / count,
-            **{f"train_{k}": totals[3 + i] / count for i, k in enumerate(keys)},
-            "lr": opt.param_groups[0]["lr"], "train_seconds": train_seconds,
-            "clips_per_second": totals[2] / max(train_seconds, 1e-9),
-        }  # fmt: skip
-        if val_loader is not None:
-            row.update(validate(model, val_loader, device, dtype, d))
-        elapsed += train_seconds
-        row["elapsed_seconds"] = elapsed
-        improved = row.get("val_top1", row["train_top1"]) > best["val_top1"]
-        if improved:
-            best = {"val_top1": row.get("val_top1", row["train_top1"]), "epoch": epoch}
-        if d.main:
-            metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
-            payload = checkpoint_payload(model, s, reader=reader, epoch=epoch, step=step, metrics=metrics)
-            if improved:
-                save_checkpoint(run_dir / "best.pt", payload)
-            payload.update(
-                optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
-                rng={"cpu": [torch.get_rng_state()]}, best=best, elapsed=elapsed, history_row=row,
-            )  # fmt: skip
-            # The row first, then the checkpoint that holds it too: a kill between the two repeats
-            # the epoch on --resume (its row is dropped, then written again), and loses nothing.
-            results.append_history(run_dir, row)
-            save_checkpoint(run_dir / "last.pt", payload)
-            log.info(
-                "epoch %d: %s", epoch, ", ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k != "epoch")
-            )
-        _barrier(d)
+        row = train_epoch(run, epoch)
+        if run.val_loader is not None:
+            row.update(validate(run.model, run.val_loader, run.device, run.dtype, run.d))
+        record_epoch(run, epoch, row)
+        if levelled_off(run.best, epoch, s.patience) and epoch + 1 < run.epochs:
+            log.info("stopping after epoch %d: validation top-1 has not improved for %d epochs (best %.3f "
+                     "at epoch %s)", epoch, s.patience, run.best["val_top1"], run.best.get("epoch"))  # fmt: skip
+            break
 
+
+def levelled_off(best: dict, epoch: int, patience: int) -> bool:
+    """True when ``patience`` (> 0) epochs have passed since the best validation epoch."""
+    return bool(patience) and "epoch" in best and epoch - int(best["epoch"]) >= patience
+
+
+def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
+    """One pass over the training split; returns the epoch's row of ``history.jsonl`` so far.
+
+    Running sums stay tensors on the device (no per-step ``.item()``): they are read when a line
+    goes to ``steps.jsonl`` or the progress bar (every few seconds) and once at the end.
+    """
+    s, d, model, device, dtype = run.s, run.d, run.model, run.device, run.dtype
+    opt, sched, scaler = run.opt, run.sched, run.scaler
+    t0 = time.perf_counter()
+    run.train_ds.set_epoch(epoch)
+    run.train_loader.sampler.set_epoch(epoch)
+    _set_train_mode(model, s)
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    terms_sum: dict[str, float] = {}
+    bar = _progress(run.train_loader, epoch, run.epochs, d)
+    steps = _StepLog(run.dir, epoch, len(run.train_loader), bar) if d.main else None
+    for batch in bar:
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(batch)
+            loss, terms = unwrap(model).loss(out, batch)
+        if not torch.isfinite(loss):
+            _diverged(run.dir, d, epoch, run.step, loss, terms)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        norm = torch.nn.utils.clip_grad_norm_(params, s.clip_grad)
+        if dtype is not torch.float16 and not torch.isfinite(norm):
+            _diverged(run.dir, d, epoch, run.step, loss, {**terms, "grad_norm": float(norm)})
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        run.step += 1
+        n = batch["label"].numel()
+        loss_sum += loss.detach() * n
+        correct += (out.logits.detach().argmax(1) == batch["label"]).sum()
+        count += n
+        for k, v in terms.items():
+            terms_sum[k] = terms_sum.get(k, 0.0) + v * n
+        if steps is not None:
+            steps.add(run.step, loss_sum, correct, n)
+        if s.max_steps and run.step >= s.max_steps:
+            break
+    train_seconds = time.perf_counter() - t0
+    keys = sorted(terms_sum)
+    totals = _all_sum(d, [float(loss_sum), float(correct), float(count), *(terms_sum[k] for k in keys)], device)
+    n_all = max(totals[2], 1.0)
+    return {
+        "epoch": epoch, "step": run.step, "train_loss": totals[0] / n_all, "train_top1": totals[1] / n_all,
+        **{f"train_{k}": totals[3 + i] / n_all for i, k in enumerate(keys)},
+        "lr": opt.param_groups[0]["lr"], "train_seconds": train_seconds,
+        "clips_per_second": totals[2] / max(train_seconds, 1e-9),
+    }  # fmt: skip
+
+
+def record_epoch(run: Run, epoch: int, row: dict[str, Any]) -> None:
+    """The epoch's row in ``history.jsonl``, ``best.pt`` when validation improved, ``last.pt``."""
+    s, d = run.s, run.d
+    run.elapsed += row["train_seconds"]
+    row["elapsed_seconds"] = run.elapsed
+    score = row.get("val_top1", row["train_top1"])
+    improved = score > run.best["val_top1"]
+    if improved:
+        run.best = {"val_top1": score, "epoch": epoch}
     if d.main:
-        export(run_dir)
-        fit_ood(run_dir, reader, splits, s, device)
-        results.set_status(run_dir, "trained", **results.running_status(train_seconds=elapsed, best=best))
-        log.info("trained %s in %.0f s; best val top-1 %.3f at epoch %s", run_dir, elapsed,
-                 best["val_top1"], best.get("epoch"))  # fmt: skip
+        metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
+        payload = checkpoint_payload(run.model, s, reader=run.reader, epoch=epoch, step=run.step,
+                                     metrics=metrics)  # fmt: skip
+        if improved:
+            save_checkpoint(run.dir / "best.pt", payload)
+        payload.update(
+            optimizer=run.opt.state_dict(), scheduler=run.sched.state_dict(), scaler=run.scaler.state_dict(),
+            rng={"cpu": [torch.get_rng_state()]}, best=run.best, elapsed=run.elapsed, history_row=row,
+        )  # fmt: skip
+        # The row first, then the checkpoint that holds it too: a kill between the two repeats
+        # the epoch on --resume (its row is dropped, then written again), and loses nothing.
+        results.append_history(run.dir, row)
+        save_checkpoint(run.dir / "last.pt", payload)
+        log.info("epoch %d: %s", epoch, ", ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k != "epoch"))
+    _barrier(d)
+
+
+def finish(run: Run) -> None:
+    """``model.pt`` from the best weights, out-of-distribution statistics, the test evaluation."""
+    s, d = run.s, run.d
+    if d.main:
+        export(run.dir)
+        fit_ood(run.dir, run.reader, run.splits, s, run.device)
+        results.set_status(run.dir, "trained",
+                           **results.running_status(train_seconds=run.elapsed, best=run.best))  # fmt: skip
+        log.info("trained %s in %.0f s; best val top-1 %.3f at epoch %s", run.dir, run.elapsed,
+                 run.best["val_top1"], run.best.get("epoch"))  # fmt: skip
     _barrier(d)
     if s.evaluate:
         from core_models.evaluate import evaluate_run
 
-        clips = [r.name for r in splits["test"]] if s.limit else None
-        evaluate_run(run_dir, split="test", dist=d, device=device, clips=clips, progress=_show_progress())
+        clips = [r.name for r in run.splits["test"]] if s.limit else None
+        evaluate_run(run.dir, split="test", dist=d, device=run.device, clips=clips, progress=_show_progress(),
+                     workers=s.workers)  # fmt: skip
     if d.main:
-        results.set_status(run_dir, "complete", train_seconds=elapsed, best=best)
-    return run_dir
+        results.set_status(run.dir, "complete", train_seconds=run.elapsed, best=run.best)
 
 
 def export(run_dir: Path) -> Path:
@@ -702,28 +807,34 @@ STEP_LOG_FIRST = 10
 
 
 class _StepLog:
-    """Running loss and accuracy every few optimiser steps into ``steps.jsonl``, so a curve shows
-    from the first steps rather than after the first epoch (the Train page draws it)."""
+    """Running loss and accuracy every few optimiser steps into ``steps.jsonl`` (and the progress
+    bar), so a curve shows from the first steps rather than after the first epoch (the Train page
+    draws it). The epoch's running sums arrive as tensors and are read only when a line is written."""
 
-    def __init__(self, run_dir: Path, epoch: int, steps_per_epoch: int) -> None:
-        self.run_dir, self.epoch, self.per_epoch = run_dir, epoch, max(steps_per_epoch, 1)
-        self.loss = self.count = 0.0  # since the last line
-        self.correct_before = 0.0  # the epoch's correct predictions when the last line was written
+    def __init__(self, run_dir: Path, epoch: int, steps_per_epoch: int, bar=None) -> None:
+        self.run_dir, self.epoch, self.per_epoch, self.bar = run_dir, epoch, max(steps_per_epoch, 1), bar
+        self.loss_before = self.correct_before = 0.0  # the epoch's sums when the last line was written
+        self.count = 0  # clips since the last line
+        self.seen = 0  # clips in the epoch
         self.done, self.last = 0, time.perf_counter()
 
-    def add(self, step: int, loss_sum: float, correct_in_epoch: float, n: int) -> None:
-        """One optimiser step: its summed loss over ``n`` clips, and the epoch's correct count so far."""
+    def add(self, step: int, loss_sum, correct_sum, n: int) -> None:
+        """One optimiser step of ``n`` clips, with the epoch's summed loss and correct count so far."""
         self.done += 1
-        self.loss, self.count = self.loss + loss_sum, self.count + n
+        self.count += n
+        self.seen += n
         if self.done > STEP_LOG_FIRST and time.perf_counter() - self.last < STEP_LOG_SECONDS:
             return
-        correct = correct_in_epoch - self.correct_before
+        loss_sum, correct_sum = float(loss_sum), float(correct_sum)
         results.append_steps(self.run_dir, {
             "epoch": self.epoch, "step": step, "epoch_fraction": self.epoch + self.done / self.per_epoch,
-            "train_loss": self.loss / self.count, "train_top1": correct / self.count, "time": time.time(),
+            "train_loss": (loss_sum - self.loss_before) / self.count,
+            "train_top1": (correct_sum - self.correct_before) / self.count, "time": time.time(),
         })  # fmt: skip
-        self.correct_before = correct_in_epoch
-        self.loss = self.count = 0.0
+        if hasattr(self.bar, "set_postfix"):
+            self.bar.set_postfix(loss=f"{loss_sum / self.seen:.3f}", acc=f"{correct_sum / self.seen:.3f}")
+        self.loss_before, self.correct_before = loss_sum, correct_sum
+        self.count = 0
         self.last = time.perf_counter()
 
 
@@ -739,12 +850,12 @@ def _progress_writer(run_dir: Path, stage: str, started: float):
     return write
 
 
-def _progress(loader, epoch: int, s: TrainSettings, d: Dist):
+def _progress(loader, epoch: int, epochs: int, d: Dist):
     if not d.main:
         return loader
     from tqdm import tqdm
 
-    return tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", leave=False, file=sys.stderr,
+    return tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, file=sys.stderr,
                 disable=not _show_progress())  # fmt: skip
 
 

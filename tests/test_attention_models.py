@@ -58,8 +58,8 @@ def test_contract_shapes_attention_backward(name, preset):
     out = model(batch)
     check_output(out, B, K)
     assert set(out.attention) == set(model.attention_kinds)
-    if name == "separable_sta":
-        assert out.attention["spatial"].dim() == 3 and out.attention["temporal"].dim() == 2
+    if name == "separable_sta":  # one spatial map per feature step (joint masks)
+        assert out.attention["spatial"].dim() == 4 and out.attention["temporal"].dim() == 2
     else:
         gs = model.config.granularities
         assert {g: tuple(v.shape) for g, v in out.attention["segments"].items()} == {g: (B, g) for g in gs}
@@ -85,8 +85,48 @@ def test_sta_attention_branches_learn():
     total.backward()
     for branch in (model.spatial_attention, model.temporal_attention, model.pose):
         assert _grad_norm(branch) > 0
-    t, h, w = 16 // 8, 64 // 32, 64 // 32  # I3D: time / 8, space / 32
-    assert out.attention["spatial"].shape == (B, h, w) and out.attention["temporal"].shape == (B, t)
+    t, h, w = 16 // 4, 64 // 16, 64 // 16  # I3D at Mixed_4f: time / 4, space / 16
+    assert out.attention["spatial"].shape == (B, t, h, w) and out.attention["temporal"].shape == (B, t)
+    assert min(t, h, w) >= 4  # room to localise in the cpu preset
+    # one map per step, each from its own step's cells (not the time average)
+    assert not torch.allclose(out.attention["spatial"][:, 0], out.attention["spatial"][:, 1])
+
+
+def test_sta_pools_with_the_product_of_its_two_masks():
+    """Steered to one cell and one step, the pooled feature is that cell of that step of the map."""
+    torch.manual_seed(0)
+    model = separable_sta("cpu", num_classes=K).eval()
+    batch = make_batch(model)
+    with torch.no_grad():
+        feat = model.backbone.forward_features(batch["crops"][:, 0], until=model.config.feature_endpoint)
+        b, c, t, h, w = feat.shape
+        spatial = torch.zeros(b, t, h, w)
+        spatial[:, :, 2, 1] = 1.0
+        temporal = torch.zeros(b, t)
+        temporal[:, 3] = 1.0
+        out = model({**batch, "attention:spatial": spatial, "attention:temporal": temporal})
+    torch.testing.assert_close(out.features, feat[:, :, 3, 2, 1])
+    torch.testing.assert_close(out.attention["spatial"], spatial)
+
+
+def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
+    """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+
+    for name, new in (("separable_sta", ("feature_endpoint", "joint")), ("temporal_granularity", ("mixing",))):
+        saved = {k: v for k, v in asdict(FACTORIES[name]("cpu", num_classes=K).config).items() if k not in new}
+        old = build_model_with(name, "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True)
+        fresh = build_model_with(name, "cpu", num_classes=K, layout_name="ntu25", config=saved)
+        assert old.config != fresh.config  # overrides keep today's preset for the fields they omit
+        batch = make_batch(old)
+        check_output(old.eval()(batch), B, K)
+        if name == "separable_sta":
+            assert old.config.feature_endpoint == "Mixed_5c" and not old.config.joint
+            assert old(batch).attention["spatial"].shape == (B, 2, 2)  # 64^2 at Mixed_5c: space / 32
+        else:
+            assert old.config.mixing == "gru" and hasattr(old, "rgb_rnn")
 
 
 def test_tg_attention_branches_learn():
@@ -116,7 +156,7 @@ def test_sta_regularisers_on_hand_made_attention():
 def test_sta_loss_weights_are_the_config_lambdas():
     torch.manual_seed(0)
     base = separable_sta("cpu", num_classes=K)
-    model = SeparableSTA(replace(base.config, lambda_spatial=0.3, lambda_temporal=0.7)).eval()
+    model = SeparableSTA(replace(base.config, lambda_spatial=0.3, lambda_temporal=0.7, pose_scores=True)).eval()
     batch = make_batch(model, size=32)
     with torch.no_grad():
         total, terms = model.loss(model(batch), batch)
@@ -127,13 +167,15 @@ def test_sta_loss_weights_are_the_config_lambdas():
 
 @pytest.mark.parametrize("name", ["part_attention", *FACTORIES])
 def test_pose_scores_late_fusion(name):
-    """cpu presets add a pose classifier's logits to the RGB logits; paper presets do not."""
-    from core_models.models import MODELS
+    """With ``pose_scores`` a pose classifier's logits add to the RGB logits; no preset has it (pose
+    only steers the attention, as in the papers), and a model with it is labelled as such."""
+    from core_models.models import MODELS, describe
 
     torch.manual_seed(0)
-    on = MODELS[name]("cpu", num_classes=K).eval()
-    assert on.config.pose_scores and not MODELS[name]("paper", num_classes=K).config.pose_scores
-    off = type(on)(replace(on.config, pose_scores=False)).eval()
+    off = MODELS[name]("cpu", num_classes=K).eval()
+    assert not off.config.pose_scores and not MODELS[name]("paper", num_classes=K).config.pose_scores
+    assert describe(name, "cpu", num_classes=K)["label"] == name
+    on = type(off)(replace(off.config, pose_scores=True)).eval()
     if name == "part_attention":
         from tests.test_part_attention import make_batch as part_batch
 
@@ -217,6 +259,24 @@ def test_tg_segment_inputs_match_segment_bounds():
     for g in c.granularities:
         for s, e in segment_bounds(pose.shape[1], g):
             torch.testing.assert_close(next(got), pose[:, s:e])
+
+
+@pytest.mark.parametrize("mixing", ["none", "gru"])
+def test_tg_segment_weight_k_reads_segment_k_only(mixing):
+    """All the weight on the last segment: the output ignores the first segment's frames when the
+    weights act on per-segment features, and does not when they act on a forward GRU's states."""
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, granularities=(3,), mixing=mixing)).eval()
+    batch = make_batch(model, size=32)
+    batch["attention:segments:3"] = torch.tensor([[0.0, 0.0, 1.0]]).expand(B, 3)
+    other = dict(batch)
+    other["crops"] = batch["crops"].clone()
+    other["crops"][:, :, :, :8] = -other["crops"][:, :, :, :8]  # segment 1 of 3 of the 24 frames
+    with torch.no_grad():
+        a, b = model(batch).logits, model(other).logits
+    assert torch.equal(a, b) == (mixing == "none")
+    assert (model.attention_fields("segments", 3) is None) == (mixing == "none")
 
 
 def test_tg_with_whole_clip_granularity():

@@ -35,15 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from core_models import losses
 from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION, FrameCNN, FrameCNNConfig, Layer
-from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
-from core_models.models.inputs import read_clip
+from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput, steer_key
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +155,14 @@ class SelfAttentionConfig:
         heads: attention heads.
         depth: encoder blocks.
         dropout: in the MLPs, after the input projection and before the classifier.
+        embed_norm: LayerNorm on the projected frame features before the positional encoding.
+        position_scale: factor on the sinusoidal encoding.
+        person_crop: read the person-centred full-body crop instead of the whole frame
+            (``core_models.models.inputs``).
     """
+
+    # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
+    LEGACY: ClassVar[dict] = {"embed_norm": False, "position_scale": 1.0, "person_crop": False}
 
     num_classes: int
     layers: tuple[Layer, ...] = XCEPTION
@@ -165,12 +172,16 @@ class SelfAttentionConfig:
     heads: int = 8
     depth: int = 2
     dropout: float = 0.1
+    embed_norm: bool = True
+    position_scale: float = 1.0
+    person_crop: bool = False
 
 
 PRESETS = {
     "paper": SelfAttentionConfig(num_classes=60),
     "cpu": SelfAttentionConfig(
-        num_classes=60, layers=SMALL_PLAIN, num_frames=16, frame_size=64, dim=64, heads=4, depth=2
+        num_classes=60, layers=SMALL_PLAIN, num_frames=16, frame_size=64, dim=64, heads=4, depth=2,
+        person_crop=True,
     ),
 }
 
@@ -178,7 +189,6 @@ PRESETS = {
 class TemporalSelfAttention(nn.Module):
     """Per-frame CNN features + positional encoding + Transformer encoder over time."""
 
-    inputs = ("rgb",)
     attention_kinds = ("self",)
     steerable = ("self",)
 
@@ -187,18 +197,21 @@ class TemporalSelfAttention(nn.Module):
         self.config = c = config
         self.backbone = FrameCNN(FrameCNNConfig(layers=c.layers))
         self.embed = nn.Linear(self.backbone.num_features, c.dim)
+        self.embed_norm = nn.LayerNorm(c.dim) if c.embed_norm else nn.Identity()
         self.drop_in = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(EncoderBlock(c.dim, c.heads, c.dropout) for _ in range(c.depth))
         self.norm = nn.LayerNorm(c.dim)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.dim, c.num_classes)
-        self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
+        self.inputs = (clip_key(c.person_crop),)
+        self.input_spec = clip_spec(c.num_frames, c.frame_size, c.person_crop, skeleton_frames=0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
+        rgb = read_clip(batch, self.config.person_crop)  # (B, 3, T, S, S), shape checked
         feat = self.backbone.forward_clip(rgb).mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C)
-        x = self.embed(feat)  # (B, T, D)
-        x = self.drop_in(x + sinusoidal_encoding(x.shape[1], x.shape[2], device=x.device, dtype=x.dtype))
+        x = self.embed_norm(self.embed(feat))  # (B, T, D)
+        pe = sinusoidal_encoding(x.shape[1], x.shape[2], device=x.device, dtype=x.dtype)  # (T, D)
+        x = self.drop_in(x + self.config.position_scale * pe)
         weights = None
         forced = batch.get(steer_key("self"))  # an intervention: (B, h, T, T) in every block
         for block in self.blocks:

@@ -1,0 +1,188 @@
+"""``python -m core_models bench train``: the training loop, evaluation and the models' FLOP/s, side by side.
+
+Per model (``cpu`` preset), on clips of the synthetic dataset under ``data/synth`` (a small one is
+written to a temporary folder when there is none), in one process:
+
+* **train**: steps per second of the project's loop (:func:`core_models.train.train_epoch`: the
+  DataLoader with its workers, augmentation, the step with gradient clipping, the schedule, the
+  running sums and ``steps.jsonl``) and of a minimal loop on the same model and the same batch
+  held in memory (forward, loss, backward, optimiser step), and their ratio. The two are
+  interleaved (an epoch of one, as many steps of the other, repeated) so that a change in the
+  machine's load hits both alike.
+* **evaluate**: seconds of :func:`core_models.evaluate.predict_rows` over the clips (loading,
+  forward, probabilities and attention summaries) against the pure forward over the same clips
+  already collated in memory, and their ratio; interleaved the same way.
+* **flops**: the forward's floating-point operations per clip (``torch.utils.flop_counter``,
+  multiply-adds counted as two) and the FLOP/s this reaches at the training batch and at batch 1,
+  against a float32 matmul (1024 x 1024) timed in the same run.
+
+Timings depend on the machine and on what else runs on it; the result says on which machine and
+records the load average.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core_models.results import machine
+
+MODELS = (
+    "skeleton_lstm", "i3d", "part_attention", "separable_sta", "temporal_granularity", "glimpse_clouds",
+    "soft_attention_lstm", "self_attention",
+)  # fmt: skip
+CLIPS = 96  # clips of each split the benchmark reads
+ROUNDS = 3  # interleaved rounds of the project's loop and the minimal one
+
+
+def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
+    """FLOP/s of a float32 ``n x n`` matmul on this machine (median of ``repeats``)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def forward_flops(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    """FLOPs of one forward pass of ``model`` on ``batch`` (multiply-adds as two)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(batch)
+    return float(counter.get_total_flops())
+
+
+def _seconds(fn, repeats: int = 3) -> float:
+    fn()  # warm-up
+    return statistics.median(_timed(fn) for _ in range(repeats))
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _data_root(tmp: Path) -> Path:
+    root = Path("data/synth")
+    if root.is_dir():
+        return root
+    from core_models.synth import write_dataset
+
+    root = tmp / "synth"
+    write_dataset(root, subjects=(1, 2, 4, 5), cameras=(1,), repetitions=(1,), workers=1, progress=False)
+    return root
+
+
+def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: str) -> dict[str, Any]:
+    """The three measures above for one model (see the module docstring)."""
+    from torch.utils.data import DataLoader
+
+    from core_models.checkpoint import unwrap
+    from core_models.evaluate import predict_rows
+    from core_models.train import (
+        TrainSettings,
+        make_optimisation,
+        make_optimizer,
+        open_run_data,
+        start_run,
+        train_epoch,
+    )
+
+    s = TrainSettings(model=name, out=str(tmp / f"run-{name}"), root=str(root), limit=CLIPS, epochs=10_000,
+                      workers=workers, cache_dir=cache_dir, evaluate=False)  # fmt: skip
+    run = start_run(s)
+    open_run_data(run)
+    make_optimisation(run)
+    model, per_epoch = run.model, len(run.train_loader)
+    batch = next(iter(DataLoader(run.train_ds, batch_size=run.s.batch_size, shuffle=False)))
+    minimal_opt = make_optimizer(model, run.s)
+
+    def minimal(steps: int) -> None:
+        model.train()
+        for _ in range(steps):
+            out = model(batch)
+            loss, _ = unwrap(model).loss(out, batch)
+            minimal_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            minimal_opt.step()
+
+    train_epoch(run, 0)  # warm-up: workers start, first-touch allocations
+    minimal(2)
+    loop_s = min_s = 0.0
+    steps = 0
+    for epoch in range(1, ROUNDS + 1):
+        loop_s += _timed(lambda e=epoch: train_epoch(run, e))
+        min_s += _timed(lambda: minimal(per_epoch))
+        steps += per_epoch
+
+    eval_ds = run.val_ds or run.train_ds
+    loader = DataLoader(eval_ds, batch_size=16, shuffle=False)
+    batches = list(loader)
+    model.eval()
+
+    def pure_forward() -> None:
+        with torch.no_grad():
+            for b in batches:
+                model(b)
+
+    def evaluate() -> None:
+        predict_rows(model, eval_ds, batch_size=16, device=torch.device("cpu"), workers=workers, progress=False)
+
+    evaluate()  # warm-up
+    eval_s = fwd_s = 0.0
+    for _ in range(ROUNDS):
+        eval_s += _timed(evaluate)
+        fwd_s += _timed(pure_forward)
+
+    one = {k: v[:1] for k, v in batch.items()}
+    flops = forward_flops(model, one)
+    with torch.no_grad():
+        t1 = _seconds(lambda: model(one))
+        tb = _seconds(lambda: model(batch))
+    n = len(batch["label"])
+    return {
+        "batch": n,
+        "train_steps_per_s": round(steps / loop_s, 2),
+        "minimal_steps_per_s": round(steps / min_s, 2),
+        "train_x_minimal": round(min_s / loop_s, 2),
+        "evaluate_s": round(eval_s / ROUNDS, 2),
+        "forward_s": round(fwd_s / ROUNDS, 2),
+        "evaluate_x_forward": round(eval_s / fwd_s, 2),
+        "eval_clips": len(eval_ds),
+        "gflop_per_clip": round(flops / 1e9, 3),
+        "gflops_batch": round(n * flops / tb / 1e9, 1),
+        "gflops_batch1": round(flops / t1 / 1e9, 1),
+    }
+
+
+def bench_train(models: tuple[str, ...] = MODELS, *, workers: int = 1, cache_dir: str = ".cache/prepared"):
+    """Every model of ``models``: the train / minimal loops, evaluate / forward and FLOP/s."""
+    import logging
+
+    logging.getLogger("core_models.train").disabled = True  # the runs' own log lines
+    os.environ.setdefault("CORE_MODELS_NO_PROGRESS", "1")
+    out: dict[str, Any] = {"machine": machine(), "load average": {"at start": round(os.getloadavg()[0], 1)}}
+    mm = matmul_flops()
+    out["matmul"] = {"gflops": round(mm / 1e9, 1), "size": "1024x1024 float32"}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _data_root(Path(tmp))
+        for name in models:
+            row = bench_model(name, root, Path(tmp), workers=workers, cache_dir=cache_dir)
+            row["batch_x_matmul"] = round(row["gflops_batch"] * 1e9 / mm, 3)
+            row["batch1_x_matmul"] = round(row["gflops_batch1"] * 1e9 / mm, 3)
+            out[name] = row
+    out["matmul"]["gflops_at_end"] = round(matmul_flops() / 1e9, 1)
+    out["load average"]["at end"] = round(os.getloadavg()[0], 1)
+    return out
