@@ -208,7 +208,9 @@ def glimpse_person_scores(glimpses: np.ndarray, joints2d: np.ndarray) -> dict[st
         share.append(float(np.mean(ix[ok] * iy[ok] / area[ok])))
         bw, bh = box[2] - box[0], box[3] - box[1]
         uniform.append(float(bw * bh / 4.0))
-        best.append(float(np.mean(np.minimum(2 * sx[ok], bw) * np.minimum(2 * sy[ok], bh) / (4 * sx[ok] * sy[ok]))))
+        best.append(
+            float(np.mean(np.minimum(2 * sx[ok], bw) * np.minimum(2 * sy[ok], bh) / (4 * sx[ok] * sy[ok])))
+        )
     if not share:
         return None
     return {"share": float(np.mean(share)), "uniform": float(np.mean(uniform)), "best": float(np.mean(best))}

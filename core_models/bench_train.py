@@ -138,7 +138,9 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
                 model(b)
 
     def evaluate() -> None:
-        predict_rows(model, eval_ds, batch_size=16, device=torch.device("cpu"), workers=workers, progress=False)
+        predict_rows(
+            model, eval_ds, batch_size=16, device=torch.device("cpu"), workers=workers, progress=False
+        )
 
     evaluate()  # warm-up
     eval_s = fwd_s = 0.0

@@ -237,10 +237,8 @@ def partners(labels: np.ndarray, groups: np.ndarray, *, same: bool, seed: int = 
     return out
 
 
-def intervene(
-    model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device, progress: bool = True,
-    workers: int = 0,
-) -> dict[str, Any]:
+def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device,
+              progress: bool = True, workers: int = 0) -> dict[str, Any]:  # fmt: skip
     """Accuracy with the attention replaced: uniform, and borrowed from another clip.
 
     Passes: ``uniform`` (every steerable attention uniform), ``uniform:<name>`` (one at a time,
@@ -501,7 +499,7 @@ def evaluate_checkpoint(
     out = predict_rows(
         model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0, capture=steerable,
         workers=workers,
-    )
+    )  # fmt: skip
     rows, captured = out if steerable else (out, {})
     seconds = time.perf_counter() - t0
     if world > 1:

@@ -9,7 +9,8 @@ trains. What happens, in order:
 2. The model is built from its preset (``--set key=value`` overrides config fields, e.g.
    ``--set lambda_spatial=0``), optionally initialised from an earlier run's weights (``--init``)
    and put in a training stage (``--stage``) for the staged schedules of the papers.
-3. Each epoch: a progress bar with the running loss and accuracy; gradient clipping; mixed
+3. Each epoch (until the step budget is spent or validation levels off): a progress bar with the
+   running loss and accuracy; gradient clipping; mixed
    precision on CUDA; a validation pass; ``last.pt`` written atomically with the optimiser,
    scheduler and RNG state (``--resume`` continues from it, repeating the interrupted epoch
    exactly); ``best.pt`` when the validation accuracy improves; a line in ``history.jsonl``.
@@ -29,8 +30,15 @@ collected predictions.
 Recipes (:data:`RECIPES`): every setting left unset on the command line comes from the model's
 recipe for its preset. ``paper`` follows the authors where their code says (SGD 0.01 momentum 0.9
 for the I3D family, Adam 1e-3 with norm clipping 1 for the pose networks, Adam 1e-4 for Glimpse
-Clouds); ``cpu`` uses AdamW with a short linear warm-up and a cosine decay, which trains these
-small models in a few minutes on two cores.
+Clouds); ``cpu`` uses AdamW with a short linear warm-up and a cosine decay over a budget in
+optimiser steps, and stops earlier when validation top-1 has not improved for ``patience`` epochs
+(the curves are the rows of ``history.jsonl``). ``--epochs N`` alone trains N passes instead.
+
+:func:`train` reads as its steps: :func:`start_run` (settings, device, process group, log),
+:func:`open_run_data` (reader, model, datasets, cache), :func:`make_optimisation` (loaders,
+optimiser, schedule over the budget), :func:`restore` (``--resume``), :func:`fit` (epochs of
+:func:`train_epoch`, validation and :func:`record_epoch`, until the budget or the patience) and
+:func:`finish` (``model.pt``, out-of-distribution statistics, the test evaluation).
 """
 
 from __future__ import annotations
@@ -86,22 +94,24 @@ class Recipe:
 _PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
 _PAPER_POSE = Recipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=100, batch_size=32,
                      warmup_epochs=0, clip_grad=1.0)  # fmt: skip
+# cpu budgets: what each model's measured clips/s on two cores allows in at most about 20 minutes
+# (a CS epoch is 57 steps of 16 clips); patience ends a run sooner once validation levels off.
 RECIPES: dict[str, dict[str, Recipe]] = {
-    "skeleton_lstm": {"cpu": Recipe(lr=3e-3, epochs=30, batch_size=32), "paper": _PAPER_POSE},
-    "i3d": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
-    "i3d_nl": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D},
-    "part_attention": {"cpu": Recipe(lr=2e-3, epochs=16), "paper": _PAPER_I3D},
-    "separable_sta": {"cpu": Recipe(lr=2e-3, epochs=12), "paper": _PAPER_I3D},
-    "temporal_granularity": {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_POSE},
-    "glimpse_clouds": {
-        "cpu": Recipe(lr=2e-3, epochs=10),
+    "skeleton_lstm": {"cpu": Recipe(lr=3e-3, batch_size=32, steps=3000, patience=8), "paper": _PAPER_POSE},
+    "i3d": {"cpu": Recipe(lr=2e-3, steps=1400, patience=6), "paper": _PAPER_I3D},
+    "i3d_nl": {"cpu": Recipe(lr=2e-3, steps=1200, patience=6), "paper": _PAPER_I3D},
+    "part_attention": {"cpu": Recipe(lr=2e-3, steps=1800, patience=6), "paper": _PAPER_I3D},
+    "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800, patience=6), "paper": _PAPER_I3D},
+    "temporal_granularity": {"cpu": Recipe(lr=2e-3, steps=1000, patience=5), "paper": _PAPER_POSE},
+    "glimpse_clouds": {  # per stage of the two-stage schedule
+        "cpu": Recipe(lr=2e-3, steps=600, patience=4),
         "paper": Recipe(
             optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=10, batch_size=10, warmup_epochs=0
         ),
     },
 }
 # soft-attention LSTM, STN, self-attention, two-stream, late fusion
-DEFAULT_RECIPE = {"cpu": Recipe(lr=2e-3, epochs=10), "paper": _PAPER_I3D}
+DEFAULT_RECIPE = {"cpu": Recipe(lr=2e-3, steps=2400, patience=6), "paper": _PAPER_I3D}
 
 
 def recipe_for(model: str, preset: str) -> Recipe:
@@ -484,6 +494,7 @@ class Run:
     sched: Any = None
     scaler: Any = None
     epochs: int = 0  # passes over the training split the step budget allows
+    budget: int = 0  # optimiser steps (:func:`budget_steps`)
     start_epoch: int = 0
     step: int = 0
     best: dict = field(default_factory=lambda: {"val_top1": -1.0})
@@ -573,7 +584,8 @@ def make_optimisation(run: Run) -> None:
         if run.val_ds is not None else None
     )  # fmt: skip
     per_epoch = len(run.train_loader)
-    run.epochs = math.ceil(budget_steps(s, per_epoch) / per_epoch)
+    run.budget = budget_steps(s, per_epoch)
+    run.epochs = math.ceil(run.budget / per_epoch)
     run.opt = make_optimizer(run.model, s)
     run.sched = make_schedule(run.opt, s, per_epoch)
     run.scaler = torch.amp.GradScaler("cuda", enabled=run.dtype is torch.float16)
@@ -613,15 +625,16 @@ def fit(run: Run) -> None:
     """Epochs until the step budget is spent or validation has levelled off (``patience``)."""
     s = run.s
     for epoch in range(run.start_epoch, run.epochs):
-        if (s.max_steps and run.step >= s.max_steps) or levelled_off(run.best, epoch - 1, s.patience):
+        if run.step >= run.budget or levelled_off(run.best, epoch - 1, s.patience):
             break
         row = train_epoch(run, epoch)
         if run.val_loader is not None:
             row.update(validate(run.model, run.val_loader, run.device, run.dtype, run.d))
         record_epoch(run, epoch, row)
         if levelled_off(run.best, epoch, s.patience) and epoch + 1 < run.epochs:
-            log.info("stopping after epoch %d: validation top-1 has not improved for %d epochs (best %.3f "
-                     "at epoch %s)", epoch, s.patience, run.best["val_top1"], run.best.get("epoch"))  # fmt: skip
+            log.info("stopping after epoch %d: validation top-1 has not improved for %d epochs "
+                     "(best %.3f at epoch %s)", epoch, s.patience, run.best["val_top1"],
+                     run.best.get("epoch"))  # fmt: skip
             break
 
 
@@ -674,11 +687,12 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
             terms_sum[k] = terms_sum.get(k, 0.0) + v * n
         if steps is not None:
             steps.add(run.step, loss_sum, correct, n)
-        if s.max_steps and run.step >= s.max_steps:
+        if run.step >= run.budget:
             break
     train_seconds = time.perf_counter() - t0
     keys = sorted(terms_sum)
-    totals = _all_sum(d, [float(loss_sum), float(correct), float(count), *(terms_sum[k] for k in keys)], device)
+    sums = [float(loss_sum), float(correct), float(count), *(terms_sum[k] for k in keys)]
+    totals = _all_sum(d, sums, device)
     n_all = max(totals[2], 1.0)
     return {
         "epoch": epoch, "step": run.step, "train_loss": totals[0] / n_all, "train_top1": totals[1] / n_all,

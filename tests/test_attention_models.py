@@ -115,8 +115,13 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
 
     from core_models.checkpoint import build_model_with
 
-    for name, new in (("separable_sta", ("feature_endpoint", "joint")), ("temporal_granularity", ("mixing",))):
-        saved = {k: v for k, v in asdict(FACTORIES[name]("cpu", num_classes=K).config).items() if k not in new}
+    for name, new in (
+        ("separable_sta", ("feature_endpoint", "joint")),
+        ("temporal_granularity", ("mixing",)),
+    ):
+        saved = {
+            k: v for k, v in asdict(FACTORIES[name]("cpu", num_classes=K).config).items() if k not in new
+        }
         old = build_model_with(name, "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True)
         fresh = build_model_with(name, "cpu", num_classes=K, layout_name="ntu25", config=saved)
         assert old.config != fresh.config  # overrides keep today's preset for the fields they omit
@@ -156,7 +161,9 @@ def test_sta_regularisers_on_hand_made_attention():
 def test_sta_loss_weights_are_the_config_lambdas():
     torch.manual_seed(0)
     base = separable_sta("cpu", num_classes=K)
-    model = SeparableSTA(replace(base.config, lambda_spatial=0.3, lambda_temporal=0.7, pose_scores=True)).eval()
+    model = SeparableSTA(
+        replace(base.config, lambda_spatial=0.3, lambda_temporal=0.7, pose_scores=True)
+    ).eval()
     batch = make_batch(model, size=32)
     with torch.no_grad():
         total, terms = model.loss(model(batch), batch)

@@ -232,3 +232,56 @@ def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_pa
     else:
         assert all("middle" in m["attention_scores"][k] for k in kinds)
     assert set(m["streams"]) == {"rgb", "pose"}  # the v1 checkpoints fuse a pose classifier
+
+
+def test_glimpse_area_on_the_person_box_with_its_baselines():
+    """Glimpses inside, half inside and outside a person's box; the box comes from the joints."""
+    joints = np.full((2, 2, 25, 2), np.nan)  # (T, M, J, 2), person 1 absent
+    joints[:, 0, :, 0] = np.linspace(-0.2, 0.2, 25)  # x
+    joints[:, 0, :, 1] = np.linspace(-0.5, 0.5, 25)  # y
+    box = scores.person_boxes(joints)  # grown by 0.1 x the height (1.0) on every side
+    np.testing.assert_allclose(box[0], [-0.3, -0.6, 0.3, 0.6])
+    inside = np.array([[0.0, 0.0, 0.1, 0.1]])  # (N, 4): x, y, sx, sy
+    half = np.array([[0.3, 0.0, 0.1, 0.1]])  # straddles the right edge
+    outside = np.array([[0.8, 0.8, 0.1, 0.1]])
+    for glimpse, share in ((inside, 1.0), (half, 0.5), (outside, 0.0)):
+        sc = scores.glimpse_person_scores(np.stack([glimpse, glimpse]), joints)
+        assert sc["share"] == pytest.approx(share)
+        assert sc["uniform"] == pytest.approx(0.6 * 1.2 / 4)  # the box's share of the frame
+        assert sc["best"] == pytest.approx(1.0)  # a glimpse this small fits inside the box
+    whole = np.array([[0.0, 0.0, 1.0, 1.0]])  # the whole frame: on the person by the box's share
+    sc = scores.glimpse_person_scores(np.stack([whole, whole]), joints)
+    assert sc["share"] == pytest.approx(sc["uniform"]) == pytest.approx(sc["best"])
+    assert scores.glimpse_person_scores(np.stack([inside]), np.full((1, 2, 25, 2), np.nan)) is None
+
+
+@pytest.mark.parametrize("name", ["separable_sta", "glimpse_clouds"])
+def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path):
+    """The joint STA masks (a map per step) take uniform and swapped attention; Glimpse Clouds'
+    glimpses are scored against the person's box. A fresh cpu-preset model, saved as a checkpoint."""
+    from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
+    from core_models.evaluate import evaluate_checkpoint
+    from core_models.models import build_model
+    from core_models.synth import synth_reader
+
+    torch.manual_seed(0)
+    names = synth_reader(tiny_synth).classes_for("cs")
+    model = build_model(name, "cpu", num_classes=len(names))
+    path = save_checkpoint(tmp_path / "model.pt", {
+        "format": FORMAT, "model": name, "preset": "cpu", "config": config_dict(model.config),
+        "num_classes": len(names), "layout": "ntu25", "class_names": list(names),
+        "data": {"kind": "synth", "protocol": "cs", "root": str(tiny_synth), "version": 2}, "settings": {},
+        "epoch": 0, "step": 0, "metrics": {}, "state_dict": model.state_dict(),
+    })  # fmt: skip
+    clips = sorted(f.name.split(".")[0] for f in tiny_synth.glob("S*C001P003*.skeleton"))[:6]
+    table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
+                                   progress=False, interventions=name == "separable_sta")  # fmt: skip
+    if name == "separable_sta":
+        assert np.asarray(table["spatial"].iloc[0]).shape == (4, 4)  # the mean of the 4 step maps
+        assert {"uniform", "uniform:spatial", "uniform:temporal", "swap_other"} <= set(
+            m["attention_checks"]["interventions"]
+        )
+    else:
+        e = m["attention_scores"]["glimpses"]
+        assert 0 <= e["share"] <= 1 and 0 < e["uniform"] < e["best"] <= 1 and e["clips"] == len(clips)
+        assert "glimpses_truth_share" in m["attention_vs_truth"]

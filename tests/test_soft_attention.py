@@ -40,11 +40,35 @@ def test_hand_written_attention_equals_sdpa():
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 4, 7))
 
 
+def test_self_attention_reads_the_person_and_old_checkpoints_the_frame():
+    """The cpu preset reads the person crop with normalised frame embeddings; a checkpoint saved
+    before those fields existed rebuilds the whole-frame model it was trained as."""
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+
+    model = build_model("self_attention", "cpu", num_classes=K)
+    assert model.inputs == ("crops",) and model.config.embed_norm
+    saved = {k: v for k, v in asdict(model.config).items() if k not in ("embed_norm", "position_scale",
+                                                                           "person_crop")}  # fmt: skip
+    old = build_model_with(
+        "self_attention", "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True
+    )
+    assert old.inputs == ("rgb",) and not old.config.embed_norm
+    assert old.eval()({"rgb": _rgb(2, 6, 32)}).logits.shape == (2, K)
+
+
+def test_soft_attention_cpu_preset_has_no_doubly_stochastic_penalty():
+    """Weight 1 held the maps uniform and the loss at chance; the released scripts use 0."""
+    assert build_model("soft_attention_lstm", "cpu", num_classes=K).config.lambda_ds == 0.0
+    assert build_model("soft_attention_lstm", "paper", num_classes=K).config.lambda_ds == 1.0
+
+
 def test_self_attention_model_returns_the_last_blocks_matrix():
     model = build_model("self_attention", "cpu", num_classes=K).eval()
     captured = []
     model.blocks[-1].attention.softmax.register_forward_hook(lambda m, i, o: captured.append(o))
-    out = model({"rgb": _rgb(2, 6, 32)})
+    out = model({"crops": _rgb(2, 6, 32)[:, None]})  # the person crop (B, 1, 3, T, S, S)
     assert out.attention["self"].shape == (2, 4, 6, 6)
     torch.testing.assert_close(out.attention["self"], captured[-1])
 

@@ -271,3 +271,30 @@ def test_glimpse_clouds_trains_in_its_two_published_stages(tiny_synth, tmp_path)
     assert moved  # the glimpse machinery trained
     hist = results.read_history(second)[0]
     assert "train_attraction" in hist and "train_global_ce" not in hist
+
+
+def test_a_step_budget_and_patience_end_a_run(tiny_synth, tmp_path):
+    """``steps`` bounds the optimiser steps (the last epoch is cut short); ``patience`` stops a run
+    whose validation accuracy has stopped improving, and the curves are in history.jsonl."""
+    run = train(settings(tiny_synth, tmp_path / "budget", epochs=None, steps=10, evaluate=False))
+    hist = results.read_history(run)
+    assert [h["step"] for h in hist] == [7, 10]  # 56 clips in batches of 8: 7 steps an epoch
+    assert all("val_top1" in h and "train_loss" in h for h in hist)
+    # a rate so small that nothing changes: validation never improves on the first epoch
+    run = train(settings(tiny_synth, tmp_path / "flat", epochs=8, patience=2, lr=1e-12, evaluate=False))
+    hist = results.read_history(run)
+    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    assert "has not improved for 2 epochs" in (run / "train.log").read_text()
+    saved = json.loads((run / "settings.json").read_text())
+    assert saved["patience"] == 2 and saved["steps"] == 0 and saved["config"]["hidden"] > 0
+
+
+def test_recipes_budget_steps_and_stop_when_validation_levels_off():
+    from core_models.train import RECIPES, TrainSettings
+
+    for model, presets in RECIPES.items():
+        r = presets["cpu"]
+        assert r.steps > 0 and r.patience > 0, model
+    s = TrainSettings(model="separable_sta", out="x").resolved()
+    assert s.steps == RECIPES["separable_sta"]["cpu"].steps
+    assert TrainSettings(model="separable_sta", out="x", epochs=3).resolved().steps == 0  # --epochs wins

@@ -84,6 +84,6 @@ def describe(
 
 
 __all__ = [
-    "ATTENTION_KINDS", "MODELS", "POSE_CLASSIFIER_LABEL", "PRESETS", "ModelOutput", "build_model", "check_output",
-    "describe", "display_name",
+    "ATTENTION_KINDS", "MODELS", "POSE_CLASSIFIER_LABEL", "PRESETS", "ModelOutput", "build_model",
+    "check_output", "describe", "display_name",
 ]  # fmt: skip

@@ -183,7 +183,7 @@ PRESETS = {
         num_classes=60, layers=SMALL_PLAIN, num_frames=16, frame_size=64, dim=64, heads=4, depth=2,
         person_crop=True,
     ),
-}
+}  # fmt: skip
 
 
 class TemporalSelfAttention(nn.Module):
