@@ -315,6 +315,8 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--seed", type=COUNT, default=0)
     p.add_argument("--workers", type=COUNT, default=1, help="data-loading processes per training process")
+    p.add_argument("--memory-mb", type=COUNT, default=2048,
+                   help="prepared training clips kept in memory after the first epoch (0: none)")  # fmt: skip
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
     p.add_argument("--limit", type=COUNT, default=0, help="keep N clips of each split (quick runs)")
     p.add_argument("--max-steps", type=COUNT, default=0, help="stop after N optimiser steps (benchmarks)")
@@ -345,7 +347,7 @@ def _run_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad, amp=args.amp, stage=args.stage, init=args.init,
-        overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers,
+        overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,
         evaluate=not args.no_evaluate, resume=args.resume,
     )  # fmt: skip

@@ -143,6 +143,7 @@ class TrainSettings:
     overrides: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     workers: int = 1
+    memory_mb: int = 2048
     cache_dir: str = ".cache/prepared"
     limit: int = 0
     max_steps: int = 0
@@ -187,6 +188,7 @@ def check_settings(s: TrainSettings) -> None:
         ),
         ("clip_grad", lambda v: isinstance(v, int | float) and v > 0, "a positive number"),
         ("workers", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
+        ("memory_mb", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: none)"),
         ("limit", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: every clip)"),
         ("max_steps", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: no limit)"),
         ("seed", lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer >= 0"),
@@ -310,11 +312,15 @@ def _spread(refs: list, n: int) -> list:
 
 
 def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
+    """The split's ClipDataset. The training split keeps up to ``memory_mb`` of prepared clips in
+    memory after their first read (in the loader's persistent worker), so later epochs do not
+    decompress the on-disk cache again."""
     from core_models.data.datasets import ClipDataset
 
+    keep = train and s.memory_mb > 0
     return ClipDataset(
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
-        protocol=s.protocol, seed=s.seed,
+        protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
     )  # fmt: skip
 
 

@@ -174,7 +174,10 @@ class ClipDataset(Dataset):
         train: random frame inside each bin (else bin centres).
         cache_dir: folder for prepared tensors; ``None`` prepares every time (tests, one-offs).
         keep_in_memory: also keep each clip's prepared arrays in this object once made (several
-            passes over a split without a disk cache, as ``evaluate``'s interventions make).
+            passes over a split without a disk cache, as ``evaluate``'s interventions make, or
+            training epochs that should not decompress the cache again).
+        memory_budget: with ``keep_in_memory``, the most bytes of prepared arrays kept (``None``:
+            no limit); clips past it are read from the cache each time.
         protocol: passed to ``reader.label_for`` for protocols with their own class list.
         seed: base seed of the training randomness (combined with the epoch and index).
     """
@@ -190,6 +193,7 @@ class ClipDataset(Dataset):
         protocol: str | None = None,
         seed: int = 0,
         keep_in_memory: bool = False,
+        memory_budget: int | None = None,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -201,6 +205,7 @@ class ClipDataset(Dataset):
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
         self._memory: dict[int, _Prepared] | None = {} if keep_in_memory else None
+        self._memory_budget, self._memory_bytes = memory_budget, 0
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -238,7 +243,10 @@ class ClipDataset(Dataset):
             if path is not None:
                 _write_prepared(path, prep)
         if self._memory is not None:
-            self._memory[i] = prep
+            size = _nbytes(prep)
+            if self._memory_budget is None or self._memory_bytes + size <= self._memory_budget:
+                self._memory[i] = prep
+                self._memory_bytes += size
         return prep
 
     def warm_cache(self, progress: bool = True, on_clip: Callable[[int, int], None] | None = None) -> int:
@@ -261,6 +269,12 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
         return make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng)
+
+
+def _nbytes(prep: _Prepared) -> int:
+    arrays = [prep.frame_index, prep.frames, prep.crops, prep.joints2d, prep.skeleton, prep.flow]
+    arrays += [np.asarray(v) for v in prep.extras.values()]
+    return sum(a.nbytes for a in arrays if a is not None)
 
 
 def make_item(
