@@ -323,3 +323,20 @@ def test_whole_frames_instead_of_the_person_crop(name):
     batch = make_batch(model)
     del batch["crops"]
     check_output(model(batch), B, K)
+
+
+def test_results_with_a_pose_classifier_are_labelled():
+    """The app's model list and the README table say "+ pose classifier" for fused models."""
+    from app_support.models import _pose_classifier
+    from core_models.reproduce import _label
+
+    assert _pose_classifier({"model": "separable_sta", "preset": "cpu", "config": {"pose_scores": True}})
+    assert not _pose_classifier({"model": "separable_sta", "preset": "cpu", "config": {"pose_scores": False}})
+    # runs from before settings recorded the config: the cpu preset then fused a pose classifier
+    assert _pose_classifier({"model": "part_attention", "preset": "cpu"})
+    off = {"model": "part_attention", "preset": "cpu", "overrides": {"pose_scores": False}}
+    assert not _pose_classifier(off)
+    assert not _pose_classifier({"model": "i3d", "preset": "cpu"})
+    fused = {"metrics": {"streams": {"rgb": 0.5, "pose": 0.9}}}
+    assert _label("separable_sta", fused) == "separable_sta + pose classifier"
+    assert _label("separable_sta", {"metrics": {}}) == "separable_sta"

@@ -298,3 +298,24 @@ def test_recipes_budget_steps_and_stop_when_validation_levels_off():
     s = TrainSettings(model="separable_sta", out="x").resolved()
     assert s.steps == RECIPES["separable_sta"]["cpu"].steps
     assert TrainSettings(model="separable_sta", out="x", epochs=3).resolved().steps == 0  # --epochs wins
+
+
+def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path):
+    from torch import nn
+
+    from core_models.bench_train import bench_model, forward_flops, matmul_flops
+
+    assert matmul_flops(n=128, repeats=2) > 0
+
+    class Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(10, 4)
+
+        def forward(self, batch):
+            return self.fc(batch["x"])
+
+    assert forward_flops(Linear(), {"x": torch.zeros(3, 10)}) == 2 * 3 * 10 * 4
+    row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"))
+    for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward"):
+        assert row[key] > 0, key
