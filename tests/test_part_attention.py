@@ -162,3 +162,22 @@ def test_attention_moves_to_the_informative_part():
     final = right_hand_attention()
     assert abs(initial - 1 / 3) < 0.05
     assert final > 0.6 and final > initial + 0.25, (initial, final)
+
+
+def test_hand_crops_at_the_probe_scale_and_old_checkpoints_at_their_own():
+    """The cpu preset cuts hand crops at 0.15 of the person's height, where the probe's CNN on hand
+    crops tells the held objects apart; checkpoints from before the field keep 0.12."""
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+    from core_models.models.part_attention import part_attention
+    from core_models.synth.probe import HAND_CROPS
+
+    model = part_attention("cpu", num_classes=5)
+    assert model.input_spec.crops.hand_ratio == HAND_CROPS.hand_ratio == 0.15
+    assert not model.config.pose_scores
+    saved = {k: v for k, v in asdict(model.config).items() if k != "hand_ratio"}
+    old = build_model_with(
+        "part_attention", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True
+    )
+    assert old.input_spec.crops.hand_ratio == 0.12
