@@ -29,6 +29,16 @@ Choices, with reasons (no seed paper fixes this model; it is the project's basel
 * No dropout on the attention weights, so the returned matrix is the one that was applied and its
   rows sum to one in training too.
 * Mean pooling over time instead of a class token: no extra parameter, and every step counts.
+* The frame embedding is layer-normalised before the positional encoding is added
+  (``embed_norm``). Without it, at initialisation on the synthetic clips the projected frame
+  features varied between clips with a standard deviation of about 0.03 against 0.55 for the
+  sinusoidal encoding, so every clip reached the encoder as nearly the same sequence and the
+  ``cpu`` model stayed at chance (loss ln 14) through training; a lower learning rate (3e-4) did
+  not change that.
+* ``cpu`` reads the person-centred crop (``person_crop``, as the pose-driven models do): in the
+  whole 64^2 frame the person covers a small part of the plain CNN's 8 x 8 map, which the mean
+  over space dilutes. ``paper`` reads whole frames. Checkpoints from before these two fields
+  rebuild the whole-frame model without the normalisation (``LEGACY``).
 """
 
 from __future__ import annotations
