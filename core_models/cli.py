@@ -502,6 +502,14 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--list", action="store_true", help="print the training commands and exit")
     p.add_argument("--table", action="store_true", help="print the README's results table from the manifest")
     p.add_argument(
+        "--targets", action="store_true",
+        help="print the README's table of the retraining targets, measured from the manifest",
+    )  # fmt: skip
+    p.add_argument(
+        "--curves", type=Path, metavar="PNG",
+        help="draw the retrained checkpoints' validation curves (history.jsonl) into PNG and exit",
+    )  # fmt: skip
+    p.add_argument(
         "--evaluate", action="store_true",
         help="do not train: evaluate the shipped checkpoints again on --root (after the data changed) "
         "and record the new figures in the manifest (the figures at training time are kept); "
@@ -515,6 +523,16 @@ def _run_reproduce(args) -> int:
 
     if args.table:
         print(rp.results_table(rp.read_manifest(args.checkpoints)))
+        return 0
+    if args.targets or args.curves:
+        from core_models import targets
+
+        manifest = rp.read_manifest(args.checkpoints)
+        if args.curves:
+            models = targets.curves_png(manifest, args.checkpoints, args.curves)
+            print(f"{args.curves}: curves of {', '.join(models)}")
+        if args.targets:
+            print(targets.markdown_table(manifest))
         return 0
     if args.list:
         for e in rp.SHIPPED:

@@ -1,0 +1,155 @@
+"""The retraining targets measured from a manifest, the curves figure, and reproduce's entry order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core_models import reproduce, targets
+
+
+def _row(model, protocol="cs", top1=0.9, **metrics):
+    return {
+        "name": f"{model}-{protocol}", "model": model, "protocol": protocol, "data_version": 2,
+        "train_seconds": 600.0, "wall_seconds": 700.0, "epochs": 20, "best_epoch": 12,
+        "metrics": {"top1": top1, "streams": {"rgb": top1}, **metrics},
+    }  # fmt: skip
+
+
+def _attention(model, top1, uniform, other, code, truth, **scores):
+    checks = {
+        "interventions": {"uniform": {"top1": uniform}, "swap_other": {"top1": other}},
+        "class_code": {"chance": 1 / 14, "all": {"attention": code, "truth": truth}},
+    }
+    return _row(model, top1=top1, attention_checks=checks, attention_scores=scores)
+
+
+def _good():
+    hands = {h: {"acting_wins": 0.8} for h in ("left", "right")}
+    return {"checkpoints": [
+        _row("skeleton_lstm", top1=0.6), _row("i3d", top1=0.7), _row("two_stream", top1=0.75),
+        _attention("part_attention", 0.9, 0.7, 0.5, 0.1, 0.2,
+                   parts={"share": 0.8, "uniform": 0.48}, parts_by_dominant_hand=hands),
+        _attention("separable_sta", 0.88, 0.75, 0.6, 0.1, 0.1,
+                   temporal={"share": 0.6, "uniform": 0.33, "middle": 0.35}),
+        _attention("temporal_granularity", 0.86, 0.7, 0.6, 0.05, 0.06,
+                   segments={"share": 0.55, "uniform": 0.33, "middle": 0.34}),
+        *(_row(m, top1=0.4) for m in targets.TEACHING),
+        _row("i3d", "cv", top1=0.69),
+    ]}  # fmt: skip
+
+
+def _verdicts(manifest):
+    return {t.what: t.met for t in targets.evaluate_targets(manifest)}
+
+
+def test_targets_met_when_every_part_is_met_and_measured():
+    v = _verdicts(_good())
+    for what in ("each attention model, no pose classifier", "attention matters", "not a class code",
+                 "parts on the truth", "time on the truth", "baselines credible", "views"):  # fmt: skip
+        assert v[what] is True, what
+    assert v["time"] is None  # only some of the shipped checkpoints are in this manifest
+
+
+@pytest.mark.parametrize(
+    "change, what",
+    [
+        (lambda rows: rows["part_attention"]["metrics"]["streams"].update(pose=0.5),
+         "each attention model, no pose classifier"),  # a fused accuracy does not count
+        (lambda rows: rows["i3d"]["metrics"].update(top1=0.87), "each attention model, no pose classifier"),
+        (lambda rows: rows["separable_sta"]["metrics"]["attention_checks"]["interventions"]["uniform"]
+         .update(top1=0.85), "attention matters"),  # uniform costs only 0.03
+        (lambda rows: rows["temporal_granularity"]["metrics"]["attention_checks"]["class_code"]["all"]
+         .update(attention=0.3), "not a class code"),
+        (lambda rows: rows["part_attention"]["metrics"]["attention_scores"]["parts_by_dominant_hand"]["left"]
+         .update(acting_wins=0.2), "parts on the truth"),  # left-handed subjects: the wrong hand
+        (lambda rows: rows["separable_sta"]["metrics"]["attention_scores"]["temporal"].update(middle=0.7),
+         "time on the truth"),  # no better than always looking at the middle
+        (lambda rows: rows["two_stream"]["metrics"].update(top1=0.5), "baselines credible"),
+        (lambda rows: rows["i3d-cv"]["metrics"].update(top1=0.6), "views"),
+        (lambda rows: rows["i3d"].update(train_seconds=1500.0), "time"),
+    ],
+)  # fmt: skip
+def test_each_target_fails_on_its_own_miss(change, what):
+    manifest = _good()
+    rows = {r["model"] if r["protocol"] == "cs" else r["name"]: r for r in manifest["checkpoints"]}
+    change(rows)
+    assert _verdicts(manifest)[what] is False
+
+
+def test_v1_rows_are_not_retrained_rather_than_missed():
+    manifest = _good()
+    for r in manifest["checkpoints"]:
+        r["data_version"] = 1
+    table = targets.markdown_table(manifest)
+    assert "| met |" not in table and "| not met |" not in table
+    assert "not retrained: part_attention, separable_sta, temporal_granularity" in table
+
+
+def test_convergence_names_the_runs_still_rising():
+    manifest = _good()
+    assert targets.convergence(manifest).met is True
+    manifest["checkpoints"][1]["best_epoch"] = 19  # i3d's best epoch is its last of 20
+    t = targets.convergence(manifest)
+    assert t.met is False and "still rising at the end: i3d-cs" in t.measured
+
+
+def test_curves_png_from_the_histories(tmp_path):
+    manifest = {"checkpoints": [_row("i3d"), _row("i3d", "cv"), _row("skeleton_lstm")]}
+    for r in manifest["checkpoints"]:
+        (tmp_path / r["name"]).mkdir()
+        lines = [json.dumps({"epoch": e, "train_top1": e / 20, "val_top1": e / 25}) for e in range(20)]
+        (tmp_path / r["name"] / "history.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "curves.png"
+    assert targets.curves_png(manifest, tmp_path, out) == ["skeleton_lstm", "i3d"]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    with pytest.raises(SystemExit, match="current synthetic data"):
+        targets.curves_png({"checkpoints": []}, tmp_path, out)
+
+
+def test_reproduce_order_follows_only(tmp_path, monkeypatch):
+    """--only's order is the training order; a model name stands for its protocols."""
+    order = []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: None)
+    monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
+    monkeypatch.setattr(
+        reproduce, "ship", lambda entry, *a, **kw: order.append(entry.name) or {"name": entry.name}
+    )
+    (tmp_path / "root").mkdir()
+    reproduce.reproduce(root=str(tmp_path / "root"), runs=str(tmp_path / "runs"), checkpoints=tmp_path,
+                        only=["i3d-cs", "skeleton_lstm", "part_attention-cs"])  # fmt: skip
+    assert order == ["i3d-cs", "skeleton_lstm-cs", "skeleton_lstm-cv", "part_attention-cs"]
+
+
+def test_a_changed_manifest_does_not_mark_the_code_dirty(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "manifest.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints" / "manifest.json").write_text('{"checkpoints": []}')
+    assert not reproduce.git_commit().endswith("+dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert reproduce.git_commit().endswith("+dirty")
+
+
+def test_reproduce_targets_and_curves_commands(tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    manifest = _good()
+    (ck / "manifest.json").write_text(json.dumps(manifest))
+    for r in manifest["checkpoints"]:
+        (ck / r["name"]).mkdir()
+        (ck / r["name"] / "history.jsonl").write_text(json.dumps({"epoch": 0, "val_top1": 0.5}) + "\n")
+    cmd = [sys.executable, "-m", "core_models", "reproduce", "--checkpoints", str(ck), "--targets",
+           "--curves", str(tmp_path / "c.png")]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert targets.markdown_table(manifest) in out.stdout
+    assert Path(tmp_path / "c.png").is_file()
