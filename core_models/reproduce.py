@@ -27,6 +27,7 @@ from typing import Any
 from core_models import results
 
 CHECKPOINTS = Path("checkpoints")
+EXPLAIN_CLIPS = 60  # test clips whose saliency summaries ship with each CS checkpoint
 # The evaluation figures a manifest row keeps (the rest stays in the checkpoint's metrics.json).
 KEEP = ("top1", "top5", "mean_class_accuracy", "opposite_pairs_top1", "opposite_pairs_two_way", "per_view",
         "attention_vs_truth", "clips", "streams", "attention_scores", "attention_checks")  # fmt: skip
@@ -78,6 +79,12 @@ def commands(entry: Shipped, root: str, runs: str) -> list[list[str]]:
         out.append(args)
         prev = run
     return out
+
+
+def explain_command(entry: Shipped, checkpoints: Path = CHECKPOINTS) -> list[str]:
+    """The ``explain`` arguments whose saliency summaries (60 test clips) ship with a CS checkpoint."""
+    return ["explain", "--run", f"{Path(checkpoints).as_posix()}/{entry.name}", "--method", "saliency",
+            "--limit", str(EXPLAIN_CLIPS)]  # fmt: skip
 
 
 def git_commit() -> str:
@@ -234,6 +241,11 @@ def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpo
             print("python -m core_models " + " ".join(args), file=sys.stderr)
             subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
         row = ship(entry, run, checkpoints, cmds=cmds, wall=time.perf_counter() - t0, commit=commit)
+        if entry.protocol == "cs":  # the explain page's saliency summaries ship with the CS rows
+            args = explain_command(entry, checkpoints)
+            print("python -m core_models " + " ".join(args), file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
+            row["explain"] = "python -m core_models " + " ".join(args)
         manifest = read_manifest(checkpoints)  # another reproduce may have shipped meanwhile
         manifest["checkpoints"] = [r for r in manifest["checkpoints"] if r["name"] != entry.name] + [row]
         order = [e.name for e in SHIPPED]

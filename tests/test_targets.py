@@ -113,8 +113,8 @@ def test_curves_png_from_the_histories(tmp_path):
 
 def test_reproduce_order_follows_only(tmp_path, monkeypatch):
     """--only's order is the training order; a model name stands for its protocols."""
-    order = []
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: None)
+    order, calls = [], []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: calls.append(args[3:]))
     monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
     monkeypatch.setattr(
         reproduce, "ship", lambda entry, *a, **kw: order.append(entry.name) or {"name": entry.name}
@@ -123,6 +123,19 @@ def test_reproduce_order_follows_only(tmp_path, monkeypatch):
     reproduce.reproduce(root=str(tmp_path / "root"), runs=str(tmp_path / "runs"), checkpoints=tmp_path,
                         only=["i3d-cs", "skeleton_lstm", "part_attention-cs"])  # fmt: skip
     assert order == ["i3d-cs", "skeleton_lstm-cs", "skeleton_lstm-cv", "part_attention-cs"]
+    # each CS checkpoint ships with its saliency summaries: train, explain; train, explain; train; ...
+    assert [c[0] for c in calls] == ["train", "explain", "train", "explain", "train", "train", "explain"]
+    assert calls[1] == [
+        "explain",
+        "--run",
+        f"{tmp_path.as_posix()}/i3d-cs",
+        "--method",
+        "saliency",
+        "--limit",
+        "60",
+    ]
+    rows = reproduce.read_manifest(tmp_path)["checkpoints"]
+    assert all(("explain" in r) == r["name"].endswith("-cs") for r in rows)
 
 
 def test_a_changed_manifest_does_not_mark_the_code_dirty(tmp_path, monkeypatch):
