@@ -176,6 +176,7 @@ def ship(
         "size_bytes": (dest / "model.pt").stat().st_size,
         "sha256": sha256(dest / "model.pt"),
         "data_version": ck.get("data", {}).get("version") or 1,
+        "evaluated_on": ck.get("data", {}).get("version") or 1,  # trained and tested on the same data
         "metrics": {k: m[k] for k in KEEP if k in m},
     }
 
