@@ -111,6 +111,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     },
 }
 # soft-attention LSTM, STN, self-attention, two-stream, late fusion
+PATIENCE_FROM = 0.5  # the share of the step budget after which patience may stop a run
 DEFAULT_RECIPE = {"cpu": Recipe(lr=2e-3, steps=2400, patience=6), "paper": _PAPER_I3D}
 
 
@@ -631,17 +632,24 @@ def fit(run: Run) -> None:
     """Epochs until the step budget is spent or validation has levelled off (``patience``)."""
     s = run.s
     for epoch in range(run.start_epoch, run.epochs):
-        if run.step >= run.budget or levelled_off(run.best, epoch - 1, s.patience):
+        if run.step >= run.budget or (levelled_off(run.best, epoch - 1, s.patience) and _patient(run)):
             break
         row = train_epoch(run, epoch)
         if run.val_loader is not None:
             row.update(validate(run.model, run.val_loader, run.device, run.dtype, run.d))
         record_epoch(run, epoch, row)
-        if levelled_off(run.best, epoch, s.patience) and epoch + 1 < run.epochs:
+        if levelled_off(run.best, epoch, s.patience) and _patient(run) and epoch + 1 < run.epochs:
             log.info("stopping after epoch %d: validation top-1 has not improved for %d epochs "
                      "(best %.3f at epoch %s)", epoch, s.patience, run.best["val_top1"],
                      run.best.get("epoch"))  # fmt: skip
             break
+
+
+def _patient(run: Run) -> bool:
+    """Patience may end a run only once :data:`PATIENCE_FROM` of its step budget is spent: a model
+    still at chance after a few epochs (whole-frame I3D on the synthetic v2 clips) has not levelled
+    off, it has not started."""
+    return run.step >= PATIENCE_FROM * run.budget
 
 
 def levelled_off(best: dict, epoch: int, patience: int) -> bool:

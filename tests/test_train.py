@@ -280,10 +280,11 @@ def test_a_step_budget_and_patience_end_a_run(tiny_synth, tmp_path):
     hist = results.read_history(run)
     assert [h["step"] for h in hist] == [7, 10]  # 56 clips in batches of 8: 7 steps an epoch
     assert all("val_top1" in h and "train_loss" in h for h in hist)
-    # a rate so small that nothing changes: validation never improves on the first epoch
+    # a rate so small that nothing changes: validation never improves on the first epoch; patience
+    # counts from half the budget on (8 epochs of 7 steps: after epoch 3, at step 28)
     run = train(settings(tiny_synth, tmp_path / "flat", epochs=8, patience=2, lr=1e-12, evaluate=False))
     hist = results.read_history(run)
-    assert [h["epoch"] for h in hist] == [0, 1, 2]
+    assert [h["epoch"] for h in hist] == [0, 1, 2, 3]
     assert "has not improved for 2 epochs" in (run / "train.log").read_text()
     saved = json.loads((run / "settings.json").read_text())
     assert saved["patience"] == 2 and saved["steps"] == 0 and saved["config"]["hidden"] > 0
