@@ -295,7 +295,8 @@ def results_table(manifest: dict[str, Any]) -> str:
         trained = ref.get("data_version", 1)
         version = f"v{trained} / v{ref.get('evaluated_on', trained)}"
         lines.append(
-            f"| {_label(m, ref)} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | {_pct(cv)} | "
+            f"| {_label(m, ref)} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | "
+            f"{_pct(cv, ref)} | "
             f"{'' if pairs is None else f'{pairs:.3f}'} | {steered} | {rgb_cell} | "
             f"{_shares(met.get('attention_scores', {}))} | {code_cell} | {_minutes(cs)} |"
         )
@@ -321,8 +322,13 @@ def _shares(sc: dict[str, Any]) -> str:
     return "; ".join(bits) or "-"
 
 
-def _pct(row) -> str:
-    return "" if row is None else f"{row['metrics']['top1']:.3f}"
+def _pct(row, ref=None) -> str:
+    """A top-1, with the data version its weights were trained on when it differs from ``ref``'s
+    (a model retrained on cross-subject only still ships its older cross-view checkpoint)."""
+    if row is None:
+        return ""
+    older = ref is not None and row.get("data_version", 1) != ref.get("data_version", 1)
+    return f"{row['metrics']['top1']:.3f}" + (f" (v{row.get('data_version', 1)})" if older else "")
 
 
 def _minutes(row) -> str:

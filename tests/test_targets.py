@@ -166,3 +166,15 @@ def test_reproduce_targets_and_curves_commands(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert targets.markdown_table(manifest) in out.stdout
     assert Path(tmp_path / "c.png").is_file()
+
+
+def test_the_results_table_marks_a_cross_view_row_of_older_data():
+    """A model retrained on CS only still ships its v1 CV checkpoint: the CV cell says so."""
+    cs, cv = _row("i3d", top1=0.5), _row("i3d", "cv", top1=0.1)
+    cv["data_version"] = 1
+    for r in (cs, cv):
+        r["parameters"] = 1000
+    line = reproduce.results_table({"checkpoints": [cs, cv]}).splitlines()[2]
+    assert "| 0.500 | 0.100 (v1) |" in line and "v2 / v2" in line
+    cv["data_version"] = 2
+    assert "| 0.500 | 0.100 |" in reproduce.results_table({"checkpoints": [cs, cv]})
