@@ -119,6 +119,18 @@ def recipe_for(model: str, preset: str) -> Recipe:
     return RECIPES.get(model, DEFAULT_RECIPE).get(preset, DEFAULT_RECIPE[preset])
 
 
+SYNTH_TRAIN_CLIPS = 924  # the built-in synthetic dataset's cross-subject training split
+
+
+def budget_epochs(model: str, preset: str = "cpu", train_clips: int = SYNTH_TRAIN_CLIPS) -> int:
+    """A recipe's step budget as passes over a training split of ``train_clips`` clips (the Train
+    page's default number of epochs); a recipe without a step budget gives its ``epochs``."""
+    r = recipe_for(model, preset)
+    if not r.steps:
+        return r.epochs
+    return max(1, math.ceil(r.steps / math.ceil(train_clips / r.batch_size)))
+
+
 @dataclass
 class TrainSettings:
     """Every setting of a run (saved as ``settings.json``). ``None`` means "the model's recipe"."""

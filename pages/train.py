@@ -11,7 +11,7 @@ from app_support import jobs
 from app_support.navigation import through_router
 from app_support.settings import training_enabled
 from core_models.models import MODELS
-from core_models.train import recipe_for
+from core_models.train import budget_epochs
 from viz.export import html_bytes
 from viz.training import curves_figure
 
@@ -143,7 +143,9 @@ else:
 c1, c2, c3, c4 = st.columns([3, 2, 1, 3])
 model = c1.selectbox("Model", ORDER, format_func=lambda m: f"{m} · {ESTIMATE.get(m, '?')}", key="train_model")
 protocol = c2.selectbox("Protocol", list(PROTOCOLS), format_func=PROTOCOLS.get, key="train_protocol")
-epochs = int(c3.number_input("Epochs", 1, 500, recipe_for(model, "cpu").epochs, key=f"train_epochs_{model}"))
+epochs = int(c3.number_input("Epochs", 1, 500, budget_epochs(model), key=f"train_epochs_{model}",
+                             help="the recipe's step budget in passes over the synthetic training split; "
+                             "training stops earlier once validation levels off"))  # fmt: skip
 name_key = f"train_name_{model}_{protocol}"
 name = c4.text_input("Run name", free_name(f"{model}-{protocol}", jobs_dir), key=name_key)
 

@@ -62,7 +62,8 @@ def test_mean_of_probabilities_and_an_unknown_rule():
         fusion_table(NAMES, {"i3d": a}, probs, None)
 
 
-@pytest.mark.parametrize("name, rule", [("part_attention-cs", "sum of logits"),
+# separable_sta-cv is still the v1 checkpoint, which fuses a pose classifier (+ pose classifier)
+@pytest.mark.parametrize("name, rule", [("separable_sta-cv", "sum of logits"),
                                         ("late_fusion-cs", "mean of probabilities")])  # fmt: skip
 def test_shipped_fused_models_show_their_rule(name, rule):
     from core_models.synth.generate import dataset_clip
@@ -77,10 +78,11 @@ def test_shipped_fused_models_show_their_rule(name, rule):
     assert f"**{insp.confidence:.3f}**" in fusion_text(insp.class_names, insp.stream_logits, insp.probs, rule)
 
 
-def test_a_model_with_one_extra_head_has_no_streams():
+@pytest.mark.parametrize("name", ["glimpse_clouds-cs", "part_attention-cs"])
+def test_a_model_with_one_extra_head_has_no_streams(name):
+    """Glimpse Clouds' extra head, and a v2 attention model that classifies from RGB alone."""
     from core_models.synth.generate import dataset_clip
 
-    name = "glimpse_clouds-cs"
     insp = inspect_clip(
         load_model(CHECKPOINTS / name / "model.pt", name), dataset_clip("S001C002P003R001A030")
     )

@@ -151,12 +151,13 @@ def test_train_page_with_no_runs(tmp_path, monkeypatch):
     at = page(tmp_path / "app", monkeypatch)
     assert at.title[0].value == "Train"
     assert at.selectbox(key="train_model").value == "skeleton_lstm"
-    assert at.number_input(key="train_epochs_skeleton_lstm").value == 30  # the cpu recipe
+    # the cpu recipe's budget: 3,000 steps of 32 clips over 924 training clips
+    assert at.number_input(key="train_epochs_skeleton_lstm").value == 104
     assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs"
     assert not at.button(key="train_start").disabled
     assert not at.get("plotly_chart")
     at.selectbox(key="train_model").set_value("stn").run()
-    assert not at.exception and at.number_input(key="train_epochs_stn").value == 10
+    assert not at.exception and at.number_input(key="train_epochs_stn").value == 42
 
 
 def test_train_page_shows_a_finished_run(tmp_path, monkeypatch):
