@@ -237,8 +237,8 @@ def curves_png(manifest: dict[str, Any], checkpoints, out) -> list[str]:
 
     from core_models import results
 
-    rows = sorted(_rows(manifest).values(), key=lambda r: _shipped_names().index(r["name"])
-                  if r["name"] in _shipped_names() else 99)  # fmt: skip
+    order = {name: i for i, name in enumerate(_shipped_names())}
+    rows = sorted(_rows(manifest).values(), key=lambda r: order.get(r["name"], len(order)))
     models = list(dict.fromkeys(r["model"] for r in rows))
     if not models:
         raise SystemExit("no checkpoint in the manifest is trained on the current synthetic data")
