@@ -299,6 +299,11 @@ def _add_train(sub) -> None:
     p.add_argument("--warmup-epochs", type=NON_NEGATIVE_FLOAT)
     p.add_argument("--clip-grad", type=_positive_float, help="max gradient norm")
     p.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        help="left-right mirror half of the training clips (the recipes do; --no-mirror to turn off)",
+    )
+    p.add_argument(
         "--amp",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
@@ -346,7 +351,7 @@ def _run_train(args) -> int:
         protocol=args.protocol, epochs=args.epochs, steps=args.steps, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
-        clip_grad=args.clip_grad, amp=args.amp, stage=args.stage, init=args.init,
+        clip_grad=args.clip_grad, mirror=args.mirror, amp=args.amp, stage=args.stage, init=args.init,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,
         evaluate=not args.no_evaluate, resume=args.resume,

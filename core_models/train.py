@@ -89,6 +89,7 @@ class Recipe:
     clip_grad: float = 5.0
     steps: int = 0
     patience: int = 0
+    mirror: bool = True
 
 
 _PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
@@ -150,6 +151,7 @@ class TrainSettings:
     optimizer: str | None = None
     warmup_epochs: float | None = None
     clip_grad: float | None = None
+    mirror: bool | None = None
     amp: str = "auto"
     stage: str | None = None
     init: str | None = None
@@ -334,6 +336,7 @@ def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
     return ClipDataset(
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
         protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
+        mirror=train and bool(s.mirror),
     )  # fmt: skip
 
 

@@ -4,7 +4,8 @@ Decoding video dominates a CPU epoch, so each clip is prepared once and cached a
 ``.npz``: up to ``cache_frames`` frames (uniformly subsampled) resized to the model's square input
 (short side resized, centre crop), the body-part crops of the same frames, and the normalised
 skeleton at full frame rate. An item then only samples frames from the cached arrays (a random
-frame per bin when training, the bin centres otherwise) and converts them to float.
+frame per bin when training, the bin centres otherwise) and converts them to float. A training
+set made with ``mirror=True`` also left-right mirrors half of its items (:func:`mirror_item`).
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
@@ -45,6 +46,7 @@ from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef
 from core_models.data.crops import CropSpec, crop_parts
 from core_models.data.flow import clip_flow, flow_stack
+from core_models.data.layouts import SkeletonLayout, mirror_name
 from core_models.data.sampling import sample_indices
 from core_models.data.skeleton import fill_missing, normalize_skeleton
 
@@ -194,6 +196,7 @@ class ClipDataset(Dataset):
         seed: int = 0,
         keep_in_memory: bool = False,
         memory_budget: int | None = None,
+        mirror: bool = False,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -202,6 +205,7 @@ class ClipDataset(Dataset):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.protocol = protocol
         self.seed = seed
+        self.mirror = mirror and train
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
         self._memory: dict[int, _Prepared] | None = {} if keep_in_memory else None
@@ -268,7 +272,10 @@ class ClipDataset(Dataset):
     # -- items -------------------------------------------------------------------------------
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
-        return make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng)
+        item = make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng)
+        if self.mirror and rng.random() < 0.5:
+            item = mirror_item(item, self.reader.layout, self.spec)
+        return item
 
 
 def _nbytes(prep: _Prepared) -> int:
@@ -308,6 +315,45 @@ def make_item(
     for k, v in prep.extras.items():
         item[k] = torch.from_numpy(np.asarray(v))
     return item
+
+
+def mirror_item(item: dict[str, torch.Tensor], layout: SkeletonLayout, spec: InputSpec) -> dict[str, torch.Tensor]:
+    """The item of the left-right mirror image of the clip (training augmentation).
+
+    Frames, crops and flow are flipped horizontally (flow's x component changes sign); 2D joints
+    change the sign of x (they are in [-1, 1] around the frame's centre) and 3D joints that of x
+    around the body centre, and both swap left and right joints. Part crops swap their left and
+    right parts, the ground-truth parts follow, and the dominant and acting hands swap. A
+    left-handed subject drinking becomes a right-handed one drinking, so a model cannot learn
+    "the right hand" instead of "the hand that acts". Every class of the supported datasets keeps
+    its label under a mirror (none is defined by a side).
+    """
+    out = dict(item)
+    joints = torch.tensor(layout.mirror_joints)
+    if "rgb" in out:
+        out["rgb"] = out["rgb"].flip(-1)
+    if "crops" in out and spec.crops is not None:
+        names = spec.crops.parts
+        order = torch.tensor([names.index(mirror_name(n)) for n in names])
+        out["crops"] = out["crops"].flip(-1)[order]
+    if "flow" in out:
+        flow = out["flow"].flip(-1).clone()
+        flow[0::2] = -flow[0::2]  # channels are dx_0, dy_0, dx_1, ...
+        out["flow"] = flow
+    if "joints2d" in out:
+        j2d = out["joints2d"][..., joints, :].clone()
+        j2d[..., 0] = -j2d[..., 0]
+        out["joints2d"] = j2d
+    if "skeleton" in out:
+        skel = out["skeleton"][..., joints, :].clone()
+        skel[..., 0] = -skel[..., 0]
+        out["skeleton"] = skel
+    if "truth_parts" in out:
+        out["truth_parts"] = out["truth_parts"][torch.tensor(layout.mirror_parts)]
+    for key in ("truth_dominant", "truth_acting"):  # 0 left, 1 right, -1 none
+        if key in out and int(out[key]) >= 0:
+            out[key] = 1 - out[key]
+    return out
 
 
 def _spec_key(spec: InputSpec) -> dict:

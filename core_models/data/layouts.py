@@ -23,6 +23,13 @@ import numpy as np
 REQUIRED_PARTS = ("left_hand", "right_hand", "upper_body", "full_body")
 
 
+def mirror_name(name: str) -> str:
+    """``left`` and ``right`` swapped in a joint or part name (``hand_left`` -> ``hand_right``)."""
+    tokens = name.split("_")
+    swap = {"left": "right", "right": "left"}
+    return "_".join(swap.get(t, t) for t in tokens)
+
+
 @dataclass(frozen=True)
 class BodyPart:
     """A named group of joints.
@@ -76,6 +83,10 @@ class SkeletonLayout:
         for part in self.parts:
             if not part.joints or max(part.joints) >= n or min(part.joints) < 0:
                 raise ValueError(f"{self.name}: part {part.name} has joints outside 0..{n - 1}")
+        for kind, have in (("joint", self.joint_names), ("part", names)):
+            unpaired = [x for x in have if mirror_name(x) not in have]
+            if unpaired:
+                raise ValueError(f"{self.name}: {kind}s {unpaired} have no mirror partner")
 
     @property
     def num_joints(self) -> int:
@@ -90,6 +101,18 @@ class SkeletonLayout:
     @property
     def part_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parts)
+
+    @property
+    def mirror_joints(self) -> tuple[int, ...]:
+        """For each joint, the joint it becomes in a left-right mirror image (``left`` and
+        ``right`` swapped in its name; a joint on the midline maps to itself)."""
+        return tuple(self.joint_names.index(mirror_name(n)) for n in self.joint_names)
+
+    @property
+    def mirror_parts(self) -> tuple[int, ...]:
+        """For each body part, the part it becomes in a left-right mirror image."""
+        names = self.part_names
+        return tuple(names.index(mirror_name(n)) for n in names)
 
     def part(self, name: str) -> BodyPart:
         for p in self.parts:

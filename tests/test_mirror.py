@@ -1,0 +1,132 @@
+"""Left-right mirror augmentation: every input of an item mirrors consistently with the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core_models.data.clip import Clip, ClipTruth
+from core_models.data.crops import CropSpec
+from core_models.data.datasets import ClipDataset, InputSpec, make_item, mirror_item, prepare_clip
+from core_models.data.layouts import LAYOUTS, NTU25, mirror_name
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=lambda x: x.name)
+def test_layout_mirrors_are_involutions_that_swap_sides(layout):
+    joints, parts = layout.mirror_joints, layout.mirror_parts
+    assert [joints[j] for j in joints] == list(range(layout.num_joints))
+    assert [parts[p] for p in parts] == list(range(len(layout.parts)))
+    for j, name in enumerate(layout.joint_names):
+        other = layout.joint_names[joints[j]]
+        assert other == mirror_name(name)
+        assert (other == name) == ("left" not in name and "right" not in name)
+    assert layout.part_names[parts[layout.part_names.index("left_hand")]] == "right_hand"
+    assert parts[layout.part_names.index("full_body")] == layout.part_names.index("full_body")
+
+
+def _clip_with_marked_right_hand(T: int = 6, H: int = 48, W: int = 64) -> Clip:
+    """A clip whose frames are dark except a white square on the right hand's 2D joint, which
+    moves over time; 3D joints are random (their mirror is checked numerically)."""
+    rng = np.random.default_rng(0)
+    frames = np.zeros((T, H, W, 3), np.uint8)
+    j2d = np.full((T, 1, 25, 2), np.nan, np.float32)
+    j2d[:, 0, :, 0] = rng.uniform(10, W - 10, (T, 25))
+    j2d[:, 0, :, 1] = rng.uniform(10, H - 10, (T, 25))
+    hand = NTU25.joint_index("hand_right")
+    for t in range(T):
+        x, y = 20 + 3 * t, 24
+        j2d[t, 0, hand] = (x + 0.5, y + 0.5)
+        frames[t, y - 1 : y + 2, x - 1 : x + 2] = 255
+    parts = np.zeros((T, len(NTU25.part_names)), bool)
+    parts[:, NTU25.part_names.index("right_hand")] = True
+    truth = ClipTruth(NTU25.part_names, parts, (0, T), info={"dominant": "right", "acting_hand": "right"})
+    joints3d = rng.normal(size=(T, 1, 25, 3)).astype(np.float32)
+    return Clip("m", NTU25, 0, "drink water", frames=frames, joints3d=joints3d, joints2d=j2d, truth=truth)
+
+
+SPEC = InputSpec(
+    num_frames=4, frame_size=32, skeleton_frames=4, num_persons=1,
+    crops=CropSpec(parts=("left_hand", "right_hand", "full_body"), size=16),
+)  # fmt: skip
+
+
+def test_mirror_moves_every_input_together():
+    clip = _clip_with_marked_right_hand()
+    item = make_item(prepare_clip(clip, SPEC), SPEC, 0)
+    m = mirror_item(item, NTU25, SPEC)
+    left, right = NTU25.joint_index("hand_left"), NTU25.joint_index("hand_right")
+
+    # RGB flipped: the white square is now where the mirrored left hand says.
+    torch.testing.assert_close(m["rgb"], item["rgb"].flip(-1))
+    S = SPEC.frame_size
+    for t in range(SPEC.num_frames):
+        x, y = ((m["joints2d"][t, 0, left] + 1) / 2 * S).tolist()
+        assert m["rgb"][:, t, int(y), int(x)].min() > 0.5, "the mirrored hand joint is off the mark"
+        assert m["rgb"][:, t, int(y), S - 1 - int(x)].max() < 0, "the mark did not move"
+    torch.testing.assert_close(m["joints2d"][:, :, left, 0], -item["joints2d"][:, :, right, 0])
+    torch.testing.assert_close(m["joints2d"][:, :, left, 1], item["joints2d"][:, :, right, 1])
+
+    # Crops: the left-hand crop of the mirror is the flipped right-hand crop of the original.
+    torch.testing.assert_close(m["crops"][0], item["crops"][1].flip(-1))
+    torch.testing.assert_close(m["crops"][1], item["crops"][0].flip(-1))
+    torch.testing.assert_close(m["crops"][2], item["crops"][2].flip(-1))
+
+    # 3D joints: x changes sign around the body centre, sides swap, y and z stay.
+    torch.testing.assert_close(m["skeleton"][..., left, 0], -item["skeleton"][..., right, 0])
+    torch.testing.assert_close(m["skeleton"][..., left, 1:], item["skeleton"][..., right, 1:])
+
+    # Ground truth follows: the acting hand is now the left one.
+    names = NTU25.part_names
+    assert m["truth_parts"][names.index("left_hand")] and not m["truth_parts"][names.index("right_hand")]
+    assert int(m["truth_acting"]) == 0 and int(m["truth_dominant"]) == 0
+    assert m["label"] == item["label"]
+
+    # Twice is the identity.
+    twice = mirror_item(m, NTU25, SPEC)
+    for k, v in item.items():
+        torch.testing.assert_close(twice[k], v, equal_nan=True, msg=k)
+
+
+def test_mirror_flips_flow_and_its_x_component():
+    flow = torch.randn(6, 8, 8)
+    m = mirror_item({"flow": flow}, NTU25, InputSpec(flow_frames=3))["flow"]
+    torch.testing.assert_close(m[0::2], -flow[0::2].flip(-1))
+    torch.testing.assert_close(m[1::2], flow[1::2].flip(-1))
+
+
+class _OneClipReader:
+    layout = NTU25
+
+    def __init__(self, clip):
+        self.clip = clip
+
+    def label_for(self, ref, protocol=None):
+        return 0
+
+    def load(self, ref, **kw):
+        return self.clip
+
+
+def test_training_set_mirrors_about_half_and_evaluation_never():
+    clip = _clip_with_marked_right_hand()
+    reader = _OneClipReader(clip)
+    refs = ["m"] * 40
+    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0)
+    train = ClipDataset(reader, refs, spec, train=True, mirror=True, keep_in_memory=True)
+    acting = [int(train[i]["truth_acting"]) for i in range(len(refs))]
+    assert 8 <= acting.count(0) <= 32, acting
+    assert acting == [int(train[i]["truth_acting"]) for i in range(len(refs))], "not reproducible"
+    plain = ClipDataset(reader, refs, spec, train=True, mirror=False, keep_in_memory=True)
+    assert all(int(plain[i]["truth_acting"]) == 1 for i in range(len(refs)))
+    evaluation = ClipDataset(reader, refs, spec, train=False, mirror=True, keep_in_memory=True)
+    assert all(int(evaluation[i]["truth_acting"]) == 1 for i in range(len(refs)))
+
+
+def test_recipes_mirror_unless_told_not_to():
+    from core_models.cli import build_parser
+    from core_models.train import TrainSettings
+
+    assert TrainSettings(model="part_attention", out="x").resolved().mirror is True
+    args = build_parser().parse_args(["train", "--model", "part_attention", "--out", "x", "--no-mirror"])
+    assert args.mirror is False
