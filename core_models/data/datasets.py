@@ -317,7 +317,9 @@ def make_item(
     return item
 
 
-def mirror_item(item: dict[str, torch.Tensor], layout: SkeletonLayout, spec: InputSpec) -> dict[str, torch.Tensor]:
+def mirror_item(
+    item: dict[str, torch.Tensor], layout: SkeletonLayout, spec: InputSpec
+) -> dict[str, torch.Tensor]:
     """The item of the left-right mirror image of the clip (training augmentation).
 
     Frames, crops and flow are flipped horizontally (flow's x component changes sign); 2D joints
