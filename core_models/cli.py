@@ -312,6 +312,11 @@ def _add_train(sub) -> None:
     p.add_argument("--stage", help="training stage of a staged model (e.g. backbone, glimpses)")
     p.add_argument("--init", help="checkpoint whose matching tensors initialise the model (staged training)")
     p.add_argument(
+        "--init-map",
+        metavar="OLD=NEW",
+        help="with --init: the tensors under prefix OLD, renamed to NEW (e.g. parts.full_body.=backbone.)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -352,6 +357,7 @@ def _run_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad, mirror=args.mirror, amp=args.amp, stage=args.stage, init=args.init,
+        init_map=args.init_map,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,
         evaluate=not args.no_evaluate, resume=args.resume,

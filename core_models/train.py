@@ -155,6 +155,7 @@ class TrainSettings:
     amp: str = "auto"
     stage: str | None = None
     init: str | None = None
+    init_map: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     workers: int = 1
@@ -421,7 +422,7 @@ def build_for_run(s: TrainSettings, num_classes: int, layout_name: str) -> nn.Mo
     if s.init:
         ckpt = load_checkpoint(s.init)
         check_checkpoint(ckpt, s.init)  # its own model must hold up before any tensor is taken
-        state = ckpt["state_dict"]
+        state = rename_prefix(ckpt["state_dict"], s.init_map) if s.init_map else ckpt["state_dict"]
         own = model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
         if not usable:
@@ -434,6 +435,19 @@ def build_for_run(s: TrainSettings, num_classes: int, layout_name: str) -> nn.Mo
             raise SystemExit(f"{s.model} has no training stage {s.stage!r}; it has {stages or 'none'}")
         model.set_stage(s.stage)
     return model
+
+
+def rename_prefix(state: dict[str, torch.Tensor], mapping: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` under the prefix ``OLD`` of ``mapping`` (``"OLD=NEW"``), renamed to
+    start with ``NEW`` instead: ``parts.full_body.=backbone.`` takes part attention's full-body
+    trunk as a whole-frame I3D's backbone. Tensors outside ``OLD`` are left out."""
+    if mapping.count("=") != 1:
+        raise SystemExit(f"--init-map {mapping!r}: expected OLD=NEW, e.g. parts.full_body.=backbone.")
+    old, new = mapping.split("=")
+    out = {new + k[len(old) :]: v for k, v in state.items() if k.startswith(old)}
+    if not out:
+        raise SystemExit(f"--init-map {mapping!r}: no tensor of the --init checkpoint starts with {old!r}")
+    return out
 
 
 def _layout_name(reader) -> str:

@@ -320,3 +320,19 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
     row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"))
     for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward"):
         assert row[key] > 0, key
+
+
+def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
+    from core_models.checkpoint import build_model_with
+    from core_models.train import rename_prefix
+
+    pa = build_model_with("part_attention", "cpu", num_classes=14, layout_name="ntu25", config=None)
+    i3d = build_model_with("i3d", "cpu", num_classes=14, layout_name="ntu25", config=None)
+    taken = rename_prefix(pa.state_dict(), "parts.full_body.=backbone.")
+    own = i3d.state_dict()
+    assert set(taken) <= set(own) and all(taken[k].shape == own[k].shape for k in taken)
+    assert set(own) - set(taken) == {"backbone.logits.weight", "backbone.logits.bias"}  # only the classifier
+    with pytest.raises(SystemExit, match="no tensor"):
+        rename_prefix(pa.state_dict(), "nothing.=backbone.")
+    with pytest.raises(SystemExit, match="OLD=NEW"):
+        rename_prefix(pa.state_dict(), "parts.full_body.")
