@@ -62,6 +62,10 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   scale at which ``probe``'s CNN on one frame's 32 px hand crops tells the held objects apart
   (``core_models.synth.probe.HAND_CROPS``); the paper does not state its crop scale. The
   checkpoints trained before the field existed used 0.12 and rebuild with it (``LEGACY``).
+* Training mirrors half of the clips left to right (``data.datasets.mirror_item``: the two hand
+  crops swap places with the skeleton's sides), so the hand that acts is the left one as often as
+  the right one and the pose branch must find which hand acts instead of learning that most
+  subjects act with the right; the paper does not say it augments.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
