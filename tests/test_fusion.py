@@ -62,8 +62,8 @@ def test_mean_of_probabilities_and_an_unknown_rule():
         fusion_table(NAMES, {"i3d": a}, probs, None)
 
 
-# separable_sta-cv is still the v1 checkpoint, which fuses a pose classifier (+ pose classifier)
-@pytest.mark.parametrize("name, rule", [("separable_sta-cv", "sum of logits"),
+# temporal_granularity-cv is still the v1 checkpoint, which fuses a pose classifier (+ pose classifier)
+@pytest.mark.parametrize("name, rule", [("temporal_granularity-cv", "sum of logits"),
                                         ("late_fusion-cs", "mean of probabilities")])  # fmt: skip
 def test_shipped_fused_models_show_their_rule(name, rule):
     from core_models.synth.generate import dataset_clip

@@ -290,7 +290,7 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
     assert markers(curve) == [NUM_FRAMES // 2]
     bands = [(s["x0"], s["x1"]) for s in curve["layout"]["shapes"] if s["type"] == "rect"]
     assert bands == [INTERVAL]
-    assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (2, 2)  # separable STA's map
+    assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (4, 4)  # separable STA's v2 map
     assert any("of the temporal attention" in m.value for m in at.markdown)
     assert {"sta_video_webm", "sta_frame_png", "sta_temporal_html", "sta_map_html"} <= downloads(at)
     at.slider(key="frame").set_value(LATE).run()
