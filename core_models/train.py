@@ -337,7 +337,7 @@ def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
     return ClipDataset(
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
         protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
-        mirror=train and bool(s.mirror),
+        mirror=bool(s.mirror),  # a training set only (ClipDataset ignores it for evaluation)
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ Indices are 0-based here; the dataset documents use 1-based numbering.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -102,13 +103,13 @@ class SkeletonLayout:
     def part_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parts)
 
-    @property
+    @cached_property
     def mirror_joints(self) -> tuple[int, ...]:
         """For each joint, the joint it becomes in a left-right mirror image (``left`` and
         ``right`` swapped in its name; a joint on the midline maps to itself)."""
         return tuple(self.joint_names.index(mirror_name(n)) for n in self.joint_names)
 
-    @property
+    @cached_property
     def mirror_parts(self) -> tuple[int, ...]:
         """For each body part, the part it becomes in a left-right mirror image."""
         names = self.part_names
