@@ -111,17 +111,28 @@ def browser():
 
 
 def settle(page, timeout_s: float = 90) -> None:
-    """Wait until the script has finished running (the running indicator is gone)."""
+    """Wait until the script has finished running (the running indicator is gone, twice a
+    second apart, so a rerun that starts just after the first look is waited for too), then for
+    the images, videos and charts it sent. Timeouts are generous: a loaded CI machine serves a
+    page's media several times slower than an idle one."""
     page.wait_for_timeout(500)
     deadline = time.monotonic() + timeout_s
+    idle = 0
     while time.monotonic() < deadline:
         if page.locator("[data-testid=stStatusWidget]").count() == 0:
-            page.wait_for_load_state("networkidle")  # images, videos and charts fetched
-            page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
-            page.wait_for_timeout(1000)  # plotly draws after its data arrives
-            return
+            idle += 1
+            if idle == 2:
+                page.wait_for_load_state("networkidle", timeout=90_000)  # media fetched
+                page.wait_for_function(
+                    "Array.from(document.images).every(i => i.complete)", timeout=60_000
+                )
+                page.wait_for_timeout(1000)  # plotly draws after its data arrives
+                return
+            page.wait_for_timeout(1000)
+            continue
+        idle = 0
         page.wait_for_timeout(250)
-    pytest.fail("the page was still running after 90 s")
+    pytest.fail(f"the page was still running after {timeout_s:.0f} s")
 
 
 def no_exception(page) -> None:
@@ -158,7 +169,8 @@ def test_a_confusion_cells_clip_opens_from_its_gallery_in_the_inspector(browser,
     page.get_by_text("Clips behind a cell").first.wait_for(timeout=90_000)
     settle(page)
     card = page.locator("[data-testid=stVerticalBlock]").filter(has_text=first).last  # the innermost
-    assert card.locator("img").count() == 1  # a thumbnail of the clip
+    card.locator("img").first.wait_for(timeout=60_000)  # a thumbnail of the clip
+    assert card.locator("img").count() == 1
     card.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "compare-gallery.png"))
     card.get_by_role("button", name="Inspect").click()
@@ -181,7 +193,8 @@ def test_failures_are_a_gallery_and_a_tag_is_kept(browser, app_url, watcher, tmp
     page.get_by_text("test clips wrong").first.wait_for(timeout=90_000)
     settle(page)
     no_exception(page)
-    assert page.locator("[data-testid=stImage] img").count() >= 4  # thumbnails
+    page.locator("[data-testid=stImage] img").nth(3).wait_for(timeout=60_000)  # thumbnails
+    assert page.locator("[data-testid=stImage] img").count() >= 4
     page.screenshot(path=str(SHOTS / "failures.png"))
     page.close()
 
