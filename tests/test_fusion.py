@@ -62,15 +62,30 @@ def test_mean_of_probabilities_and_an_unknown_rule():
         fusion_table(NAMES, {"i3d": a}, probs, None)
 
 
-# temporal_granularity-cv is still the v1 checkpoint, which fuses a pose classifier (+ pose classifier)
-@pytest.mark.parametrize("name, rule", [("temporal_granularity-cv", "sum of logits"),
+def with_pose_classifier(name: str, out: Path) -> Path:
+    """``name``'s shipped checkpoint with the "+ pose classifier" option turned on: its trained
+    weights, and a pose classifier (seeded, untrained) whose logits are added to the RGB path's.
+    No shipped v2 model fuses one; the arithmetic shown is the same whatever the weights."""
+    from core_models.checkpoint import build_model_with, load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(CHECKPOINTS / name / "model.pt")
+    config = {**ckpt["config"], "pose_scores": True}
+    torch.manual_seed(0)
+    model = build_model_with(ckpt["model"], ckpt["preset"], num_classes=ckpt["num_classes"],
+                             layout_name=ckpt["layout"], config=config, legacy=True)  # fmt: skip
+    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    assert not unexpected and missing and all(k.startswith("pose_scores.") for k in missing)
+    ckpt = {k: v for k, v in ckpt.items() if k != "ood"}  # its statistics are of the RGB features alone
+    return save_checkpoint(out / "model.pt", {**ckpt, "config": config, "state_dict": model.state_dict()})
+
+
+@pytest.mark.parametrize("name, rule", [("temporal_granularity-cs", "sum of logits"),
                                         ("late_fusion-cs", "mean of probabilities")])  # fmt: skip
-def test_shipped_fused_models_show_their_rule(name, rule):
+def test_fused_models_show_their_rule(name, rule, tmp_path):
     from core_models.synth.generate import dataset_clip
 
-    insp = inspect_clip(
-        load_model(CHECKPOINTS / name / "model.pt", name), dataset_clip("S001C002P003R001A030")
-    )
+    path = with_pose_classifier(name, tmp_path) if rule == "sum of logits" else CHECKPOINTS / name / "model.pt"
+    insp = inspect_clip(load_model(path, name), dataset_clip("S001C002P003R001A030"))
     assert insp.fusion == rule and len(insp.stream_logits) == 2
     assert set(insp.streams) == set(insp.stream_logits)
     table = fusion_table(insp.class_names, insp.stream_logits, insp.probs, insp.fusion, insp.label)
