@@ -123,9 +123,7 @@ def settle(page, timeout_s: float = 90) -> None:
             idle += 1
             if idle == 2:
                 page.wait_for_load_state("networkidle", timeout=90_000)  # media fetched
-                page.wait_for_function(
-                    "Array.from(document.images).every(i => i.complete)", timeout=60_000
-                )
+                page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=60_000)
                 page.wait_for_timeout(1000)  # plotly draws after its data arrives
                 return
             page.wait_for_timeout(1000)

@@ -84,7 +84,9 @@ def with_pose_classifier(name: str, out: Path) -> Path:
 def test_fused_models_show_their_rule(name, rule, tmp_path):
     from core_models.synth.generate import dataset_clip
 
-    path = with_pose_classifier(name, tmp_path) if rule == "sum of logits" else CHECKPOINTS / name / "model.pt"
+    path = (
+        with_pose_classifier(name, tmp_path) if rule == "sum of logits" else CHECKPOINTS / name / "model.pt"
+    )
     insp = inspect_clip(load_model(path, name), dataset_clip("S001C002P003R001A030"))
     assert insp.fusion == rule and len(insp.stream_logits) == 2
     assert set(insp.streams) == set(insp.stream_logits)
