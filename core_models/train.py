@@ -99,7 +99,7 @@ _PAPER_POSE = Recipe(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=100, ba
 # (a CS epoch is 57 steps of 16 clips); patience ends a run sooner once validation levels off.
 RECIPES: dict[str, dict[str, Recipe]] = {
     "skeleton_lstm": {"cpu": Recipe(lr=3e-3, batch_size=32, steps=3000, patience=8), "paper": _PAPER_POSE},
-    "i3d": {"cpu": Recipe(lr=2e-3, steps=1400, patience=6), "paper": _PAPER_I3D},
+    "i3d": {"cpu": Recipe(lr=3e-4, steps=2000, patience=6), "paper": _PAPER_I3D},
     "i3d_nl": {"cpu": Recipe(lr=2e-3, steps=1200, patience=6), "paper": _PAPER_I3D},
     "part_attention": {"cpu": Recipe(lr=2e-3, steps=1800, patience=6), "paper": _PAPER_I3D},
     "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800, patience=6), "paper": _PAPER_I3D},
