@@ -181,3 +181,69 @@ def test_hand_crops_at_the_probe_scale_and_old_checkpoints_at_their_own():
         "part_attention", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True
     )
     assert old.input_spec.crops.hand_ratio == 0.12
+
+
+def test_shared_hands_are_one_trunk_under_two_names():
+    tied, apart = tiny(shared_hands=True), tiny()
+    left, right = tied.parts["left_hand"], tied.parts["right_hand"]
+    for (name, a), (_, b) in zip(left.named_parameters(), right.named_parameters(), strict=True):
+        assert a is b, name
+    for (name, a), (_, b) in zip(left.named_buffers(), right.named_buffers(), strict=True):
+        assert a is b, name
+    trunk = sum(p.numel() for p in right.parameters())
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(apart) - count(tied) == trunk > 0
+    # one optimiser step moves both names alike, and a state dict round trip keeps them one trunk
+    batch = make_batch(tied, frames_size=(4, 16))
+    opt = torch.optim.SGD(tied.parameters(), lr=0.1)
+    loss, _ = tied.loss(tied(batch), batch)
+    loss.backward()
+    opt.step()
+    for a, b in zip(left.parameters(), right.parameters(), strict=True):
+        assert torch.equal(a, b)
+    fresh = tiny(shared_hands=True)
+    fresh.load_state_dict(tied.state_dict())
+    stem = "Conv3d_1a_7x7.conv.weight"
+    assert fresh.parts["left_hand"].get_parameter(stem) is fresh.parts["right_hand"].get_parameter(stem)
+    with pytest.raises(ValueError, match="shared_hands needs both"):
+        tiny(shared_hands=True, parts=("right_hand", "full_body"))
+
+
+def _handed_batch(n: int, g: torch.Generator, frames: int, size: int) -> dict[str, torch.Tensor]:
+    """The class shows in the acting hand's crop, left or right per clip; the skeleton says which.
+
+    The idle hand and the body show the same kind of patch with a random sign, so a fixed mix of
+    the parts is misled on every clip, whichever hand acts.
+    """
+    y = torch.randint(0, 2, (n,), generator=g)
+    acting = torch.randint(0, 2, (n,), generator=g)  # 0: left hand, 1: right hand
+    crops = torch.rand(n, 3, 3, frames, size, size, generator=g) * 0.5 - 0.25
+    lo, hi = size // 4, 3 * size // 4
+    signs = torch.randint(0, 2, (n, 3), generator=g).float() * 2 - 1
+    signs[torch.arange(n), acting] = y.float() * 2 - 1
+    crops[..., lo:hi, lo:hi] += 0.75 * signs[:, :, None, None, None, None]
+    skeleton = torch.zeros(n, 4, 1, 2, 3)
+    skeleton[..., 0, 0] = acting.float()[:, None, None] * 2 - 1  # joint 0's x: which hand moves
+    return {"crops": crops, "skeleton": skeleton, "label": y, "acting": acting}
+
+
+def test_shared_hands_attention_follows_the_acting_hand_on_each_clip():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    model = tiny(shared_hands=True)
+    frames, size = model.config.num_frames, model.config.crop_size
+    probe = _handed_batch(32, g, frames, size)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):
+        batch = _handed_batch(16, g, frames, size)
+        total, _ = model.loss(model(batch), batch)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        alpha = model(probe).attention["parts"]  # (32, 3)
+    on_acting = alpha[torch.arange(32), probe["acting"]]
+    for hand in (0, 1):  # left-acting and right-acting clips alike
+        mine = probe["acting"] == hand
+        assert on_acting[mine].mean() > 0.6, (hand, alpha[mine].mean(0))

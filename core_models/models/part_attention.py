@@ -66,6 +66,14 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   crops swap places with the skeleton's sides), so the hand that acts is the left one as often as
   the right one and the pose branch must find which hand acts instead of learning that most
   subjects act with the right; the paper does not say it augments.
+* ``shared_hands`` (an addition; on in the ``cpu`` preset, off in ``paper``): the two hand
+  streams share one I3D trunk (the same weights and batch-norm statistics under both names, so
+  Grad-CAM and weight loading still see one stream per part). With a trunk of its own per hand, a
+  fixed mix of the parts already carries the held object from whichever hand holds it, and the
+  trained attention settles on a constant prior (right hand 0.37 on every clip). With one trunk,
+  both hands' features live in one space and a fixed mix dilutes the acting hand's evidence with
+  the idle hand's, so picking the acting hand lowers the loss on every clip. Mirroring already
+  shows the trunk hands of both orientations, so no crop is flipped.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -124,10 +132,11 @@ class PartAttentionConfig:
         stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
         hand_ratio: half-side of a hand crop as a share of the person's height
             (``core_models.data.crops.CropSpec``).
+        shared_hands: the left and right hand streams share one trunk (see the module docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"hand_ratio": 0.12}
+    LEGACY: ClassVar[dict] = {"hand_ratio": 0.12, "shared_hands": False}
 
     num_classes: int
     parts: tuple[str, ...] = DEFAULT_PARTS
@@ -149,6 +158,7 @@ class PartAttentionConfig:
     pose_scores: bool = False
     stream_weight: float = 0.5
     hand_ratio: float = 0.15
+    shared_hands: bool = False
 
 
 PRESETS = {
@@ -158,7 +168,7 @@ PRESETS = {
     ),
     "cpu": PartAttentionConfig(
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
-        attention_hidden=64, dropout=0.3, pose_dropout=0.3,
+        attention_hidden=64, dropout=0.3, pose_dropout=0.3, shared_hands=True,
     ),
 }  # fmt: skip
 
@@ -177,6 +187,24 @@ def part_trunk(config: PartAttentionConfig) -> I3D:
         num_classes=1, width=config.width, input_frames=config.num_frames, input_size=config.crop_size
     )
     return i3d_trunk(cfg, until=config.fusion_endpoint)
+
+
+HANDS = ("left_hand", "right_hand")
+
+
+def tie(copy: nn.Module, source: nn.Module) -> None:
+    """Make every parameter and buffer of ``copy`` the very tensor of ``source`` (same structure).
+
+    The two stay separate modules (their own names and hooks) that compute with one set of
+    weights; ``parameters()`` yields each shared tensor once, so an optimiser steps it once.
+    """
+    mods = dict(source.named_modules())
+    for name, module in copy.named_modules():
+        twin = mods[name]
+        for key in module._parameters:
+            module._parameters[key] = twin._parameters[key]
+        for key in module._buffers:
+            module._buffers[key] = twin._buffers[key]
 
 
 class PartAttentionBranch(nn.Module):
@@ -236,6 +264,10 @@ class PartAttention(nn.Module):
             raise ValueError("P-I3D needs at least one body part")
         self.config = config
         self.parts = nn.ModuleDict({name: part_trunk(config) for name in config.parts})
+        if config.shared_hands:
+            if not set(HANDS) <= set(config.parts):
+                raise ValueError(f"shared_hands needs both {HANDS} among the parts, got {config.parts}")
+            tie(self.parts["left_hand"], self.parts["right_hand"])
         channels = self.parts[config.parts[0]].feature_channels(config.fusion_endpoint)
         self.attention = PartAttentionBranch(config)
         self.drop = nn.Dropout(config.dropout)
