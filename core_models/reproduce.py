@@ -132,11 +132,28 @@ def refresh_manifest(run: Path) -> bool:
     return True
 
 
+def stage_runs(cmds: list[list[str]]) -> list[Path]:
+    """The run folders of an entry's ``train`` calls, in order (one per stage)."""
+    return [Path(args[args.index("--out") + 1]) for args in cmds]
+
+
+def training_time(runs: list[Path]) -> tuple[float, float]:
+    """(seconds of training, clips per second) over every stage's epochs, from their histories."""
+    hist = [h for run in runs for h in results.read_history(run)]
+    seconds = sum(h["train_seconds"] for h in hist)
+    clips = sum(h["train_seconds"] * h["clips_per_second"] for h in hist)
+    return seconds, clips / max(seconds, 1e-9)
+
+
 def ship(
     entry: Shipped, run: Path, checkpoints: Path, *, cmds: list[list[str]], wall: float, commit: str
 ) -> dict:
-    """Copy a finished run into ``checkpoints/<name>`` and describe it for the manifest."""
-    from core_models.checkpoint import load_checkpoint
+    """Copy a finished run into ``checkpoints/<name>`` and describe it for the manifest.
+
+    ``train_seconds`` counts every stage of a staged schedule; ``parameters`` counts each tensor
+    the model shares between two names (part attention's hand trunk) once.
+    """
+    from core_models.checkpoint import build_from_checkpoint, load_checkpoint
 
     dest = checkpoints / entry.name
     tmp = checkpoints / f".{entry.name}.partial"
@@ -152,11 +169,8 @@ def ship(
     _, m = results.read_eval(dest, "test")
     hist = results.read_history(dest)
     ck = load_checkpoint(dest / "model.pt")
-    params = sum(
-        v.numel() for k, v in ck["state_dict"].items() if v.is_floating_point() and "running" not in k
-    )
-    train_seconds = sum(h["train_seconds"] for h in hist)
-    clips = sum(h["train_seconds"] * h["clips_per_second"] for h in hist)
+    params = sum(p.numel() for p in build_from_checkpoint(ck, dest / "model.pt").parameters())
+    train_seconds, clips_per_second = training_time(stage_runs(cmds))
     return {
         "name": entry.name,
         "model": entry.model,
@@ -169,7 +183,7 @@ def ship(
         "best_epoch": ck.get("epoch"),
         "train_seconds": round(train_seconds, 1),
         "wall_seconds": round(wall, 1),
-        "train_clips_per_second": round(clips / max(train_seconds, 1e-9), 1),
+        "train_clips_per_second": round(clips_per_second, 1),
         "parameters": int(params),
         "machine": results.machine(),
         "checkpoint": f"{dest.as_posix()}/model.pt",

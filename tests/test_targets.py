@@ -178,3 +178,17 @@ def test_the_results_table_marks_a_cross_view_row_of_older_data():
     assert "| 0.500 | 0.100 (v1) |" in line and "v2 / v2" in line
     cv["data_version"] = 2
     assert "| 0.500 | 0.100 |" in reproduce.results_table({"checkpoints": [cs, cv]})
+
+
+def test_a_staged_entry_counts_the_training_time_of_every_stage(tmp_path):
+    """Glimpse Clouds trains in two stages: its recorded time is both, not the last one alone."""
+    cmds = [["train", "--out", str(tmp_path / f"step{i}"), "--stage", stage]
+            for i, stage in enumerate(("backbone", "glimpses"), 1)]  # fmt: skip
+    for run, rows in zip(reproduce.stage_runs(cmds), ([(800.0, 10.0)], [(200.0, 20.0), (100.0, 20.0)])):
+        run.mkdir()
+        lines = [json.dumps({"epoch": e, "train_seconds": s, "clips_per_second": c})
+                 for e, (s, c) in enumerate(rows)]  # fmt: skip
+        (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+    seconds, per_second = reproduce.training_time(reproduce.stage_runs(cmds))
+    assert seconds == 1100.0
+    assert per_second == pytest.approx((8000 + 6000) / 1100)
