@@ -122,6 +122,17 @@ def test_loss_terms(per_step):
         assert p.grad is not None and p.grad.abs().sum() > 0, "the attention branch must train"
 
 
+def fit(model: PartAttention, batches, *, steps: int) -> None:
+    """``steps`` Adam steps (lr 0.01) of the model's own loss on ``batches()``."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        batch = batches()
+        total, _ = model.loss(model(batch), batch)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+
+
 def _signal_batch(n: int, g: torch.Generator, frames: int, size: int) -> dict[str, torch.Tensor]:
     """Noise crops; only the right hand (part 1) shows a bright (class 1) or dark (class 0) patch.
 
@@ -152,13 +163,7 @@ def test_attention_moves_to_the_informative_part():
         return alpha[:, 1].mean().item()
 
     initial = right_hand_attention()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(30):
-        batch = _signal_batch(16, g, frames, size)
-        total, _ = model.loss(model(batch), batch)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
+    fit(model, lambda: _signal_batch(16, g, frames, size), steps=30)
     final = right_hand_attention()
     assert abs(initial - 1 / 3) < 0.05
     assert final > 0.6 and final > initial + 0.25, (initial, final)
@@ -190,9 +195,8 @@ def test_shared_hands_are_one_trunk_under_two_names():
         assert a is b, name
     for (name, a), (_, b) in zip(left.named_buffers(), right.named_buffers(), strict=True):
         assert a is b, name
-    trunk = sum(p.numel() for p in right.parameters())
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(apart) - count(tied) == trunk > 0
+    assert count(apart) - count(tied) == count(right) > 0
     # one optimiser step moves both names alike, and a state dict round trip keeps them one trunk
     batch = make_batch(tied, frames_size=(4, 16))
     opt = torch.optim.SGD(tied.parameters(), lr=0.1)
@@ -233,13 +237,7 @@ def test_shared_hands_attention_follows_the_acting_hand_on_each_clip():
     model = tiny(shared_hands=True)
     frames, size = model.config.num_frames, model.config.crop_size
     probe = _handed_batch(32, g, frames, size)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(40):
-        batch = _handed_batch(16, g, frames, size)
-        total, _ = model.loss(model(batch), batch)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
+    fit(model, lambda: _handed_batch(16, g, frames, size), steps=40)
     model.eval()
     with torch.no_grad():
         alpha = model(probe).attention["parts"]  # (32, 3)
