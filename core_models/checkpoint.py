@@ -397,8 +397,20 @@ def _check_fit(model: nn.Module, state: dict[str, torch.Tensor], path: str | Pat
 
 
 def compact_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Floating tensors as float16 (half the size of a shipped file); integer buffers unchanged."""
-    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    """Floating tensors as float16 (half the size of a shipped file); integer buffers unchanged.
+
+    Entries that are one tensor under several names (a module shared between two branches, e.g.
+    part attention's one hand trunk) stay one tensor, so ``torch.save`` stores it once.
+    """
+    out: dict[str, torch.Tensor] = {}
+    seen: dict[tuple, torch.Tensor] = {}
+    for k, v in state.items():
+        key = (v.device, v.data_ptr(), v.dtype, tuple(v.shape), v.stride(), v.storage_offset())
+        if v.numel() and key in seen:
+            out[k] = seen[key]
+            continue
+        out[k] = seen[key] = (v.half() if v.is_floating_point() else v).contiguous()
+    return out
 
 
 def unwrap(model: nn.Module) -> nn.Module:

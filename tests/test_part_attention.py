@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from core_models.checkpoint import compact_state
 from core_models.data.layouts import NTU25
 from core_models.models.output import check_output
 from core_models.models.part_attention import PartAttention, PartAttentionConfig, part_attention
@@ -211,6 +212,24 @@ def test_shared_hands_are_one_trunk_under_two_names():
     assert fresh.parts["left_hand"].get_parameter(stem) is fresh.parts["right_hand"].get_parameter(stem)
     with pytest.raises(ValueError, match="shared_hands needs both"):
         tiny(shared_hands=True, parts=("right_hand", "full_body"))
+
+
+def test_a_shipped_file_stores_the_shared_trunk_once(tmp_path):
+    tied, apart = tiny(shared_hands=True), tiny()
+    sizes = {}
+    for name, model in (("tied", tied), ("apart", apart)):
+        torch.save(compact_state(model.state_dict()), tmp_path / f"{name}.pt")
+        sizes[name] = (tmp_path / f"{name}.pt").stat().st_size
+    hand = sum(p.numel() for p in apart.parts["right_hand"].parameters()) * 2  # float16 bytes
+    assert sizes["apart"] - sizes["tied"] > 0.9 * hand
+    state = torch.load(tmp_path / "tied.pt", weights_only=True)
+    stem = "Conv3d_1a_7x7.conv.weight"
+    left, right = (state[f"parts.{h}.{stem}"] for h in ("left_hand", "right_hand"))
+    assert left.dtype == torch.float16 and left.data_ptr() == right.data_ptr()
+    fresh = tiny(shared_hands=True)
+    fresh.load_state_dict(state)
+    for k, v in tied.state_dict().items():
+        assert torch.allclose(fresh.state_dict()[k].float(), v.float(), atol=1e-2), k
 
 
 def _handed_batch(n: int, g: torch.Generator, frames: int, size: int) -> dict[str, torch.Tensor]:
