@@ -405,7 +405,7 @@ def compact_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     seen: dict[tuple, torch.Tensor] = {}
     for k, v in state.items():
-        key = (v.device, v.data_ptr(), v.dtype, tuple(v.shape), v.stride(), v.storage_offset())
+        key = (v.device, v.data_ptr(), v.dtype, tuple(v.shape), v.stride())  # data_ptr: with the offset
         if v.numel() and key in seen:
             out[k] = seen[key]
             continue

@@ -11,18 +11,25 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
 
-# The suite runs on two pytest-xdist workers (pyproject's addopts, ``--dist loadgroup``). Each test
-# module stays on one worker, so its module fixtures (a trained model, a server) are made once;
-# the modules that drive Chromium share one worker, so they never run beside each other.
+# The suite runs on two pytest-xdist workers (pyproject's addopts, ``-n 2 --dist loadscope``). The
+# scheduler below keeps each test module on one worker, so its module fixtures (a trained model,
+# a server) are made once, and sends the modules that drive Chromium to one worker together, so
+# two browsers never run beside each other. (xdist's own ``loadgroup`` marks do not group under
+# pytest 9, whose node ids no longer take the suffix xdist adds.)
 BROWSER_MODULES = {"test_browser", "test_browser_load", "test_browser_uploads", "test_lesson"}
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid.split("::")[0]
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group("browser" if module in BROWSER_MODULES else module))
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None  # any other --dist: xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = Path(nodeid.split("::", 1)[0]).stem
+            return "browser" if module in BROWSER_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
