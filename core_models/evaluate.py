@@ -6,6 +6,8 @@ model over a split and writes into the results store (``core_models.results``):
 ``predictions.parquet``, one row per clip:
     clip, label, label_name, pred, pred_name, correct, confidence (probability of the prediction),
     prob_true, top5 (class indices), probs (every class), subject, view, setup, repetition;
+    ``pred_<stream>`` for each separate stream of a fused model and ``pred_part_<name>`` for each
+    body-part stream's own head (part attention);
     compact attention summaries, by kind: ``parts`` (mean over time when per step) and
     ``parts_time``, ``temporal``, ``spatial`` (mean over time), ``segments_G`` per granularity,
     ``granularity``, ``glimpse_centres`` (T' x N x 2), ``assignment`` (mean over time, C x N),
@@ -20,7 +22,8 @@ model over a split and writes into the results store (``core_models.results``):
 ``metrics.json``: top-1, top-5, mean per-class accuracy, per-class accuracy, accuracy per view and
 per subject, the confusion matrix (rows: truth, columns: prediction), and on synthetic data the
 accuracy on the temporally opposite pairs (plain and two-way within the pair) and the attention
-vs ground-truth means (all clips, hand actions).
+vs ground-truth means (all clips, hand actions); ``streams`` and ``part_streams`` (each stream
+alone; for the part streams also the acting hand's and the idle hand's on one-hand clips).
 
 Feature time step ``k`` of ``T'`` covers the fraction ``[k/T', (k+1)/T')`` of the clip (frames are
 sampled in equal bins over the whole clip), and segment ``k`` of granularity ``G`` covers
@@ -41,6 +44,7 @@ import torch
 from core_models import attention_scores as scores
 from core_models import results
 from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, unwrap
+from core_models.data.datasets import loader_workers
 
 HAND_PARTS = {"left_hand", "right_hand"}
 # The aux outputs that are a fused model's separate streams (each (B, K)).
@@ -178,7 +182,9 @@ def predict_rows(
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=loader_workers(workers, device)
+    )
     model.eval()
     rows = []
     names = tuple(getattr(unwrap(model), "steerable", ())) if capture else ()
@@ -193,6 +199,10 @@ def predict_rows(
             extra = attention_rows(out, batch, unwrap(model))
             streams = {key.removesuffix("_logits"): out.aux[key].argmax(1).cpu()
                        for key in STREAM_KEYS if key in out.aux}  # fmt: skip
+            if "part_logits" in out.aux:  # (B, P, K): each body-part stream's own head
+                part_preds = out.aux["part_logits"].argmax(-1).cpu()
+                for p, name in enumerate(getattr(unwrap(model).config, "parts", ())):
+                    streams[f"part_{name}"] = part_preds[:, p]
             for n in names:
                 captured[n].append(_steerable(out, n).detach().float().cpu())
             for i in range(probs.shape[0]):
@@ -263,6 +273,7 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
     for key, same in (("swap_same", True), ("swap_other", False)):
         order = torch.from_numpy(partners(labels, groups, same=same))
         plans[key] = {n: captured[n][order] for n in names}
+    workers = loader_workers(workers, device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         persistent_workers=workers > 0)  # fmt: skip
     model.eval()
@@ -380,6 +391,9 @@ def compute_metrics(
                if c in table and table[c].notna().all()}  # fmt: skip
     if streams:
         m["streams"] = streams
+    parts_alone = _part_streams(table)
+    if parts_alone:
+        m["part_streams"] = parts_alone
     if part_names is not None and any(c.endswith("_truth_share") for c in table.columns):
         m["attention_scores"] = scores.summarise(table, part_names)
     truth = {}
@@ -395,6 +409,27 @@ def compute_metrics(
     if truth:
         m["attention_vs_truth"] = truth
     return m
+
+
+def _part_streams(table: pd.DataFrame) -> dict[str, Any]:
+    """Top-1 of each body-part stream's own head (``pred_part_<name>``), and on one-hand clips
+    of the stream of the hand that acts against the other hand's: whether the part streams carry
+    anything an attention over them could choose."""
+    cols = [c for c in table.columns if c.startswith("pred_part_") and table[c].notna().all()]
+    out: dict[str, Any] = {
+        c.removeprefix("pred_part_"): float((table[c] == table["label"]).mean()) for c in cols
+    }
+    if out and {"pred_part_left_hand", "pred_part_right_hand"} <= set(cols) and "acting_hand" in table:
+        one = table[table["acting_hand"].isin(("left", "right"))]
+        if len(one):
+            left = one["acting_hand"] == "left"
+            acting = np.where(left, one["pred_part_left_hand"], one["pred_part_right_hand"])
+            idle = np.where(left, one["pred_part_right_hand"], one["pred_part_left_hand"])
+            labels = one["label"].to_numpy()
+            out["acting_hand"] = float(np.mean(acting == labels))
+            out["idle_hand"] = float(np.mean(idle == labels))
+            out["one_hand_clips"] = len(one)
+    return out
 
 
 def _pair_metrics(table: pd.DataFrame, class_names: list[str], pairs) -> dict[str, Any]:
@@ -490,9 +525,10 @@ def evaluate_checkpoint(
     model = model.to(device)
     memo = cache_dir is None and interventions  # several passes and no disk cache: keep them
     workers = 0 if memo else workers  # (clips kept by a worker process would die with it)
+    reads = tuple(getattr(model, "inputs", ())) or None
     ds = ClipDataset(
         reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
-        keep_in_memory=memo,
+        keep_in_memory=memo, reads=reads,
     )  # fmt: skip
     t0 = time.perf_counter()
     steerable = interventions and bool(getattr(model, "steerable", ()))
@@ -521,7 +557,7 @@ def evaluate_checkpoint(
     if steerable:
         full = ds if world == 1 else ClipDataset(
             reader, refs, model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
-            keep_in_memory=memo,
+            keep_in_memory=memo, reads=reads,
         )  # fmt: skip
         ordered = pd.DataFrame(rows).set_index("clip").loc[[r.name for r in refs]].reset_index()
         metrics["attention_checks"] = {

@@ -68,6 +68,7 @@ from core_models.checkpoint import (
     save_checkpoint,
     unwrap,
 )
+from core_models.data.datasets import loader_workers
 
 log = logging.getLogger("core_models.train")
 
@@ -338,10 +339,16 @@ def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
         protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
         mirror=bool(s.mirror),  # a training set only (ClipDataset ignores it for evaluation)
+        reads=tuple(getattr(model, "inputs", ())) or None,
     )  # fmt: skip
 
 
-def make_loader(ds, batch: int, d: Dist, *, shuffle: bool, seed: int, workers: int, drop_last: bool):
+def make_loader(
+    ds, batch: int, d: Dist, *, shuffle: bool, seed: int, workers: int, drop_last: bool, device=None
+):
+    """The split's loader; on a CPU whose cores the model's threads already take, in-process
+    (``data.datasets.loader_workers``)."""
+    workers = loader_workers(workers, device) if device is not None else workers
     sampler = DistributedSampler(
         ds, num_replicas=d.world, rank=d.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
     )
@@ -611,12 +618,20 @@ def make_optimisation(run: Run) -> None:
     s, d = run.s, run.d
     per_proc = s.batch_size // d.world
     run.train_loader = make_loader(
-        run.train_ds, per_proc, d, shuffle=True, seed=s.seed, workers=s.workers, drop_last=True
+        run.train_ds,
+        per_proc,
+        d,
+        shuffle=True,
+        seed=s.seed,
+        workers=s.workers,
+        drop_last=True,
+        device=run.device,
     )
     if len(run.train_loader) == 0:
         raise SystemExit(f"{len(run.train_ds)} training clips is fewer than one batch of {s.batch_size}")
     run.val_loader = (
-        make_loader(run.val_ds, per_proc, d, shuffle=False, seed=s.seed, workers=s.workers, drop_last=False)
+        make_loader(run.val_ds, per_proc, d, shuffle=False, seed=s.seed, workers=s.workers, drop_last=False,
+                    device=run.device)
         if run.val_ds is not None else None
     )  # fmt: skip
     per_epoch = len(run.train_loader)

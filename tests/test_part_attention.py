@@ -264,3 +264,38 @@ def test_shared_hands_attention_follows_the_acting_hand_on_each_clip():
     for hand in (0, 1):  # left-acting and right-acting clips alike
         mine = probe["acting"] == hand
         assert on_acting[mine].mean() > 0.6, (hand, alpha[mine].mean(0))
+
+
+def test_hand_motion_scores_swap_under_a_mirror_and_old_files_rebuild_without_them():
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+    from core_models.data.datasets import mirror_item
+
+    torch.manual_seed(0)
+    model = part_attention("cpu", num_classes=K, hand_motion=True).eval()
+    scorer = model.attention.hand_motion
+    c = model.config
+    assert (c.left_hand_joint, c.right_hand_joint) == (7, 11)  # NTU25's hand crop centres
+    for p in scorer.out.parameters():  # scores far from zero, so a swap is visible
+        torch.nn.init.normal_(p, std=1.0)
+    skeleton = torch.randn(3, model.input_spec.skeleton_frames, c.num_persons, c.num_joints, 3)
+    mirrored = torch.stack(
+        [mirror_item({"skeleton": s}, NTU25, model.input_spec)["skeleton"] for s in skeleton]
+    )
+    with torch.no_grad():
+        for steps in (0, 4):
+            a, b = scorer(skeleton, steps), scorer(mirrored, steps)
+            assert a.shape == ((3, 3) if not steps else (3, 4, 3))
+            assert not torch.allclose(a[..., 0], a[..., 1])
+            assert torch.allclose(a[..., 0], b[..., 1], atol=1e-5) and torch.allclose(
+                a[..., 1], b[..., 0], atol=1e-5
+            )
+            assert torch.all(a[..., 2] == 0)  # the full body's logit is the pose branch's alone
+    saved = {k: v for k, v in asdict(model.config).items() if k not in ("hand_motion", "left_hand_joint")}
+    old = build_model_with(
+        "part_attention", "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True
+    )
+    assert old.attention.hand_motion is None
+    with pytest.raises(ValueError, match="hand_motion needs both"):
+        tiny(hand_motion=True, parts=("right_hand", "full_body"))

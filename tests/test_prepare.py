@@ -9,7 +9,7 @@ from ntu_files import one_person, write_sample
 
 from core_models.data.clip import Clip, ClipTruth
 from core_models.data.crops import GREY, CropSpec, crop_boxes, crop_parts, part_boxes
-from core_models.data.datasets import ClipDataset, InputSpec, prepare_clip, square_frames
+from core_models.data.datasets import ClipDataset, InputSpec, make_item, prepare_clip, square_frames
 from core_models.data.layouts import LAYOUTS, LCR13, NTU25, NUCLA20, REQUIRED_PARTS
 from core_models.data.ntu import NTUReader
 from core_models.data.sampling import sample_indices, segment_bounds, segment_indices
@@ -154,7 +154,7 @@ def test_dataset_items_and_cache(ntu_root, tmp_path_factory):
     assert (item["skeleton"][:, 1] == 0).all()  # absent second person is zeros
     assert item["joints2d"].shape == (4, 2, 25, 2)
     assert item["label"].item() == 0 and item["frame_index"].shape == (4,)
-    assert len(list(cache.glob("*.npz"))) == 1
+    assert len(list(cache.glob("*.prep"))) == 1
     assert ds.warm_cache(progress=False) == 1 and ds.warm_cache(progress=False) == 0
     # cached item equals a freshly prepared one
     ds_nocache = ClipDataset(reader, reader.list_clips(), spec, train=True, cache_dir=None, seed=1)
@@ -204,3 +204,91 @@ def test_prepare_clip_keeps_truth():
     prep = prepare_clip(clip, InputSpec(num_frames=2, frame_size=8))
     assert prep.extras["truth_parts"].tolist() == [n == "right_hand" for n in NTU25.part_names]
     np.testing.assert_allclose(prep.extras["truth_interval"], [0.3, 0.7])
+
+
+def test_packed_frames_decode_only_the_steps_asked_for():
+    from core_models.data.datasets import PackedFrames
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 255, size=(10, 6, 5, 3), dtype=np.uint8)
+    stack[:, :3] = 7  # something to compress
+    packed = PackedFrames.pack(stack)
+    assert len(packed) == 10 and packed.shape == stack.shape and packed.nbytes < stack.nbytes + 200
+    np.testing.assert_array_equal(packed.unpack(), stack)
+    idx = np.array([9, 0, 4, 4])
+    np.testing.assert_array_equal(packed[idx], stack[idx])
+    np.testing.assert_array_equal(packed[3], stack[3])
+    assert packed[np.array([], dtype=int)].shape == (0, 6, 5, 3)
+    with pytest.raises(ValueError, match="do not cover"):
+        PackedFrames(packed.blob[:-1], packed.offsets, packed.step_shape)
+    # frames that repeat one another are stored about once (the key step is zlib's dictionary)
+    scene = rng.integers(0, 255, size=(32, 32, 3), dtype=np.uint8)
+    clip = np.stack([np.roll(scene, t % 3, axis=1) for t in range(16)])
+    assert PackedFrames.pack(clip).nbytes < 4 * scene.nbytes < clip.nbytes / 3
+    np.testing.assert_array_equal(PackedFrames.pack(clip)[np.array([15, 8, 0])], clip[[15, 8, 0]])
+    one = PackedFrames.pack(clip[:1])
+    assert one.key == -1 and np.array_equal(one.unpack(), clip[:1])
+
+
+def test_a_damaged_cache_file_is_prepared_again(ntu_root, tmp_path_factory):
+    reader = NTUReader(ntu_root)
+    spec = InputSpec(num_frames=4, frame_size=16, crops=CropSpec(size=8), skeleton_frames=5, num_persons=2)
+    cache = tmp_path_factory.mktemp("cache")
+    ds = ClipDataset(reader, reader.list_clips()[:1], spec, train=False, cache_dir=cache)
+    good = ds[0]
+    (path,) = cache.glob("*.prep")
+    size = path.stat().st_size
+    for damage in (b"PK\x03\x04 not ours", path.read_bytes()[: size // 2]):
+        path.write_bytes(damage)
+        fresh = ClipDataset(reader, reader.list_clips()[:1], spec, train=False, cache_dir=cache)
+        again = fresh[0]
+        for k in ("rgb", "crops", "skeleton"):
+            torch.testing.assert_close(again[k], good[k])
+        assert path.stat().st_size == size  # rewritten whole
+    # a model that reads only the person crop gets no whole frames
+    crop_only = ClipDataset(reader, reader.list_clips()[:1], spec, train=False, cache_dir=cache,
+                            reads=("crops", "skeleton"))  # fmt: skip
+    item = crop_only[0]
+    assert "rgb" not in item and torch.equal(item["crops"], good["crops"])
+
+
+def test_prepared_arrays_round_trip_through_the_cache_file(tmp_path):
+    from core_models.data.datasets import PackedFrames, _Prepared, _read_prepared, _write_prepared
+
+    rng = np.random.default_rng(1)
+    prep = _Prepared(
+        frames=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8),
+        crops=rng.integers(0, 255, (2, 6, 4, 4, 3), dtype=np.uint8),
+        joints2d=rng.normal(size=(6, 1, 3, 2)).astype(np.float32),
+        frame_index=np.arange(6, dtype=np.int64),
+        skeleton=rng.normal(size=(9, 1, 3, 3)).astype(np.float32)[:, :, ::-1],  # not C-contiguous
+        extras={"truth_acting": np.array(1, dtype=np.int64), "truth_parts": np.array([True, False])},
+    )
+    _write_prepared(tmp_path / "a.prep", prep)
+    back = _read_prepared(tmp_path / "a.prep")
+    assert isinstance(back.frames, PackedFrames) and isinstance(back.crops, PackedFrames)
+    np.testing.assert_array_equal(back.frames.unpack(), prep.frames)
+    np.testing.assert_array_equal(np.moveaxis(back.crops.unpack(), 0, 1), prep.crops)
+    for k in ("joints2d", "frame_index", "skeleton"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(prep, k))
+    for k, v in prep.extras.items():
+        assert back.extras[k].shape == v.shape and back.extras[k].dtype == v.dtype  # 0-d stays 0-d
+        np.testing.assert_array_equal(back.extras[k], v)
+    assert back.flow is None
+    hands = CropSpec(parts=("left_hand", "right_hand"), size=4)
+    spec = InputSpec(num_frames=3, frame_size=8, crops=hands, skeleton_frames=4, num_persons=1)
+    item_a, item_b = make_item(prep, spec, 0), make_item(back, spec, 0)
+    assert item_a.keys() == item_b.keys()
+    for k in item_a:
+        assert torch.equal(item_a[k], item_b[k]), k
+
+
+def test_loaders_start_no_process_when_the_model_takes_every_core(monkeypatch):
+    from core_models.data import datasets
+
+    monkeypatch.setattr(datasets.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert datasets.loader_workers(3, "cpu") == 0
+    assert datasets.loader_workers(3, torch.device("cuda")) == 3  # the model is not on these cores
+    monkeypatch.setattr(datasets.os, "cpu_count", lambda: 16)
+    assert datasets.loader_workers(3, "cpu") == 3  # spare cores: a loader process uses them

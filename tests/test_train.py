@@ -245,6 +245,17 @@ def test_interval_share_and_metrics_on_hand_built_tables():
     assert m["opposite_pairs_top1"] == pytest.approx(2 / 3) and m["opposite_pairs_two_way"] == pytest.approx(
         2 / 3
     )
+    assert "part_streams" not in m
+    # each part stream alone, and the acting hand's stream against the idle hand's
+    table["acting_hand"] = ["left", "right", "right", None]
+    table["pred_part_left_hand"] = [0, 0, 0, 0]  # right on clips 0 and 1 (label 0)
+    table["pred_part_right_hand"] = [1, 1, 1, 2]  # right on clips 2 and 3
+    table["pred_part_full_body"] = [0, 1, 1, 2]
+    parts = compute_metrics(table, names)["part_streams"]
+    assert parts["left_hand"] == 0.5 and parts["right_hand"] == 0.5 and parts["full_body"] == 0.75
+    # one-hand clips 0 (left acts: right), 1 (right acts: wrong; left idle: right), 2 (right acts: right)
+    assert parts["one_hand_clips"] == 3
+    assert parts["acting_hand"] == pytest.approx(2 / 3) and parts["idle_hand"] == pytest.approx(1 / 3)
 
 
 def test_an_unfinished_evaluation_is_never_read_as_complete(tmp_path):

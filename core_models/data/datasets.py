@@ -1,11 +1,19 @@
 """torch ``Dataset`` over any reader, with an on-disk cache of prepared tensors.
 
-Decoding video dominates a CPU epoch, so each clip is prepared once and cached as a compressed
-``.npz``: up to ``cache_frames`` frames (uniformly subsampled) resized to the model's square input
-(short side resized, centre crop), the body-part crops of the same frames, and the normalised
-skeleton at full frame rate. An item then only samples frames from the cached arrays (a random
-frame per bin when training, the bin centres otherwise) and converts them to float. A training
-set made with ``mirror=True`` also left-right mirrors half of its items (:func:`mirror_item`).
+Decoding video dominates a CPU epoch, so each clip is prepared once and cached as a ``.prep`` file:
+up to ``cache_frames`` frames (uniformly subsampled) resized to the model's square input (short
+side resized, centre crop), the body-part crops of the same frames, and the normalised skeleton at
+full frame rate. An item then only samples frames from the cached arrays (a random frame per bin
+when training, the bin centres otherwise) and converts them to float.
+
+Frames, crops and flow are kept as :class:`PackedFrames`, one zlib stream per time step, so an
+item decompresses only the steps it samples (16 of 64 in the ``cpu`` presets) instead of the
+whole stack; this is what keeps ``evaluate`` close to the model's forward pass. The file is one
+read: a magic line, the length and JSON of a header (each array's dtype, shape, byte range and
+codec), then the bytes; the packed stacks are stored as they are and every other array is one
+zlib stream. Nothing in it is pickled, and a cache file that does not read back (truncated,
+foreign, damaged) is prepared again from the clip. A training set made with ``mirror=True`` also
+left-right mirrors half of its items (:func:`mirror_item`).
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
@@ -33,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +59,98 @@ from core_models.data.layouts import SkeletonLayout, mirror_name
 from core_models.data.sampling import sample_indices
 from core_models.data.skeleton import fill_missing, normalize_skeleton
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: the .prep container, frames, crops and flow packed per time step
+CACHE_MAGIC = b"core_models prepared clip 1\n"
+PACKED = ("frames", "crops", "flow")  # cached per time step; crops time-major (Tc, P, C, C, 3)
+
+
+def loader_workers(workers: int, device) -> int:
+    """Loader processes worth starting: none when the model runs on the CPU and its threads
+    already take every core, since a loader process would then take cores from the model. A
+    cached item costs 1-4 ms to read (frames decompressed per sampled step); on a 2-core machine
+    ``bench train`` measured in-process loading faster for training and evaluation alike (the
+    README's training-speed table)."""
+    if torch.device(device).type == "cpu" and (os.cpu_count() or 1) <= torch.get_num_threads():
+        return 0
+    return workers
+
+
+class PackedFrames:
+    """A uint8 stack kept as one zlib stream per step of its first axis.
+
+    ``stack[idx]`` (an int or an integer array) decompresses only those steps and returns them as
+    an array, like indexing the unpacked stack; ``len``, ``shape`` and ``nbytes`` (the packed
+    size) behave as for an array. The middle step is the key step: it is compressed alone and
+    every other step is compressed with the key step's pixels as zlib's preset dictionary, so what
+    consecutive frames share is stored about once (a 64-step stack of 64x64 frames: 138 KiB, against
+    480 KiB for steps compressed alone and 101 KiB for the whole stack as one stream) while any
+    step still decompresses on its own, after the key step.
+    """
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray, step_shape: tuple[int, ...], key: int = -1):
+        self.blob, self.offsets, self.step_shape = blob, offsets, tuple(int(n) for n in step_shape)
+        self.key = int(key)
+        if blob.dtype != np.uint8 or blob.ndim != 1 or offsets.ndim != 1 or len(offsets) < 1:
+            raise ValueError("a packed stack needs a 1-D uint8 blob and at least one offset")
+        if offsets[0] != 0 or offsets[-1] != len(blob) or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"packed offsets do not cover the blob of {len(blob)} bytes")
+        if not -1 <= self.key < len(self):
+            raise ValueError(f"key step {self.key} is not one of the {len(self)} steps")
+        self._key_bytes: bytes | None = None
+
+    @classmethod
+    def pack(cls, stack: np.ndarray, level: int = 4) -> PackedFrames:
+        stack = np.ascontiguousarray(stack, dtype=np.uint8)
+        key = len(stack) // 2 if len(stack) > 1 else -1
+        zdict = stack[key].tobytes() if key >= 0 else b""
+        parts = []
+        for t, step in enumerate(stack):
+            if t == key or key < 0:
+                parts.append(zlib.compress(step.tobytes(), level))
+            else:
+                c = zlib.compressobj(level, zdict=zdict)
+                parts.append(c.compress(step.tobytes()) + c.flush())
+        offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(b) for b in parts])
+        return cls(np.frombuffer(b"".join(parts), dtype=np.uint8), offsets, stack.shape[1:], key)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.step_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.blob.nbytes + self.offsets.nbytes)
+
+    def _raw(self, t: int) -> bytes:
+        data = self.blob[self.offsets[t] : self.offsets[t + 1]]
+        if self.key < 0 or t == self.key:
+            return zlib.decompress(data)
+        if self._key_bytes is None:
+            self._key_bytes = self._raw(self.key)
+        d = zlib.decompressobj(zdict=self._key_bytes)
+        return d.decompress(data) + d.flush()
+
+    def _step(self, t: int) -> np.ndarray:
+        raw = self._raw(t)
+        size = int(np.prod(self.step_shape))
+        if len(raw) != size:
+            raise ValueError(f"packed step {t} holds {len(raw)} bytes, expected {size}")
+        return np.frombuffer(raw, dtype=np.uint8).reshape(self.step_shape)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        idx = np.asarray(idx)
+        if idx.ndim == 0:
+            return self._step(int(idx) % len(self)).copy()
+        steps = [self._step(int(t) % len(self)) for t in idx.reshape(-1)]
+        out = np.stack(steps) if steps else np.zeros((0, *self.step_shape), dtype=np.uint8)
+        return out.reshape(*idx.shape, *self.step_shape)
+
+    def unpack(self) -> np.ndarray:
+        return self[np.arange(len(self))]
 
 
 @dataclass(frozen=True)
@@ -106,13 +206,13 @@ def square_frames(frames: np.ndarray, joints2d: np.ndarray | None, size: int):
 
 @dataclass
 class _Prepared:
-    frames: np.ndarray | None  # uint8 (Tc, S, S, 3)
-    crops: np.ndarray | None  # uint8 (P, Tc, C, C, 3)
+    frames: np.ndarray | PackedFrames | None  # uint8 (Tc, S, S, 3)
+    crops: np.ndarray | PackedFrames | None  # uint8 (P, Tc, C, C, 3); packed: time-major (Tc, P, ...)
     joints2d: np.ndarray | None  # float32 (Tc, M, J, 2) in [-1, 1]
     frame_index: np.ndarray  # int64 (Tc,)
     skeleton: np.ndarray | None  # float32 (T, M, J, 3) normalised, NaN kept
     extras: dict = field(default_factory=dict)
-    flow: np.ndarray | None = None  # uint8 (T - 1, S, S, 2), quantised (see flow.py)
+    flow: np.ndarray | PackedFrames | None = None  # uint8 (T - 1, S, S, 2), quantised (see flow.py)
 
 
 def prepare_clip(clip: Clip, spec: InputSpec) -> _Prepared:
@@ -182,6 +282,8 @@ class ClipDataset(Dataset):
             no limit); clips past it are read from the cache each time.
         protocol: passed to ``reader.label_for`` for protocols with their own class list.
         seed: base seed of the training randomness (combined with the epoch and index).
+        reads: the batch keys the model reads (its ``inputs``); when given without ``rgb``, items
+            leave the whole frames out (a person-crop model does not decompress them).
     """
 
     def __init__(
@@ -197,6 +299,7 @@ class ClipDataset(Dataset):
         keep_in_memory: bool = False,
         memory_budget: int | None = None,
         mirror: bool = False,
+        reads: tuple[str, ...] | None = None,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -206,6 +309,7 @@ class ClipDataset(Dataset):
         self.protocol = protocol
         self.seed = seed
         self.mirror = mirror and train
+        self.rgb = reads is None or "rgb" in reads
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
         self._memory: dict[int, _Prepared] | None = {} if keep_in_memory else None
@@ -231,7 +335,7 @@ class ClipDataset(Dataset):
             [CACHE_VERSION, self.reader.name, ref.name, files, _spec_key(self.spec)], sort_keys=True
         )
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
-        return self.cache_dir / f"{ref.name}-{digest}.npz"
+        return self.cache_dir / f"{ref.name}-{digest}.prep"
 
     def prepared(self, i: int) -> _Prepared:
         """The prepared arrays of clip ``i`` (read from the cache, or made and cached)."""
@@ -239,9 +343,13 @@ class ClipDataset(Dataset):
             return self._memory[i]
         ref = self.refs[i]
         path = self.cache_path(ref)
+        prep = None
         if path is not None and path.is_file():
-            prep = _read_prepared(path)
-        else:
+            try:
+                prep = _read_prepared(path)
+            except (OSError, ValueError, KeyError, TypeError, zlib.error):
+                prep = None  # a damaged cache file: prepare the clip again and overwrite it
+        if prep is None:
             clip = self.reader.load(ref, with_video=self.spec.needs_video)
             prep = prepare_clip(clip, self.spec)
             if path is not None:
@@ -272,7 +380,7 @@ class ClipDataset(Dataset):
     # -- items -------------------------------------------------------------------------------
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
-        item = make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng)
+        item = make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng, rgb=self.rgb)
         if self.mirror and rng.random() < 0.5:
             item = mirror_item(item, self.reader.layout, self.spec)
         return item
@@ -285,11 +393,18 @@ def _nbytes(prep: _Prepared) -> int:
 
 
 def make_item(
-    prep: _Prepared, spec: InputSpec, label: int, *, index: int = 0, rng: np.random.Generator | None = None
+    prep: _Prepared,
+    spec: InputSpec,
+    label: int,
+    *,
+    index: int = 0,
+    rng: np.random.Generator | None = None,
+    rgb: bool = True,
 ) -> dict[str, torch.Tensor]:
     """One item (see the module docstring) from a clip's prepared arrays.
 
-    ``rng`` None takes the bin centres (evaluation, and the app's inspection of one clip).
+    ``rng`` None takes the bin centres (evaluation, and the app's inspection of one clip);
+    ``rgb=False`` leaves the whole frames out.
     """
     item: dict[str, torch.Tensor] = {
         "label": torch.tensor(label, dtype=torch.long),
@@ -298,10 +413,12 @@ def make_item(
     if spec.needs_video:
         idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
         item["frame_index"] = torch.from_numpy(prep.frame_index[idx])
-        if prep.frames is not None:
+        if prep.frames is not None and rgb:
             item["rgb"] = _to_unit(prep.frames[idx]).permute(3, 0, 1, 2)  # (3, T, S, S)
         if prep.crops is not None:
-            item["crops"] = _to_unit(prep.crops[:, idx]).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
+            packed = isinstance(prep.crops, PackedFrames)
+            crops = prep.crops[idx].swapaxes(0, 1) if packed else prep.crops[:, idx]  # (P, T, C, C, 3)
+            item["crops"] = _to_unit(crops).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
         if prep.joints2d is not None:
             j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
             item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
@@ -371,22 +488,65 @@ def _spec_key(spec: InputSpec) -> dict:
 
 
 def _write_prepared(path: Path, prep: _Prepared) -> None:
+    """The prepared arrays as one ``.prep`` file (see the module docstring)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"frame_index": prep.frame_index}
     for k in ("frames", "crops", "joints2d", "skeleton", "flow"):
         v = getattr(prep, k)
-        if v is not None:
+        if v is None:
+            continue
+        if k in PACKED:
+            if not isinstance(v, PackedFrames):
+                v = PackedFrames.pack(np.moveaxis(v, 1, 0) if k == "crops" else v)
+            arrays[f"{k}.blob"], arrays[f"{k}.offsets"] = v.blob, v.offsets
+            arrays[f"{k}.step_shape"] = np.array(v.step_shape, dtype=np.int64)
+            arrays[f"{k}.key"] = np.array(v.key, dtype=np.int64)
+        else:
             arrays[k] = v
-    arrays.update({f"extra_{k}": v for k, v in prep.extras.items()})
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez_compressed(tmp, **arrays)
+    arrays.update({f"extra.{k}": np.asarray(v) for k, v in prep.extras.items()})
+    header, chunks, offset = {}, [], 0
+    for k, v in arrays.items():
+        v = np.asarray(v)  # (not ascontiguousarray, which makes a 0-d array 1-d)
+        raw = v.tobytes()  # C order whatever the layout
+        codec = "raw" if k.endswith(".blob") else "zlib"
+        data = raw if codec == "raw" else zlib.compress(raw, 4)
+        header[k] = {"dtype": v.dtype.str, "shape": list(v.shape), "offset": offset, "size": len(data),
+                     "codec": codec}  # fmt: skip
+        chunks.append(data)
+        offset += len(data)
+    head = json.dumps(header).encode()
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial")
+    with open(tmp, "wb") as f:
+        f.write(CACHE_MAGIC + len(head).to_bytes(8, "little") + head)
+        for data in chunks:
+            f.write(data)
     tmp.replace(path)
 
 
 def _read_prepared(path: Path) -> _Prepared:
-    with np.load(path, allow_pickle=False) as z:
-        get = {k: z[k] for k in z.files}
-    extras = {k.removeprefix("extra_"): v for k, v in get.items() if k.startswith("extra_")}
+    """The arrays of a ``.prep`` file; ``ValueError`` when it is not one or does not add up."""
+    buf = bytearray(path.read_bytes())  # writable, so the arrays are too
+    n = len(CACHE_MAGIC)
+    if buf[:n] != CACHE_MAGIC or len(buf) < n + 8:
+        raise ValueError(f"{path} is not a prepared-clip file")
+    size = int.from_bytes(buf[n : n + 8], "little")
+    header = json.loads(bytes(buf[n + 8 : n + 8 + size]))
+    start = n + 8 + size
+    get: dict[str, np.ndarray] = {}
+    for k, h in header.items():
+        lo, hi = start + int(h["offset"]), start + int(h["offset"]) + int(h["size"])
+        if hi > len(buf):
+            raise ValueError(f"{path} is truncated ({k} ends at byte {hi} of {len(buf)})")
+        dtype = np.dtype(h["dtype"])
+        if dtype.hasobject:
+            raise ValueError(f"{path}: {k} has an object dtype")
+        data = memoryview(buf)[lo:hi] if h["codec"] == "raw" else bytearray(zlib.decompress(buf[lo:hi]))
+        get[k] = np.frombuffer(data, dtype=dtype).reshape(h["shape"])
+    for k in PACKED:
+        if f"{k}.blob" in get:
+            blob, offsets, shape = get.pop(f"{k}.blob"), get.pop(f"{k}.offsets"), get.pop(f"{k}.step_shape")
+            get[k] = PackedFrames(blob, offsets, tuple(shape), int(get.pop(f"{k}.key")))
+    extras = {k.removeprefix("extra."): v for k, v in get.items() if k.startswith("extra.")}
     return _Prepared(
         frames=get.get("frames"),
         crops=get.get("crops"),

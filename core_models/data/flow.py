@@ -18,7 +18,7 @@ of L = 10 consecutive frame pairs, 2L = 20 channels, interleaved
 
 The :class:`~core_models.data.datasets.ClipDataset` keeps the quantised fields of the whole clip
 (at full frame rate, not subsampled, since flow is between consecutive frames) in the same
-cached ``.npz`` as the other prepared arrays, under ``flow``: uint8 (T - 1, S, S, 2).
+cached file as the other prepared arrays, under ``flow``: uint8 (T - 1, S, S, 2), packed per field.
 
 Departures: no mean-flow subtraction (the paper's camera-motion compensation; the supported
 datasets are shot from fixed cameras); one stack per item instead of the paper's 25 test stacks

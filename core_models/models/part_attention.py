@@ -74,6 +74,16 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   both hands' features live in one space and a fixed mix dilutes the acting hand's evidence with
   the idle hand's, so picking the acting hand lowers the loss on every clip. Mirroring already
   shows the trunk hands of both orientations, so no crop is flipped.
+* ``hand_motion`` (an addition, off in both presets; measured, not shipped): each hand's
+  attention logit also gets a score from that hand's own trajectory (:class:`HandMotionScore`,
+  one GRU for both hands, the left hand's x mirrored, so a mirrored clip swaps the two scores by
+  construction). Trained on the synthetic CS split with ``aux_weight`` 0.2 (1800 steps, 10.7
+  min), the hands' weights did come apart per clip (0.24 / 0.33 or the reverse), but onto the
+  idle hand: the acting hand won on 0.22 of left-handed and 0.18 of right-handed one-hand clips,
+  test top-1 0.488 (shipped: 0.466), uniform attention 0.488. Each hand stream's own head is near
+  chance on the test clips (acting hand 0.16, idle hand 0.20, 14 classes), so the hand trunk has
+  learned nothing about the held objects that the attention could look for; the scorer is kept
+  for the next attempt at that trunk.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -133,10 +143,14 @@ class PartAttentionConfig:
         hand_ratio: half-side of a hand crop as a share of the person's height
             (``core_models.data.crops.CropSpec``).
         shared_hands: the left and right hand streams share one trunk (see the module docstring).
+        hand_motion: each hand's attention score also reads that hand's own trajectory, with one
+            small GRU shared by both hands (see the module docstring).
+        left_hand_joint, right_hand_joint: the skeleton joints ``hand_motion`` follows (the
+            layout's hand crop centres; set by :func:`part_attention`).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"hand_ratio": 0.12, "shared_hands": False}
+    LEGACY: ClassVar[dict] = {"hand_ratio": 0.12, "shared_hands": False, "hand_motion": False}
 
     num_classes: int
     parts: tuple[str, ...] = DEFAULT_PARTS
@@ -159,6 +173,9 @@ class PartAttentionConfig:
     stream_weight: float = 0.5
     hand_ratio: float = 0.15
     shared_hands: bool = False
+    hand_motion: bool = False
+    left_hand_joint: int = 7
+    right_hand_joint: int = 11
 
 
 PRESETS = {
@@ -231,6 +248,7 @@ class PartAttentionBranch(nn.Module):
         nn.init.normal_(self.score.weight, std=0.01)
         nn.init.zeros_(self.score.bias)
         self.attend = nn.Softmax(dim=-1)  # a named module, so hooks can capture alpha
+        self.hand_motion = HandMotionScore(config) if config.hand_motion else None
 
     def forward(self, skeleton: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha (B, [T',] P), last LSTM state (B, H))``."""
@@ -239,7 +257,51 @@ class PartAttentionBranch(nn.Module):
         if self.per_step:
             h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
         z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
-        return self.attend(self.score(z)), last
+        logits = self.score(z)
+        if self.hand_motion is not None:
+            logits = logits + self.hand_motion(skeleton, steps if self.per_step else 0)
+        return self.attend(logits), last
+
+
+class HandMotionScore(nn.Module):
+    """One score per hand from that hand's own trajectory, the same GRU for both hands.
+
+    Per hand: the hand joint of the first person relative to the mean of its joints, per
+    skeleton frame, with the left hand's x mirrored (so a left hand drinking looks like a right
+    hand drinking), and its frame-to-frame velocity; a GRU reads the 6 numbers per frame and a
+    linear layer turns its last state (or, per step, its states pooled to the feature steps) into
+    a score. ``forward`` returns (B, [T',] P) with zeros for every part that is not a hand, added
+    to the attention logits before the softmax. Mirroring the whole clip swaps the two scores.
+    """
+
+    def __init__(self, config: PartAttentionConfig, hidden: int = 32):
+        super().__init__()
+        if not set(HANDS) <= set(config.parts):
+            raise ValueError(f"hand_motion needs both {HANDS} among the parts, got {config.parts}")
+        self.index = [config.parts.index(h) for h in HANDS]
+        self.joints = [config.left_hand_joint, config.right_hand_joint]
+        self.num_parts = len(config.parts)
+        self.gru = nn.GRU(6, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, 1)
+        nn.init.normal_(self.out.weight, std=0.01)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, skeleton: torch.Tensor, steps: int) -> torch.Tensor:
+        body = skeleton[:, :, 0]  # (B, Ts, J, 3), the first person
+        rel = body[:, :, self.joints] - body.mean(dim=2, keepdim=True)  # (B, Ts, 2, 3)
+        rel = torch.cat([rel[:, :, :1] * rel.new_tensor([-1.0, 1.0, 1.0]), rel[:, :, 1:]], dim=2)
+        vel = torch.cat([torch.zeros_like(rel[:, :1]), rel[:, 1:] - rel[:, :-1]], dim=1)
+        x = torch.cat([rel, vel], dim=-1)  # (B, Ts, 2, 6)
+        B, Ts = x.shape[:2]
+        states, _ = self.gru(x.transpose(1, 2).reshape(B * 2, Ts, 6))  # (2B, Ts, h)
+        pooled = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2) if steps else None
+        h = pooled if pooled is not None else states[:, -1]  # (2B, T', h) or (2B, h)
+        s = self.out(h).squeeze(-1).reshape(B, 2, *h.shape[1:-1])  # (B, 2[, T'])
+        if steps:
+            s = s.transpose(1, 2)  # (B, T', 2)
+        full = s.new_zeros(*s.shape[:-1], self.num_parts)
+        full[..., self.index] = s
+        return full
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +428,11 @@ def part_attention(
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    config = replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints, **overrides)
+    hands = {p.name: p.center for p in layout.parts if p.name in HANDS}
+    config = replace(
+        PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints,
+        left_hand_joint=hands["left_hand"], right_hand_joint=hands["right_hand"], **overrides,
+    )  # fmt: skip
     missing = [p for p in config.parts if p not in layout.part_names]
     if missing:
         raise ValueError(f"layout {layout.name} has no parts {missing}; it has {layout.part_names}")
