@@ -36,8 +36,10 @@ def make_batch(model, preset: str, *, batch: int = B) -> dict[str, torch.Tensor]
     if "skeleton" in model.inputs:
         j = model.config.num_joints if hasattr(model.config, "num_joints") else NTU25.num_joints
         out["skeleton"] = torch.randn(batch, spec.skeleton_frames, spec.num_persons, j, 3, generator=g)
-    if "flow" in model.inputs:  # a stack of L flow fields: (B, 2L, S, S) in [-1, 1]
-        out["flow"] = torch.rand(batch, 2 * spec.flow_frames, size, size, generator=g) * 2 - 1
+    if "flow" in model.inputs:  # K stacks of L flow fields: (B, K * 2L, S, S) in [-1, 1]
+        out["flow"] = (
+            torch.rand(batch, 2 * spec.flow_frames * spec.flow_stacks, size, size, generator=g) * 2 - 1
+        )
     return out
 
 

@@ -192,6 +192,48 @@ def test_flow_stack_is_centred_or_random_and_pads_short_clips():
     assert starts == {0, 1, 2}
 
 
+def test_several_flow_stacks_spread_over_the_clip():
+    from core_models.data.flow import stack_start, stack_starts
+
+    n, L = 140, 10  # 131 possible starts, three bins of about 44
+    assert stack_starts(n, L, 1).tolist() == [stack_start(n, L)]
+    centred = stack_starts(n, L, 3)
+    assert centred.tolist() == sorted(centred.tolist()) and centred[0] < 44 <= centred[1] < 88 <= centred[2]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, b, c = stack_starts(n, L, 3, rng)
+        assert 0 <= a <= 43 < b <= 87 < c <= n - L
+    assert stack_starts(5, L, 3).tolist() == [0, 0, 0]  # shorter than one stack: all at the start
+    fields = np.arange(40, dtype=np.uint8)[:, None, None, None].repeat(2, 3).repeat(4, 1).repeat(4, 2) + 128
+    stacks = flow_stack(fields, 3, None, count=2)
+    assert stacks.shape == (12, 4, 4)
+    first = [int(round(v)) for v in (stacks[0:6:2, 0, 0] * 127).tolist()]
+    second = [int(round(v)) for v in (stacks[6:12:2, 0, 0] * 127).tolist()]
+    assert first == [first[0], first[0] + 1, first[0] + 2] and second[0] >= first[0] + 10
+
+
+def test_two_stream_averages_its_temporal_stream_over_the_stacks():
+    torch.manual_seed(0)
+    model = build_model("two_stream", "cpu", num_classes=5).eval()
+    c = model.config
+    assert c.flow_stacks == 3 and model.input_spec.flow_stacks == 3
+    rgb = torch.rand(2, 3, c.num_frames, 32, 32) * 2 - 1
+    stacks = [torch.rand(2, 2 * c.flow_frames, 32, 32) * 2 - 1 for _ in range(3)]
+    with torch.no_grad():
+        out = model({"rgb": rgb, "flow": torch.cat(stacks, dim=1)})
+        alone = [model.flow_stream.head(model.flow_stream.features(s)) for s in stacks]
+    torch.testing.assert_close(out.aux["flow_logits"], torch.stack(alone).mean(0), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="3 stacks of 20"):
+        model({"rgb": rgb, "flow": stacks[0]})
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+
+    saved = {k: v for k, v in asdict(c).items() if k != "flow_stacks"}  # a file from before the field
+    old = build_model_with("two_stream", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True)
+    assert old.config.flow_stacks == 1 and old.input_spec.flow_stacks == 1
+
+
 def test_flow_items_and_cache_round_trip(tmp_path):
     root = tmp_path / "ntu"
     write_sample(root, "S001C001P001R001A001", one_person(12))
@@ -225,7 +267,7 @@ def test_fused_probabilities_are_the_mean_of_the_streams(name, streams):
     model = build_model(name, "cpu", num_classes=K).eval()
     batch = {"rgb": _rgb(2, 4, 32), "label": torch.tensor([1, 4])}
     if "flow" in model.inputs:
-        batch["flow"] = torch.rand(2, 2 * model.config.flow_frames, 32, 32) * 2 - 1
+        batch["flow"] = torch.rand(2, 2 * model.config.flow_frames * model.config.flow_stacks, 32, 32) * 2 - 1
     with torch.no_grad():
         out = model(batch)
     mean = sum(out.aux[f"{s}_logits"].softmax(-1) for s in streams) / len(streams)

@@ -168,6 +168,8 @@ class InputSpec:
         flow_frames: L, flow fields per ``flow`` stack (0: no flow). The cache keeps the flow of
             every consecutive frame pair at ``frame_size``; an item takes L consecutive fields,
             centred in the clip (evaluation) or at a random start (training).
+        flow_stacks: stacks of L fields per item, spread over the clip (one per equal bin of the
+            possible starts), one after the other on the channel axis.
     """
 
     num_frames: int = 16
@@ -178,6 +180,7 @@ class InputSpec:
     view_normalize: bool = False
     cache_frames: int = 64
     flow_frames: int = 0
+    flow_stacks: int = 1
 
     @property
     def needs_video(self) -> bool:
@@ -423,7 +426,7 @@ def make_item(
             j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
             item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
         if prep.flow is not None:
-            item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng)  # (2L, S, S)
+            item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, spec.flow_stacks)  # (K*2L, S, S)
     if prep.skeleton is not None:
         sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
         skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
@@ -478,7 +481,7 @@ def mirror_item(
 def _spec_key(spec: InputSpec) -> dict:
     """The settings that change the prepared arrays (sampling counts do not)."""
     d = asdict(spec)
-    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames"):
+    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames", "flow_stacks"):
         d.pop(k)
     d["rgb"] = spec.num_frames > 0
     d["skeleton"] = spec.skeleton_frames > 0

@@ -84,18 +84,45 @@ def stack_start(num_fields: int, length: int, rng: np.random.Generator | None = 
     return int(rng.integers(0, last + 1)) if rng is not None else last // 2
 
 
-def flow_stack(fields: np.ndarray, length: int, rng: np.random.Generator | None = None) -> torch.Tensor:
-    """L consecutive quantised fields as the temporal stream's input.
+def stack_starts(
+    num_fields: int, length: int, count: int = 1, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """First field of each of ``count`` stacks of ``length``: stack k starts in the k-th of
+    ``count`` equal bins of the possible starts, at the bin's centre or (``rng``) anywhere in it.
+    One stack is :func:`stack_start`'s."""
+    if count <= 1:
+        return np.array([stack_start(num_fields, length, rng)], dtype=np.int64)
+    last = max(num_fields - length, 0)
+    edges = np.linspace(0, last + 1, count + 1)
+    lo = np.minimum(np.ceil(edges[:-1]).astype(np.int64), last)  # bins share no start
+    hi = np.maximum(np.ceil(edges[1:]).astype(np.int64) - 1, lo)  # inclusive
+    if rng is None:
+        return (lo + hi) // 2
+    return np.array([int(rng.integers(a, b + 1)) for a, b in zip(lo, hi, strict=True)], dtype=np.int64)
+
+
+def stack_fields(num_fields: int, length: int, count: int = 1, rng: np.random.Generator | None = None):
+    """The field index of every field of the ``count`` stacks, in order (count * L,)."""
+    starts = stack_starts(num_fields, length, count, rng)
+    return np.minimum((starts[:, None] + np.arange(length)).reshape(-1), max(num_fields - 1, 0))
+
+
+def flow_stack(
+    fields: np.ndarray, length: int, rng: np.random.Generator | None = None, count: int = 1
+) -> torch.Tensor:
+    """``count`` stacks of L consecutive quantised fields as the temporal stream's input.
 
     Args:
         fields: uint8 (N, S, S, 2) from :func:`clip_flow`.
         length: L; a clip with fewer fields repeats its last one.
-        rng: random start (training), else centred.
+        rng: random starts (training), else centred (in their bins, see :func:`stack_starts`).
+        count: stacks spread over the clip (the paper averages the temporal stream over 25 at
+            test time); they follow one another on the channel axis.
 
     Returns:
-        float32 (2L, S, S) in [-1, 1], channels ``[dx_0, dy_0, dx_1, dy_1, ...]``.
+        float32 (count * 2L, S, S) in [-1, 1], channels ``[dx_0, dy_0, dx_1, dy_1, ...]`` of
+        the first stack, then the next.
     """
-    start = stack_start(len(fields), length, rng)
-    idx = np.minimum(np.arange(start, start + length), len(fields) - 1)
+    idx = stack_fields(len(fields), length, count, rng)
     sel = torch.from_numpy(dequantize(fields[idx]))  # (L, S, S, 2)
-    return sel.permute(0, 3, 1, 2).reshape(2 * length, *fields.shape[1:3])  # (2L, S, S)
+    return sel.permute(0, 3, 1, 2).reshape(2 * len(idx), *fields.shape[1:3])  # (count * 2L, S, S)

@@ -270,7 +270,7 @@ _TIME_AXIS = {"rgb": 1, "crops": 2, "skeleton": 0, "flow": 0}
 
 def _prepare(loaded: LoadedModel, clip: Clip) -> _Inputs:
     from core_models.data.datasets import make_item, prepare_clip
-    from core_models.data.flow import stack_start
+    from core_models.data.flow import stack_fields
 
     model = loaded.model.eval()
     check_fits(model, clip)
@@ -290,10 +290,9 @@ def _prepare(loaded: LoadedModel, clip: Clip) -> _Inputs:
             times[k] = item["frame_index"].numpy()
     if "skeleton_index" in item:
         times["skeleton"] = item["skeleton_index"].numpy()
-    if "flow" in keys:  # field i of the centred stack is the flow from clip frame start + i
-        fields, length = max(clip.num_frames - 1, 1), spec.flow_frames
-        start = stack_start(fields, length)
-        times["flow"] = np.minimum(np.arange(start, start + length), fields - 1)
+    if "flow" in keys:  # field i of a stack starting at s is the flow from clip frame s + i
+        fields = max(clip.num_frames - 1, 1)
+        times["flow"] = stack_fields(fields, spec.flow_frames, spec.flow_stacks)
     parts = tuple(spec.crops.parts) if spec.crops is not None else ()
     return _Inputs(model, batch, keys, times, clip.num_frames, parts, clip.layout)
 
