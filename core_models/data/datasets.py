@@ -528,7 +528,9 @@ def _write_prepared(path: Path, prep: _Prepared) -> None:
 
 def _read_prepared(path: Path) -> _Prepared:
     """The arrays of a ``.prep`` file; ``ValueError`` when it is not one or does not add up."""
-    buf = bytearray(path.read_bytes())  # writable, so the arrays are too
+    with open(path, "rb") as f:  # read straight into a writable buffer, so the arrays are too
+        buf = bytearray(os.fstat(f.fileno()).st_size)
+        f.readinto(buf)
     n = len(CACHE_MAGIC)
     if buf[:n] != CACHE_MAGIC or len(buf) < n + 8:
         raise ValueError(f"{path} is not a prepared-clip file")

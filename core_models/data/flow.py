@@ -21,8 +21,8 @@ The :class:`~core_models.data.datasets.ClipDataset` keeps the quantised fields o
 cached file as the other prepared arrays, under ``flow``: uint8 (T - 1, S, S, 2), packed per field.
 
 Departures: no mean-flow subtraction (the paper's camera-motion compensation; the supported
-datasets are shot from fixed cameras); one stack per item instead of the paper's 25 test stacks
-(evaluation can average items over epochs of random stacks if wanted).
+datasets are shot from fixed cameras); ``count`` stacks spread over the clip per item (the
+two-stream ``cpu`` preset reads 3) instead of the paper's 25 test stacks.
 """
 
 from __future__ import annotations
@@ -124,5 +124,5 @@ def flow_stack(
         the first stack, then the next.
     """
     idx = stack_fields(len(fields), length, count, rng)
-    sel = torch.from_numpy(dequantize(fields[idx]))  # (L, S, S, 2)
+    sel = torch.from_numpy(dequantize(fields[idx]))  # (count * L, S, S, 2)
     return sel.permute(0, 3, 1, 2).reshape(2 * len(idx), *fields.shape[1:3])  # (count * 2L, S, S)

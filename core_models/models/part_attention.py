@@ -294,8 +294,9 @@ class HandMotionScore(nn.Module):
         x = torch.cat([rel, vel], dim=-1)  # (B, Ts, 2, 6)
         B, Ts = x.shape[:2]
         states, _ = self.gru(x.transpose(1, 2).reshape(B * 2, Ts, 6))  # (2B, Ts, h)
-        pooled = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2) if steps else None
-        h = pooled if pooled is not None else states[:, -1]  # (2B, T', h) or (2B, h)
+        h = (  # (2B, T', h) per step, else the last state (2B, h)
+            F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2) if steps else states[:, -1]
+        )
         s = self.out(h).squeeze(-1).reshape(B, 2, *h.shape[1:-1])  # (B, 2[, T'])
         if steps:
             s = s.transpose(1, 2)  # (B, T', 2)
