@@ -47,7 +47,7 @@ READS = {
     "part_attention": ("video", "joints2d", "skeleton"),
     "separable_sta": ("video", "joints2d", "skeleton"),
     "temporal_granularity": ("video", "joints2d", "skeleton"),
-    "soft_attention_lstm": ("video",),
+    "soft_attention_lstm": ("video", "joints2d"),
     "stn": ("video",),
     "self_attention": ("video", "joints2d"),
     "two_stream": ("video",),

@@ -304,6 +304,12 @@ def _add_train(sub) -> None:
         help="left-right mirror half of the training clips (the recipes do; --no-mirror to turn off)",
     )
     p.add_argument(
+        "--jitter",
+        action=argparse.BooleanOptionalAction,
+        help="change each training clip's brightness and contrast and re-frame its crops "
+        "(the recipe says whether; --jitter / --no-jitter to choose)",
+    )
+    p.add_argument(
         "--amp",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
@@ -356,8 +362,8 @@ def _run_train(args) -> int:
         protocol=args.protocol, epochs=args.epochs, steps=args.steps, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
-        clip_grad=args.clip_grad, mirror=args.mirror, amp=args.amp, stage=args.stage, init=args.init,
-        init_map=args.init_map,
+        clip_grad=args.clip_grad, mirror=args.mirror, jitter=args.jitter, amp=args.amp,
+        stage=args.stage, init=args.init, init_map=args.init_map,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,
         evaluate=not args.no_evaluate, resume=args.resume,

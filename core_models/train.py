@@ -91,6 +91,7 @@ class Recipe:
     steps: int = 0
     patience: int = 0
     mirror: bool = True
+    jitter: bool = False
 
 
 _PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
@@ -153,6 +154,7 @@ class TrainSettings:
     warmup_epochs: float | None = None
     clip_grad: float | None = None
     mirror: bool | None = None
+    jitter: bool | None = None
     amp: str = "auto"
     stage: str | None = None
     init: str | None = None
@@ -338,7 +340,7 @@ def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
     return ClipDataset(
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
         protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
-        mirror=bool(s.mirror),  # a training set only (ClipDataset ignores it for evaluation)
+        mirror=bool(s.mirror), jitter=bool(s.jitter),  # a training set only (ignored for evaluation)
         reads=tuple(getattr(model, "inputs", ())) or None,
     )  # fmt: skip
 

@@ -130,3 +130,59 @@ def test_recipes_mirror_unless_told_not_to():
     assert TrainSettings(model="part_attention", out="x").resolved().mirror is True
     args = build_parser().parse_args(["train", "--model", "part_attention", "--out", "x", "--no-mirror"])
     assert args.mirror is False
+
+
+# ---------------------------------------------------------------------------------------------
+# light and framing jitter
+
+
+def test_jitter_relights_every_input_alike_and_reframes_each_crop():
+    from core_models.data.datasets import jitter_item
+
+    clip = _clip_with_marked_right_hand()
+    item = make_item(prepare_clip(clip, SPEC), SPEC, 0)
+    same = jitter_item(item, np.random.default_rng(0), light=0.0, zoom=1.0)
+    for key in item:
+        torch.testing.assert_close(same[key], item[key])  # no light change, full framing: identity
+    j = jitter_item(item, np.random.default_rng(3))
+    assert j["crops"].shape == item["crops"].shape and j["rgb"].shape == item["rgb"].shape
+    assert j["crops"].abs().max() <= 1.0 and j["rgb"].abs().max() <= 1.0
+    for key in ("skeleton", "joints2d", "label", "truth_parts", "truth_acting", "frame_index"):
+        torch.testing.assert_close(j[key], item[key], equal_nan=True)
+    assert not torch.equal(j["rgb"], item["rgb"])
+    again = jitter_item(item, np.random.default_rng(3))
+    torch.testing.assert_close(again["crops"], j["crops"])  # the item's rng decides everything
+
+    # a flat image stays flat under any framing, and every input gets the same light
+    flat = dict(item, rgb=torch.full_like(item["rgb"], 0.1), crops=torch.full_like(item["crops"], 0.1))
+    lit = jitter_item(flat, np.random.default_rng(5))
+    level = lit["rgb"].flatten()[0]
+    torch.testing.assert_close(lit["rgb"], torch.full_like(lit["rgb"], float(level)))
+    torch.testing.assert_close(lit["crops"], torch.full_like(lit["crops"], float(level)))
+    assert abs(float(level) - 0.1) > 1e-3
+
+    # framing: a crop that is a ramp along x keeps its direction but is cut and stretched
+    ramp = torch.linspace(-1, 1, 16).expand(3, 3, 4, 16, 16).clone()  # (P, 3, T, C, C)
+    framed = jitter_item(dict(item, crops=ramp), np.random.default_rng(1), light=0.0, zoom=0.5)["crops"]
+    rows = framed[:, 0, 0, 0]  # (P, C): one row per part
+    assert (rows.diff(dim=1) >= -1e-6).all()  # still increasing left to right
+    assert (rows[:, -1] - rows[:, 0] < 2.0 - 1e-3).all()  # a window, not the whole ramp
+    assert not torch.allclose(rows[0], rows[1]) or not torch.allclose(rows[1], rows[2])  # own framing
+
+
+def test_only_a_training_set_jitters_and_the_recipe_or_flag_decides():
+    from core_models.cli import build_parser
+    from core_models.train import TrainSettings
+
+    clip = _clip_with_marked_right_hand()
+    reader = _OneClipReader(clip)
+    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0)
+    plain = ClipDataset(reader, ["m"], spec, train=True, keep_in_memory=True)[0]["rgb"]
+    train = ClipDataset(reader, ["m"], spec, train=True, jitter=True, keep_in_memory=True)[0]["rgb"]
+    evaluation = ClipDataset(reader, ["m"], spec, train=False, jitter=True, keep_in_memory=True)[0]["rgb"]
+    central = ClipDataset(reader, ["m"], spec, train=False, keep_in_memory=True)[0]["rgb"]
+    assert not torch.equal(train, plain)
+    torch.testing.assert_close(evaluation, central)
+    args = build_parser().parse_args(["train", "--model", "stn", "--out", "x", "--no-jitter"])
+    assert args.jitter is False
+    assert TrainSettings(model="stn", out="x", jitter=True).resolved().jitter is True

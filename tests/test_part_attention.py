@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 from core_models.checkpoint import compact_state
 from core_models.data.layouts import NTU25
@@ -299,3 +300,32 @@ def test_hand_motion_scores_swap_under_a_mirror_and_old_files_rebuild_without_th
     assert old.attention.hand_motion is None
     with pytest.raises(ValueError, match="hand_motion needs both"):
         tiny(hand_motion=True, parts=("right_hand", "full_body"))
+
+
+def test_either_hand_aux_loss_does_not_ask_the_idle_hand():
+    """``hand_aux="either"``: the hands answer together (logsumexp over them), the full body alone;
+    an idle hand that is unsure costs nothing when the other hand shows the class."""
+    torch.manual_seed(0)
+    model = tiny(shared_hands=True, hand_aux="either")
+    K = model.config.num_classes
+    labels = torch.tensor([0, 1])
+    sure, unsure = torch.full((K,), -10.0), torch.zeros(K)
+    sure[0] = 10.0
+    logits = torch.stack([torch.stack([unsure, sure, sure]), torch.stack([sure, unsure, unsure])])
+    each = tiny(shared_hands=True)
+    # clip 0: right hand sure of class 0, left hand unsure: low either way for "either"
+    either_loss = model.part_loss(logits[:1], labels[:1])
+    assert either_loss.item() < 0.1
+    # "each" asks the idle hand too: its ln 2 of doubt counts for one of the three terms
+    assert each.part_loss(logits[:1], labels[:1]).item() == pytest.approx(math.log(2) / 3, abs=1e-3)
+    # by hand: the hands' logsumexp and the full body, each a cross-entropy, averaged
+    lse = torch.logsumexp(logits[:, :2], dim=1)
+    expected = (F.cross_entropy(lse, labels) + F.cross_entropy(logits[:, 2], labels)) / 2
+    torch.testing.assert_close(model.part_loss(logits, labels), expected)
+    batch = make_batch(model, batch=2)
+    total, terms = model.loss(model(batch), batch)
+    assert torch.isfinite(total) and terms["part_ce"] > 0
+    with pytest.raises(ValueError, match="hand_aux must be"):
+        tiny(hand_aux="both")
+    with pytest.raises(ValueError, match="needs both"):
+        tiny(parts=("left_hand", "full_body"), hand_aux="either")

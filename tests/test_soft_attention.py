@@ -58,6 +58,25 @@ def test_self_attention_reads_the_person_and_old_checkpoints_the_frame():
     assert old.eval()({"rgb": _rgb(2, 6, 32)}).logits.shape == (2, K)
 
 
+def test_soft_attention_reads_the_person_and_old_checkpoints_the_frame():
+    """The cpu preset reads 16 frames of the person crop; a checkpoint saved before the field
+    existed rebuilds the whole-frame model of 8 frames it was trained as."""
+    from dataclasses import asdict
+
+    from core_models.checkpoint import build_model_with
+
+    model = build_model("soft_attention_lstm", "cpu", num_classes=K)
+    assert model.inputs == ("crops",) and model.input_spec.crops.parts == ("full_body",)
+    assert model.input_spec.num_frames == 16 and model.input_spec.frame_size == 64
+    saved = {k: v for k, v in asdict(model.config).items() if k != "person_crop"} | {"num_frames": 8}
+    old = build_model_with(
+        "soft_attention_lstm", "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True
+    )
+    assert old.inputs == ("rgb",) and old.input_spec.crops is None and old.input_spec.num_frames == 8
+    assert old.eval()({"rgb": _rgb(2, 8, 64)}).attention["spatial"].shape == (2, 8, 8, 8)
+    assert build_model("soft_attention_lstm", "paper", num_classes=K).inputs == ("rgb",)
+
+
 def test_soft_attention_cpu_preset_has_no_doubly_stochastic_penalty():
     """Weight 1 held the maps uniform and the loss at chance; the released scripts use 0."""
     assert build_model("soft_attention_lstm", "cpu", num_classes=K).config.lambda_ds == 0.0
@@ -111,9 +130,31 @@ def test_stn_known_theta_moves_the_image():
 
 
 def test_stn_model_reports_its_grid():
-    model = build_model("stn", "cpu", num_classes=K).eval()
-    out = model({"rgb": _rgb(2, 4, 24)})
-    assert out.attention["grid"].shape == (2, 24, 24, 2)
+    """With ``source_size`` the model reads 112^2 frames and its 3D ConvNet sees 48^2 samples of
+    them (the whole frame at initialisation); a checkpoint from before the field, like the cpu
+    preset, reads and samples at 48."""
+    from dataclasses import asdict, replace
+
+    from core_models.checkpoint import build_model_with
+    from core_models.models.stn import PRESETS, STNClassifier
+
+    assert build_model("stn", "cpu", num_classes=K).input_spec.frame_size == 48
+    model = STNClassifier(replace(PRESETS["cpu"], num_classes=K, source_size=112)).eval()
+    assert model.input_spec.frame_size == 112
+    clip = _rgb(2, 4, 112)
+    out = model({"rgb": clip})
+    assert out.attention["grid"].shape == (2, 48, 48, 2)
+    seen = []
+    model.backbone.Conv3d_1a_7x7.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    model({"rgb": clip})
+    resized = F.interpolate(clip.flatten(1, 2), size=(48, 48), mode="bilinear", antialias=False)
+    assert seen[0].shape == (2, 3, 4, 48, 48)
+    # the identity grid samples the frame at the output pixels' centres
+    torch.testing.assert_close(seen[0].flatten(1, 2), resized, atol=1e-4, rtol=0)
+    saved = {k: v for k, v in asdict(model.config).items() if k != "source_size"}
+    old = build_model_with("stn", "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True)
+    assert old.input_spec.frame_size == 48
+    assert old.eval()({"rgb": _rgb(2, 4, 48)}).attention["grid"].shape == (2, 48, 48, 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +171,7 @@ def _sinkhorn(n: int, seed: int) -> torch.Tensor:
 
 def test_soft_attention_sums_to_one_per_step_and_loss_terms():
     model = build_model("soft_attention_lstm", "cpu", num_classes=K).train()
-    batch = {"rgb": _rgb(2, 5, 32), "label": torch.tensor([0, 3])}
+    batch = {"crops": _rgb(2, 5, 32)[:, None], "label": torch.tensor([0, 3])}  # the person crop
     out = model(batch)
     att = out.attention["spatial"]  # (B, T, H', W')
     assert att.shape == (2, 5, 4, 4) and out.aux["step_logits"].shape == (2, 5, K)

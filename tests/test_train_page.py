@@ -160,6 +160,21 @@ def test_train_page_with_no_runs(tmp_path, monkeypatch):
     assert not at.exception and at.number_input(key="train_epochs_stn").value == 42
 
 
+def test_train_page_estimates_come_from_the_shipped_runs(tmp_path, monkeypatch):
+    """Each model's time is its shipped CS run's, from the manifest; the quickest comes first."""
+    from core_models.reproduce import read_manifest
+
+    shipped = read_manifest(ROOT / "checkpoints")["checkpoints"]
+    rows = {r["model"]: r for r in shipped if r["protocol"] == "cs"}
+    minutes = {m: max(1, round(r["wall_seconds"] / 60)) for m, r in rows.items()}
+    at = page(tmp_path / "app", monkeypatch)
+    options = at.selectbox(key="train_model").options
+    for model, m in minutes.items():
+        assert f"{model} · ~{m} min (the shipped CS run)" in options
+    shown = [o.split(" · ")[0] for o in options]
+    assert shown[0] == min(rows, key=lambda k: rows[k]["wall_seconds"])
+
+
 def test_train_page_shows_a_finished_run(tmp_path, monkeypatch):
     run = tmp_path / "app" / "done"
     run.mkdir(parents=True)

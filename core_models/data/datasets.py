@@ -13,7 +13,8 @@ read: a magic line, the length and JSON of a header (each array's dtype, shape, 
 codec), then the bytes; the packed stacks are stored as they are and every other array is one
 zlib stream. Nothing in it is pickled, and a cache file that does not read back (truncated,
 foreign, damaged) is prepared again from the clip. A training set made with ``mirror=True`` also
-left-right mirrors half of its items (:func:`mirror_item`).
+left-right mirrors half of its items (:func:`mirror_item`), and one made with ``jitter=True``
+changes every item's light and the framing of its crops (:func:`jitter_item`).
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
@@ -49,6 +50,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import Dataset
 
 from core_models.data.base import DatasetReader
@@ -287,6 +289,9 @@ class ClipDataset(Dataset):
         seed: base seed of the training randomness (combined with the epoch and index).
         reads: the batch keys the model reads (its ``inputs``); when given without ``rgb``, items
             leave the whole frames out (a person-crop model does not decompress them).
+        mirror: a training set mirrors half of its items left to right (:func:`mirror_item`).
+        jitter: a training set changes each item's brightness and contrast and re-frames its
+            crops (:func:`jitter_item`).
     """
 
     def __init__(
@@ -303,6 +308,7 @@ class ClipDataset(Dataset):
         memory_budget: int | None = None,
         mirror: bool = False,
         reads: tuple[str, ...] | None = None,
+        jitter: bool = False,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -312,6 +318,7 @@ class ClipDataset(Dataset):
         self.protocol = protocol
         self.seed = seed
         self.mirror = mirror and train
+        self.jitter = jitter and train
         self.rgb = reads is None or "rgb" in reads
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
@@ -386,6 +393,8 @@ class ClipDataset(Dataset):
         item = make_item(self.prepared(i), self.spec, self.labels[i], index=i, rng=rng, rgb=self.rgb)
         if self.mirror and rng.random() < 0.5:
             item = mirror_item(item, self.reader.layout, self.spec)
+        if self.jitter:
+            item = jitter_item(item, rng)
         return item
 
 
@@ -435,6 +444,56 @@ def make_item(
     for k, v in prep.extras.items():
         item[k] = torch.from_numpy(np.asarray(v))
     return item
+
+
+JITTER_LIGHT = 0.2  # brightness shift (in [-1, 1] units) and contrast factor spread
+JITTER_ZOOM = 0.8  # the smallest share of a crop's side a re-framed crop keeps
+
+
+def jitter_item(
+    item: dict[str, torch.Tensor],
+    rng: np.random.Generator,
+    *,
+    light: float = JITTER_LIGHT,
+    zoom: float = JITTER_ZOOM,
+) -> dict[str, torch.Tensor]:
+    """A training item under other light and a slightly different framing of its crops.
+
+    Brightness (a shift drawn from [-light, light]) and contrast (a factor from [1 - light,
+    1 + light] about the mean of the frames, or of the crops) change once per item, the same
+    shift and factor for the whole frames and every crop, so the parts still look lit alike.
+    Each crop is re-framed on its own: a square of ``zoom`` to 1 of its side, placed at random
+    inside it, is resized back to the crop's size, the same for all of its frames (a part box
+    that sits a little off, larger or smaller, as a skeleton's error places it). Hue is left
+    alone: the held objects are told apart partly by colour. Whole frames are not re-framed,
+    since their 2D joints would no longer match them.
+    Labels, skeletons, flow and the ground truth are unchanged.
+    """
+    out = dict(item)
+    shift = float(rng.uniform(-light, light))
+    gain = float(rng.uniform(1.0 - light, 1.0 + light))
+
+    def relight(x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean()
+        return ((x - mean) * gain + mean + shift).clamp_(-1.0, 1.0)
+
+    if "rgb" in out:
+        out["rgb"] = relight(out["rgb"])
+    if "crops" in out:
+        crops = out["crops"]  # (P, 3, T, C, C)
+        P, C = crops.shape[0], crops.shape[-1]
+        framed = []
+        for p in range(P):
+            side = int(round(C * float(rng.uniform(zoom, 1.0))))
+            y0, x0 = (int(rng.integers(0, C - side + 1)) for _ in range(2))
+            window = crops[p, :, :, y0 : y0 + side, x0 : x0 + side]  # (3, T, side, side)
+            if side != C:
+                window = F.interpolate(
+                    window.transpose(0, 1), size=(C, C), mode="bilinear", align_corners=False
+                ).transpose(0, 1)
+            framed.append(window)
+        out["crops"] = relight(torch.stack(framed))
+    return out
 
 
 def mirror_item(
