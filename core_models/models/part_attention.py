@@ -425,13 +425,12 @@ class PartAttention(nn.Module):
         ``logsumexp`` over the hands of each class's logit (a smooth "whichever hand shows it"),
         and every other part keeps its own.
         """
-        P = part_logits.shape[1]
-        if self.config.hand_aux == "each":
-            return losses.classification(part_logits.flatten(0, 1), labels.repeat_interleave(P))
-        hands = [self.config.parts.index(h) for h in HANDS]
-        rest = [p for p in range(P) if p not in hands]
-        either = torch.logsumexp(part_logits[:, hands], dim=1)  # (B, K)
-        terms = torch.cat([either[:, None], part_logits[:, rest]], dim=1)  # (B, 1 + P - 2, K)
+        terms = part_logits  # (B, P, K)
+        if self.config.hand_aux == "either":
+            hands = [self.config.parts.index(h) for h in HANDS]
+            rest = [p for p in range(part_logits.shape[1]) if p not in hands]
+            either = torch.logsumexp(part_logits[:, hands], dim=1, keepdim=True)  # (B, 1, K)
+            terms = torch.cat([either, part_logits[:, rest]], dim=1)  # (B, P - 1, K)
         return losses.classification(terms.flatten(0, 1), labels.repeat_interleave(terms.shape[1]))
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
