@@ -420,7 +420,7 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from core_models.checkpoint import CheckpointError
     from core_models.evaluate import evaluate_checkpoint, evaluate_run
-    from core_models.train import init_distributed
+    from core_models.train import close_distributed, init_distributed
 
     d = init_distributed("cpu")
     kw = dict(split=args.split, data=args.data, root=args.root, protocol=args.protocol, clips=args.clips,
@@ -437,8 +437,10 @@ def _run_evaluate(args) -> int:
             out = args.out
             evaluate_checkpoint(args.checkpoint, args.out, **kw)
     except CheckpointError as e:
+        close_distributed(d, wait=False)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    close_distributed(d)
     if d.main:
         from core_models import results
 

@@ -257,6 +257,21 @@ def init_distributed(device_kind: str) -> Dist:
     return Dist(rank=rank, world=world, local_rank=local)
 
 
+def close_distributed(d: Dist, wait: bool = True) -> None:
+    """Leave the process group: every rank waits for the others (unless ``wait`` is false, on an
+    error path where a peer may never arrive), then the group is destroyed, so that no collective
+    thread is still alive when the interpreter exits (gloo aborts the process with "terminate
+    called without an active exception" otherwise)."""
+    if not d.active:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def _barrier(d: Dist) -> None:
     if d.active:
         import torch.distributed as dist
@@ -554,6 +569,7 @@ def train(s: TrainSettings) -> Path:
     restore(run)
     fit(run)
     finish(run)
+    close_distributed(run.d)
     return run.dir
 
 
