@@ -211,6 +211,43 @@ def _run_probe(args) -> int:
     return 0
 
 
+# -- hands ------------------------------------------------------------------------------------
+def _add_hands(sub) -> None:
+    from core_models.hands import DESKS
+
+    p = sub.add_parser(
+        "hands",
+        help="which hand's crop a part-attention model reads the class from (synthetic clips)",
+        description="On the one-hand clips of a synthetic split, what part attention's acting-hand "
+        "head says from the acting hand's crop, what the idle hand's head says from the idle crop, "
+        "and what the model says, per class; --desk re-renders the same clips with the taken "
+        "object also left on the desk (full) or with no objects on the desk (empty).",
+    )  # fmt: skip
+    p.add_argument("--run", required=True, type=Path, help="a part-attention run or shipped checkpoint")
+    p.add_argument("--root", default="data/synth", type=Path, help="the synthetic dataset it was trained on")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--desk", default="as-rendered", choices=DESKS)
+    p.add_argument("--classes", nargs="*", help="NTU action codes to keep (A001 A002 A028); all by default")
+    p.add_argument("--limit", type=COUNT, default=0, help="at most N one-hand clips (0: all)")
+    p.add_argument("--csv", type=Path, help="also write the clip-by-clip table here")
+
+
+def _run_hands(args) -> int:
+    from core_models import hands
+    from core_models.synth.generate import SYNTH_CLASSES
+
+    table = hands.hand_heads(args.run, root=args.root, split=args.split, desk_kind=args.desk,
+                             classes=args.classes, limit=args.limit)  # fmt: skip
+    if table.empty:
+        print(f"no one-hand clips among the {args.split} clips asked for", file=sys.stderr)
+        return 1
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(f"{args.run}, {args.split} split, desk {args.desk}: {len(table)} one-hand clips")
+    print(hands.markdown(hands.summary(table, list(SYNTH_CLASSES))))
+    return 0
+
+
 # -- bench ------------------------------------------------------------------------------------
 def _add_bench(sub) -> None:
     from core_models.bench import TARGETS
@@ -535,6 +572,12 @@ def _add_reproduce(sub) -> None:
         "rows already evaluated on --root's version are skipped unless --again",
     )  # fmt: skip
     p.add_argument("--again", action="store_true", help="with --evaluate: evaluate every row again")
+    p.add_argument(
+        "--seed", type=COUNT, default=0,
+        help="train the --only entries again with this seed (1, 2, ...) into RUNS/NAME-seedN and record "
+        "their test figures beside the shipped (seed 0) row; the table shows the mean and range; the "
+        "shipped checkpoints are not replaced, and a run already complete is kept",
+    )  # fmt: skip
 
 
 def _run_reproduce(args) -> int:
@@ -556,10 +599,16 @@ def _run_reproduce(args) -> int:
     if args.list:
         for e in rp.SHIPPED:
             if not args.only or e.name in args.only or e.model in args.only:
-                for c in rp.commands(e, args.root, args.runs):
+                for c in rp.commands(e, args.root, args.runs, args.seed):
                     print("python -m core_models " + " ".join(c))
         return 0
-    if args.evaluate:
+    if args.seed:
+        if not args.only:
+            print("error: --seed needs --only (the entries to train again)", file=sys.stderr)
+            return 2
+        rp.reproduce_seed(seed=args.seed, root=args.root, runs=args.runs, checkpoints=args.checkpoints,
+                          only=args.only)  # fmt: skip
+    elif args.evaluate:
         rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only, again=args.again)
     else:
         rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
@@ -694,6 +743,7 @@ COMMANDS = {
     "render": (_add_render, _run_render),
     "info": (_add_info, _run_info),
     "probe": (_add_probe, _run_probe),
+    "hands": (_add_hands, _run_hands),
     "bench": (_add_bench, _run_bench),
     "models": (_add_models, _run_models),
     "train": (_add_train, _run_train),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core_models import results
+from core_models.results import git_commit
 
 CHECKPOINTS = Path("checkpoints")
 EXPLAIN_CLIPS = 60  # test clips whose saliency summaries ship with each CS checkpoint
@@ -66,14 +67,18 @@ SHIPPED: tuple[Shipped, ...] = tuple(
 )
 
 
-def commands(entry: Shipped, root: str, runs: str) -> list[list[str]]:
-    """The ``python -m core_models train`` argument lists of an entry, in order."""
+def commands(entry: Shipped, root: str, runs: str, seed: int = 0) -> list[list[str]]:
+    """The ``python -m core_models train`` argument lists of an entry, in order; with a ``seed``
+    other than the shipped 0, runs named ``NAME-seedN`` that pass ``--seed N``."""
     out = []
     prev = None
+    tag = f"-seed{seed}" if seed else ""
     for i, extra in enumerate(entry.steps):
-        run = f"{runs}/{entry.name}" + (f"-step{i + 1}" if len(entry.steps) > 1 else "")
+        run = f"{runs}/{entry.name}{tag}" + (f"-step{i + 1}" if len(entry.steps) > 1 else "")
         args = ["train", "--model", entry.model, "--preset", "cpu", "--data", "synth", "--root", root,
                 "--protocol", entry.protocol, "--out", run, *extra]  # fmt: skip
+        if seed:
+            args += ["--seed", str(seed)]
         if prev:
             args += ["--init", f"{prev}/model.pt"]
         out.append(args)
@@ -85,20 +90,6 @@ def explain_command(entry: Shipped, checkpoints: Path = CHECKPOINTS) -> list[str
     """The ``explain`` arguments whose saliency summaries (60 test clips) ship with a CS checkpoint."""
     return ["explain", "--run", f"{Path(checkpoints).as_posix()}/{entry.name}", "--method", "saliency",
             "--limit", str(EXPLAIN_CLIPS)]  # fmt: skip
-
-
-def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        # The shipped checkpoints are the output, not the code: a manifest updated by an earlier
-        # entry of the same reproduction does not make the code dirty.
-        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)checkpoints"]
-        dirty = subprocess.run(status, capture_output=True, text=True, check=True).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def sha256(path: Path) -> str:
@@ -234,17 +225,101 @@ def reevaluate(
     return manifest
 
 
+def finished(run: Path, args: list[str]) -> bool:
+    """Whether ``run`` already holds a complete run of exactly these ``train`` arguments (model,
+    protocol, seed, initialisation, stage), so that an interrupted ``reproduce --seed`` resumes."""
+    try:
+        done = results.read_status(run).get("state") == "complete"
+        settings = json.loads((run / "settings.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+    def arg(flag: str, default=None):
+        return args[args.index(flag) + 1] if flag in args else default
+
+    wanted = {"model": arg("--model"), "protocol": arg("--protocol"), "seed": int(arg("--seed", 0)),
+              "stage": arg("--stage"), "init": arg("--init")}  # fmt: skip
+    return done and all(settings.get(k) == v for k, v in wanted.items())
+
+
+def seed_row(run: Path, cmds: list[list[str]], *, seed: int, commit: str) -> dict:
+    """What the manifest keeps of a run with another seed: its commands, commit, length, training
+    time and test metrics (the shipped checkpoint stays the seed-0 one; this run is not copied)."""
+    _, m = results.read_eval(run, "test")
+    settings = json.loads((run / "settings.json").read_text())
+    hist = results.read_history(run)
+    train_seconds, _ = training_time(stage_runs(cmds))
+    best = results.read_status(run).get("best", {})
+    return {
+        "seed": seed,
+        "commands": ["python -m core_models " + " ".join(c) for c in cmds],
+        "commit": settings.get("commit", commit),
+        "epochs": len(hist),
+        "best_epoch": best.get("epoch"),
+        "train_seconds": round(train_seconds, 1),
+        "machine": results.machine(),
+        "data_version": settings.get("data_version", 1),
+        "metrics": {k: m[k] for k in KEEP if k in m},
+    }
+
+
+def reproduce_seed(
+    *,
+    seed: int,
+    root: str = "data/synth",
+    runs: str = "runs/reproduce",
+    checkpoints: Path = CHECKPOINTS,
+    only: list[str] | None = None,
+) -> dict[str, Any]:
+    """Train shipped entries again with another ``seed`` and record their test figures under the
+    shipped row's ``seeds`` (the table then shows the mean and range over the seeds). A run that
+    is already complete with the same arguments is not trained again."""
+    if seed <= 0:
+        raise SystemExit("--seed: give another seed than the shipped checkpoints' 0 (1, 2, ...)")
+    manifest = read_manifest(checkpoints)
+    shipped = {r["name"] for r in manifest["checkpoints"]}
+    entries = _entries(only)
+    missing = [e.name for e in entries if e.name not in shipped]
+    if missing:
+        raise SystemExit(f"--seed: {', '.join(missing)} not shipped yet; train the seed-0 checkpoint first")
+    commit = git_commit()
+    for entry in entries:
+        cmds = commands(entry, root, runs, seed)
+        for args in cmds:
+            run = Path(args[args.index("--out") + 1])
+            if finished(run, args):
+                print(f"{run}: already trained with these arguments, kept", file=sys.stderr)
+                continue
+            shutil.rmtree(run, ignore_errors=True)
+            print("python -m core_models " + " ".join(args), file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
+        row = seed_row(run, cmds, seed=seed, commit=commit)
+        manifest = read_manifest(checkpoints)
+        for r in manifest["checkpoints"]:
+            if r["name"] == entry.name:
+                r["seeds"] = sorted([x for x in r.get("seeds", []) if x["seed"] != seed] + [row],
+                                    key=lambda x: x["seed"])  # fmt: skip
+        results.write_json(checkpoints / "manifest.json", manifest)
+    return manifest
+
+
+def _entries(only: list[str] | None) -> list[Shipped]:
+    """The entries ``only`` names (entry or model names), in its order; every entry without it."""
+    entries = [e for e in SHIPPED if not only or e.name in only or e.model in only]
+    if only:  # in the order asked for (a model name stands for its protocols, in SHIPPED order)
+        entries.sort(key=lambda e: only.index(e.name) if e.name in only else only.index(e.model))
+    if only and not entries:
+        raise SystemExit(f"--only {only}: no such entry; entries are {', '.join(e.name for e in SHIPPED)}")
+    return entries
+
+
 def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpoints: Path = CHECKPOINTS,
               only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Train and ship every entry (or ``only`` those), updating the manifest after each."""
     if not Path(root).is_dir():
         print(f"making the synthetic dataset at {root} first", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "core_models", "synth", "--out", root], check=True)
-    entries = [e for e in SHIPPED if not only or e.name in only or e.model in only]
-    if only:  # in the order asked for (a model name stands for its protocols, in SHIPPED order)
-        entries.sort(key=lambda e: only.index(e.name) if e.name in only else only.index(e.model))
-    if only and not entries:
-        raise SystemExit(f"--only {only}: no such entry; entries are {', '.join(e.name for e in SHIPPED)}")
+    entries = _entries(only)
     commit = git_commit()
     manifest = read_manifest(checkpoints)
     for entry in entries:
@@ -342,7 +417,17 @@ def _pct(row, ref=None) -> str:
     if row is None:
         return ""
     older = ref is not None and row.get("data_version", 1) != ref.get("data_version", 1)
-    return f"{row['metrics']['top1']:.3f}" + (f" (v{row.get('data_version', 1)})" if older else "")
+    cell = f"{row['metrics']['top1']:.3f}" + (f" (v{row.get('data_version', 1)})" if older else "")
+    return cell + _seeds(row)
+
+
+def _seeds(row) -> str:
+    """`` (2 seeds: mean 0.470, 0.466-0.474)`` when the row has runs with other seeds, else ``""``."""
+    other = [s["metrics"]["top1"] for s in row.get("seeds", []) if "top1" in s.get("metrics", {})]
+    if not other:
+        return ""
+    tops = [row["metrics"]["top1"], *other]
+    return f" ({len(tops)} seeds: mean {sum(tops) / len(tops):.3f}, {min(tops):.3f}-{max(tops):.3f})"
 
 
 def _minutes(row) -> str:

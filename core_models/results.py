@@ -346,3 +346,21 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def git_commit() -> str:
+    """The commit the code runs at (``HEAD``, ``+dirty`` when tracked code outside ``checkpoints/``
+    differs from it), or ``"unknown"`` outside a git checkout."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        # The shipped checkpoints are the output, not the code: a manifest updated by an earlier
+        # entry of the same reproduction does not make the code dirty.
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)checkpoints"]
+        dirty = subprocess.run(status, capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -615,7 +615,12 @@ def open_run_data(run: Run) -> None:
     if d.main:
         results.write_json(
             run.dir / "settings.json",
-            {**asdict(s), "data_version": data_version(s), "config": config_dict(model.config)},
+            {
+                **asdict(s),
+                "data_version": data_version(s),
+                "commit": results.git_commit(),
+                "config": config_dict(model.config),
+            },
         )
         results.set_status(run.dir, "running", **results.running_status())
         log.info("%s; %s/%s, %d train / %d val / %d test clips, %d classes, %d processes on %s",

@@ -192,3 +192,69 @@ def test_a_staged_entry_counts_the_training_time_of_every_stage(tmp_path):
     seconds, per_second = reproduce.training_time(reproduce.stage_runs(cmds))
     assert seconds == 1100.0
     assert per_second == pytest.approx((8000 + 6000) / 1100)
+
+
+def _fake_train(args, top1):
+    """What ``train`` leaves in its --out folder: settings, a history, a status and a test evaluation."""
+    from core_models import results
+
+    run = Path(args[args.index("--out") + 1])
+    (run / "eval" / "test").mkdir(parents=True)
+    seed = int(args[args.index("--seed") + 1]) if "--seed" in args else 0
+    settings = {"model": args[args.index("--model") + 1], "protocol": args[args.index("--protocol") + 1],
+                "seed": seed, "stage": None, "init": None, "data_version": 2, "commit": "c0ffee"}  # fmt: skip
+    results.write_json(run / "settings.json", settings)
+    for e in range(3):
+        results.append_history(run, {"epoch": e, "train_seconds": 10.0, "clips_per_second": 5.0})
+    results.set_status(run, "complete", best={"val_top1": 0.5, "epoch": 1})
+    (run / "eval" / "test" / "metrics.json").write_text(json.dumps({"top1": top1, "clips": 10}))
+    (run / "eval" / "test" / "COMPLETE").write_text("")
+
+
+def test_a_second_seed_is_recorded_beside_the_shipped_row_and_resumes(tmp_path, monkeypatch, capsys):
+    """reproduce --seed trains NAME-seedN with --seed N, keeps the shipped row and checkpoint, adds
+    the run's figures under ``seeds``; the table shows mean and range; a finished run is kept."""
+    import pandas as pd
+
+    def read_eval(run, split):  # no predictions table in the made-up runs
+        return pd.DataFrame(), json.loads((Path(run) / "eval" / split / "metrics.json").read_text())
+
+    monkeypatch.setattr(reproduce.results, "read_eval", read_eval)
+    calls = []
+
+    def fake_run(args, **kw):
+        calls.append(args[3:])
+        _fake_train(args[3:], top1=0.5)
+
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_run)
+    monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
+    rows = [{**_row("i3d", top1=0.4), "parameters": 1e6}, {**_row("i3d", "cv"), "parameters": 1e6}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": rows}))
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit, match="not shipped yet"):
+        reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["stn-cs"])
+    with pytest.raises(SystemExit, match="another seed"):
+        reproduce.reproduce_seed(seed=0, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d-cs"])
+
+    reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d-cs"])
+    assert len(calls) == 1 and calls[0][-2:] == ["--seed", "1"]
+    assert calls[0][calls[0].index("--out") + 1] == f"{runs}/i3d-cs-seed1"
+    rows = {r["name"]: r for r in reproduce.read_manifest(tmp_path)["checkpoints"]}
+    assert rows["i3d-cs"]["metrics"]["top1"] == 0.4  # the shipped figures stay
+    (seed,) = rows["i3d-cs"]["seeds"]
+    assert seed["seed"] == 1 and seed["metrics"]["top1"] == 0.5 and seed["commit"] == "c0ffee"
+    assert seed["train_seconds"] == 30.0 and seed["epochs"] == 3 and seed["best_epoch"] == 1
+    assert "--seed 1" in seed["commands"][0] and "seeds" not in rows["i3d-cv"]
+    table = reproduce.results_table(reproduce.read_manifest(tmp_path))
+    assert "| 0.400 (2 seeds: mean 0.450, 0.400-0.500) |" in table
+
+    # run again: the finished run is kept, not trained again, and the row is not doubled
+    reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d-cs"])
+    assert len(calls) == 1 and "already trained" in capsys.readouterr().err
+    assert len(reproduce.read_manifest(tmp_path)["checkpoints"][0]["seeds"]) == 1
+    # a run of other arguments in that folder (another seed's settings) is trained again
+    settings = json.loads((runs / "i3d-cs-seed1" / "settings.json").read_text())
+    (runs / "i3d-cs-seed1" / "settings.json").write_text(json.dumps({**settings, "seed": 2}))
+    reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d"])
+    assert [c[0] for c in calls] == ["train", "train", "train"]  # i3d-cs again, and i3d-cv
+    assert reproduce.read_manifest(tmp_path)["checkpoints"][1]["seeds"][0]["seed"] == 1

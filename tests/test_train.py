@@ -300,6 +300,9 @@ def test_a_step_budget_and_patience_end_a_run(tiny_synth, tmp_path):
     assert "has not improved for 2 epochs" in (run / "train.log").read_text()
     saved = json.loads((run / "settings.json").read_text())
     assert saved["patience"] == 2 and saved["steps"] == 0 and saved["config"]["hidden"] > 0
+    from core_models.results import git_commit
+
+    assert saved["commit"] == git_commit() != "unknown"  # the code that trained it
 
 
 def test_recipes_budget_steps_and_stop_when_validation_levels_off():
