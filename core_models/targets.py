@@ -53,6 +53,13 @@ def _top1(row: dict[str, Any] | None) -> float | None:
     return None if row is None else row.get("metrics", {}).get("top1")
 
 
+def _seed_mean(row: dict[str, Any]) -> tuple[float, int]:
+    """Top-1 averaged over the shipped run and the row's other seeds (``reproduce --seed``), and how many."""
+    tops = [_top1(row), *(s.get("metrics", {}).get("top1") for s in row.get("seeds", []))]
+    tops = [t for t in tops if t is not None]
+    return sum(tops) / len(tops), len(tops)
+
+
 def _fused(row: dict[str, Any]) -> bool:
     return "pose" in row.get("metrics", {}).get("streams", {})
 
@@ -173,9 +180,15 @@ def evaluate_targets(manifest: dict[str, Any]) -> list[Target]:
     bits, flags = [], []
     for (m, p), r in rows.items():
         if p == "cv" and (m, "cs") in rows:
-            a, b = _top1(rows[(m, "cs")]), _top1(r)
+            # with other seeds on both protocols, their means (one run's difference is mostly noise
+            # at these test-set sizes: about 0.027 of binomial error on a CS-CV difference near 0.3)
+            (a, na), (b, nb) = _seed_mean(rows[(m, "cs")]), _seed_mean(r)
+            if na > 1 and nb > 1:
+                bits.append(f"{m} {b - a:+.3f} (means of {na} / {nb} seeds)")
+            else:
+                a, b = _top1(rows[(m, "cs")]), _top1(r)
+                bits.append(f"{m} {b - a:+.3f}")
             flags.append(b >= a - VIEW_SLACK)
-            bits.append(f"{m} {b - a:+.3f}")
     views = f"CV >= CS - {VIEW_SLACK} for every model"
     out.append(Target("views", views, _joined(bits), _all(flags)))
 

@@ -260,3 +260,15 @@ def test_a_second_seed_is_recorded_beside_the_shipped_row_and_resumes(tmp_path, 
     reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d"])
     assert [c[0] for c in calls] == ["train", "train", "train"]  # i3d-cs again, and i3d-cv
     assert reproduce.read_manifest(tmp_path)["checkpoints"][1]["seeds"][0]["seed"] == 1
+
+
+def test_views_use_the_seed_means_when_both_protocols_have_other_seeds():
+    manifest = _good()
+    rows = {r["name"]: r for r in manifest["checkpoints"]}
+    rows["i3d-cv"]["metrics"]["top1"] = 0.65  # the shipped runs alone: CV 0.05 under CS (0.7)
+    assert _verdicts(manifest)["views"] is False
+    rows["i3d-cs"]["seeds"] = [{"seed": 1, "metrics": {"top1": 0.64}}]
+    assert _verdicts(manifest)["views"] is False  # CS has a second seed, CV not: the shipped runs count
+    rows["i3d-cv"]["seeds"] = [{"seed": 1, "metrics": {"top1": 0.68}}]
+    (views,) = [t for t in targets.evaluate_targets(manifest) if t.what == "views"]
+    assert views.met is True and "i3d -0.005 (means of 2 / 2 seeds)" in views.measured
