@@ -82,7 +82,7 @@ def hand_heads(
         limit: at most this many clips (0: all).
     """
     from core_models.checkpoint import build_from_checkpoint, load_checkpoint
-    from core_models.data.datasets import make_item, prepare_clip
+    from core_models.ood.fit import clip_items
     from core_models.synth.generate import dataset_clip
     from core_models.train import TrainSettings, open_data
 
@@ -106,7 +106,7 @@ def hand_heads(
             if hand not in HAND_PARTS:
                 continue
             idle = "left" if hand == "right" else "right"
-            item = make_item(prepare_clip(clip, model.input_spec), model.input_spec, clip.label)
+            (item,) = clip_items([clip], model.input_spec)  # as evaluation prepares a clip
             batch = {k: v.unsqueeze(0) for k, v in item.items() if torch.is_tensor(v)}
             with torch.no_grad():
                 out = model(batch)
@@ -153,7 +153,8 @@ def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
 def markdown(summary_table: pd.DataFrame) -> str:
     """The summary as a markdown table (fractions with three decimals)."""
     cols = list(summary_table.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * 5 + "---|---|"]
+    numeric = [pd.api.types.is_numeric_dtype(summary_table[c]) for c in cols]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "".join("---:|" if n else "---|" for n in numeric)]
     for _, r in summary_table.iterrows():
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
