@@ -523,9 +523,18 @@ def bench_train() -> dict[str, Any]:
     return run()
 
 
+def bench_gpu() -> dict[str, Any]:
+    """Every model's ``paper`` preset at its full input size on a CUDA device: training and
+    evaluation clips/s under bf16 autocast, a float16 step with a GradScaler, FLOP/s against a bf16
+    matmul and peak memory (``core_models.bench_gpu``)."""
+    from core_models.bench_gpu import bench_gpu as run
+
+    return run()
+
+
 TARGETS = {
     "synth": bench_synth, "data": bench_data, "inspect": bench_inspect, "explain": bench_explain,
-    "video": bench_video, "ood": bench_ood, "app": bench_app, "train": bench_train,
+    "video": bench_video, "ood": bench_ood, "app": bench_app, "train": bench_train, "gpu": bench_gpu,
 }  # fmt: skip
 
 

@@ -264,7 +264,11 @@ def _add_bench(sub) -> None:
 def _run_bench(args) -> int:
     from core_models.bench import TARGETS, format_bench
 
-    results = TARGETS[args.target]()
+    try:
+        results = TARGETS[args.target]()
+    except RuntimeError as e:  # bench gpu without a CUDA device
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(format_bench(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
