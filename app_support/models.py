@@ -70,6 +70,8 @@ class ModelEntry:
         data_version: the synthetic data version it was trained on (``settings.json``; 1 for runs
             from before versions; ``None`` for real data).
         pose_classifier: a pose classifier is fused into its RGB logits (``pose_scores``).
+        extra_attention: attention its config adds to its model's usual kinds (part attention's
+            ``temporal`` with ``attend_time``; :data:`CONFIG_ATTENTION`).
     """
 
     name: str
@@ -81,6 +83,7 @@ class ModelEntry:
     shipped: bool
     data_version: int | None = None
     pose_classifier: bool = False
+    extra_attention: tuple[str, ...] = ()
 
     @property
     def checkpoint(self) -> Path:
@@ -88,7 +91,7 @@ class ModelEntry:
 
     @property
     def attention_kinds(self) -> tuple[str, ...]:
-        return ATTENTION.get(self.model, ())
+        return ATTENTION.get(self.model, ()) + self.extra_attention
 
     def label(self) -> str:
         """``part_attention-cs · CS · top-1 0.811`` (metrics when evaluated), ``· synthetic v1`` for
@@ -142,7 +145,20 @@ def _entry(path: Path, shipped: bool) -> ModelEntry | None:
     data = s.get("data", "?")
     version = s.get("data_version", 1 if data == "synth" else None)  # runs before versions: v1
     return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), data,
-                      s.get("protocol", "?"), shipped, version, _pose_classifier(s))  # fmt: skip
+                      s.get("protocol", "?"), shipped, version, _pose_classifier(s),
+                      _extra_attention(s))  # fmt: skip
+
+
+# Attention a config field adds: model -> {field: kinds}.
+CONFIG_ATTENTION = {"part_attention": {"attend_time": ("temporal",)}}
+
+
+def _extra_attention(settings: dict) -> tuple[str, ...]:
+    """The kinds a run's recorded config (else its overrides) switches on (:data:`CONFIG_ATTENTION`)."""
+    config = settings.get("config")
+    fields = config if isinstance(config, dict) else (settings.get("overrides") or {})
+    extra = CONFIG_ATTENTION.get(settings.get("model"), {})
+    return tuple(k for name, kinds in extra.items() if fields.get(name) for k in kinds)
 
 
 # The models whose ``cpu`` preset fused a pose classifier before the presets dropped it (runs

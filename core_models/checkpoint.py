@@ -320,10 +320,14 @@ def build_model_with(
         raise ValueError(f"unknown model {name!r}; this version has {', '.join(MODELS)}")
     if layout_name not in LAYOUTS:
         raise ValueError(f"unknown skeleton layout {layout_name!r}; expected one of {', '.join(LAYOUTS)}")
-    model = build_model(name, preset, num_classes=num_classes, layout=LAYOUTS[layout_name])
-    if config:
-        model = type(model)(restore_config(model.config, config, legacy=legacy))
-    return model
+    if not config:
+        return build_model(name, preset, num_classes=num_classes, layout=LAYOUTS[layout_name])
+    # The preset's model is built only for its type and config; with the random state put back,
+    # the model of the new config starts from the weights the same config as a preset gets (a
+    # ``--set`` that changes nothing changes nothing, so an experiment compares with a preset).
+    with torch.random.fork_rng(devices=[]):
+        preset_model = build_model(name, preset, num_classes=num_classes, layout=LAYOUTS[layout_name])
+    return type(preset_model)(restore_config(preset_model.config, config, legacy=legacy))
 
 
 def build_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> nn.Module:

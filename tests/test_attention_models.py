@@ -340,3 +340,27 @@ def test_results_with_a_pose_classifier_are_labelled():
     fused = {"metrics": {"streams": {"rgb": 0.5, "pose": 0.9}}}
     assert _label("separable_sta", fused) == "separable_sta + pose classifier"
     assert _label("separable_sta", {"metrics": {}}) == "separable_sta"
+
+
+def test_the_app_lists_temporal_attention_for_part_attention_runs_with_attend_time(tmp_path):
+    import json
+
+    from app_support.models import list_models
+
+    for name, config in (
+        ("plain", {"attend_time": False}),
+        ("joint", {"attend_time": True, "per_step": True}),
+    ):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "model.pt").write_bytes(b"")  # the list reads settings only
+        settings = {
+            "model": "part_attention",
+            "preset": "cpu",
+            "data": "synth",
+            "protocol": "cs",
+            "config": config,
+        }
+        (run / "settings.json").write_text(json.dumps(settings))
+    kinds = {e.path.name: e.attention_kinds for e in list_models(tmp_path / "none", tmp_path / "runs")}
+    assert kinds == {"plain": ("parts",), "joint": ("parts", "temporal")}

@@ -10,7 +10,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from core_models.checkpoint import compact_state
 from core_models.data.layouts import NTU25
-from core_models.models.output import check_output
+from core_models.models.output import check_output, steer_key
 from core_models.models.part_attention import PartAttention, PartAttentionConfig, part_attention
 
 K = 5
@@ -46,8 +46,9 @@ def tiny(**overrides) -> PartAttention:
 @pytest.mark.parametrize("preset", ["paper", "cpu"])
 def test_contract(preset, per_step):
     torch.manual_seed(0)
-    model = part_attention(preset, num_classes=K, per_step=per_step)
-    assert model.inputs == ("crops", "skeleton") and model.attention_kinds == ("parts",)
+    model = part_attention(preset, num_classes=K, per_step=per_step, attend_time=per_step and preset == "cpu")
+    kinds = ("parts", "temporal") if model.config.attend_time else ("parts",)
+    assert model.inputs == ("crops", "skeleton") and model.attention_kinds == kinds
     spec = model.input_spec
     assert spec.crops.parts == ("left_hand", "right_hand", "full_body")
     assert spec.num_frames == model.config.num_frames and spec.crops.size == model.config.crop_size
@@ -329,3 +330,66 @@ def test_either_hand_aux_loss_does_not_ask_the_idle_hand():
         tiny(hand_aux="both")
     with pytest.raises(ValueError, match="needs both"):
         tiny(parts=("left_hand", "full_body"), hand_aux="either")
+
+
+def test_attend_time_splits_one_softmax_into_parts_per_step_and_steps():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="per_step"):
+        tiny(attend_time=True)
+    joint = tiny(per_step=True, attend_time=True, num_frames=8).eval()
+    steps_only = tiny(per_step=True, num_frames=8).eval()
+    steps_only.load_state_dict(joint.state_dict())
+    assert joint.attention_kinds == joint.steerable == ("parts", "temporal")
+    assert steps_only.attention_kinds == ("parts",)
+    with torch.no_grad():  # a score that differs by step, so the steps' shares differ
+        joint.attention.score.weight.normal_(std=1.0)
+        steps_only.attention.score.weight.copy_(joint.attention.score.weight)
+    batch = make_batch(joint, batch=3)
+    with torch.no_grad():
+        out = joint(batch)
+        check_output(out, 3, 2)
+        parts, temporal = out.attention["parts"], out.attention["temporal"]
+        assert temporal.shape == (3, parts.shape[1]) and parts.shape[1] > 1
+        torch.testing.assert_close(temporal.sum(1), torch.ones(3))
+        assert (temporal.max(1).values - temporal.min(1).values).min() > 1e-3  # not uniform
+        # The parts' weights per step are the per-step model's softmax over parts.
+        torch.testing.assert_close(parts, steps_only(batch).attention["parts"])
+        # With the steps steered to equal shares, the fused feature is the per-step model's mean.
+        uniform = torch.full_like(temporal, 1 / temporal.shape[1])
+        steered = joint({**batch, steer_key("temporal"): uniform})
+        torch.testing.assert_close(steered.logits, steps_only(batch).logits)
+        assert not torch.allclose(out.logits, steered.logits)
+    # A checkpoint saved before the field existed rebuilds without it.
+    assert PartAttentionConfig.LEGACY["attend_time"] is False
+
+
+def test_attend_time_moves_to_the_steps_that_show_the_class():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    model = tiny(per_step=True, attend_time=True, num_frames=16, timesteps=8)
+
+    def batch(n: int) -> dict[str, torch.Tensor]:
+        # The right hand's patch tells the class in the last four of 16 frames only; before, and
+        # in the other parts throughout, its sign is random. The skeleton is a clock.
+        out = _signal_batch(n, g, 16, 16)
+        lo, hi = 4, 12
+        noise = (torch.randint(0, 2, (n,), generator=g).float() * 2 - 1) * 0.75
+        sign = out["label"].float() * 2 - 1
+        out["crops"][:, 1, :, :12, lo:hi, lo:hi] += (noise - 0.75 * sign)[:, None, None, None, None]
+        out["skeleton"] = torch.linspace(-1, 1, 8)[None, :, None, None, None].expand(n, 8, 1, 2, 3).clone()
+        return out
+
+    probe = batch(8)
+
+    def late_share() -> float:  # the weight of the last 3 of the 8 feature steps
+        model.eval()
+        with torch.no_grad():
+            temporal = model(probe).attention["temporal"]  # (8, 8)
+        model.train()
+        return temporal[:, 5:].sum(1).mean().item()
+
+    initial = late_share()
+    fit(model, lambda: batch(16), steps=40)
+    final = late_share()
+    assert abs(initial - 3 / 8) < 0.05
+    assert final > initial + 0.2, (initial, final)

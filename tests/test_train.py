@@ -351,3 +351,19 @@ def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
         rename_prefix(pa.state_dict(), "nothing.=backbone.")
     with pytest.raises(SystemExit, match="OLD=NEW"):
         rename_prefix(pa.state_dict(), "parts.full_body.")
+
+
+def test_a_set_that_changes_nothing_starts_from_the_presets_weights():
+    # The preset's model is built first for its config; it must not use up the random state, or
+    # an experiment with --set starts from other weights than the same config as a preset.
+    from core_models.checkpoint import build_model_with
+    from core_models.models import build_model
+
+    torch.manual_seed(0)
+    plain = build_model("part_attention", "cpu", num_classes=14).state_dict()
+    torch.manual_seed(0)
+    same = build_model_with("part_attention", "cpu", num_classes=14, layout_name="ntu25",
+                            config={"dropout": 0.3}).state_dict()  # fmt: skip
+    assert plain.keys() == same.keys()
+    for k in plain:
+        torch.testing.assert_close(same[k], plain[k], msg=k)

@@ -99,6 +99,44 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   more, in the skeleton and in its crop (on 84 one-hand test clips, its joint on 0.87-0.88 and
   its crop inside the truth interval on 0.92 of them), so the crops are not swapped; why the
   idle hand's crop tells the class better was not measured. Not shipped; off in both presets.
+* A finer time axis (measured, not shipped; options of the config): ``fusion_endpoint="Mixed_4f"``
+  keeps 4 feature steps of the ``cpu`` preset's 16 frames (2x2 cells of a 32 px crop) where
+  Mixed_5c keeps 2 (1x1), and ``per_step=True`` weighs the parts at each step. On the synthetic
+  CS split (``train --model part_attention --protocol cs --set fusion_endpoint=Mixed_4f --set
+  per_step=true``, 8.0 min, stopped by patience at epoch 23): test top-1 0.556 (shipped 0.466,
+  its second seed 0.537), and the hand streams learn twice as much (each alone 0.435 / 0.405,
+  against 0.219 / 0.211), but the acting and the idle hand's streams are equally good on the
+  one-hand clips (0.294 / 0.290) and the attention stays uniform (0.33-0.34 for every part at
+  every step; uniform attention 0.558). With ``hand_aux="either"`` too (11.4 min): 0.577, the
+  attention a fixed lean to the right hand (acting hand wins on 0.86 of right-handed and 0.18 of
+  left-handed clips; uniform attention 0.560), and the idle hand's stream better than the acting
+  hand's (0.266 against 0.175). Adding ``hand_motion`` (7.0 min): 0.529; the hands' weights come
+  apart per clip, onto the idle hand (acting hand wins 0.21; its stream 0.083, the idle 0.187).
+  Three ways to let the pose branch choose, one answer: where the hands' weights move, they
+  follow the better stream, and the better stream is the idle hand's.
+* ``attend_time`` (an addition, off in both presets; needs ``per_step``): the attention logits of
+  every step and part go through one softmax, so the pose branch says when as well as where. It is
+  returned as the per-step softmax over parts (``parts``, the same numbers as ``per_step`` alone)
+  and each step's share of the total (``temporal``, scored against the truth interval like separable
+  STA's); the fused feature weighs the steps by their share instead of averaging them, so with equal
+  shares the model is the ``per_step`` one. ``temporal`` is steerable, so ``evaluate``'s
+  interventions make it uniform too. Measured with ``fusion_endpoint="Mixed_4f"`` and ``per_step``
+  (not shipped): ``train --model part_attention --protocol cs --set fusion_endpoint=Mixed_4f --set
+  per_step=true --set attend_time=true`` (1800 steps, 11.8 min, validation still at its best, 0.643,
+  in the last epoch) scored 0.607 on the CS test clips, and its attention did the work: uniform
+  attention cost 0.139 (the steps alone 0.117, the parts alone 0.020), another class's 0.270, and
+  0.60 of the steps' weight fell on the truth interval (uniform 0.33, middle 0.41, best possible
+  0.86); but the weights named the class (steps 0.18, truth 0.06; parts 0.33, truth 0.19) and the
+  hands' weights leaned right on every clip (acting hand wins 0.87 right-handed, 0.10 left-handed).
+  The same settings trained again from the ``cpu`` preset (where they were briefly the preset while
+  this was tried; ``reproduce --only part_attention-cs part_attention-cv``) started from other
+  weights: ``--set`` then built the preset's model first and used up the random state
+  (``checkpoint.build_model_with`` now puts it back, so a ``--set`` run starts where the same preset
+  would). So they are another seed, and it came out otherwise: CS stopped by patience at epoch 15
+  (validation 0.435 at epoch 5), 0.383, uniform attention costing nothing and 0.33 of the steps'
+  weight on the truth; CV 0.479 (shipped 0.486), uniform attention costing 0.152 and another class's
+  0.165, the steps' weight on the truth 0.35 (uniform 0.34). One good run does not make a preset:
+  the two CS runs are 0.22 apart, and patience 6 on 168 validation clips can stop a run in a dip.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -166,11 +204,16 @@ class PartAttentionConfig:
         hand_aux: ``"each"``: every part stream's own head is asked for the class; ``"either"``:
             the two hand heads are asked together, through a smooth maximum of their logits, so
             the idle hand is not asked for the class (see the module docstring).
+        attend_time: with ``per_step``, one softmax over the feature steps and the parts together
+            (when and where), returned as the parts' weights per step (``parts``) and each step's
+            share (``temporal``); the fused feature weighs the steps by that share instead of
+            averaging them (see the module docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
     LEGACY: ClassVar[dict] = {
-        "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each"
+        "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each",
+        "attend_time": False,
     }  # fmt: skip
 
     num_classes: int
@@ -198,6 +241,7 @@ class PartAttentionConfig:
     left_hand_joint: int = 7
     right_hand_joint: int = 11
     hand_aux: str = "each"
+    attend_time: bool = False
 
     def __post_init__(self):
         if self.hand_aux not in ("each", "either"):
@@ -252,13 +296,16 @@ def tie(copy: nn.Module, source: nn.Module) -> None:
 class PartAttentionBranch(nn.Module):
     """Pose LSTM -> dropout -> Dense(tanh) -> Dense(P) -> softmax over parts.
 
-    ``forward(skeleton (B, Ts, M, J, 3), steps)`` returns (B, P), or (B, steps, P) with
-    ``per_step``; the LSTM states are average-pooled from Ts to ``steps``.
+    ``forward(skeleton (B, Ts, M, J, 3), steps)`` returns ``(alpha, last state, temporal)``: alpha
+    (B, P), or (B, steps, P) with ``per_step``, the LSTM states average-pooled from Ts to
+    ``steps``; with ``attend_time`` one softmax over steps x parts, split into alpha (each step's
+    row sums to 1) and temporal (B, steps), the share of each step (else ``None``).
     """
 
     def __init__(self, config: PartAttentionConfig):
         super().__init__()
         self.per_step = config.per_step
+        self.attend_time = config.attend_time
         self.pose = PoseLSTM(
             SkeletonLSTMConfig(
                 num_classes=config.num_classes, num_joints=config.num_joints,
@@ -275,8 +322,10 @@ class PartAttentionBranch(nn.Module):
         self.attend = nn.Softmax(dim=-1)  # a named module, so hooks can capture alpha
         self.hand_motion = HandMotionScore(config) if config.hand_motion else None
 
-    def forward(self, skeleton: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(alpha (B, [T',] P), last LSTM state (B, H))``."""
+    def forward(
+        self, skeleton: torch.Tensor, steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(alpha (B, [T',] P), last LSTM state (B, H), temporal (B, T') or None)``."""
         states, last = self.pose(skeleton)  # (B, Ts, H), (B, H)
         h = last  # (B, H)
         if self.per_step:
@@ -285,7 +334,11 @@ class PartAttentionBranch(nn.Module):
         logits = self.score(z)
         if self.hand_motion is not None:
             logits = logits + self.hand_motion(skeleton, steps if self.per_step else 0)
-        return self.attend(logits), last
+        if not self.attend_time:
+            return self.attend(logits), last, None
+        joint = torch.softmax(logits.flatten(1), dim=1).view_as(logits)  # (B, T', P), sums to 1
+        temporal = joint.sum(dim=-1)  # (B, T')
+        return joint / temporal.unsqueeze(-1), last, temporal
 
 
 class HandMotionScore(nn.Module):
@@ -350,7 +403,11 @@ class PartAttention(nn.Module):
         super().__init__()
         if not config.parts:
             raise ValueError("P-I3D needs at least one body part")
+        if config.attend_time and not config.per_step:
+            raise ValueError("attend_time needs per_step=True (weights per feature step)")
         self.config = config
+        if config.attend_time:  # the instance's own kinds: the class lists those of the presets
+            self.attention_kinds = self.steerable = ("parts", "temporal")
         self.parts = nn.ModuleDict({name: part_trunk(config) for name in config.parts})
         if config.shared_hands:
             if not set(HANDS) <= set(config.parts):
@@ -381,14 +438,18 @@ class PartAttention(nn.Module):
             [trunk.forward_features(crops[:, p], until=end) for p, trunk in enumerate(self.parts.values())],
             dim=1,
         )  # (B, P, C', T', H', W')
-        alpha, code = self.attention(batch["skeleton"], feats.shape[3])  # (B, P) or (B, T', P); (B, H)
+        alpha, code, temporal = self.attention(batch["skeleton"], feats.shape[3])  # (B, [T',] P), (B, H)
         alpha = steer(batch, "parts", alpha)
         if alpha.dim() == 2:
             weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
         else:
             weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
         fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
-        rgb_feat = fused.mean(dim=(2, 3, 4))  # (B, C')
+        if temporal is None:
+            rgb_feat = fused.mean(dim=(2, 3, 4))  # (B, C')
+        else:  # the steps weighed by their share of the joint softmax
+            temporal = steer(batch, "temporal", temporal)
+            rgb_feat = (fused.mean(dim=(3, 4)) * temporal[:, None]).sum(dim=2)  # (B, C')
         rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
         features = rgb_feat if pose_logits is None else torch.cat([rgb_feat, code], dim=1)
@@ -396,7 +457,8 @@ class PartAttention(nn.Module):
         pooled = self.drop(feats.mean(dim=(3, 4, 5)))  # (B, P, C')
         heads = enumerate(self.part_heads)
         aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
-        return ModelOutput(logits=logits, attention={"parts": alpha}, aux=aux, features=features)
+        attention = {"parts": alpha} if temporal is None else {"parts": alpha, "temporal": temporal}
+        return ModelOutput(logits=logits, attention=attention, aux=aux, features=features)
 
     def set_stage(self, stage: str) -> None:
         """Choose what trains and which loss terms count (see :attr:`stages`)."""
