@@ -153,10 +153,15 @@ def _entry(path: Path, shipped: bool) -> ModelEntry | None:
 CONFIG_ATTENTION = {"part_attention": {"attend_time": ("temporal",)}}
 
 
+def _recorded_fields(settings: dict) -> dict:
+    """A run's model config as ``settings.json`` records it, else its ``--set`` overrides."""
+    config = settings.get("config")
+    return config if isinstance(config, dict) else (settings.get("overrides") or {})
+
+
 def _extra_attention(settings: dict) -> tuple[str, ...]:
     """The kinds a run's recorded config (else its overrides) switches on (:data:`CONFIG_ATTENTION`)."""
-    config = settings.get("config")
-    fields = config if isinstance(config, dict) else (settings.get("overrides") or {})
+    fields = _recorded_fields(settings)
     extra = CONFIG_ATTENTION.get(settings.get("model"), {})
     return tuple(k for name, kinds in extra.items() if fields.get(name) for k in kinds)
 
@@ -169,12 +174,9 @@ _FUSED_BEFORE = ("part_attention", "separable_sta", "temporal_granularity")
 def _pose_classifier(settings: dict) -> bool:
     """Whether a run's model fuses a pose classifier: its recorded config, else its overrides, else
     what its preset did when runs did not record the config yet."""
-    config = settings.get("config")
-    if isinstance(config, dict):
-        return bool(config.get("pose_scores", False))
-    overrides = settings.get("overrides") or {}
-    if "pose_scores" in overrides:
-        return bool(overrides["pose_scores"])
+    fields = _recorded_fields(settings)
+    if isinstance(settings.get("config"), dict) or "pose_scores" in fields:
+        return bool(fields.get("pose_scores", False))
     return settings.get("model") in _FUSED_BEFORE and settings.get("preset") == "cpu"
 
 

@@ -23,6 +23,7 @@ Random inputs time the arithmetic, not the data pipeline: the DataLoader is meas
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Any
@@ -32,6 +33,12 @@ import torch
 from core_models.models import MODELS, build_model
 
 NUM_CLASSES = 60
+
+
+class NoCudaDeviceError(RuntimeError):
+    """``bench gpu`` on a machine where torch sees no CUDA device."""
+
+
 FP16_STEPS = 8
 
 
@@ -135,20 +142,16 @@ def bench_model(name: str, *, batch: int, steps: int, warmup: int = 3) -> dict[s
         "forward_gflop_per_clip": round(flops / 1e9, 1),
         "train_tflops": round(3 * flops * batch / train_s / 1e12, 1),
         "peak_gib": round(peak / 2**30, 2),
-        "bf16_loss_finite": all(map(_finite, losses)),
-        "fp16_loss_finite": all(map(_finite, fp16)),
+        "bf16_loss_finite": all(map(math.isfinite, losses)),
+        "fp16_loss_finite": all(map(math.isfinite, fp16)),
         "fp16_steps_skipped": f"{skipped}/{FP16_STEPS}",
     }
 
 
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")
-
-
 def bench_gpu(models: tuple[str, ...] = tuple(MODELS), *, batch: int = 4, steps: int = 5) -> dict[str, Any]:
-    """Every model's ``paper`` preset on the first CUDA device; raises ``RuntimeError`` without one."""
+    """Every model's ``paper`` preset on the first CUDA device (:class:`NoCudaDeviceError` without one)."""
     if not torch.cuda.is_available():
-        raise RuntimeError(
+        raise NoCudaDeviceError(
             "bench gpu needs a CUDA device and torch sees none (torch.cuda.is_available() is False)"
         )
     torch.backends.cudnn.benchmark = True

@@ -263,10 +263,11 @@ def _add_bench(sub) -> None:
 
 def _run_bench(args) -> int:
     from core_models.bench import TARGETS, format_bench
+    from core_models.bench_gpu import NoCudaDeviceError
 
     try:
         results = TARGETS[args.target]()
-    except RuntimeError as e:  # bench gpu without a CUDA device
+    except NoCudaDeviceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_bench(results))

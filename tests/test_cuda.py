@@ -68,9 +68,9 @@ def test_paper_presets_train_at_full_size_in_bf16_and_fp16(name):
 
 @cuda
 @pytest.mark.parametrize("name", list(MODELS))
-def test_cpu_presets_compute_the_same_on_cuda(name):
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+def test_cpu_presets_compute_the_same_on_cuda(name, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     torch.manual_seed(0)
     model = build_model(name, "cpu", num_classes=60).eval()
     batch = random_batch(model, 2)
@@ -89,12 +89,14 @@ def _settings(root, out, **kw) -> TrainSettings:
 
 @cuda
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_train_on_cuda_writes_a_checkpoint_that_predicts_the_same_on_the_cpu(tiny_synth, tmp_path, amp):
+def test_train_on_cuda_writes_a_checkpoint_that_predicts_the_same_on_the_cpu(
+    tiny_synth, tmp_path, amp, monkeypatch
+):
     run = train(_settings(tiny_synth, tmp_path / amp, amp=amp))
     ck = load_checkpoint(run / "model.pt")
     model = build_from_checkpoint(ck).eval()
     batch = random_batch(model, 2)
-    torch.backends.cudnn.allow_tf32 = False
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     with torch.no_grad():
         on_cpu = model(batch).logits
         on_gpu = model.cuda()({k: v.cuda() for k, v in batch.items()}).logits.cpu()

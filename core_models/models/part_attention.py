@@ -123,21 +123,23 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   interventions make it uniform too. Measured with ``fusion_endpoint="Mixed_4f"`` and ``per_step``
   (not shipped): ``train --model part_attention --protocol cs --set fusion_endpoint=Mixed_4f --set
   per_step=true --set attend_time=true`` (1800 steps, 11.8 min, validation still at its best, 0.643,
-  in the last epoch) scored 0.607 on the CS test clips, and its attention did the work: uniform
-  attention cost 0.139 (the steps alone 0.117, the parts alone 0.020), another class's 0.270, and
-  0.60 of the steps' weight fell on the truth interval (uniform 0.33, middle 0.41, best possible
-  0.86); but the weights named the class (steps 0.18, truth 0.06; parts 0.33, truth 0.19) and the
-  hands' weights leaned right on every clip (acting hand wins 0.87 right-handed, 0.10 left-handed).
-  The same settings trained again from the ``cpu`` preset (where they were briefly the preset while
-  this was tried; ``reproduce --only part_attention-cs part_attention-cv``) started from other
-  weights: ``--set`` then built the preset's model first and used up the random state
-  (``checkpoint.build_model_with`` now puts it back, so a ``--set`` run starts where the same preset
-  would). So they are another seed, and it came out otherwise: CS stopped by patience at epoch 15
-  (validation 0.435 at epoch 5), 0.383, uniform attention costing nothing and 0.33 of the steps'
-  weight on the truth; CV 0.479 (shipped 0.486), uniform attention costing 0.152 and another class's
-  0.165, the steps' weight on the truth 0.35 (uniform 0.34). A third start (``--seed 1``, 7.9 min,
+  in the last epoch) scored 0.607 on the CS test clips (the fused RGB streams; no pose classifier in
+  any of these runs), and its attention did the work: uniform attention cost 0.139 (the steps alone
+  0.117, the parts alone 0.020), another class's 0.270, and 0.60 of the steps' weight fell on the
+  truth interval (uniform 0.33, middle 0.41, best possible 0.86); but the weights named the class
+  (steps 0.18, truth 0.06; parts 0.33, truth 0.19) and the hands' weights leaned right on every clip
+  (acting hand wins 0.87 right-handed, 0.10 left-handed). The same settings trained again from the
+  ``cpu`` preset (where they were briefly the preset while this was tried; ``reproduce --only
+  part_attention-cs part_attention-cv``) started from other weights: ``--set`` then built the
+  preset's model first and used up the random state (``checkpoint.build_model_with`` now puts it
+  back, so a ``--set`` run starts where the same preset would). So they are another seed, and it
+  came out otherwise: CS stopped by patience at epoch 15 (validation 0.435 at epoch 5), 0.383,
+  uniform attention costing nothing and 0.33 of the steps' weight on the truth (uniform 0.33, middle
+  0.41); CV 0.479 (shipped 0.486), uniform attention costing 0.152 and another class's 0.165, the
+  steps' weight on the truth 0.35 (uniform 0.34, middle 0.42). A third start (``--seed 1``, 7.9 min,
   stopped by patience at epoch 23): 0.532, uniform attention costing nothing (0.541) and 0.35 of the
-  steps' weight on the truth. One run in three did the work: not yet a preset.
+  steps' weight on the truth (uniform 0.33, middle 0.41). One run in three did the work: not yet a
+  preset.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
