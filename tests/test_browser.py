@@ -122,7 +122,7 @@ def settle(page, timeout_s: float = 90) -> None:
         if page.locator("[data-testid=stStatusWidget]").count() == 0:
             idle += 1
             if idle == 2:
-                page.wait_for_load_state("networkidle", timeout=90_000)  # media fetched
+                _media_fetched(page)
                 page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=60_000)
                 page.wait_for_timeout(1000)  # plotly draws after its data arrives
                 return
@@ -131,6 +131,18 @@ def settle(page, timeout_s: float = 90) -> None:
         idle = 0
         page.wait_for_timeout(250)
     pytest.fail(f"the page was still running after {timeout_s:.0f} s")
+
+
+def _media_fetched(page) -> None:
+    """Wait for the network to go quiet, up to 30 s. A page whose player keeps a media request
+    open never does (seen once in CI on the temporal-granularity page under a newer Chromium);
+    that is not a failure, so the wait ends there and the image check after it still applies."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=30_000)
+    except PlaywrightTimeout:
+        pass
 
 
 def no_exception(page) -> None:
