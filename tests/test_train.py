@@ -346,7 +346,10 @@ def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
     taken = rename_prefix(pa.state_dict(), "parts.full_body.=backbone.")
     own = i3d.state_dict()
     assert set(taken) <= set(own) and all(taken[k].shape == own[k].shape for k in taken)
-    assert set(own) - set(taken) == {"backbone.logits.weight", "backbone.logits.bias"}  # only the classifier
+    # The cpu preset fuses at Mixed_4f: the trunk stops there, so I3D keeps its own last blocks.
+    assert pa.config.fusion_endpoint == "Mixed_4f"
+    left = {".".join(k.split(".")[:2]) for k in set(own) - set(taken)}
+    assert left == {"backbone.Mixed_5b", "backbone.Mixed_5c", "backbone.logits"}
     with pytest.raises(SystemExit, match="no tensor"):
         rename_prefix(pa.state_dict(), "nothing.=backbone.")
     with pytest.raises(SystemExit, match="OLD=NEW"):

@@ -261,6 +261,7 @@ PRESETS = {
     "cpu": PartAttentionConfig(
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
         attention_hidden=64, dropout=0.3, pose_dropout=0.3, shared_hands=True,
+        fusion_endpoint="Mixed_4f", per_step=True, attend_time=True,
     ),
 }  # fmt: skip
 
