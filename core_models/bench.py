@@ -363,8 +363,14 @@ def bench_video() -> dict[str, Any]:
     return results
 
 
-def bench_ood(per_kind: int = 12, test_clips: int = 98) -> dict[str, Any]:
-    """AUROC of every out-of-distribution score per shipped CS checkpoint (see the module docstring)."""
+def bench_ood(
+    per_kind: int = 12, test_clips: int = 98, models: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """AUROC of every out-of-distribution score per shipped CS checkpoint (see the module docstring).
+
+    ``models`` limits it to some models (a row does not depend on the others); default all, and
+    the ``mean auroc`` row is over the models measured.
+    """
     from pathlib import Path
 
     from core_models.inspect import check_fits, load_model
@@ -382,6 +388,8 @@ def bench_ood(per_kind: int = 12, test_clips: int = 98) -> dict[str, Any]:
     results["clips"].update({k: len(v) for k, v in outside.items()})
     means = {s: [] for s in SCORES}
     for path in sorted(root.glob("*-cs/model.pt")):
+        if models is not None and path.parent.name.removesuffix("-cs") not in models:
+            continue
         loaded = load_model(path, path.parent.name)
         if loaded.ood is None:
             continue
@@ -515,12 +523,13 @@ def _grad_cam_against(loaded, clip) -> dict[str, Any]:
     }
 
 
-def bench_train() -> dict[str, Any]:
+def bench_train(models: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The project's training loop against a minimal one, evaluation against the pure forward, and
-    each model's forward FLOP/s against a matmul (``core_models.bench_train``)."""
+    each model's forward FLOP/s against a matmul (``core_models.bench_train``); ``models`` limits
+    it to some models."""
     from core_models.bench_train import bench_train as run
 
-    return run()
+    return run() if models is None else run(models)
 
 
 def bench_gpu() -> dict[str, Any]:

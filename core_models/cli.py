@@ -259,14 +259,33 @@ def _add_bench(sub) -> None:
     )
     p.add_argument("target", choices=sorted(TARGETS), help="what to measure")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--models", nargs="+", metavar="MODEL",
+        help="measure only these models (inspect, explain, ood, train; a row does not depend on the others)",
+    )  # fmt: skip
 
 
 def _run_bench(args) -> int:
+    import inspect as pyinspect
+
     from core_models.bench import TARGETS, format_bench
     from core_models.bench_gpu import NoCudaDeviceError
+    from core_models.models import MODELS
 
+    target = TARGETS[args.target]
+    kwargs = {}
+    if args.models:
+        if "models" not in pyinspect.signature(target).parameters:
+            print(f"error: bench {args.target} has no per-model rows; drop --models", file=sys.stderr)
+            return 2
+        unknown = sorted(set(args.models) - set(MODELS))
+        if unknown:
+            known = ", ".join(MODELS)
+            print(f"error: unknown model(s) {', '.join(unknown)}; choose from {known}", file=sys.stderr)
+            return 2
+        kwargs["models"] = tuple(args.models)
     try:
-        results = TARGETS[args.target]()
+        results = target(**kwargs)
     except NoCudaDeviceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -139,10 +139,8 @@ def _media_fetched(page) -> None:
     that is not a failure, so the wait ends there and the image check after it still applies."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    try:
+    with contextlib.suppress(PlaywrightTimeout):
         page.wait_for_load_state("networkidle", timeout=30_000)
-    except PlaywrightTimeout:
-        pass
 
 
 def no_exception(page) -> None:

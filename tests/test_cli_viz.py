@@ -115,6 +115,17 @@ def test_bench_targets_run_and_report(target, tmp_path, capsys):
         assert results["dataset 160x120"]["clips"] == 14
 
 
+def test_bench_models_limits_the_rows_and_refuses_where_there_are_none(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "inspect", "--models", "skeleton_lstm", "--json", str(out)]) == 0
+    assert set(json.loads(out.read_text())) == {"machine", "clip", "skeleton_lstm"}
+    capsys.readouterr()
+    assert main(["bench", "synth", "--models", "i3d"]) == 2
+    assert "bench synth has no per-model rows" in capsys.readouterr().err
+    assert main(["bench", "ood", "--models", "i4d"]) == 2
+    assert "unknown model(s) i4d" in capsys.readouterr().err
+
+
 def test_bench_inspect_times_the_shipped_models_with_their_overlays():
     from core_models.bench import bench_inspect
 

@@ -231,7 +231,13 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     truth = [d for d in bars["data"] if d["name"] == "ground-truth part"]
     assert truth and truth[0]["x"] == ["left_hand"]
     shown = bar_heights(bars)
-    np.testing.assert_allclose([shown[n] for n in insp.part_names], insp.attention["parts"], rtol=1e-5)
+    weights = insp.attention["parts"]  # the shipped model weighs the parts per feature step
+    assert weights.ndim == 2 and len(weights) == 4
+    t = at.slider(key="frame").value  # the bars are the weights of the step under the slider
+    now = weights[int(frame_steps(clip.num_frames, len(weights))[t])]
+    np.testing.assert_allclose([shown[n] for n in insp.part_names], now, rtol=1e-5)
+    assert any(f"Part weights at frame {t} (step" in m.value for m in at.markdown)
+    assert chart(at, "parts_time")["data"]  # and the weights of every step over the clip
     assert any("carried by **left_hand**" in m.value for m in at.markdown)
     assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 1
     assert {"parts_video_webm", "parts_frame_png", "parts_bars_html", "parts_table_csv"} <= downloads(at)
