@@ -35,14 +35,16 @@ def resolve_checkpoint(name: str | Path) -> Path:
 
 
 def choose_models(main: LoadedModel, candidates: Iterable[LoadedModel]) -> list[LoadedModel]:
-    """``main`` and, in order, each candidate that draws a view no model before it draws."""
+    """``main`` and, in order, each candidate that draws a view no model before it draws, or draws
+    it fully where the models before it draw part of it (spatial maps where only temporal weights
+    were)."""
     from viz.lesson import lesson_plan
 
     chosen = [main]
     for c in candidates:
         before = lesson_plan([(m.name, m.attention_kinds) for m in chosen])
         after = lesson_plan([(m.name, m.attention_kinds) for m in [*chosen, c]])
-        if len(after) > len(before):
+        if after != before:
             chosen.append(c)
     return chosen
 

@@ -145,9 +145,10 @@ def evaluate_targets(manifest: dict[str, Any]) -> list[Target]:
     out.append(Target("parts on the truth", f"share >= uniform + {PARTS_MARGIN}; acting hand wins >= "
                       f"{ACTING_WINS} for left- and right-handed subjects", measured, met))  # fmt: skip
 
-    # Time on the truth: temporal (STA) and segment (TG) shares.
+    # Time on the truth: temporal (part attention with attend_time, STA) and segment (TG) shares.
     bits, flags = [], []
-    for m, kind in (("separable_sta", "temporal"), ("temporal_granularity", "segments")):
+    for m, kind in (("part_attention", "temporal"), ("separable_sta", "temporal"),
+                    ("temporal_granularity", "segments")):  # fmt: skip
         e = cs.get(m, {}).get("metrics", {}).get("attention_scores", {}).get(kind)
         if e:
             flags.append(e["share"] >= e["uniform"] + TIME_MARGIN and e["share"] > e.get("middle", 0.0))

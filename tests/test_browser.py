@@ -251,7 +251,8 @@ def test_a_link_restores_page_clip_model_frame_and_settings_on_a_fresh_server(br
     fresh server in a fresh browser context, shows the same view, with no 404 and no request
     leaving the machine (the watcher)."""
     page = new_page(browser, watcher)
-    page.goto(f"{app_url}/spatiotemporal", wait_until="networkidle")
+    # opened with a model that has no attention, so the page offers the models that have its view
+    page.goto(f"{app_url}/spatiotemporal?model_name=i3d-cs", wait_until="networkidle")
     page.get_by_text("Spatio-temporal attention").first.wait_for(timeout=90_000)
     settle(page)
     sidebar = page.locator("[data-testid=stSidebar]")

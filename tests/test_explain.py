@@ -407,7 +407,8 @@ def test_part_attention_methods_and_agreement(shipped, clip):
             assert expl.parts_source == "crops" and list(expl.parts) == list(insp.part_names)
             assert expl.pixels.shape == (16, 32, 32)  # the full-body crop
             agree = ex.agreement(insp, expl)
-            assert set(agree) == {"parts"} and -1 <= agree["parts"] <= 1
+            # the shipped model weighs parts per step and the steps themselves (attend_time)
+            assert set(agree) == {"parts", "temporal"} and all(-1 <= v <= 1 for v in agree.values())
         scores = ex.truth_scores(clip, expl, insp)
         assert 0 <= scores["interval_truth_share"] <= 1 and 0 <= scores["attention_parts_truth_share"] <= 1
     assert seen[-1][0] == seen[-1][1] and all(d <= t for d, t in seen)

@@ -34,6 +34,11 @@ def test_the_plan_takes_each_view_from_the_first_model_that_draws_it():
         "granularity": "tg",
         "glimpses": "gc",
     }
+    # a model with spatial maps and temporal weights draws that view before one with temporal
+    # weights alone, even when the latter comes first; with no full match, some will do
+    both = [("pa", ("parts", "temporal")), ("sta", ("spatial", "temporal"))]
+    assert lesson_plan(both)["spatiotemporal"] == "sta"
+    assert lesson_plan(both[:1])["spatiotemporal"] == "pa"
     assert lesson_plan([("i3d", ())]) == {} and set(VIEWS) == {
         "parts",
         "spatiotemporal",

@@ -33,7 +33,8 @@ def _good():
     return {"checkpoints": [
         _row("skeleton_lstm", top1=0.6), _row("i3d", top1=0.7), _row("two_stream", top1=0.75),
         _attention("part_attention", 0.9, 0.7, 0.5, 0.1, 0.2,
-                   parts={"share": 0.8, "uniform": 0.48}, parts_by_dominant_hand=hands),
+                   parts={"share": 0.8, "uniform": 0.48}, parts_by_dominant_hand=hands,
+                   temporal={"share": 0.55, "uniform": 0.33, "middle": 0.41}),
         _attention("separable_sta", 0.88, 0.75, 0.6, 0.1, 0.1,
                    temporal={"share": 0.6, "uniform": 0.33, "middle": 0.35}),
         _attention("temporal_granularity", 0.86, 0.7, 0.6, 0.05, 0.06,
@@ -69,6 +70,8 @@ def test_targets_met_when_every_part_is_met_and_measured():
          .update(acting_wins=0.2), "parts on the truth"),  # left-handed subjects: the wrong hand
         (lambda rows: rows["separable_sta"]["metrics"]["attention_scores"]["temporal"].update(middle=0.7),
          "time on the truth"),  # no better than always looking at the middle
+        (lambda rows: rows["part_attention"]["metrics"]["attention_scores"]["temporal"].update(share=0.4),
+         "time on the truth"),  # part attention's steps (attend_time) count too
         (lambda rows: rows["two_stream"]["metrics"].update(top1=0.5), "baselines credible"),
         (lambda rows: rows["i3d-cv"]["metrics"].update(top1=0.6), "views"),
         (lambda rows: rows["i3d"].update(train_seconds=1500.0), "time"),

@@ -70,15 +70,17 @@ class Section:
 def lesson_plan(models: Sequence[tuple[str, Sequence[str]]]) -> dict[str, str]:
     """Which model draws each view: the first of ``models`` (name, attention kinds) that has it.
 
-    Pass the chosen model first, then the others in order of preference; a view none of them has
+    Pass the chosen model first, then the others in order of preference; a model with every kind
+    of a view comes before one with some (the spatio-temporal view goes to a model with spatial
+    maps before one with temporal weights alone, such as part attention); a view none of them has
     is left out.
     """
     plan = {}
     for view, (kinds, _) in VIEWS.items():
-        for name, have in models:
-            if set(kinds) & set(have):
-                plan[view] = name
-                break
+        full = [name for name, have in models if set(kinds) <= set(have)]
+        some = [name for name, have in models if set(kinds) & set(have)]
+        if full or some:
+            plan[view] = (full or some)[0]
     return plan
 
 
