@@ -140,6 +140,92 @@ def part_scores(
 
 
 # ---------------------------------------------------------------------------------------------
+# spatial maps on the body parts
+
+SPATIAL_PART_JOINTS = 4  # parts of at most this many joints are places (hands, head, legs)
+
+
+def centre_weights(h: int, w: int) -> np.ndarray:
+    """(h, w) "always the centre": the 2D analogue of :func:`middle_weights`."""
+    return np.outer(middle_weights(h), middle_weights(w))
+
+
+def spatial_part_scores(
+    spatial: np.ndarray,
+    view_boxes: np.ndarray,
+    frame_index: np.ndarray,
+    joints2d: np.ndarray,
+    truth_parts: np.ndarray,
+    part_joints: Sequence[Sequence[int]],
+    interval: tuple[int, int],
+) -> dict[str, float] | None:
+    """Share of a spatial map on the cells that hold the body parts carrying the action.
+
+    For each RGB sample inside the truth interval, the cells of the map (laid over the square the
+    model read in that frame, ``view_boxes``) that contain a joint of a part carrying the action in
+    that frame are the true cells; the map of the feature step the sample falls in is scored on
+    them. Only compact parts count (at most :data:`SPATIAL_PART_JOINTS` joints: hands, head,
+    legs); a clip whose action is carried by spanning parts alone (the upper or the whole body)
+    has no place to find and returns None.
+
+    Args:
+        spatial: (T', h, w) one map per feature step, or (h, w) one for the clip; each sums to 1.
+        view_boxes: (T, 4) per clip frame, the pixel box ``x0, y0, x1, y1`` of the input square.
+        frame_index: (N,) the clip frame of each RGB sample; step s covers samples
+            ``[s N / T', (s + 1) N / T')``.
+        joints2d: (T, J, 2) pixel coordinates of the person; NaN where missing.
+        truth_parts: bool (T, P): part p carries the action at frame t.
+        part_joints: the joints of each of the P parts.
+        interval: ``[start, end)`` frames of the truth interval.
+
+    Returns:
+        ``share`` (mean over the scored samples of the map's weight on the true cells),
+        ``uniform`` (equal weights: the true cells' fraction of the map), ``centre`` (all the
+        weight on the map's centre cells), ``best`` (1: a map can put all its weight on a true
+        cell) and ``samples``; None when no sample has a true cell inside the square.
+    """
+    maps = np.asarray(spatial, dtype=float)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3:
+        raise ValueError(f"spatial must be (T', h, w) or (h, w), got {np.shape(spatial)}")
+    steps, h, w = maps.shape
+    frames = np.asarray(frame_index, dtype=int)
+    compact = [p for p, js in enumerate(part_joints) if len(js) <= SPATIAL_PART_JOINTS]
+    centre = centre_weights(h, w)
+    share, uniform, prior = [], [], []
+    start, end = interval
+    for k, f in enumerate(frames):
+        if not start <= f < end:
+            continue
+        joints = sorted({j for p in compact if truth_parts[f, p] for j in part_joints[p]})
+        x0, y0, x1, y1 = (float(v) for v in view_boxes[f])
+        if not joints or not x1 > x0 or not y1 > y0:
+            continue
+        pts = joints2d[f, joints]
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        u, v = (pts[:, 0] - x0) / (x1 - x0), (pts[:, 1] - y0) / (y1 - y0)
+        inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
+        if not inside.any():
+            continue
+        true = np.zeros((h, w), bool)
+        true[(v[inside] * h).astype(int), (u[inside] * w).astype(int)] = True
+        m = maps[min(k * steps // len(frames), steps - 1)]
+        share.append(float(m[true].sum()))
+        uniform.append(float(true.mean()))
+        prior.append(float(centre[true].sum()))
+    if not share:
+        return None
+    return {
+        "share": float(np.mean(share)),
+        "uniform": float(np.mean(uniform)),
+        "centre": float(np.mean(prior)),
+        "best": 1.0,
+        "samples": float(len(share)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # attention as a class code
 
 

@@ -5,6 +5,8 @@ Commands:
     render   render one synthetic clip by name to a video file (no dataset needed)
     info     list a dataset root: clips, classes, protocol splits, and what was skipped and why
     probe    the "time matters" experiment on a synthetic dataset (single-frame baselines)
+    hands    which hand's crop a part-attention model reads the class from
+    where    where a spatial attention map lands: its share on the parts carrying the action
     bench    the benchmarks behind the README's speed figures
     models   list every model with its presets, parameters, inputs and attention
     train    train a model into a run directory (also under torchrun)
@@ -245,6 +247,39 @@ def _run_hands(args) -> int:
         table.to_csv(args.csv, index=False)
     print(f"{args.run}, {args.split} split, desk {args.desk}: {len(table)} one-hand clips")
     print(hands.markdown(hands.summary(table, list(SYNTH_CLASSES))))
+    return 0
+
+
+# -- where ------------------------------------------------------------------------------------
+def _add_where(sub) -> None:
+    p = sub.add_parser(
+        "where",
+        help="where a model's spatial attention lands: its share on the parts carrying the action",
+        description="On a synthetic split, the share of a spatial attention map (separable STA's) "
+        "on the cells that hold the joints of the body parts carrying the action, at the frames of "
+        "the truth interval, next to equal weights and 'always the centre', per class.",
+    )  # fmt: skip
+    p.add_argument("--run", required=True, type=Path, help="a run or shipped checkpoint with spatial maps")
+    p.add_argument("--root", default="data/synth", type=Path, help="the synthetic dataset it was trained on")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=COUNT, default=0, help="at most N clips, spread over the split (0: all)")
+    p.add_argument("--csv", type=Path, help="also write the clip-by-clip table here")
+
+
+def _run_where(args) -> int:
+    from core_models import where
+    from core_models.synth.generate import SYNTH_CLASSES
+
+    table = where.spatial_table(args.run, root=args.root, split=args.split, limit=args.limit)
+    if table.empty:
+        print(f"no {args.split} clip with a ground-truth place to score", file=sys.stderr)
+        return 1
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(f"{args.run}, {args.split} split: {len(table)} clips")
+    from core_models.hands import markdown
+
+    print(markdown(where.summary(table, list(SYNTH_CLASSES))))
     return 0
 
 
@@ -768,6 +803,7 @@ COMMANDS = {
     "info": (_add_info, _run_info),
     "probe": (_add_probe, _run_probe),
     "hands": (_add_hands, _run_hands),
+    "where": (_add_where, _run_where),
     "bench": (_add_bench, _run_bench),
     "models": (_add_models, _run_models),
     "train": (_add_train, _run_train),

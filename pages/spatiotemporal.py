@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_support import state, ui
 from app_support.navigation import through_router
+from core_models.where import clip_spatial_scores
 from viz.charts import frame_steps
 from viz.heatmap import interval_mass, overlay_boxed_heatmap, spatial_map_figure, temporal_curve_figure
 from viz.parts import enlarge
@@ -73,3 +74,14 @@ with right:
         title = f"step {step} of {steps} (frame {t})" if spatial.ndim == 3 else "one map for the whole clip"
         st.markdown(f"**Spatial map on the feature grid**: {title}")
         ui.figure(spatial_map_figure(shown), f"{name}-spatial-step{step}", key="sta_map")
+        place = clip_spatial_scores(insp, clip)
+        if place is not None:
+            parts = ", ".join(p.replace("_", " ") for p in clip.truth.active_parts())
+            st.markdown(
+                f"At the frames of the ground-truth interval, **{place['share']:.2f}** of the map's "
+                f"weight lies on the cells that hold the parts carrying the action ({parts}); equal "
+                f"weights would put {place['uniform']:.2f} there, always the centre "
+                f"{place['centre']:.2f}, and the best map 1.00."
+            )
+        elif clip.truth is not None:
+            st.caption("This action is carried by the whole body: no one place of the map to score.")

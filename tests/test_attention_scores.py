@@ -64,6 +64,40 @@ def test_part_scores_uniform_baseline_counts_the_true_parts_and_the_acting_hand_
     )
 
 
+def test_spatial_map_scored_on_the_cells_of_the_acting_part():
+    # a 40 x 40 frame read whole (the box), 4 x 4 cells of 10 px; 8 samples, 2 feature steps
+    T, J = 12, 4
+    box = np.tile([0.0, 0.0, 40.0, 40.0], (T, 1))
+    joints = np.full((T, J, 2), 35.0)  # joints 0-1 (the "hand") in the bottom-right cell
+    joints[:, 2:] = 5.0  # joints 2-3 (the "head") in the top-left cell
+    parts = np.zeros((T, 2), bool)
+    parts[4:10, 0] = True  # the hand carries the action on frames 4-9
+    frame_index = np.arange(8) + 2  # samples at frames 2..9: step 0 = frames 2-5, step 1 = 6-9
+    maps = np.zeros((2, 4, 4))
+    maps[0, 3, 3] = 1.0  # step 0 looks at the hand
+    maps[1, 0, 0] = 1.0  # step 1 at the head
+    sc = scores.spatial_part_scores(maps, box, frame_index, joints, parts, [(0, 1), (2, 3)], (4, 10))
+    # scored samples: frames 4..9 (6 of them); 2 on step 0 (frames 4, 5) and 4 on step 1
+    assert sc["samples"] == 6 and sc["share"] == pytest.approx(2 / 6)
+    assert sc["uniform"] == pytest.approx(1 / 16) and sc["centre"] == 0.0 and sc["best"] == 1.0
+    one = scores.spatial_part_scores(maps[0], box, frame_index, joints, parts, [(0, 1), (2, 3)], (4, 10))
+    assert one["share"] == 1.0  # one map for the clip, on the hand
+    # the box moves so that the hand leaves the square: nothing to score
+    hand_out = scores.spatial_part_scores(
+        maps, box + 100, frame_index, joints, parts, [(0, 1), (2, 3)], (4, 10)
+    )
+    assert hand_out is None
+    # a spanning part (more than 4 joints) is no place: nothing to score
+    wide = np.ones((T, 1), bool)
+    body = np.full((T, 6, 2), 5.0)
+    assert scores.spatial_part_scores(maps, box, frame_index, body, wide, [range(6)], (0, T)) is None
+    centre = np.zeros((4, 4))
+    centre[1:3, 1:3] = 0.25
+    np.testing.assert_allclose(scores.centre_weights(4, 4), centre)
+    with pytest.raises(ValueError, match="spatial must be"):
+        scores.spatial_part_scores(np.zeros(4), box, frame_index, joints, parts, [(0, 1)], (4, 10))
+
+
 def test_class_predictability_tells_a_class_code_from_a_place():
     rng = np.random.default_rng(0)
     n, k = 300, 5

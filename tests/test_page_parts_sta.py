@@ -298,6 +298,9 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
     assert bands == [INTERVAL]
     assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (4, 4)  # separable STA's v2 map
     assert any("of the temporal attention" in m.value for m in at.markdown)
+    # where the map lands, with its baselines (drink water: the left hand carries it)
+    place = next(m.value for m in at.markdown if "of the map's weight" in m.value)
+    assert "(left hand)" in place and "equal weights would put" in place and "always the centre" in place
     assert {"sta_video_webm", "sta_frame_png", "sta_temporal_html", "sta_map_html"} <= downloads(at)
     at.slider(key="frame").set_value(LATE).run()
     assert not at.exception and markers(chart(at, "sta_temporal")) == [LATE]

@@ -1,0 +1,101 @@
+"""Where a spatial attention map lands: its share on the body parts that carry the action.
+
+Separable STA weighs the cells of its feature map (4 x 4 over the person crop in the ``cpu``
+preset) at every feature step. On a synthetic clip the ground truth says which body parts carry
+the action in each frame; :func:`core_models.attention_scores.spatial_part_scores` lays the map
+over the square the model read and measures the weight on the cells that hold those parts'
+joints, next to what equal weights and "always the centre" get there. This module runs a
+checkpoint over a split's clips, as the app inspects one clip (:func:`core_models.inspect.inspect_clip`),
+and tabulates the scores per class and overall.
+
+``python -m core_models where --run checkpoints/separable_sta-cs`` prints the table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core_models.attention_scores import spatial_part_scores
+
+
+def clip_spatial_scores(insp, clip) -> dict[str, float] | None:
+    """The spatial-map scores of one inspected clip (None without a map, a truth or a place)."""
+    spatial = insp.attention.get("spatial")
+    if (
+        spatial is None
+        or clip.truth is None
+        or clip.joints2d is None
+        or insp.view_boxes is None
+        or insp.frame_index is None
+    ):
+        return None
+    names = list(clip.truth.part_names)
+    joints = [clip.layout.part(n).joints for n in names]
+    return spatial_part_scores(
+        spatial, insp.view_boxes, insp.frame_index, clip.joints2d[:, 0], clip.truth.parts, joints,
+        clip.truth.interval,
+    )  # fmt: skip
+
+
+def spatial_table(run: str | Path, *, root: str | Path, split: str = "test", limit: int = 0) -> pd.DataFrame:
+    """One row per clip of ``split`` whose action has a place: label, prediction, and the scores.
+
+    Args:
+        run: a run or shipped checkpoint directory (``model.pt`` and ``settings.json`` inside) of
+            a model with a ``spatial`` attention map.
+        root: the synthetic dataset (its clips carry the ground truth).
+        limit: at most this many clips, taken evenly over the split (0: all).
+    """
+    from core_models.data import open_reader
+    from core_models.inspect import inspect_clip, load_model
+    from core_models.train import _spread
+
+    run = Path(run)
+    loaded = load_model(run / "model.pt")
+    if "spatial" not in getattr(loaded.model, "attention_kinds", ()):
+        raise SystemExit(f"{run}: {type(loaded.model).__name__} has no spatial attention map")
+    try:
+        settings = json.loads((run / "settings.json").read_text())
+    except (OSError, ValueError):
+        settings = {}
+    reader = open_reader(settings.get("data", "synth"), Path(root))
+    refs = reader.split(settings.get("protocol", "cs"), split)
+    if limit:
+        refs = _spread(refs, limit)
+    rows = []
+    for ref in refs:
+        clip = reader.load(ref)
+        insp = inspect_clip(loaded, clip)
+        sc = clip_spatial_scores(insp, clip)
+        if sc is None:
+            continue
+        rows.append({"clip": clip.name, "label": clip.label, "predicted": int(np.argmax(insp.probs)),
+                     "parts": "+".join(clip.truth.active_parts()), **sc})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
+    """Per class and ``all``: clips, the mean share on the true cells and its baselines, and how
+    often the map beats equal weights and the centre on a clip."""
+
+    def one(df: pd.DataFrame, name: str) -> dict:
+        return {
+            "class": name, "clips": len(df),
+            "share": float(df["share"].mean()), "uniform": float(df["uniform"].mean()),
+            "centre": float(df["centre"].mean()),
+            "beats uniform": float((df["share"] > df["uniform"]).mean()),
+            "beats centre": float((df["share"] > df["centre"]).mean()),
+        }  # fmt: skip
+
+    if table.empty:
+        return pd.DataFrame()
+    named = [
+        (class_names[k] if 0 <= k < len(class_names) else str(k), df) for k, df in table.groupby("label")
+    ]
+    rows = [one(df, name) for name, df in named]
+    rows.append(one(table, "all"))
+    return pd.DataFrame(rows)
