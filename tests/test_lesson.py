@@ -70,6 +70,8 @@ def test_the_lesson_holds_every_view_and_nothing_outside_the_file(lesson_file):
     # fused streams to add up (a fused model's arithmetic: test_fusion)
     assert "adds the streams" not in page
     assert " and not " in page  # why X and not Y
+    # the spatial map's place on the parts that carry the action, with its baselines
+    assert "of the map's weight lies on the cells holding the parts" in page and "always the centre" in page
     from plotly.offline import get_plotlyjs
 
     plotly_js = get_plotlyjs()

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from core_models.where import clip_spatial_scores
 from viz.charts import prediction_caption, topk_figure
 from viz.explain import frames_figure, input_attribution_figure, nearest_step, per_frame
 from viz.export import png_bytes
@@ -171,6 +172,13 @@ def spatiotemporal_section(clip: Clip, insp: Inspection, model: str) -> Section:
         "red where it looks most; the curve is how much each time step counts (dashed: uniform), "
         "the ground-truth interval shaded."
     )
+    place = clip_spatial_scores(insp, clip)
+    if place is not None:
+        caption += (
+            f" At the frames of that interval, {place['share']:.2f} of the map's weight lies on the "
+            "cells holding the parts that carry the action (equal weights: "
+            f"{place['uniform']:.2f}; always the centre: {place['centre']:.2f})."
+        )
     return Section(VIEWS["spatiotemporal"][1], _row(*cells), caption)
 
 

@@ -60,6 +60,21 @@ Departures and choices, with reasons:
     where the group's ``(1 - sum w)^2`` form is identically 0 after a softmax.
 
   Both are bounded in [0, 1], so their weights are comparable across presets and input sizes.
+* Where the spatial map lands (``python -m core_models where``, :mod:`core_models.where`): at
+  the frames of the truth interval, the share of each step's map on the cells that hold the
+  joints of the parts carrying the action. The shipped ``cpu`` checkpoints put 0.18 (CS) and
+  0.22 (CV) there, against 0.15 for equal weights and 0.38 / 0.39 for "always the centre": a
+  near-uniform map, a little above equal weights on 0.82 of the clips, and under the centre
+  prior, so the map says little about where the action is.
+  A stronger focus term was tried and is not shipped (``train --model separable_sta --protocol
+  cs --set lambda_spatial=0.1``, 6.5 min, stopped by patience; the same best epoch without
+  patience): the maps became one-hot, top-1 0.495 (shipped 0.514), and uniform attention then
+  cost 0.208 (uniform spatial alone 0.174), which "attention matters" would count as a pass. But
+  every map of every clip sits on the same bottom-left cell (0.999 of the mean map), 0.005 of
+  the weight is on the parts' cells (equal weights 0.151): at Mixed_4f each cell's feature
+  reads the whole 64 px crop, so one fixed cell serves as well as any, and the classifier learns
+  that cell. An intervention alone cannot tell a needed place from a needed constant.
+  Weight decay 0.05 with ``jitter`` (no patience, 9.3 min) lowered top-1 to 0.446.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
