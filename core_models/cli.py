@@ -226,28 +226,43 @@ def _add_hands(sub) -> None:
         "object also left on the desk (full) or with no objects on the desk (empty).",
     )  # fmt: skip
     p.add_argument("--run", required=True, type=Path, help="a part-attention run or shipped checkpoint")
-    p.add_argument("--root", default="data/synth", type=Path, help="the synthetic dataset it was trained on")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    _add_clip_table_options(p, "at most N one-hand clips (0: all)")
     p.add_argument("--desk", default="as-rendered", choices=DESKS)
     p.add_argument("--classes", nargs="*", help="NTU action codes to keep (A001 A002 A028); all by default")
-    p.add_argument("--limit", type=COUNT, default=0, help="at most N one-hand clips (0: all)")
+
+
+def _add_clip_table_options(p, limit_help: str) -> None:
+    """The options of a command that tabulates a checkpoint's clips of a synthetic split."""
+    p.add_argument("--root", default="data/synth", type=Path, help="the synthetic dataset it was trained on")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=COUNT, default=0, help=limit_help)
     p.add_argument("--csv", type=Path, help="also write the clip-by-clip table here")
+
+
+def _print_clip_table(args, table, summary, *, title: str, empty: str) -> int:
+    """Write the clip-by-clip ``table`` to ``--csv`` and print ``title`` and the ``summary`` table
+    (per class); 1 with ``empty`` on stderr when there is no clip."""
+    from core_models.hands import markdown
+    from core_models.synth.generate import SYNTH_CLASSES
+
+    if table.empty:
+        print(empty, file=sys.stderr)
+        return 1
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print(title)
+    print(markdown(summary(table, list(SYNTH_CLASSES))))
+    return 0
 
 
 def _run_hands(args) -> int:
     from core_models import hands
-    from core_models.synth.generate import SYNTH_CLASSES
 
     table = hands.hand_heads(args.run, root=args.root, split=args.split, desk_kind=args.desk,
                              classes=args.classes, limit=args.limit)  # fmt: skip
-    if table.empty:
-        print(f"no one-hand clips among the {args.split} clips asked for", file=sys.stderr)
-        return 1
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-    print(f"{args.run}, {args.split} split, desk {args.desk}: {len(table)} one-hand clips")
-    print(hands.markdown(hands.summary(table, list(SYNTH_CLASSES))))
-    return 0
+    title = f"{args.run}, {args.split} split, desk {args.desk}: {len(table)} one-hand clips"
+    empty = f"no one-hand clips among the {args.split} clips asked for"
+    return _print_clip_table(args, table, hands.summary, title=title, empty=empty)
 
 
 # -- where ------------------------------------------------------------------------------------
@@ -260,27 +275,16 @@ def _add_where(sub) -> None:
         "the truth interval, next to equal weights and 'always the centre', per class.",
     )  # fmt: skip
     p.add_argument("--run", required=True, type=Path, help="a run or shipped checkpoint with spatial maps")
-    p.add_argument("--root", default="data/synth", type=Path, help="the synthetic dataset it was trained on")
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--limit", type=COUNT, default=0, help="at most N clips, spread over the split (0: all)")
-    p.add_argument("--csv", type=Path, help="also write the clip-by-clip table here")
+    _add_clip_table_options(p, "at most N clips, spread over the split (0: all)")
 
 
 def _run_where(args) -> int:
     from core_models import where
-    from core_models.synth.generate import SYNTH_CLASSES
 
     table = where.spatial_table(args.run, root=args.root, split=args.split, limit=args.limit)
-    if table.empty:
-        print(f"no {args.split} clip with a ground-truth place to score", file=sys.stderr)
-        return 1
-    if args.csv:
-        table.to_csv(args.csv, index=False)
-    print(f"{args.run}, {args.split} split: {len(table)} clips")
-    from core_models.hands import markdown
-
-    print(markdown(where.summary(table, list(SYNTH_CLASSES))))
-    return 0
+    title = f"{args.run}, {args.split} split: {len(table)} clips"
+    empty = f"no {args.split} clip with a ground-truth place to score"
+    return _print_clip_table(args, table, where.summary, title=title, empty=empty)
 
 
 # -- bench ------------------------------------------------------------------------------------
