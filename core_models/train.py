@@ -107,7 +107,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
         "cpu": Recipe(lr=2e-3, weight_decay=0.05, steps=1800, jitter=True),
         "paper": _PAPER_I3D,
     },
-    "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800, patience=6), "paper": _PAPER_I3D},
+    "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800), "paper": _PAPER_I3D},  # no patience: as above
     "temporal_granularity": {"cpu": Recipe(lr=2e-3, steps=1000, patience=5), "paper": _PAPER_POSE},
     "glimpse_clouds": {  # per stage of the two-stage schedule
         "cpu": Recipe(lr=3e-4, steps=600, patience=4),

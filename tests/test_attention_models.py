@@ -85,9 +85,9 @@ def test_sta_attention_branches_learn():
     total.backward()
     for branch in (model.spatial_attention, model.temporal_attention, model.pose):
         assert _grad_norm(branch) > 0
-    t, h, w = 16 // 4, 64 // 16, 64 // 16  # I3D at Mixed_4f: time / 4, space / 16
+    t, h, w = 16 // 2, 64 // 8, 64 // 8  # I3D at Mixed_3c: time / 2, space / 8
     assert out.attention["spatial"].shape == (B, t, h, w) and out.attention["temporal"].shape == (B, t)
-    assert min(t, h, w) >= 4  # room to localise in the cpu preset
+    assert min(t, h, w) >= 8  # room to localise in the cpu preset
     # one map per step, each from its own step's cells (not the time average)
     assert not torch.allclose(out.attention["spatial"][:, 0], out.attention["spatial"][:, 1])
 

@@ -32,7 +32,8 @@ score, and classified ``[f_s ; f_t]`` (B, 2C)::
 
 Room to localise: at 16 x 64^2 the I3D trunk's Mixed_5c map is 2 x 2 cells by 2 steps, so a
 cell reads the whole frame and a step half of the clip; the ``cpu`` preset takes the map at
-Mixed_4f instead (``feature_endpoint``), 4 x 4 cells by 4 steps (time / 4, space / 16). The
+Mixed_3c instead (``feature_endpoint``), 8 x 8 cells by 8 steps (time / 2, space / 8; the
+checkpoints trained before it read Mixed_4f, 4 x 4 x 4, and keep that in their saved config). The
 ``paper`` preset keeps Mixed_5c (8 x 7 x 7 for 64 x 224^2).
 
 Each score is additive (Bahdanau) attention with the pose code as the query and the pooled
@@ -216,7 +217,7 @@ PRESETS = {
     "paper": SeparableSTAConfig(num_classes=60),
     "cpu": SeparableSTAConfig(
         num_classes=60, width=0.25, num_frames=16, frame_size=64, pose_hidden=128, attention_hidden=64,
-        dropout=0.3, feature_endpoint="Mixed_4f",
+        dropout=0.3, feature_endpoint="Mixed_3c",
     ),
 }  # fmt: skip
 
@@ -312,7 +313,7 @@ class SeparableSTA(nn.Module):
 
 def separable_sta(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> SeparableSTA:
     """Separable STA (``paper``: I3D 64 x 224^2, LSTM 3 x 512; ``cpu``: width 0.25, 16 x 64^2 read at
-    Mixed_4f (4 x 4 x 4), LSTM 3 x 128)."""
+    Mixed_3c (8 steps x 8 x 8 cells), LSTM 3 x 128)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return SeparableSTA(replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints))
