@@ -315,7 +315,7 @@ def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path)
     table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
                                    progress=False, interventions=name == "separable_sta")  # fmt: skip
     if name == "separable_sta":
-        assert np.asarray(table["spatial"].iloc[0]).shape == (4, 4)  # the mean of the 4 step maps
+        assert np.asarray(table["spatial"].iloc[0]).shape == (8, 8)  # the mean of the 8 step maps
         assert {"uniform", "uniform:spatial", "uniform:temporal", "swap_other"} <= set(
             m["attention_checks"]["interventions"]
         )

@@ -7,6 +7,7 @@ router too, which is where the shared sidebar lives. Screenshots go to ``artifac
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import time
 from pathlib import Path
@@ -243,6 +244,27 @@ def test_sidebar_changes_the_clip_and_the_pages_follow(browser, app_url, watcher
     no_exception(page)
     assert selected(sidebar, "Model") == model
     assert f"model_name={model}" in page.url
+    page.close()
+
+
+def test_spatiotemporal_page_scores_where_the_shipped_maps_land_on_a_reading_clip(browser, app_url, watcher):
+    """The README's spatio-temporal screenshot: the shipped separable STA on a reading clip, at a
+    frame inside the ground-truth interval, with the sentence that scores where its maps land
+    beside equal weights and the centre (reading is a class whose maps find the hands)."""
+    page = new_page(browser, watcher, height=1800)
+    query = "synth_class=reading&model_name=separable_sta-cs"
+    page.goto(f"{app_url}/spatiotemporal?{query}", wait_until="networkidle")
+    band = page.get_by_text("The shaded band is the ground-truth interval").first
+    band.wait_for(timeout=90_000)
+    start, end = map(int, re.search(r"frames (\d+)–(\d+)", band.inner_text()).groups())
+    page.goto(f"{app_url}/spatiotemporal?{query}&frame={(start + end) // 2}", wait_until="networkidle")
+    where = page.get_by_text("of the map's weight lies on the cells").first
+    where.wait_for(timeout=90_000)
+    settle(page)
+    no_exception(page)
+    share, uniform, centre = map(float, re.findall(r"\d\.\d\d", where.inner_text())[:3])
+    assert share > uniform and 0 < centre < 1
+    page.screenshot(path=str(SHOTS / "spatiotemporal-reading.png"))  # the map and its score in view
     page.close()
 
 

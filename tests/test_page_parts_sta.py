@@ -296,7 +296,7 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
     assert markers(curve) == [NUM_FRAMES // 2]
     bands = [(s["x0"], s["x1"]) for s in curve["layout"]["shapes"] if s["type"] == "rect"]
     assert bands == [INTERVAL]
-    assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (4, 4)  # separable STA's v2 map
+    assert values(chart(at, "sta_map")["data"][0]["z"]).shape == (8, 8)  # separable STA at Mixed_3c
     assert any("of the temporal attention" in m.value for m in at.markdown)
     # where the map lands, with its baselines (drink water: the left hand carries it)
     place = next(m.value for m in at.markdown if "of the map's weight" in m.value)
