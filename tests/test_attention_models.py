@@ -117,7 +117,7 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
 
     for name, new in (
         ("separable_sta", ("feature_endpoint", "joint")),
-        ("temporal_granularity", ("mixing",)),
+        ("temporal_granularity", ("mixing", "segment_scoring")),
     ):
         saved = {
             k: v for k, v in asdict(FACTORIES[name]("cpu", num_classes=K).config).items() if k not in new
@@ -132,16 +132,45 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
             assert old(batch).attention["spatial"].shape == (B, 2, 2)  # 64^2 at Mixed_5c: space / 32
         else:
             assert old.config.mixing == "gru" and hasattr(old, "rgb_rnn")
+            assert old.config.segment_scoring == "summary"
 
 
-def test_tg_attention_branches_learn():
+@pytest.mark.parametrize("scoring", ["summary", "additive"])
+def test_tg_attention_branches_learn(scoring):
     torch.manual_seed(0)
-    model = temporal_granularity("cpu", num_classes=K).train()
+    config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
+    model = TemporalGranularity(config).train()
     batch = make_batch(model, size=32)
     total, _ = model.loss(model(batch), batch)
     total.backward()
-    for branch in (model.segment_score, model.granularity_score, model.segment_pose, model.granularity_pose):
+    branches = [model.segment_score, model.granularity_score, model.segment_pose, model.granularity_pose]
+    if scoring == "additive":
+        branches += [model.segment_key, model.segment_query]
+    for branch in branches:
         assert _grad_norm(branch) > 0
+
+
+@pytest.mark.parametrize("scoring", ["summary", "additive"])
+def test_tg_additive_segment_scores_read_each_segment_own_pose_code(scoring):
+    """``additive``: segment k's score reads segment k's pose code (with the granularity's code as
+    the query), so changing segment 1's code moves its score and, with the query switched off,
+    only its score; ``summary`` (the released code) scores from the granularity's code alone."""
+    torch.manual_seed(0)
+    config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
+    model = TemporalGranularity(config).eval()
+    hp = config.pose_hidden
+    s, m = torch.randn(B, 4, hp), torch.randn(B, hp)
+    moved = s.clone()
+    moved[:, 1] += torch.randn(B, hp)
+    with torch.no_grad():
+        if scoring == "additive":
+            model.segment_query["4"].weight.zero_()
+        a, b = model._segment_logits("4", s, m), model._segment_logits("4", moved, m)
+    assert a.shape == (B, 4)
+    changed = (a - b).abs().amax(dim=0) > 1e-6
+    assert changed.tolist() == ([False, True, False, False] if scoring == "additive" else [False] * 4)
+    with pytest.raises(ValueError, match="segment_scoring"):
+        replace(config, segment_scoring="dot")
 
 
 def test_sta_regularisers_on_hand_made_attention():

@@ -143,10 +143,14 @@ class TemporalGranularityConfig:
         stream_weight: weight of each stream's own cross-entropy when ``pose_scores`` is on.
         mixing: ``"none"``: segment weights on per-segment features; ``"gru"``: on the states
             of a forward GRU over the segments (the released code's order).
+        segment_scoring: ``"summary"``: the G segment logits are a linear map of the
+            granularity's pose code (the released code); ``"additive"``: each segment is scored
+            from its own pose code with the granularity's code as the query,
+            ``v . tanh(W_s s_k + W_m m)``.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"mixing": "gru"}
+    LEGACY: ClassVar[dict] = {"mixing": "gru", "segment_scoring": "summary"}
 
     num_classes: int
     num_joints: int = 25
@@ -166,10 +170,13 @@ class TemporalGranularityConfig:
     pose_scores: bool = False
     stream_weight: float = 0.5
     mixing: str = "none"
+    segment_scoring: str = "summary"
 
     def __post_init__(self):
         if self.mixing not in ("none", "gru"):
             raise ValueError(f"mixing must be 'none' or 'gru', got {self.mixing!r}")
+        if self.segment_scoring not in ("summary", "additive"):
+            raise ValueError(f"segment_scoring must be 'summary' or 'additive', got {self.segment_scoring!r}")
         if (
             not self.granularities
             or min(self.granularities) < 1
@@ -229,7 +236,15 @@ class TemporalGranularity(nn.Module):
         self.granularity_pose = nn.ModuleDict(
             {k: nn.GRU(c.pose_hidden, c.pose_hidden, batch_first=True) for k in keys}
         )
-        self.segment_score = nn.ModuleDict({k: nn.Linear(c.pose_hidden, int(k)) for k in keys if int(k) > 1})
+        multi = [k for k in keys if int(k) > 1]
+        if c.segment_scoring == "summary":
+            self.segment_score = nn.ModuleDict({k: nn.Linear(c.pose_hidden, int(k)) for k in multi})
+        else:  # additive: keys are the segments' own pose codes, the query the granularity's code
+            self.segment_key = nn.ModuleDict({k: nn.Linear(c.pose_hidden, c.pose_hidden) for k in multi})
+            self.segment_query = nn.ModuleDict(
+                {k: nn.Linear(c.pose_hidden, c.pose_hidden, bias=False) for k in multi}
+            )
+            self.segment_score = nn.ModuleDict({k: nn.Linear(c.pose_hidden, 1, bias=False) for k in multi})
         if c.mixing == "gru":
             self.rgb_rnn = nn.ModuleDict({k: nn.GRU(channels, c.rgb_hidden, batch_first=True) for k in keys})
         else:
@@ -281,7 +296,7 @@ class TemporalGranularity(nn.Module):
             )  # (B, G, Hp)
             m = self.drop(_last_state(self.granularity_pose[key], s))  # (B, Hp)
             # (B, G); a single segment (G = 1) gets weight 1
-            beta = self.attend(self.segment_score[key](m)) if g > 1 else m.new_ones(m.shape[0], 1)
+            beta = self.attend(self._segment_logits(key, s, m)) if g > 1 else m.new_ones(m.shape[0], 1)
             beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
             h = self._segment_states(key, vectors[g])  # (B, G, Hr)
             feats.append(torch.einsum("bg,bgh->bh", beta, self.drop(h)))  # (B, Hr)
@@ -297,6 +312,14 @@ class TemporalGranularity(nn.Module):
         return ModelOutput(
             logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
         )
+
+    def _segment_logits(self, key: str, s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """One score per segment of granularity ``key``: s (B, G, Hp) the segments' pose codes,
+        m (B, Hp) the granularity's -> (B, G)."""
+        if self.config.segment_scoring == "summary":
+            return self.segment_score[key](m)
+        hidden = torch.tanh(self.segment_key[key](s) + self.segment_query[key](m).unsqueeze(1))  # (B, G, Hp)
+        return self.segment_score[key](hidden).squeeze(-1)
 
     def _segment_states(self, key: str, v: torch.Tensor) -> torch.Tensor:
         """What the segment weights of granularity ``key`` pool: v (B, G, C) -> (B, G, Hr)."""
