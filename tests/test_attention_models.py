@@ -135,7 +135,7 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
             assert old.config.segment_scoring == "summary"
 
 
-@pytest.mark.parametrize("scoring", ["summary", "additive"])
+@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb"])
 def test_tg_attention_branches_learn(scoring):
     torch.manual_seed(0)
     config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
@@ -144,31 +144,33 @@ def test_tg_attention_branches_learn(scoring):
     total, _ = model.loss(model(batch), batch)
     total.backward()
     branches = [model.segment_score, model.granularity_score, model.segment_pose, model.granularity_pose]
-    if scoring == "additive":
+    if scoring != "summary":
         branches += [model.segment_key, model.segment_query]
     for branch in branches:
         assert _grad_norm(branch) > 0
 
 
-@pytest.mark.parametrize("scoring", ["summary", "additive"])
-def test_tg_additive_segment_scores_read_each_segment_own_pose_code(scoring):
-    """``additive``: segment k's score reads segment k's pose code (with the granularity's code as
-    the query), so changing segment 1's code moves its score and, with the query switched off,
-    only its score; ``summary`` (the released code) scores from the granularity's code alone."""
+@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb"])
+def test_tg_segment_scores_read_each_segment_own_key(scoring):
+    """``additive`` / ``rgb``: segment k's score reads segment k's own key (its pose code / its
+    pooled I3D feature) with the granularity's code as the query, so changing segment 1's key
+    moves its score and, with the query switched off, only its score; ``summary`` (the released
+    code) scores from the granularity's code alone."""
     torch.manual_seed(0)
     config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
     model = TemporalGranularity(config).eval()
     hp = config.pose_hidden
-    s, m = torch.randn(B, 4, hp), torch.randn(B, hp)
+    d = model.backbone.num_features if scoring == "rgb" else hp
+    s, m = torch.randn(B, 4, d), torch.randn(B, hp)
     moved = s.clone()
-    moved[:, 1] += torch.randn(B, hp)
+    moved[:, 1] += torch.randn(B, d)
     with torch.no_grad():
-        if scoring == "additive":
+        if scoring != "summary":
             model.segment_query["4"].weight.zero_()
         a, b = model._segment_logits("4", s, m), model._segment_logits("4", moved, m)
     assert a.shape == (B, 4)
     changed = (a - b).abs().amax(dim=0) > 1e-6
-    assert changed.tolist() == ([False, True, False, False] if scoring == "additive" else [False] * 4)
+    assert changed.tolist() == ([False] * 4 if scoring == "summary" else [False, True, False, False])
     with pytest.raises(ValueError, match="segment_scoring"):
         replace(config, segment_scoring="dot")
 

@@ -146,7 +146,8 @@ class TemporalGranularityConfig:
         segment_scoring: ``"summary"``: the G segment logits are a linear map of the
             granularity's pose code (the released code); ``"additive"``: each segment is scored
             from its own pose code with the granularity's code as the query,
-            ``v . tanh(W_s s_k + W_m m)``.
+            ``v . tanh(W_s s_k + W_m m)``; ``"rgb"``: the same with the segment's pooled I3D
+            feature as the key (separable STA's temporal score), ``v . tanh(W_v v_k + W_m m)``.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -175,8 +176,10 @@ class TemporalGranularityConfig:
     def __post_init__(self):
         if self.mixing not in ("none", "gru"):
             raise ValueError(f"mixing must be 'none' or 'gru', got {self.mixing!r}")
-        if self.segment_scoring not in ("summary", "additive"):
-            raise ValueError(f"segment_scoring must be 'summary' or 'additive', got {self.segment_scoring!r}")
+        if self.segment_scoring not in ("summary", "additive", "rgb"):
+            raise ValueError(
+                f"segment_scoring must be 'summary', 'additive' or 'rgb', got {self.segment_scoring!r}"
+            )
         if (
             not self.granularities
             or min(self.granularities) < 1
@@ -239,8 +242,9 @@ class TemporalGranularity(nn.Module):
         multi = [k for k in keys if int(k) > 1]
         if c.segment_scoring == "summary":
             self.segment_score = nn.ModuleDict({k: nn.Linear(c.pose_hidden, int(k)) for k in multi})
-        else:  # additive: keys are the segments' own pose codes, the query the granularity's code
-            self.segment_key = nn.ModuleDict({k: nn.Linear(c.pose_hidden, c.pose_hidden) for k in multi})
+        else:  # keys: the segments' own pose codes (additive) or RGB features (rgb); query: m
+            key_in = c.pose_hidden if c.segment_scoring == "additive" else channels
+            self.segment_key = nn.ModuleDict({k: nn.Linear(key_in, c.pose_hidden) for k in multi})
             self.segment_query = nn.ModuleDict(
                 {k: nn.Linear(c.pose_hidden, c.pose_hidden, bias=False) for k in multi}
             )
@@ -296,7 +300,8 @@ class TemporalGranularity(nn.Module):
             )  # (B, G, Hp)
             m = self.drop(_last_state(self.granularity_pose[key], s))  # (B, Hp)
             # (B, G); a single segment (G = 1) gets weight 1
-            beta = self.attend(self._segment_logits(key, s, m)) if g > 1 else m.new_ones(m.shape[0], 1)
+            keys_in = s if c.segment_scoring != "rgb" else vectors[g]  # (B, G, Hp) or (B, G, C)
+            beta = self.attend(self._segment_logits(key, keys_in, m)) if g > 1 else m.new_ones(m.shape[0], 1)
             beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
             h = self._segment_states(key, vectors[g])  # (B, G, Hr)
             feats.append(torch.einsum("bg,bgh->bh", beta, self.drop(h)))  # (B, Hr)
@@ -314,8 +319,8 @@ class TemporalGranularity(nn.Module):
         )
 
     def _segment_logits(self, key: str, s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        """One score per segment of granularity ``key``: s (B, G, Hp) the segments' pose codes,
-        m (B, Hp) the granularity's -> (B, G)."""
+        """One score per segment of granularity ``key``: s (B, G, D) the segments' keys (pose codes,
+        or pooled I3D features for ``"rgb"``), m (B, Hp) the granularity's pose code -> (B, G)."""
         if self.config.segment_scoring == "summary":
             return self.segment_score[key](m)
         hidden = torch.tanh(self.segment_key[key](s) + self.segment_query[key](m).unsqueeze(1))  # (B, G, Hp)
