@@ -34,6 +34,20 @@ Departures and choices, with reasons:
   its own segment. ``mixing="gru"`` is the released order (a forward GRU, then the weights),
   which the checkpoints trained before this field rebuild (``LEGACY``); its weights are scored
   against the segments each state has read (``attention_fields``).
+* Segment scoring (``segment_scoring``): both presets keep the released linear map of the
+  granularity's pose code (``"summary"``). On the shipped checkpoints its segment weights stay
+  at uniform (0.33 of the weight on the truth interval's segments; uniform 0.33, "always the
+  middle" 0.37, best 0.74), and making them uniform costs 0.00-0.01: the granularity weights
+  carry the attention. Two scorings were tried on CS and are not shipped (``train --model
+  temporal_granularity --protocol cs --set segment_scoring=...``, the ``cpu`` recipe otherwise,
+  both to the end of its 1,000 steps): ``"additive"``, each segment's own pose code as the key (10.3 min,
+  0.434 top-1, share 0.35), and ``"rgb"``, each segment's pooled I3D feature as the key, the
+  score that made separable STA's temporal weights find the truth (10.0 min, 0.483, share
+  0.32). Shipped: 0.485 (a second seed 0.386). What differs from separable STA is what is
+  pooled: a segment's feature is Mixed_5c averaged over its frames and cells, a high-level vector
+  in which any segment that overlaps the action already shows it, so the mean of the segments
+  loses little and the weights get no reason to move; separable STA pools Mixed_3c cells and
+  steps, where averaging dilutes the few that hold the action.
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
