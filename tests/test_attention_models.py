@@ -160,7 +160,7 @@ def test_tg_segment_scores_read_each_segment_own_key(scoring):
     config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
     model = TemporalGranularity(config).eval()
     hp = config.pose_hidden
-    d = model.backbone.num_features if scoring == "rgb" else hp
+    d = model.backbone.feature_channels(config.feature_endpoint) if scoring == "rgb" else hp
     s, m = torch.randn(B, 4, d), torch.randn(B, hp)
     moved = s.clone()
     moved[:, 1] += torch.randn(B, d)
@@ -315,6 +315,23 @@ def test_tg_segment_weight_k_reads_segment_k_only(mixing):
         a, b = model(batch).logits, model(other).logits
     assert torch.equal(a, b) == (mixing == "none")
     assert (model.attention_fields("segments", 3) is None) == (mixing == "none")
+
+
+def test_tg_segment_features_from_an_earlier_endpoint():
+    """``feature_endpoint``: the trunk stops there and a segment's feature has that map's channels."""
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, feature_endpoint="Mixed_3c", segment_scoring="rgb")).eval()
+    batch = make_batch(model, size=32)
+    vectors = model.segment_features(batch["crops"][:, 0])  # the person crop (B, 3, T, S, S)
+    channels = model.backbone.feature_channels("Mixed_3c")
+    assert channels < model.backbone.feature_channels("Mixed_5c")
+    assert {g: tuple(v.shape) for g, v in vectors.items()} == {
+        g: (B, g, channels) for g in base.granularities
+    }
+    check_output(model(batch), B, K)
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        TemporalGranularity(replace(base, feature_endpoint="Mixed_9z"))
 
 
 def test_tg_with_whole_clip_granularity():

@@ -162,6 +162,8 @@ class TemporalGranularityConfig:
             from its own pose code with the granularity's code as the query,
             ``v . tanh(W_s s_k + W_m m)``; ``"rgb"``: the same with the segment's pooled I3D
             feature as the key (separable STA's temporal score), ``v . tanh(W_v v_k + W_m m)``.
+        feature_endpoint: the I3D endpoint whose map, averaged over a segment's frames and cells,
+            is the segment's feature (``Mixed_5c`` in both presets).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -186,6 +188,7 @@ class TemporalGranularityConfig:
     stream_weight: float = 0.5
     mixing: str = "none"
     segment_scoring: str = "summary"
+    feature_endpoint: str = "Mixed_5c"
 
     def __post_init__(self):
         if self.mixing not in ("none", "gru"):
@@ -238,9 +241,10 @@ class TemporalGranularity(nn.Module):
         self.config = c = config
         # The head below classifies: the trunk drops I3D's own dropout and classifier.
         self.backbone = i3d_trunk(
-            I3DConfig(width=c.width, input_frames=c.segment_frames, input_size=c.frame_size)
+            I3DConfig(width=c.width, input_frames=c.segment_frames, input_size=c.frame_size),
+            c.feature_endpoint,
         )
-        channels = self.backbone.num_features
+        channels = self.backbone.feature_channels(c.feature_endpoint)
         pose_in = c.num_persons * c.num_joints * 3
         keys = [str(g) for g in c.granularities]
         # G segment-level pose GRUs per granularity (weights not shared, as the authors).
@@ -291,7 +295,9 @@ class TemporalGranularity(nn.Module):
             split_segments(rgb, g, c.segment_frames, dim=2) for g in c.granularities
         ]  # (B, G, 3, L, S, S)
         clips = torch.cat(clips, dim=1).flatten(0, 1)  # (B * sum G, 3, L, S, S)
-        feat = self.backbone.forward_features(clips).mean(dim=(2, 3, 4))  # (B * sum G, C)
+        feat = self.backbone.forward_features(clips, until=c.feature_endpoint).mean(
+            dim=(2, 3, 4)
+        )  # (B * sum G, C)
         feat = feat.view(b, -1, feat.shape[-1])  # (B, sum G, C)
         return dict(zip(c.granularities, feat.split(list(c.granularities), dim=1)))
 
