@@ -117,7 +117,7 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
 
     for name, new in (
         ("separable_sta", ("feature_endpoint", "joint")),
-        ("temporal_granularity", ("mixing", "segment_scoring")),
+        ("temporal_granularity", ("mixing", "segment_scoring", "feature_endpoint")),
     ):
         saved = {
             k: v for k, v in asdict(FACTORIES[name]("cpu", num_classes=K).config).items() if k not in new
@@ -132,7 +132,7 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
             assert old(batch).attention["spatial"].shape == (B, 2, 2)  # 64^2 at Mixed_5c: space / 32
         else:
             assert old.config.mixing == "gru" and hasattr(old, "rgb_rnn")
-            assert old.config.segment_scoring == "summary"
+            assert old.config.segment_scoring == "summary" and old.config.feature_endpoint == "Mixed_5c"
 
 
 @pytest.mark.parametrize("scoring", ["summary", "additive", "rgb"])

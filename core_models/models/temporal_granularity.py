@@ -163,11 +163,11 @@ class TemporalGranularityConfig:
             ``v . tanh(W_s s_k + W_m m)``; ``"rgb"``: the same with the segment's pooled I3D
             feature as the key (separable STA's temporal score), ``v . tanh(W_v v_k + W_m m)``.
         feature_endpoint: the I3D endpoint whose map, averaged over a segment's frames and cells,
-            is the segment's feature (``Mixed_5c`` in both presets).
+            is the segment's feature (``paper``: Mixed_5c; ``cpu``: Mixed_3c).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"mixing": "gru", "segment_scoring": "summary"}
+    LEGACY: ClassVar[dict] = {"mixing": "gru", "segment_scoring": "summary", "feature_endpoint": "Mixed_5c"}
 
     num_classes: int
     num_joints: int = 25
@@ -215,7 +215,7 @@ PRESETS = {
     "paper": TemporalGranularityConfig(num_classes=60),
     "cpu": TemporalGranularityConfig(
         num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=4, rgb_hidden=128,
-        pose_hidden=64, dropout=0.3,
+        pose_hidden=64, dropout=0.3, segment_scoring="rgb", feature_endpoint="Mixed_3c",
     ),
 }  # fmt: skip
 
