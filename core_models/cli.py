@@ -275,12 +275,30 @@ def _add_where(sub) -> None:
         "the truth interval, next to equal weights and 'always the centre', per class.",
     )  # fmt: skip
     p.add_argument("--run", required=True, type=Path, help="a run or shipped checkpoint with spatial maps")
+    p.add_argument(
+        "--when", action="store_true",
+        help="instead: where in time its temporal weights land, from the saved test predictions "
+        "(own weights, uniform, middle, best, and weights lent by a clip of the same / another class)",
+    )  # fmt: skip
     _add_clip_table_options(p, "at most N clips, spread over the split (0: all)")
 
 
 def _run_where(args) -> int:
     from core_models import where
 
+    if args.when:
+        from core_models.hands import markdown
+
+        table = where.when_table(args.run, split=args.split)
+        if table.empty:
+            print(f"{args.run}: no temporal weights scored on equal bins in its {args.split} predictions",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        if args.csv:
+            table.to_csv(args.csv, index=False)
+        print(f"{args.run}, {args.split} split: share of the temporal weights on the truth interval")
+        print(markdown(table))
+        return 0
     table = where.spatial_table(args.run, root=args.root, split=args.split, limit=args.limit)
     title = f"{args.run}, {args.split} split: {len(table)} clips"
     empty = f"no {args.split} clip with a ground-truth place to score"

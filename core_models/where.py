@@ -9,6 +9,15 @@ checkpoint over a split's clips, as the app inspects one clip (:func:`core_model
 and tabulates the scores per class and overall.
 
 ``python -m core_models where --run checkpoints/separable_sta-cs`` prints the table.
+
+*When* the temporal weights land needs no model run: :func:`when_table` reads the test
+predictions that ``evaluate`` saved and sets each kind of temporal weights (separable STA's and
+part attention's ``temporal``, temporal granularity's ``segments_G``) against its baselines and
+against the weights the interventions lend each clip (``core_models.evaluate.partners``: a clip of
+the same class, another subject's, and a clip of another class). A sharp weighting lent from
+another clip still lands on the truth more often than uniform weights when the actions of the
+clips sit at similar times, which is why "another class's attention costs more" can fail for an
+attention that finds the time (``where --run checkpoints/separable_sta-cs --when``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core_models.attention_scores import spatial_part_scores
+from core_models.attention_scores import bin_coverage, spatial_part_scores
 
 
 def clip_spatial_scores(insp, clip) -> dict[str, float] | None:
@@ -98,4 +107,46 @@ def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     ]
     rows = [one(df, name) for name, df in named]
     rows.append(one(table, "all"))
+    return pd.DataFrame(rows)
+
+
+def when_table(run: str | Path, split: str = "test") -> pd.DataFrame:
+    """Per kind of temporal weights in a run's saved ``split`` predictions: the mean share on the
+    truth interval of the clip's own weights, of uniform, "always the middle" and the best single
+    unit (as ``evaluate`` scored them), and of the weights lent by a clip of the same class and of
+    another class (the pairs of ``evaluate``'s ``swap_same`` / ``swap_other`` interventions).
+
+    Kinds whose units are not equal consecutive bins of the clip (a GRU's cumulative states) are
+    left out: the lent share would not be comparable.
+    """
+    from core_models.evaluate import partners
+
+    path = Path(run) / "eval" / split / "predictions.parquet"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no saved predictions (run `python -m core_models evaluate --run {run}`)")
+    table = pd.read_parquet(path)
+    table = table[table["truth_interval"].notna()] if "truth_interval" in table else table.iloc[:0]
+    labels = table["label"].to_numpy()
+    groups = (
+        table["subject"].astype(str).to_numpy() if "subject" in table else np.arange(len(table)).astype(str)
+    )
+    lent = {
+        name: partners(labels, groups, same=same)
+        for name, same in (("same class", True), ("other class", False))
+    }
+    rows = []
+    for kind in [c for c in table.columns if c == "temporal" or c.startswith("segments_")]:
+        if f"{kind}_truth_share" not in table or table[kind].isna().any():
+            continue
+        weights = np.stack(table[kind].to_numpy()).astype(float)  # (N, n)
+        cover = np.stack([bin_coverage(weights.shape[1], tuple(iv)) for iv in table["truth_interval"]])
+        own = (weights * cover).sum(1)
+        if not np.allclose(own, table[f"{kind}_truth_share"].to_numpy(), atol=1e-3):
+            continue  # scored over other fields than equal bins
+        row = {"kind": kind, "clips": len(table), "share": float(own.mean())}
+        for base in ("uniform", "middle", "best"):
+            row[base] = float(table[f"{kind}_{base}"].mean())
+        for name, order in lent.items():
+            row[f"lent, {name}"] = float((weights[order] * cover).sum(1).mean())
+        rows.append(row)
     return pd.DataFrame(rows)

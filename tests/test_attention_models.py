@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core_models.data.sampling import segment_bounds
-from core_models.models.output import check_output
+from core_models.models.output import ModelOutput, check_output
 from core_models.models.separable_sta import SeparableSTA, separable_sta, spatial_focus, temporal_spread
 from core_models.models.temporal_granularity import (
     TemporalGranularity,
@@ -135,7 +135,7 @@ def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
             assert old.config.segment_scoring == "summary" and old.config.feature_endpoint == "Mixed_5c"
 
 
-@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb"])
+@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb", "rgb_pose"])
 def test_tg_attention_branches_learn(scoring):
     torch.manual_seed(0)
     config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
@@ -150,17 +150,18 @@ def test_tg_attention_branches_learn(scoring):
         assert _grad_norm(branch) > 0
 
 
-@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb"])
+@pytest.mark.parametrize("scoring", ["summary", "additive", "rgb", "rgb_pose"])
 def test_tg_segment_scores_read_each_segment_own_key(scoring):
-    """``additive`` / ``rgb``: segment k's score reads segment k's own key (its pose code / its
-    pooled I3D feature) with the granularity's code as the query, so changing segment 1's key
-    moves its score and, with the query switched off, only its score; ``summary`` (the released
-    code) scores from the granularity's code alone."""
+    """``additive`` / ``rgb`` / ``rgb_pose``: segment k's score reads segment k's own key (its
+    pose code / its pooled I3D feature / both) with the granularity's code as the query, so
+    changing segment 1's key moves its score and, with the query switched off, only its score;
+    ``summary`` (the released code) scores from the granularity's code alone."""
     torch.manual_seed(0)
     config = replace(temporal_granularity("cpu", num_classes=K).config, segment_scoring=scoring)
     model = TemporalGranularity(config).eval()
     hp = config.pose_hidden
-    d = model.backbone.feature_channels(config.feature_endpoint) if scoring == "rgb" else hp
+    c = model.backbone.feature_channels(config.feature_endpoint)
+    d = {"rgb": c, "rgb_pose": c + hp}.get(scoring, hp)
     s, m = torch.randn(B, 4, d), torch.randn(B, hp)
     moved = s.clone()
     moved[:, 1] += torch.randn(B, d)
@@ -332,6 +333,52 @@ def test_tg_segment_features_from_an_earlier_endpoint():
     check_output(model(batch), B, K)
     with pytest.raises(ValueError, match="unknown endpoint"):
         TemporalGranularity(replace(base, feature_endpoint="Mixed_9z"))
+
+
+def test_tg_segment_keys_from_the_maps_peak():
+    """``segment_key_pool="max"``: a segment's score reads the maximum of its map over steps and
+    cells, while the feature the weights pool stays the map's mean."""
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, segment_key_pool="max")).eval()
+    batch = make_batch(model, size=32)
+    crops = batch["crops"][:, 0]
+    mean, peak = model.segment_features(crops, pool="both")
+    for g, v in model.segment_features(crops).items():
+        torch.testing.assert_close(mean[g], v)
+        assert bool((peak[g] >= v - 1e-6).all()) and not torch.allclose(peak[g], v)
+    seen, score = {}, model._segment_logits
+
+    def recording(key, keys, query):  # what each granularity's score reads
+        seen[key] = keys
+        return score(key, keys, query)
+
+    model._segment_logits = recording
+    with torch.no_grad():
+        check_output(model(batch), B, K)
+    for g in (2, 3, 4):
+        torch.testing.assert_close(seen[str(g)], peak[g])
+    with pytest.raises(ValueError, match="segment_key_pool"):
+        replace(base, segment_key_pool="median")
+
+
+def test_tg_negative_segment_weight_rewards_a_choice():
+    """A negative ``lambda_segments`` lowers the loss of one-hot segment weights below uniform
+    ones by exactly its size (the collapse term runs from 0 to 1); a positive one raises it."""
+    base = temporal_granularity("cpu", num_classes=K).config
+    labels = torch.tensor([0, 1])
+    logits = torch.zeros(B, K)
+    uniform = {g: torch.full((B, g), 1 / g) for g in (2, 3, 4)}
+    one_hot = {g: torch.eye(g)[[0, g - 1]] for g in (2, 3, 4)}
+    gamma = torch.full((B, 3), 1 / 3)
+    for weight in (-0.2, 0.3):
+        model = TemporalGranularity(replace(base, lambda_segments=weight))
+        losses = [
+            model.loss(ModelOutput(logits=logits, attention={"segments": a, "granularity": gamma}),
+                       {"label": labels})[0].item()
+            for a in (uniform, one_hot)
+        ]  # fmt: skip
+        assert losses[1] - losses[0] == pytest.approx(weight, abs=1e-5)
 
 
 def test_tg_with_whole_clip_granularity():
