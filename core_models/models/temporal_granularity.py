@@ -321,25 +321,23 @@ class TemporalGranularity(nn.Module):
             num_persons=c.num_persons, cache_frames=max(64, c.num_frames),
         )  # fmt: skip
 
-    def segment_features(
-        self, rgb: torch.Tensor, pool: str = "mean"
-    ) -> dict[int, torch.Tensor] | tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
-        """One pooled I3D feature per segment: rgb (B, 3, T, S, S) -> {G: (B, G, C)}, the mean of the
-        segment's map; with ``pool="both"`` also its maximum over steps and cells, as a second dict."""
+    def segment_maps(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Every segment's I3D map, in one trunk pass: rgb (B, 3, T, S, S) -> (B, sum G, C, t, h, w)."""
         c = self.config
-        b = rgb.shape[0]
         clips = [
             split_segments(rgb, g, c.segment_frames, dim=2) for g in c.granularities
         ]  # (B, G, 3, L, S, S)
         clips = torch.cat(clips, dim=1).flatten(0, 1)  # (B * sum G, 3, L, S, S)
         maps = self.backbone.forward_features(clips, until=c.feature_endpoint)  # (B * sum G, C, t, h, w)
+        return maps.view(rgb.shape[0], -1, *maps.shape[1:])
 
-        def per_granularity(feat: torch.Tensor) -> dict[int, torch.Tensor]:  # (B * sum G, C)
-            feat = feat.view(b, -1, feat.shape[-1])  # (B, sum G, C)
-            return dict(zip(c.granularities, feat.split(list(c.granularities), dim=1)))
+    def by_granularity(self, pooled: torch.Tensor) -> dict[int, torch.Tensor]:
+        """(B, sum G, C) pooled segment maps -> {G: (B, G, C)}."""
+        return dict(zip(self.config.granularities, pooled.split(list(self.config.granularities), dim=1)))
 
-        mean = per_granularity(maps.mean(dim=(2, 3, 4)))
-        return mean if pool == "mean" else (mean, per_granularity(maps.amax(dim=(2, 3, 4))))
+    def segment_features(self, rgb: torch.Tensor) -> dict[int, torch.Tensor]:
+        """One pooled I3D feature per segment, the mean of its map: rgb (B, 3, T, S, S) -> {G: (B, G, C)}."""
+        return self.by_granularity(self.segment_maps(rgb).mean(dim=(3, 4, 5)))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         c = self.config
@@ -348,10 +346,10 @@ class TemporalGranularity(nn.Module):
             raise ValueError(
                 f"skeleton must be (B, Ts, {c.num_persons}, {c.num_joints}, 3), got {tuple(skeleton.shape)}"
             )
-        if c.segment_key_pool == "max":  # {G: (B, G, C)}: the features, the segments' keys
-            vectors, peaks = self.segment_features(rgb, pool="both")
-        else:
-            vectors = peaks = self.segment_features(rgb)
+        maps = self.segment_maps(rgb)  # (B, sum G, C, t, h, w)
+        vectors = self.by_granularity(maps.mean(dim=(3, 4, 5)))  # {G: (B, G, C)}: what the weights pool
+        # the segments' RGB keys: the same means, or each map's maximum over steps and cells
+        peaks = self.by_granularity(maps.amax(dim=(3, 4, 5))) if c.segment_key_pool == "max" else vectors
         pose = skeleton.flatten(2)  # (B, Ts, M*J*3)
         codes, feats, segments = [], [], {}
         for g in c.granularities:
@@ -384,7 +382,7 @@ class TemporalGranularity(nn.Module):
             logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
         )
 
-    def _segment_logits(self, key: str, s: torch.Tensor | None, m: torch.Tensor) -> torch.Tensor:
+    def _segment_logits(self, key: str, s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """One score per segment of granularity ``key``: s (B, G, D) the segments' keys (see
         ``segment_scoring``), m (B, Hp) the granularity's pose code -> (B, G)."""
         if self.config.segment_scoring == "summary":
