@@ -348,11 +348,21 @@ def build_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise CheckpointError(path, f"describes a model this version cannot build ({first})") from None
         load_weights(model, ckpt["state_dict"], path)
-        return model.eval()
+        return _trained_stage(model, ckpt).eval()
     model = meta.to_empty(device="cpu")
     own = model.state_dict()
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in ckpt["state_dict"].items()})
-    return model.eval()
+    return _trained_stage(model, ckpt).eval()
+
+
+def _trained_stage(model: nn.Module, ckpt: dict[str, Any]) -> nn.Module:
+    """Put the model in the training stage its checkpoint was trained in, where that stage
+    answers with other logits than the whole model (the model's ``evaluated_stages``)."""
+    settings = ckpt.get("settings")
+    stage = settings.get("stage") if isinstance(settings, dict) else None
+    if stage and stage in getattr(model, "evaluated_stages", ()):
+        model.set_stage(stage)
+    return model
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path = "<checkpoint>") -> None:

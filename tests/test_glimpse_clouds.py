@@ -230,3 +230,27 @@ def test_input_spec_yields_joints2d_from_rgb_clips():
     prep = prepare_clip(clip, spec)
     assert prep.joints2d is not None and prep.joints2d.shape[1:] == (1, NTU25.num_joints, 2)
     np.testing.assert_allclose(prep.joints2d, 0.0, atol=1e-6)  # already in [-1, 1]
+
+
+STAGES_REBUILT = [("backbone", "backbone"), ("glimpses", "all"), (None, "all")]
+
+
+@pytest.mark.parametrize(("trained", "rebuilt"), STAGES_REBUILT)
+def test_a_stage_one_checkpoint_is_rebuilt_as_the_global_model_it_trained(trained, rebuilt):
+    from core_models.checkpoint import FORMAT, build_from_checkpoint, config_dict
+
+    model = tiny_model()
+    ckpt = {
+        "format": FORMAT, "model": "glimpse_clouds", "preset": "cpu", "config": config_dict(model.config),
+        "num_classes": K, "layout": "ntu25", "class_names": [f"c{i}" for i in range(K)],
+        "data": {"kind": "synth", "protocol": "cs", "root": "x", "version": 2},
+        "settings": {"stage": trained}, "epoch": 0, "step": 0, "metrics": {},
+        "state_dict": model.state_dict(),
+    }  # fmt: skip
+    back = build_from_checkpoint(ckpt)
+    assert back.stage == rebuilt and not back.training
+    with torch.no_grad():
+        out = back(make_batch(joints=False))
+    # stage 1 trains the global model: its test evaluation must score those logits, not the
+    # workers' (untrained in stage 1), which the whole model would answer with
+    assert torch.equal(out.logits, out.aux["global_logits"]) == (rebuilt == "backbone")

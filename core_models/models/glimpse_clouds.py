@@ -289,6 +289,10 @@ class GlimpseClouds(nn.Module):
     attention_kinds = ("glimpses", "assignment")
     steerable = ("glimpses",)
     stages: tuple[str, ...] = ("all", "backbone", "glimpses")
+    # Stages whose model answers with other logits than the whole model's: a checkpoint trained in
+    # one of them is rebuilt in it (``checkpoint.build_from_checkpoint``), so a stage-1 run's test
+    # evaluation scores the global model it trained, not the untrained workers.
+    evaluated_stages: tuple[str, ...] = ("backbone",)
 
     def __init__(self, config: GlimpseCloudsConfig):
         super().__init__()
