@@ -318,6 +318,20 @@ def test_recipes_budget_steps_and_stop_when_validation_levels_off():
     assert TrainSettings(model="separable_sta", out="x", epochs=3).resolved().steps == 0  # --epochs wins
 
 
+def test_a_stage_with_a_recipe_of_its_own_trains_with_it():
+    from core_models.train import RECIPES, STAGE_RECIPES, TrainSettings
+
+    glimpses = STAGE_RECIPES[("glimpse_clouds", "glimpses")]["cpu"]
+    assert glimpses.lr != RECIPES["glimpse_clouds"]["cpu"].lr
+    assert TrainSettings(model="glimpse_clouds", out="x", stage="glimpses").resolved().lr == glimpses.lr
+    for stage in ("backbone", None):  # the other stage and the unstaged model keep the model's recipe
+        s = TrainSettings(model="glimpse_clouds", out="x", stage=stage).resolved()
+        assert s.lr == RECIPES["glimpse_clouds"]["cpu"].lr
+    assert TrainSettings(model="glimpse_clouds", out="x", stage="glimpses", lr=5e-4).resolved().lr == 5e-4
+    paper = TrainSettings(model="glimpse_clouds", out="x", stage="glimpses", preset="paper").resolved()
+    assert paper.lr == RECIPES["glimpse_clouds"]["paper"].lr  # no stage recipe for the paper preset
+
+
 def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path):
     from torch import nn
 

@@ -101,6 +101,13 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
 * The paper's two-stage schedule (backbone with the pose regression first, then the glimpses
   and workers on the frozen backbone) is what ``reproduce`` runs (``--stage backbone``, then
   ``--stage glimpses --init`` the first run's weights).
+* The glimpse stage's learning rate (``train.STAGE_RECIPES``, ``cpu``): 1e-3, where the backbone
+  stage trains at 3e-4; the location network, memory and workers start from scratch. From one
+  stage-1 run (52655cf, CS; its global head 0.184 test top-1): at 3e-4 the glimpse stage ended at
+  0.134 (best validation 0.17; run to its whole budget without patience, the same 0.134), at 1e-3
+  at 0.156 (best validation 0.23), one seed each. Either way the workers stay under the global
+  head they read from, and uniform glimpses cost them nothing (0.163 at 1e-3): on the ``cpu``
+  preset's 4 x 4 layer4 map where a glimpse lands hardly matters yet.
 """
 
 from __future__ import annotations
