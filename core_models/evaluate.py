@@ -47,6 +47,7 @@ from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_
 from core_models.data.datasets import loader_workers
 
 HAND_PARTS = {"left_hand", "right_hand"}
+EVAL_MEMORY_MB = 1024  # prepared clips an evaluation with interventions keeps between its passes
 # The aux outputs that are a fused model's separate streams (each (B, K)).
 STREAM_KEYS = ("rgb_logits", "pose_logits", "flow_logits", "i3d_logits", "cnn2d_logits")
 
@@ -523,15 +524,18 @@ def evaluate_checkpoint(
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     device = device or torch.device("cpu")
     model = model.to(device)
-    memo = cache_dir is None and interventions  # several passes and no disk cache: keep them
+    # Several passes (the interventions) read every clip again: keep them in this process,
+    # decompressed while the split fits in EVAL_MEMORY_MB, unless loader processes read them.
+    steerable = interventions and bool(getattr(model, "steerable", ()))
+    memo = steerable and (cache_dir is None or loader_workers(workers, device) == 0)
     workers = 0 if memo else workers  # (clips kept by a worker process would die with it)
+    budget = None if cache_dir is None else EVAL_MEMORY_MB * 2**20
     reads = tuple(getattr(model, "inputs", ())) or None
     ds = ClipDataset(
         reader, refs[rank::world], model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
-        keep_in_memory=memo, reads=reads,
+        keep_in_memory=memo, memory_budget=budget, reads=reads,
     )  # fmt: skip
     t0 = time.perf_counter()
-    steerable = interventions and bool(getattr(model, "steerable", ()))
     out = predict_rows(
         model, ds, batch_size=batch_size, device=device, progress=progress and rank == 0, capture=steerable,
         workers=workers,
@@ -557,7 +561,7 @@ def evaluate_checkpoint(
     if steerable:
         full = ds if world == 1 else ClipDataset(
             reader, refs, model.input_spec, train=False, cache_dir=cache_dir, protocol=protocol,
-            keep_in_memory=memo, reads=reads,
+            keep_in_memory=memo, memory_budget=budget, reads=reads,
         )  # fmt: skip
         ordered = pd.DataFrame(rows).set_index("clip").loc[[r.name for r in refs]].reset_index()
         metrics["attention_checks"] = {

@@ -365,14 +365,15 @@ def _spread(refs: list, n: int) -> list:
 
 def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
     """The split's ClipDataset. The training split keeps up to ``memory_mb`` of prepared clips in
-    memory after their first read (in the loader's persistent worker), so later epochs do not
-    decompress the on-disk cache again."""
+    memory after their first read (in the loader's persistent worker), decompressed when the whole
+    split fits so (``ClipDataset._keep``), so later epochs neither read nor decompress the on-disk
+    cache again; the validation split, read whole every epoch, keeps up to a quarter of it."""
     from core_models.data.datasets import ClipDataset
 
-    keep = train and s.memory_mb > 0
+    budget = s.memory_mb * 2**20 if train else s.memory_mb * 2**20 // 4
     return ClipDataset(
         reader, refs, model.input_spec, train=train, cache_dir=s.cache_dir or None,
-        protocol=s.protocol, seed=s.seed, keep_in_memory=keep, memory_budget=s.memory_mb * 2**20,
+        protocol=s.protocol, seed=s.seed, keep_in_memory=s.memory_mb > 0, memory_budget=budget,
         mirror=bool(s.mirror), jitter=bool(s.jitter),  # a training set only (ignored for evaluation)
         reads=tuple(getattr(model, "inputs", ())) or None,
     )  # fmt: skip
@@ -915,7 +916,7 @@ def _diverged(run_dir: Path, d: Dist, epoch: int, step: int, loss, terms: dict) 
     raise TrainingDivergedError(msg)
 
 
-STEP_LOG_SECONDS = 2.0  # a line in steps.jsonl at least this often (and for each of the first steps)
+STEP_LOG_SECONDS = 2.0  # a line in steps.jsonl at least this often (and for each of the run's first steps)
 STEP_LOG_FIRST = 10
 
 
@@ -936,7 +937,7 @@ class _StepLog:
         self.done += 1
         self.count += n
         self.seen += n
-        if self.done > STEP_LOG_FIRST and time.perf_counter() - self.last < STEP_LOG_SECONDS:
+        if step > STEP_LOG_FIRST and time.perf_counter() - self.last < STEP_LOG_SECONDS:
             return
         loss_sum, correct_sum = float(loss_sum), float(correct_sum)
         results.append_steps(self.run_dir, {

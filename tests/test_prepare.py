@@ -292,3 +292,47 @@ def test_loaders_start_no_process_when_the_model_takes_every_core(monkeypatch):
     assert datasets.loader_workers(3, torch.device("cuda")) == 3  # the model is not on these cores
     monkeypatch.setattr(datasets.os, "cpu_count", lambda: 16)
     assert datasets.loader_workers(3, "cpu") == 3  # spare cores: a loader process uses them
+
+
+def test_clips_kept_in_memory_are_decompressed_when_the_split_fits_and_give_the_same_items(
+    ntu_root, tmp_path_factory
+):
+    from core_models.data.datasets import PackedFrames, _nbytes, _unpacked_nbytes
+
+    reader = NTUReader(ntu_root)
+    refs = reader.list_clips()
+    spec = InputSpec(num_frames=4, frame_size=16, crops=CropSpec(size=8), skeleton_frames=5, flow_frames=2)
+    cache = tmp_path_factory.mktemp("cache")
+
+    def dataset(**kw):
+        return ClipDataset(reader, refs, spec, train=True, cache_dir=cache, seed=3, mirror=True, **kw)
+
+    from_disk = dataset()
+    from_disk.warm_cache(progress=False)
+    assert isinstance(from_disk.prepared(0).frames, PackedFrames)  # as the cache file holds it
+    roomy = dataset(keep_in_memory=True, memory_budget=2**30)
+    preps = [from_disk.prepared(i) for i in range(len(refs))]
+    tight_budget = sum(_nbytes(p) for p in preps)  # every clip fits packed, none unpacked
+    assert tight_budget < len(refs) * min(_unpacked_nbytes(p) for p in preps)
+    tight = dataset(keep_in_memory=True, memory_budget=tight_budget)
+    for epoch in (0, 1):
+        for ds in (from_disk, roomy, tight):
+            ds.set_epoch(epoch)
+        for i in range(len(refs)):
+            want = from_disk[i]
+            for ds in (roomy, tight):
+                got = ds[i]
+                assert got.keys() == want.keys()
+                for k in want:
+                    same = torch.testing.assert_close
+                    same(got[k], want[k], rtol=0, atol=0, equal_nan=True, msg=str((k, epoch, i)))
+    kept = roomy._memory[0]
+    assert not isinstance(kept.frames, PackedFrames) and kept.frames.shape[1:] == (16, 16, 3)
+    assert kept.crops.shape[0] == 3 and not isinstance(kept.flow, PackedFrames)  # parts first again
+    assert isinstance(tight._memory[0].frames, PackedFrames) and len(tight._memory) == len(refs)
+    # A model that reads no whole frames keeps them packed (nothing would read them).
+    crops_only = ClipDataset(reader, refs, spec, cache_dir=cache, keep_in_memory=True, memory_budget=2**30,
+                             reads=("crops", "skeleton"))  # fmt: skip
+    crops_only[0]
+    assert isinstance(crops_only._memory[0].frames, PackedFrames)
+    assert not isinstance(crops_only._memory[0].crops, PackedFrames)
