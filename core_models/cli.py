@@ -451,7 +451,7 @@ def _add_train(sub) -> None:
     p.add_argument("--workers", type=COUNT, default=1, help="data-loading processes per training process")
     p.add_argument("--memory-mb", type=COUNT, default=2048,
                    help="MB of prepared training clips kept in memory after the first epoch, decompressed "
-                        "when the split fits so; validation keeps a quarter as much (0: none)")  # fmt: skip
+                        "while there is room; validation keeps a quarter as much (0: none)")  # fmt: skip
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
     p.add_argument("--limit", type=COUNT, default=0, help="keep N clips of each split (quick runs)")
     p.add_argument("--max-steps", type=COUNT, default=0, help="stop after N optimiser steps (benchmarks)")

@@ -525,7 +525,7 @@ def evaluate_checkpoint(
     device = device or torch.device("cpu")
     model = model.to(device)
     # Several passes (the interventions) read every clip again: keep them in this process,
-    # decompressed while the split fits in EVAL_MEMORY_MB, unless loader processes read them.
+    # decompressed while EVAL_MEMORY_MB has room, unless loader processes read them.
     steerable = interventions and bool(getattr(model, "steerable", ()))
     memo = steerable and (cache_dir is None or loader_workers(workers, device) == 0)
     workers = 0 if memo else workers  # (clips kept by a worker process would die with it)

@@ -365,9 +365,9 @@ def _spread(refs: list, n: int) -> list:
 
 def make_dataset(reader, refs, model, s: TrainSettings, *, train: bool):
     """The split's ClipDataset. The training split keeps up to ``memory_mb`` of prepared clips in
-    memory after their first read (in the loader's persistent worker), decompressed when the whole
-    split fits so (``ClipDataset._keep``), so later epochs neither read nor decompress the on-disk
-    cache again; the validation split, read whole every epoch, keeps up to a quarter of it."""
+    memory after their first read (in the loader's persistent worker), decompressed while the
+    budget has room (``ClipDataset._keep``), so later epochs neither read nor decompress the
+    on-disk cache again; the validation split, read whole every epoch, keeps up to a quarter."""
     from core_models.data.datasets import ClipDataset
 
     budget = s.memory_mb * 2**20 if train else s.memory_mb * 2**20 // 4

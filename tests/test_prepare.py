@@ -294,7 +294,7 @@ def test_loaders_start_no_process_when_the_model_takes_every_core(monkeypatch):
     assert datasets.loader_workers(3, "cpu") == 3  # spare cores: a loader process uses them
 
 
-def test_clips_kept_in_memory_are_decompressed_when_the_split_fits_and_give_the_same_items(
+def test_clips_kept_in_memory_are_decompressed_while_there_is_room_and_give_the_same_items(
     ntu_root, tmp_path_factory
 ):
     from core_models.data.datasets import PackedFrames, _nbytes, _unpacked_nbytes
@@ -312,15 +312,16 @@ def test_clips_kept_in_memory_are_decompressed_when_the_split_fits_and_give_the_
     assert isinstance(from_disk.prepared(0).frames, PackedFrames)  # as the cache file holds it
     roomy = dataset(keep_in_memory=True, memory_budget=2**30)
     preps = [from_disk.prepared(i) for i in range(len(refs))]
-    tight_budget = sum(_nbytes(p) for p in preps)  # every clip fits packed, none unpacked
-    assert tight_budget < len(refs) * min(_unpacked_nbytes(p) for p in preps)
-    tight = dataset(keep_in_memory=True, memory_budget=tight_budget)
+    # Room for clip 0 decompressed and then clip 1 only as packed; or for clip 0 alone.
+    assert len(refs) == 2 and _unpacked_nbytes(preps[1]) > _nbytes(preps[1])
+    tight = dataset(keep_in_memory=True, memory_budget=_unpacked_nbytes(preps[0]) + _nbytes(preps[1]))
+    full = dataset(keep_in_memory=True, memory_budget=_unpacked_nbytes(preps[0]))
     for epoch in (0, 1):
-        for ds in (from_disk, roomy, tight):
+        for ds in (from_disk, roomy, tight, full):
             ds.set_epoch(epoch)
         for i in range(len(refs)):
             want = from_disk[i]
-            for ds in (roomy, tight):
+            for ds in (roomy, tight, full):
                 got = ds[i]
                 assert got.keys() == want.keys()
                 for k in want:
@@ -329,7 +330,9 @@ def test_clips_kept_in_memory_are_decompressed_when_the_split_fits_and_give_the_
     kept = roomy._memory[0]
     assert not isinstance(kept.frames, PackedFrames) and kept.frames.shape[1:] == (16, 16, 3)
     assert kept.crops.shape[0] == 3 and not isinstance(kept.flow, PackedFrames)  # parts first again
-    assert isinstance(tight._memory[0].frames, PackedFrames) and len(tight._memory) == len(refs)
+    assert sorted(tight._memory) == [0, 1] and list(full._memory) == [0]  # clip 1: from the file
+    assert not isinstance(tight._memory[0].frames, PackedFrames)
+    assert isinstance(tight._memory[1].frames, PackedFrames)
     # A model that reads no whole frames keeps them packed (nothing would read them).
     crops_only = ClipDataset(reader, refs, spec, cache_dir=cache, keep_in_memory=True, memory_budget=2**30,
                              reads=("crops", "skeleton"))  # fmt: skip

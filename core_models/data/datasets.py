@@ -14,8 +14,8 @@ codec), then the bytes; the packed stacks are stored as they are and every other
 zlib stream. Nothing in it is pickled, and a cache file that does not read back (truncated,
 foreign, damaged) is prepared again from the clip. A dataset that keeps its clips in memory
 (``keep_in_memory``: training epochs, validation, ``evaluate``'s repeated passes) holds them
-decompressed when the whole split fits its byte budget so, and as packed otherwise: an item from
-memory then indexes plain arrays (the same values). A training set made with ``mirror=True`` also
+decompressed while its byte budget has room (``ClipDataset._keep``): an item from memory then
+indexes plain arrays (the same values). A training set made with ``mirror=True`` also
 left-right mirrors half of its items (:func:`mirror_item`), and one made with ``jitter=True``
 changes every item's light and the framing of its crops (:func:`jitter_item`).
 
@@ -287,8 +287,8 @@ class ClipDataset(Dataset):
             passes over a split without a disk cache, as ``evaluate``'s interventions make, or
             training epochs that should not decompress the cache again).
         memory_budget: with ``keep_in_memory``, the most bytes of prepared arrays kept (``None``:
-            no limit, packed as on disk); clips past it are read from the cache each time. When
-            the whole split fits decompressed, clips are kept decompressed.
+            no limit, packed as on disk); clips are kept decompressed while it has room for
+            that, and clips past it are read from the cache each time.
         protocol: passed to ``reader.label_for`` for protocols with their own class list.
         seed: base seed of the training randomness (combined with the epoch and index).
         reads: the batch keys the model reads (its ``inputs``); when given without ``rgb``, items
@@ -373,12 +373,13 @@ class ClipDataset(Dataset):
         return prep
 
     def _keep(self, i: int, prep: _Prepared) -> _Prepared:
-        """Keep clip ``i``'s arrays in memory if the budget allows: decompressed when the whole
-        split would fit decompressed at this clip's size (an item then only indexes arrays, which
-        saves 1-2 ms of zlib per item and pass), else as packed as on disk; without a budget,
-        always as packed."""
-        budget, n = self._memory_budget, max(len(self), 1)
-        if budget is not None and _unpacked_nbytes(prep, rgb=self.rgb) * n <= budget:
+        """Keep clip ``i``'s arrays in memory while the budget has room: decompressed while it has
+        room for that (an item then only indexes arrays, which saves 1-2 ms of zlib per item and
+        pass), else as packed as on disk while it has room for that. A clip read from its cache
+        file costs little more than a packed one in memory, so filling the budget with
+        decompressed clips first reads the split fastest. Without a budget, always as packed."""
+        budget = self._memory_budget
+        if budget is not None and self._memory_bytes + _unpacked_nbytes(prep, rgb=self.rgb) <= budget:
             prep = _unpack(prep, rgb=self.rgb)
         size = _nbytes(prep)
         if budget is None or self._memory_bytes + size <= budget:
