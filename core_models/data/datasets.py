@@ -414,26 +414,24 @@ class ClipDataset(Dataset):
         return item
 
 
+def _packed_read(prep: _Prepared, rgb: bool) -> list[tuple[str, PackedFrames]]:
+    """The packed stacks of ``prep`` that items read (the whole frames only with ``rgb``)."""
+    stacks = [(name, getattr(prep, name)) for name in PACKED if rgb or name != "frames"]
+    return [(name, stack) for name, stack in stacks if isinstance(stack, PackedFrames)]
+
+
 def _unpacked_nbytes(prep: _Prepared, *, rgb: bool = True) -> int:
     """Bytes of ``prep`` once :func:`_unpack` has decompressed what an item reads."""
-    total = _nbytes(prep)
-    for name in PACKED:
-        stack = getattr(prep, name)
-        if isinstance(stack, PackedFrames) and (rgb or name != "frames"):
-            total += int(np.prod(stack.shape)) - stack.nbytes
-    return total
+    return _nbytes(prep) + sum(int(np.prod(st.shape)) - st.nbytes for _, st in _packed_read(prep, rgb))
 
 
 def _unpack(prep: _Prepared, *, rgb: bool = True) -> _Prepared:
     """``prep`` with its packed stacks decompressed into plain arrays (crops back to the part-major
     layout ``(P, Tc, C, C, 3)``); the whole frames stay packed when items leave them out (``rgb``
     False), since nothing would read them. Items made from either are the same."""
-    changes: dict[str, np.ndarray] = {}
-    for name in PACKED:
-        stack = getattr(prep, name)
-        if isinstance(stack, PackedFrames) and (rgb or name != "frames"):
-            full = stack.unpack()
-            changes[name] = np.ascontiguousarray(full.swapaxes(0, 1)) if name == "crops" else full
+    changes = {name: stack.unpack() for name, stack in _packed_read(prep, rgb)}
+    if "crops" in changes:
+        changes["crops"] = np.ascontiguousarray(changes["crops"].swapaxes(0, 1))
     return replace(prep, **changes) if changes else prep
 
 
