@@ -19,8 +19,9 @@ CS seed 1 sat at chance for its first 7 epochs and stopped at 0.43 training top-
 patience (``--seed 1 --patience 0``, the whole 2,000 steps) it reaches 0.284, so the seeds' gap
 is not patience's doing and patience stays. ``i3d_nl``
 keeps the plain recipe: with jitter and weight decay 0.05 (``train --model i3d_nl --protocol cs
---jitter --weight-decay 0.05``, one seed, 10.0 min) its CS test top-1 fell to 0.286 (shipped:
-0.350), though validation peaked higher (0.43).
+--jitter --weight-decay 0.05``, one seed, 10.0 min) its CS test top-1 fell to 0.286 (the plain
+recipe's: 0.350 at b34846c, 0.374 as ``reproduce`` makes it at 235b7e3), though validation
+peaked higher (0.43).
 """
 
 from __future__ import annotations

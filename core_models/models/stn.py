@@ -40,17 +40,18 @@ Departures and choices, with reasons:
   the 3D ConvNet sees the whole frame at ``frame_size``. Measured, not shipped: with the ``cpu``
   preset at ``source_size=112`` (``train --model stn --protocol cs --set source_size=112``) the
   transform began to zoom (scales 0.82 / 0.89 after 21 epochs) but validation levelled off early
-  and the test top-1 was 0.184, against 0.282 for the shipped whole-frame model.
+  and the test top-1 was 0.184, against 0.282 for the whole-frame model then shipped (ef17eae).
 * Recipes measured on the CS split, not shipped (one seed each; the shipped row keeps the default
-  recipe, 2e-3 without jitter, 0.282 / 0.202 over two seeds). I3D's recipe (3e-4, jitter, weight
-  decay 0.05; ``train --model stn --protocol cs --lr 3e-4 --jitter --weight-decay 0.05``) on this
-  preset's 8 x 48^2 input: 0.119, stopped by patience after 24 epochs (2.9 min; best validation
-  0.17). Jitter and decay at the default 2e-3: 0.078, validation at chance for 21 epochs. I3D's
-  input and recipe (``--set width=0.25 --set num_frames=16 --set frame_size=64 --lr 3e-4 --jitter
-  --weight-decay 0.05 --steps 2000 --patience 6``, i.e. the I3D baseline with the transformer in
-  front): 0.315 in 13.3 min (best validation 0.35 at epoch 21, training top-1 0.51), within the
-  I3D baseline's own seed spread (0.410 / 0.241) and still under the teaching line's 0.35, for
-  three times the training time; the cheap preset stays.
+  recipe, 2e-3 without jitter: 0.282 / 0.202 over two seeds at ef17eae / a236ea1, and 0.207 as
+  ``reproduce`` makes it at 235b7e3, where the code between changed its trajectory). I3D's recipe
+  (3e-4, jitter, weight decay 0.05; ``train --model stn --protocol cs --lr 3e-4 --jitter
+  --weight-decay 0.05``) on this preset's 8 x 48^2 input: 0.119, stopped by patience after 24
+  epochs (2.9 min; best validation 0.17). Jitter and decay at the default 2e-3: 0.078, validation
+  at chance for 21 epochs. I3D's input and recipe (``--set width=0.25 --set num_frames=16 --set
+  frame_size=64 --lr 3e-4 --jitter --weight-decay 0.05 --steps 2000 --patience 6``, i.e. the I3D
+  baseline with the transformer in front): 0.315 in 13.3 min (best validation 0.35 at epoch 21,
+  training top-1 0.51), within the I3D baseline's own seed spread (0.410 / 0.241) and still under
+  the teaching line's 0.35, for three times the training time; the cheap preset stays.
 """
 
 from __future__ import annotations
