@@ -323,7 +323,9 @@ def test_a_stage_with_a_recipe_of_its_own_trains_with_it():
 
     glimpses = STAGE_RECIPES[("glimpse_clouds", "glimpses")]["cpu"]
     assert glimpses.lr != RECIPES["glimpse_clouds"]["cpu"].lr
-    assert TrainSettings(model="glimpse_clouds", out="x", stage="glimpses").resolved().lr == glimpses.lr
+    resolved = TrainSettings(model="glimpse_clouds", out="x", stage="glimpses").resolved()
+    assert (resolved.lr, resolved.steps) == (glimpses.lr, glimpses.steps)
+    assert glimpses.steps > RECIPES["glimpse_clouds"]["cpu"].steps  # room for patience to stop it
     for stage in ("backbone", None):  # the other stage and the unstaged model keep the model's recipe
         s = TrainSettings(model="glimpse_clouds", out="x", stage=stage).resolved()
         assert s.lr == RECIPES["glimpse_clouds"]["cpu"].lr

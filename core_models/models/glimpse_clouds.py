@@ -108,8 +108,10 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
   at 0.156 (best validation 0.23), one seed each. Either way the workers stay under the global
   head they read from, and uniform glimpses cost them nothing (0.163 at 1e-3): on the ``cpu``
   preset's 4 x 4 layer4 map where a glimpse lands hardly matters yet. Cross-view at 1e-3: 0.188
-  (0.157 at 3e-4), but validation still rose at the 600-step budget, so that run is not shipped;
-  with 900 steps the same stage stopped on patience at 0.157: the glimpse stage is noisy.
+  (0.157 at 3e-4), but validation still rose at a 600-step budget, so that run is not shipped;
+  with 900 steps the same stage stopped on patience at 0.157, and CS at 0.179 (best validation
+  0.23, 12 epochs): the glimpse stage is noisy. So the glimpse stage's budget is 900 steps (the
+  backbone stage keeps 600), which lets patience end it on both protocols.
 """
 
 from __future__ import annotations
