@@ -105,15 +105,15 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
   stage trains at 3e-4; the location network, memory and workers start from scratch. From one
   stage-1 run (52655cf, CS; its global head 0.184 test top-1): at 3e-4 the glimpse stage ended at
   0.134 (best validation 0.17; run to its whole budget without patience, the same 0.134), at 1e-3
-  at 0.156 (best validation 0.23), one seed each. Either way the workers stay under the global
-  head they read from, and uniform glimpses cost them little (0.163 at 1e-3 with 600 steps; 0.014
-  for the shipped 900-step run): on the ``cpu`` preset's 4 x 4 layer4 map where a glimpse lands
-  hardly matters yet. Cross-view at 1e-3: 0.188
-  (0.157 at 3e-4), but validation still rose at a 600-step budget, so that run is not shipped;
-  with 900 steps the same stage stopped on patience at 0.157, and CS at 0.179 (best validation
-  0.23, 12 epochs): the glimpse stage is noisy. So the glimpse stage's budget is 900 steps (the
-  backbone stage keeps 600), which lets patience end it on both protocols; the shipped rows are
-  ``reproduce``'s at 36354dc (CS 0.179, CV 0.157).
+  at 0.156 (best validation 0.23), one seed each. Either way the workers stay near the global
+  head they read from (the shipped 900-step runs: CS 0.179 against 0.184, CV 0.157 against
+  0.154), and uniform glimpses cost them little (0.163 at 1e-3 with 600 steps; 0.014 and 0.011
+  for the shipped runs): on the ``cpu`` preset's 4 x 4 layer4 map where a glimpse lands hardly
+  matters yet. Cross-view at 1e-3: 0.188 (0.157 at 3e-4), but validation still rose at a
+  600-step budget, so that run is not shipped; with 900 steps the same stage stopped on patience
+  at 0.157, and CS at 0.179 (best validation 0.23, 12 epochs): the glimpse stage is noisy. So
+  the glimpse stage's budget is 900 steps (the backbone stage keeps 600), which lets patience end
+  it on both protocols; the shipped rows are ``reproduce``'s at 36354dc (CS 0.179, CV 0.157).
 """
 
 from __future__ import annotations
