@@ -63,6 +63,9 @@ Departures and choices, with reasons:
       lambda_segments=-0.2 segment_scoring=rgb_pose   0.434  0.30   0.34  0.29  0.27
       lambda_segments=-0.2 segment_key_pool=max       0.537  0.40   0.54  0.55  0.12
       segment_key_pool=max                            0.536  0.47   0.48  0.46  0.47
+      segment_scoring=additive (at Mixed_3c)          0.464  0.35   0.36  0.35  0.34
+      (--jitter --weight-decay 0.05)                  0.439  0.47   0.51  0.44  0.46
+      (--jitter --weight-decay 0.05) key_pool=max     0.573  0.41   0.39  0.38  0.45
 
   Adding each segment's pose code to its key (``rgb_pose``) lets the segment weights name the
   class (0.15 for G = 4 against 0.06 from the true interval) instead of the time. Rewarding a
@@ -74,7 +77,12 @@ Departures and choices, with reasons:
   (0.46-0.48 at every granularity), 0.01 short of the target, within the spread of one seed. In
   every run uniform segment weights cost 0.00-0.06: the model still leans on its granularity
   weights, so none of these changes made the segment weights needed, and the shipped preset
-  stays.
+  stays. Three more (2026-12-05, 6.5-7.6 min each): scoring each Mixed_3c segment from its own
+  pose code (``additive``, the paper's cue for *when*) leaves the weights at uniform (0.35): the
+  pose of a segment does not say whether it shows the class. Part attention's regularisation
+  (jitter, weight decay 0.05; recipe flags, not ``--set``) holds the training split down (train
+  top-1 0.63 at its 15th epoch against 0.67) but neither lifts the share past 0.47 nor top-1
+  above the spread of one seed (0.439, and 0.573 with max-pooled keys at 0.41 on the truth).
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
