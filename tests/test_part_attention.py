@@ -393,3 +393,33 @@ def test_attend_time_moves_to_the_steps_that_show_the_class():
     final = late_share()
     assert abs(initial - 3 / 8) < 0.05
     assert final > initial + 0.2, (initial, final)
+
+
+def test_attended_part_pool_asks_each_stream_at_the_steps_the_pose_picks():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="attend_time"):
+        tiny(per_step=True, part_pool="attended")
+    with pytest.raises(ValueError, match="part_pool"):
+        tiny(part_pool="max")
+    attended = tiny(per_step=True, attend_time=True, num_frames=8, part_pool="attended").eval()
+    averaged = tiny(per_step=True, attend_time=True, num_frames=8).eval()
+    averaged.load_state_dict(attended.state_dict())
+    with torch.no_grad():  # a score that differs by step, so the steps' shares differ
+        attended.attention.score.weight.normal_(std=1.0)
+        averaged.attention.score.weight.copy_(attended.attention.score.weight)
+    batch = make_batch(attended, batch=3)
+    with torch.no_grad():
+        out, ref = attended(batch), averaged(batch)
+        # Only the streams' own heads change: the fused prediction is the same model's.
+        torch.testing.assert_close(out.logits, ref.logits)
+        assert not torch.allclose(out.aux["part_logits"], ref.aux["part_logits"])
+        # With the steps steered to equal shares, the heads read the plain mean over the steps.
+        uniform = torch.full_like(out.attention["temporal"], 1 / out.attention["temporal"].shape[1])
+        steered = {**batch, steer_key("temporal"): uniform}
+        torch.testing.assert_close(attended(steered).aux["part_logits"], averaged(steered).aux["part_logits"])
+    # The streams' loss reaches the trunks and heads, never the attention that picked the steps.
+    out = attended.train()(batch)
+    attended.part_loss(out.aux["part_logits"], batch["label"]).backward()
+    assert all(p.grad is None or not p.grad.any() for p in attended.attention.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in attended.part_heads.parameters())
+    assert PartAttentionConfig.LEGACY["part_pool"] == "mean"

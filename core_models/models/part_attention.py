@@ -150,6 +150,23 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   name the class (0.15 from the attention against 0.06 from the truth interval, CS), and the
   parts' weights are not on the acting hand (0.46 against uniform 0.48; the acting hand wins on
   0.50 of left-handed and 0.30 of right-handed one-hand clips, seed 1 0.83 and 0.11).
+* ``part_pool="attended"`` (an addition, off in both presets; needs ``attend_time``): each part
+  stream's own head reads its map weighed by the steps' shares, as the fused head does, instead
+  of the mean over all steps, so the hand trunk is asked for the class at the steps where the
+  object is at the face rather than over reach, carry and rest. The shares are held fixed for
+  this loss (the streams' heads never move the attention). Measured on the CS split (``train
+  --model part_attention --protocol cs --set part_pool=attended``, the ``cpu`` recipe, 9.4 min,
+  one seed; 2026-12-05): top-1 0.607 (shipped 0.611), and the parts now matter: uniform part
+  weights cost 0.070 (shipped 0.005), uniform attention 0.224, another class's 0.333; the parts'
+  weights no longer name the class (0.19, as from the true parts), the steps' still do (0.21
+  against 0.06); 0.49 of the steps' weight on the truth interval (uniform 0.33, middle 0.41). But
+  the parts' share is 0.50 (uniform 0.48) and the acting hand wins on 0.65 of the left-handed and
+  0.46 of the right-handed subjects' one-hand clips, because the idle hand's stream still tells
+  the class better than the acting hand's (0.44 against 0.25 on those clips: drink 0.57 against
+  0.07, hand waving 0.62 against 0.14, drop 0.57 against 0.38; only eat goes the other way, 0.33
+  against 0.17). With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
+  attention costs 0.040, the steps' weight at the uniform 0.32). Not shipped: no target row
+  changes, and the acting hand is no nearer.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -221,12 +238,16 @@ class PartAttentionConfig:
             (when and where), returned as the parts' weights per step (``parts``) and each step's
             share (``temporal``); the fused feature weighs the steps by that share instead of
             averaging them (see the module docstring).
+        part_pool: how each part stream's own head pools its map over time: ``"mean"`` over the
+            steps, or ``"attended"``, the steps weighed by the attention's ``temporal`` shares
+            (held fixed for this loss; needs ``attend_time``), so a stream is asked for the class
+            at the steps the pose picks (see the module docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
     LEGACY: ClassVar[dict] = {
         "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each",
-        "attend_time": False,
+        "attend_time": False, "part_pool": "mean",
     }  # fmt: skip
 
     num_classes: int
@@ -255,8 +276,13 @@ class PartAttentionConfig:
     right_hand_joint: int = 11
     hand_aux: str = "each"
     attend_time: bool = False
+    part_pool: str = "mean"
 
     def __post_init__(self):
+        if self.part_pool not in ("mean", "attended"):
+            raise ValueError(f"part_pool must be 'mean' or 'attended', got {self.part_pool!r}")
+        if self.part_pool == "attended" and not (self.per_step and self.attend_time):
+            raise ValueError("part_pool='attended' needs per_step and attend_time (the steps' shares)")
         if self.hand_aux not in ("each", "either"):
             raise ValueError(f"hand_aux must be 'each' or 'either', got {self.hand_aux!r}")
         if self.hand_aux == "either" and not set(HANDS) <= set(self.parts):
@@ -468,7 +494,11 @@ class PartAttention(nn.Module):
         pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
         features = rgb_feat if pose_logits is None else torch.cat([rgb_feat, code], dim=1)
         logits, aux = fuse(rgb_logits, pose_logits)
-        pooled = self.drop(feats.mean(dim=(3, 4, 5)))  # (B, P, C')
+        if self.config.part_pool == "attended":  # the steps the pose picked, as fixed weights
+            pooled = (feats.mean(dim=(4, 5)) * temporal.detach()[:, None, None]).sum(dim=3)  # (B, P, C')
+        else:
+            pooled = feats.mean(dim=(3, 4, 5))  # (B, P, C')
+        pooled = self.drop(pooled)
         heads = enumerate(self.part_heads)
         aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
         attention = {"parts": alpha} if temporal is None else {"parts": alpha, "temporal": temporal}
