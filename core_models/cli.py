@@ -222,7 +222,8 @@ def _add_hands(sub) -> None:
         help="which hand's crop a part-attention model reads the class from (synthetic clips)",
         description="On the one-hand clips of a synthetic split, what part attention's acting-hand "
         "head says from the acting hand's crop, what the idle hand's head says from the idle crop, "
-        "and what the model says, per class; --desk re-renders the same clips with the taken "
+        "and what the model says (as it is, and with all of its hand weight moved onto the acting "
+        "or onto the idle hand), per class; --desk re-renders the same clips with the taken "
         "object also left on the desk (full) or with no objects on the desk (empty).",
     )  # fmt: skip
     p.add_argument("--run", required=True, type=Path, help="a part-attention run or shipped checkpoint")

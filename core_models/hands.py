@@ -7,6 +7,10 @@ other hand's head says from the idle hand's crop, and what the whole model says.
 crop is right more often than the acting one, the streams learnt the class from something other
 than the held object.
 
+Each clip is also classified twice more with every step's hand weight moved onto one hand
+(:func:`on_one_hand`; the other hand 0, the body unchanged): if the model does better with all of
+it on the idle hand than on the acting one, the attention has no reason to pick the acting hand.
+
 The clips are rendered again by name (:func:`core_models.synth.generate.dataset_clip`: written and
 read back as the dataset holds them), so the desk can be changed, as a counterfactual, without
 changing anything else of the clip (the same subject, motion, camera and colours):
@@ -82,6 +86,7 @@ def hand_heads(
         limit: at most this many clips (0: all).
     """
     from core_models.checkpoint import build_from_checkpoint, load_checkpoint
+    from core_models.models.output import steer_key
     from core_models.ood.fit import clip_items
     from core_models.synth.generate import dataset_clip
     from core_models.train import TrainSettings, open_data
@@ -110,11 +115,17 @@ def hand_heads(
             batch = {k: v.unsqueeze(0) for k, v in item.items() if torch.is_tensor(v)}
             with torch.no_grad():
                 out = model(batch)
+                # The same clip with every step's hand weight given to one hand (the other hand 0).
+                only = {}
+                for who, h in (("acting", hand), ("idle", idle)):
+                    steered = {**batch, steer_key("parts"): on_one_hand(out.attention["parts"], parts, h)}
+                    only[who] = int(model(steered).logits[0].argmax())
             heads = out.aux["part_logits"][0]
             weights = out.attention["parts"][0].reshape(-1, len(parts)).mean(0)
             rows.append({
                 "clip": name, "label": clip.label, "acting_hand": hand,
                 "model": int(out.logits[0].argmax()),
+                "model_acting_only": only["acting"], "model_idle_only": only["idle"],
                 "acting_head": int(heads[parts.index(HAND_PARTS[hand])].argmax()),
                 "idle_head": int(heads[parts.index(HAND_PARTS[idle])].argmax()),
                 "acting_weight": float(weights[parts.index(HAND_PARTS[hand])]),
@@ -125,8 +136,22 @@ def hand_heads(
     return pd.DataFrame(rows)
 
 
+def on_one_hand(weights: torch.Tensor, parts: list[str], hand: str) -> torch.Tensor:
+    """Part weights (..., P) with both hands' weight moved onto ``hand`` (``"left"`` / ``"right"``).
+
+    The other hand gets 0 and every other part keeps its weight, so each step still sums to what
+    it did: the model reads the same amount of hand, all of it from one hand.
+    """
+    keep, drop = parts.index(HAND_PARTS[hand]), parts.index(HAND_PARTS["right" if hand == "left" else "left"])
+    out = weights.clone()
+    out[..., keep] = weights[..., keep] + weights[..., drop]
+    out[..., drop] = 0.0
+    return out
+
+
 def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
-    """Per class (and ``all``): clips, how often the model, the acting head and the idle head are
+    """Per class (and ``all``): clips, how often the model is right (as it is, and with all its
+    hand weight on the acting or on the idle hand), how often the acting and the idle head are
     right, the acting hand's mean weight, and each head's most common answer."""
 
     def one(df: pd.DataFrame, name: str) -> dict:
@@ -137,6 +162,8 @@ def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
         return {
             "class": name, "clips": len(df),
             "model right": float((df["model"] == df["label"]).mean()),
+            "model right, acting hand only": float((df["model_acting_only"] == df["label"]).mean()),
+            "model right, idle hand only": float((df["model_idle_only"] == df["label"]).mean()),
             "acting crop right": float((df["acting_head"] == df["label"]).mean()),
             "idle crop right": float((df["idle_head"] == df["label"]).mean()),
             "acting hand weight": float(df["acting_weight"].mean()),

@@ -61,10 +61,30 @@ def test_hand_heads_of_the_shipped_model(tiny_synth):
     idle = "left" if row["acting_hand"] == "right" else "right"
     assert row["idle_head"] == int(heads[parts.index(f"{idle}_hand")].argmax())
 
+    # the predictions with the hands' weight on one hand are the model's, steered
+    from core_models.models.output import steer_key
+
+    batch = {k: v.unsqueeze(0) for k, v in item.items() if torch.is_tensor(v)}
+    for who, hand in (("acting", row["acting_hand"]), ("idle", idle)):
+        steered = {**batch, steer_key("parts"): hands.on_one_hand(out.attention["parts"], parts, hand)}
+        with torch.no_grad():
+            assert row[f"model_{who}_only"] == int(model(steered).logits[0].argmax())
+
     s = hands.summary(table, list(SYNTH_CLASSES))
     assert list(s["class"])[-1] == "all" and s["clips"].iloc[-1] == 3
     md = hands.markdown(s)
     assert md.count("\n") == len(s) + 1 and "| acting crop right |" in md
+    assert "| model right, acting hand only | model right, idle hand only |" in md
+
+
+def test_on_one_hand_moves_the_hands_weight_and_keeps_the_rest():
+    parts = ["left_hand", "right_hand", "full_body"]
+    w = torch.tensor([[[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]])  # (B, T', P)
+    left = hands.on_one_hand(w, parts, "left")
+    torch.testing.assert_close(left, torch.tensor([[[0.5, 0.0, 0.5], [0.7, 0.0, 0.3]]]))
+    right = hands.on_one_hand(w[:, 0], parts, "right")  # per-clip weights (B, P)
+    torch.testing.assert_close(right, torch.tensor([[0.0, 0.5, 0.5]]))
+    torch.testing.assert_close(w, torch.tensor([[[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]]))  # not in place
 
 
 def test_hands_refuses_a_model_without_hand_streams(tiny_synth):

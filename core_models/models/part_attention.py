@@ -161,10 +161,13 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   weights no longer name the class (0.19, as from the true parts), the steps' still do (0.21
   against 0.06); 0.49 of the steps' weight on the truth interval (uniform 0.33, middle 0.41). But
   the parts' share is 0.50 (uniform 0.48) and the acting hand wins on 0.65 of the left-handed and
-  0.46 of the right-handed subjects' one-hand clips, because the idle hand's stream still tells
-  the class better than the acting hand's (0.44 against 0.25 on those clips: drink 0.57 against
-  0.07, hand waving 0.62 against 0.14, drop 0.57 against 0.38; only eat goes the other way, 0.33
-  against 0.17). With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
+  0.46 of the right-handed subjects' one-hand clips. The idle hand's stream still tells the class
+  better than the acting hand's (0.44 against 0.25 on those clips: drink 0.57 against 0.07, hand
+  waving 0.62 against 0.14, drop 0.57 against 0.38; only eat goes the other way, 0.33 against
+  0.17), and the model does worse when it reads the acting hand: with every step's hand weight
+  moved onto the acting hand it is right on 0.413 of those clips, onto the idle hand on 0.516, as
+  it weighs them on 0.512 (``python -m core_models hands --run``; the shipped checkpoint: 0.429,
+  0.488, 0.548). With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
   attention costs 0.040, the steps' weight at the uniform 0.32). Not shipped: no target row
   changes, and the acting hand is no nearer.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
