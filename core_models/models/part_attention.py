@@ -167,7 +167,13 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   0.17), and the model does worse when it reads the acting hand: with every step's hand weight
   moved onto the acting hand it is right on 0.413 of those clips, onto the idle hand on 0.516, as
   it weighs them on 0.512 (``python -m core_models hands --run``; the shipped checkpoint: 0.429,
-  0.488, 0.548). With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
+  0.488, 0.548). Without the body stream (``--set part_pool=attended --set
+  'parts=["left_hand","right_hand"]'``, 5.7 min): 0.556 from the two hands alone, and now the acting hand's
+  stream is the better one (0.40 against 0.37) and reading the acting hand alone beats the idle
+  hand alone (0.373 against 0.278 on the one-hand clips), but the model keeps the hands at even
+  weight (0.49 / 0.51; uniform part weights cost 0.000) and does best that way (0.508): the sum
+  of both crops' features already carries the acting hand's evidence, so a weighted sum of the
+  two has no reason to choose. With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
   attention costs 0.040, the steps' weight at the uniform 0.32). Not shipped: no target row
   changes, and the acting hand is no nearer.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
