@@ -423,3 +423,24 @@ def test_attended_part_pool_asks_each_stream_at_the_steps_the_pose_picks():
     assert all(p.grad is None or not p.grad.any() for p in attended.attention.parameters())
     assert any(p.grad is not None and p.grad.any() for p in attended.part_heads.parameters())
     assert PartAttentionConfig.LEGACY["part_pool"] == "mean"
+
+
+def test_one_hand_read_gives_the_hands_weight_to_one_hand_and_still_learns_the_choice():
+    from core_models.models.part_attention import one_hand
+
+    with pytest.raises(ValueError, match="hand_read"):
+        tiny(hand_read="both")
+    with pytest.raises(ValueError, match="needs both"):
+        tiny(hand_read="one", parts=("left_hand", "full_body"))
+    w = torch.tensor([[[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]], requires_grad=True)  # (B, T', P)
+    read = one_hand(w, [0, 1])
+    torch.testing.assert_close(read.detach(), torch.tensor([[[0.0, 0.5, 0.5], [0.7, 0.0, 0.3]]]))
+    read[..., 0].sum().backward()  # straight-through: the soft weights' gradient
+    torch.testing.assert_close(w.grad, torch.tensor([[[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]]))
+    model = tiny(per_step=True, attend_time=True, num_frames=8, hand_read="one").eval()
+    with torch.no_grad():
+        model.attention.score.weight.normal_(std=1.0)
+        parts = model(make_batch(model, batch=3)).attention["parts"]  # (B, T', P)
+    assert (parts[..., :2].min(-1).values == 0).all() and (parts[..., :2].max(-1).values > 0).all()
+    torch.testing.assert_close(parts.sum(-1), torch.ones(parts.shape[:2]))
+    assert PartAttentionConfig.LEGACY["hand_read"] == "mix"

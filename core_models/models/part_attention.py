@@ -173,7 +173,13 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   hand alone (0.373 against 0.278 on the one-hand clips), but the model keeps the hands at even
   weight (0.49 / 0.51; uniform part weights cost 0.000) and does best that way (0.508): the sum
   of both crops' features already carries the acting hand's evidence, so a weighted sum of the
-  two has no reason to choose. With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
+  two has no reason to choose. A read that has to choose (``hand_read="one"``, an addition, off in
+  both presets: per step, the hand with more weight gets both hands' weight, the gradient the
+  soft weights'; ``--set part_pool=attended --set hand_read=one``, 9.0 min) did not learn to choose
+  the acting hand either: 0.474 top-1, the acting hand read at 0.54 of one-hand clips (0.39 of
+  the left-handed subjects', 0.61 of the right-handed), the hand streams near chance on those
+  clips (acting 0.14, idle 0.17) and attention that does better when made uniform (0.497).
+  With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
   attention costs 0.040, the steps' weight at the uniform 0.32). Not shipped: no target row
   changes, and the acting hand is no nearer.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
@@ -251,12 +257,15 @@ class PartAttentionConfig:
             steps, or ``"attended"``, the steps weighed by the attention's ``temporal`` shares
             (held fixed for this loss; needs ``attend_time``), so a stream is asked for the class
             at the steps the pose picks (see the module docstring).
+        hand_read: ``"mix"``: the fused map weighs the two hands' maps by their weights (the
+            paper); ``"one"``: per step, the hand with more weight gets both hands' weight and the
+            other none (straight-through, so the choice still learns; see the module docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
     LEGACY: ClassVar[dict] = {
         "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each",
-        "attend_time": False, "part_pool": "mean",
+        "attend_time": False, "part_pool": "mean", "hand_read": "mix",
     }  # fmt: skip
 
     num_classes: int
@@ -286,8 +295,13 @@ class PartAttentionConfig:
     hand_aux: str = "each"
     attend_time: bool = False
     part_pool: str = "mean"
+    hand_read: str = "mix"
 
     def __post_init__(self):
+        if self.hand_read not in ("mix", "one"):
+            raise ValueError(f"hand_read must be 'mix' or 'one', got {self.hand_read!r}")
+        if self.hand_read == "one" and not set(HANDS) <= set(self.parts):
+            raise ValueError(f"hand_read='one' needs both {HANDS} among the parts, got {self.parts}")
         if self.part_pool not in ("mean", "attended"):
             raise ValueError(f"part_pool must be 'mean' or 'attended', got {self.part_pool!r}")
         if self.part_pool == "attended" and not (self.per_step and self.attend_time):
@@ -313,6 +327,18 @@ PRESETS = {
 
 # ---------------------------------------------------------------------------------------------
 # blocks
+
+
+def one_hand(alpha: torch.Tensor, hands: list[int]) -> torch.Tensor:
+    """Both hands' weight (..., P) on the hand with more of it, the other hand 0 (forward); the
+    gradient is the soft weights' (straight-through), so the choice still learns."""
+    a, b = hands
+    both = alpha[..., a] + alpha[..., b]
+    pick_a = (alpha[..., a] >= alpha[..., b]).to(alpha.dtype)
+    hard = alpha.clone()
+    hard[..., a] = both * pick_a
+    hard[..., b] = both * (1 - pick_a)
+    return alpha + (hard - alpha).detach()
 
 
 def part_trunk(config: PartAttentionConfig) -> I3D:
@@ -488,6 +514,8 @@ class PartAttention(nn.Module):
             dim=1,
         )  # (B, P, C', T', H', W')
         alpha, code, temporal = self.attention(batch["skeleton"], feats.shape[3])  # (B, [T',] P), (B, H)
+        if self.config.hand_read == "one":
+            alpha = one_hand(alpha, [self.config.parts.index(h) for h in HANDS])
         alpha = steer(batch, "parts", alpha)
         if alpha.dim() == 2:
             weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
