@@ -170,7 +170,10 @@ def _job_alive(info: dict[str, Any]) -> bool:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         # a process caught in exec shows an empty command line for a moment (seen right after Popen)
-        return not cmd or b"core_models" in cmd
+        if not cmd or b"core_models" in cmd:
+            return True
+        # and between fork and exec the child still shows the command line of its parent: this one
+        return cmd == Path("/proc/self/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: trust the pid
 

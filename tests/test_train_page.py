@@ -228,6 +228,22 @@ def test_train_page_starts_and_stops_a_job(tiny_synth, tmp_path, monkeypatch):
     assert at.text_input(key="train_name_skeleton_lstm_cs").value == "skeleton_lstm-cs-2"
 
 
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+def test_a_job_caught_between_fork_and_exec_is_alive():
+    """A child that has forked but not yet exec'd shows this process's command line: alive."""
+    pid = os.fork()
+    if pid == 0:  # the child never execs: it is what Popen's child is until exec
+        time.sleep(5)
+        os._exit(0)
+    try:
+        assert Path(f"/proc/{pid}/cmdline").read_bytes() == Path("/proc/self/cmdline").read_bytes()
+        assert jobs._job_alive({"pid": pid})
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert not jobs._job_alive({"pid": pid})
+
+
 def test_a_job_caught_starting_is_alive():
     """Right after Popen a shell can show an empty command line while it execs: still alive."""
     import subprocess
