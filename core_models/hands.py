@@ -142,11 +142,10 @@ def on_one_hand(weights: torch.Tensor, parts: list[str], hand: str) -> torch.Ten
     The other hand gets 0 and every other part keeps its weight, so each step still sums to what
     it did: the model reads the same amount of hand, all of it from one hand.
     """
+    from core_models.models.part_attention import hands_onto
+
     keep, drop = parts.index(HAND_PARTS[hand]), parts.index(HAND_PARTS["right" if hand == "left" else "left"])
-    out = weights.clone()
-    out[..., keep] = weights[..., keep] + weights[..., drop]
-    out[..., drop] = 0.0
-    return out
+    return hands_onto(weights, keep, drop, 1.0)
 
 
 def summary(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:

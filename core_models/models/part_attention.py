@@ -329,15 +329,22 @@ PRESETS = {
 # blocks
 
 
+def hands_onto(alpha: torch.Tensor, a: int, b: int, share_a: torch.Tensor | float) -> torch.Tensor:
+    """Part weights (..., P) with both hands' weight (parts ``a`` and ``b``) split anew: ``share_a``
+    of it to ``a``, the rest to ``b``; every other part keeps its weight, so each step still sums
+    to what it did (a copy; ``alpha`` is not changed)."""
+    both = alpha[..., a] + alpha[..., b]
+    out = alpha.clone()
+    out[..., a] = both * share_a
+    out[..., b] = both * (1 - share_a)
+    return out
+
+
 def one_hand(alpha: torch.Tensor, hands: list[int]) -> torch.Tensor:
     """Both hands' weight (..., P) on the hand with more of it, the other hand 0 (forward); the
     gradient is the soft weights' (straight-through), so the choice still learns."""
     a, b = hands
-    both = alpha[..., a] + alpha[..., b]
-    pick_a = (alpha[..., a] >= alpha[..., b]).to(alpha.dtype)
-    hard = alpha.clone()
-    hard[..., a] = both * pick_a
-    hard[..., b] = both * (1 - pick_a)
+    hard = hands_onto(alpha, a, b, (alpha[..., a] >= alpha[..., b]).to(alpha.dtype))
     return alpha + (hard - alpha).detach()
 
 
