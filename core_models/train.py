@@ -43,6 +43,7 @@ optimiser, schedule over the budget), :func:`restore` (``--resume``), :func:`fit
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -589,8 +590,13 @@ def train(s: TrainSettings) -> Path:
     restore(run)
     fit(run)
     finish(run)
-    close_distributed(run.d)
-    return run.dir
+    d, run_dir = run.d, run.dir
+    # The DDP wrapper and the loaders hold the process group: drop them before the group is
+    # destroyed, or the group's threads live on until interpreter exit, where gloo may abort.
+    del run
+    gc.collect()
+    close_distributed(d)
+    return run_dir
 
 
 def start_run(s: TrainSettings) -> Run:

@@ -135,6 +135,23 @@ def test_two_gloo_processes_train_like_one(tiny_synth, tmp_path):
     assert [h["train_loss"] for h in h1] == pytest.approx([h["train_loss"] for h in h2], rel=1e-4)
 
 
+def test_the_run_is_released_before_the_process_group_closes(tiny_synth, tmp_path, monkeypatch):
+    # The DDP wrapper inside a run holds the process group; were the run still alive when the
+    # group is destroyed, gloo's threads would outlive it into interpreter exit (an abort there).
+    import gc
+
+    import core_models.train as train_mod
+
+    alive = []
+
+    def recording(d, wait=True):
+        alive.append(sum(type(o) is train_mod.Run for o in gc.get_objects()))
+
+    monkeypatch.setattr(train_mod, "close_distributed", recording)
+    run = train(settings(tiny_synth, tmp_path / "r", epochs=1, evaluate=False))
+    assert alive == [0] and (run / "model.pt").exists()
+
+
 def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     tiny_synth, tmp_path, monkeypatch
 ):
