@@ -109,6 +109,34 @@ def test_sta_pools_with_the_product_of_its_two_masks():
     torch.testing.assert_close(out.attention["spatial"], spatial)
 
 
+def test_sta_uniform_steps_pools_training_clips_with_equal_weights_and_nothing_else():
+    """``uniform_steps=1``: in training every clip's steps are pooled with equal weights while the
+    returned mask stays the model's own; in evaluation the mask pools as before."""
+    torch.manual_seed(0)
+    model = replace_config(separable_sta("cpu", num_classes=K), uniform_steps=1.0)
+    batch = make_batch(model)
+    spatial = torch.zeros(B, 8, 8, 8)
+    spatial[:, :, 2, 1] = 1.0
+    temporal = torch.zeros(B, 8)
+    temporal[:, 3] = 1.0
+    steered = {**batch, "attention:spatial": spatial, "attention:temporal": temporal}
+    with torch.no_grad():
+        for training in (True, False):
+            model.train(training)
+            feat = model.backbone.forward_features(batch["crops"][:, 0], until=model.config.feature_endpoint)
+            out = model(steered)
+            cell = feat[:, :, :, 2, 1]  # (B, C, T')
+            torch.testing.assert_close(out.features, cell.mean(2) if training else cell[:, :, 3])
+            torch.testing.assert_close(out.attention["temporal"], temporal)
+
+
+def replace_config(model: SeparableSTA, **changes) -> SeparableSTA:
+    """The same architecture with config fields changed, starting from the given weights."""
+    other = SeparableSTA(replace(model.config, **changes))
+    other.load_state_dict(model.state_dict())
+    return other
+
+
 def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
     """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
     from dataclasses import asdict

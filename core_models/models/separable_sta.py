@@ -186,10 +186,13 @@ class SeparableSTAConfig:
         feature_endpoint: the I3D endpoint whose map the attention pools.
         joint: per-step spatial maps and a temporal mask applied jointly (see the module
             docstring); False is the earlier variant that averaged the other axis away first.
+        uniform_steps: share of training clips whose steps are pooled with equal weights instead
+            of the temporal mask (drawn per clip; the mask and its regulariser are unchanged), so
+            that equal weights are an input the head knows, not one it never saw (``joint`` only).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"feature_endpoint": "Mixed_5c", "joint": False}
+    LEGACY: ClassVar[dict] = {"feature_endpoint": "Mixed_5c", "joint": False, "uniform_steps": 0.0}
 
     num_classes: int
     num_joints: int = 25
@@ -209,13 +212,14 @@ class SeparableSTAConfig:
     stream_weight: float = 0.5
     feature_endpoint: str = "Mixed_5c"
     joint: bool = True
+    uniform_steps: float = 0.0
 
 
 PRESETS = {
     "paper": SeparableSTAConfig(num_classes=60),
     "cpu": SeparableSTAConfig(
         num_classes=60, width=0.25, num_frames=16, frame_size=64, pose_hidden=128, attention_hidden=64,
-        dropout=0.3, feature_endpoint="Mixed_3c",
+        dropout=0.3, feature_endpoint="Mixed_3c", uniform_steps=0.25,
     ),
 }  # fmt: skip
 
@@ -278,7 +282,11 @@ class SeparableSTA(nn.Module):
         steps = torch.einsum("btn,btnc->btc", spatial.flatten(2), cells)  # (B, T', C)
         temporal, _ = self.temporal_attention(steps, code)  # (B, T')
         temporal = steer(batch, "temporal", temporal)
-        pooled = torch.einsum("bt,btc->bc", temporal, steps)  # (B, C)
+        weights = temporal
+        if self.training and self.config.uniform_steps > 0:
+            flat = torch.rand(b, 1, device=feat.device) < self.config.uniform_steps  # (B, 1)
+            weights = torch.where(flat, torch.full_like(temporal, 1.0 / t), temporal)
+        pooled = torch.einsum("bt,btc->bc", weights, steps)  # (B, C)
         return spatial, temporal, pooled
 
     def _separate(self, feat: torch.Tensor, code: torch.Tensor, batch: dict):
@@ -311,7 +319,8 @@ class SeparableSTA(nn.Module):
 
 def separable_sta(preset: str = "cpu", *, num_classes: int, layout: SkeletonLayout = NTU25) -> SeparableSTA:
     """Separable STA (``paper``: I3D 64 x 224^2, LSTM 3 x 512; ``cpu``: width 0.25, 16 x 64^2 read at
-    Mixed_3c (8 steps x 8 x 8 cells), LSTM 3 x 128)."""
+    Mixed_3c (8 steps x 8 x 8 cells), LSTM 3 x 128, a quarter of the training clips pooled with
+    equal step weights)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     return SeparableSTA(replace(PRESETS[preset], num_classes=num_classes, num_joints=layout.num_joints))
