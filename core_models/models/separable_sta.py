@@ -97,11 +97,12 @@ Departures and choices, with reasons:
   head of the checkpoints above had never been given an evenly pooled feature, so making the
   attention uniform cost them more (0.369) than lending them another class's attention (0.314),
   which is still a sharp timing; the intervention measured the head's surprise, not what the
-  timing told it. Trained with it (``reproduce --only separable_sta-cs separable_sta-cv``, one
-  seed; 7.3 / 7.7 min): CS 0.582, CV 0.636. Uniform attention costs 0.124 on CS (maps alone
-  0.066, steps alone 0.060) and 0.171 on CV; another class's attention costs more, 0.233 and
-  0.229, and a clip of the same class's 0.187 (CS) and 0.195 (CV): each clip's own attention is
-  what the model needs. The steps put 0.66 (CS) / 0.65 (CV) of
+  timing told it. Trained with it (``reproduce --only separable_sta-cs separable_sta-cv``, then
+  ``--seed 1``; 7.3 / 7.7 min for seed 0): CS 0.582 / 0.554, CV 0.636 / 0.611. Uniform attention
+  costs 0.124 / 0.124 on CS (seed 0: maps alone 0.066, steps alone 0.060) and 0.171 / 0.191 on
+  CV; another class's attention costs more on every run, 0.233 / 0.163 and 0.229 / 0.221, and a
+  clip of the same class's 0.187 (CS) and 0.195 (CV) on seed 0: each clip's own attention is what
+  the model needs. The figures below are seed 0's. The steps put 0.66 (CS) / 0.65 (CV) of
   their weight on the truth interval (uniform 0.33, middle 0.37-0.38, was 0.82), and the weights
   still name the class (0.26 / 0.32 against 0.06 / 0.08 for the true interval).
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
