@@ -48,7 +48,7 @@ READS = {
     "separable_sta": ("video", "joints2d", "skeleton"),
     "temporal_granularity": ("video", "joints2d", "skeleton"),
     "soft_attention_lstm": ("video", "joints2d"),
-    "stn": ("video",),
+    "stn": ("video", "joints2d"),
     "self_attention": ("video", "joints2d"),
     "two_stream": ("video",),
     "late_fusion": ("video",),

@@ -131,15 +131,14 @@ def test_stn_known_theta_moves_the_image():
 
 def test_stn_model_reports_its_grid():
     """With ``source_size`` the model reads 112^2 frames and its 3D ConvNet sees 48^2 samples of
-    them (the whole frame at initialisation); a checkpoint from before the field, like the cpu
-    preset, reads and samples at 48."""
+    them (the whole frame at initialisation); a checkpoint from before the field reads and
+    samples at 48."""
     from dataclasses import asdict, replace
 
     from core_models.checkpoint import build_model_with
     from core_models.models.stn import PRESETS, STNClassifier
 
-    assert build_model("stn", "cpu", num_classes=K).input_spec.frame_size == 48
-    model = STNClassifier(replace(PRESETS["cpu"], num_classes=K, source_size=112)).eval()
+    model = STNClassifier(replace(PRESETS["cpu"], num_classes=K, source_size=112, person_crop=False)).eval()
     assert model.input_spec.frame_size == 112
     clip = _rgb(2, 4, 112)
     out = model({"rgb": clip})
@@ -151,10 +150,29 @@ def test_stn_model_reports_its_grid():
     assert seen[0].shape == (2, 3, 4, 48, 48)
     # the identity grid samples the frame at the output pixels' centres
     torch.testing.assert_close(seen[0].flatten(1, 2), resized, atol=1e-4, rtol=0)
-    saved = {k: v for k, v in asdict(model.config).items() if k != "source_size"}
+    saved = {k: v for k, v in asdict(model.config).items() if k not in ("source_size", "person_crop")}
     old = build_model_with("stn", "cpu", num_classes=K, layout_name="ntu25", config=saved, legacy=True)
-    assert old.input_spec.frame_size == 48
+    assert old.input_spec.frame_size == 48 and old.input_spec.crops is None and old.inputs == ("rgb",)
     assert old.eval()({"rgb": _rgb(2, 4, 48)}).attention["grid"].shape == (2, 48, 48, 2)
+
+
+def test_stn_cpu_preset_warps_the_person_crop():
+    """The ``cpu`` STN reads the person-centred crop (as the rest of its teaching line) and warps
+    it for its 3D ConvNet; whole frames are refused with an error that names the crop."""
+    model = build_model("stn", "cpu", num_classes=K).eval()
+    c, spec = model.config, model.input_spec
+    assert model.inputs == ("crops",) and spec.crops is not None and spec.crops.parts == ("full_body",)
+    assert spec.frame_size == spec.crops.size == c.frame_size == 48
+    crop = _rgb(2, c.num_frames, c.frame_size)
+    seen = []
+    model.backbone.Conv3d_1a_7x7.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    with torch.no_grad():
+        out = model({"crops": crop[:, None]})
+    assert out.attention["grid"].shape == (2, c.frame_size, c.frame_size, 2)
+    # at initialisation the transform is the identity: the trunk sees the whole crop
+    torch.testing.assert_close(seen[0], crop, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="full_body crop"):
+        model({"rgb": crop})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ def clip_key(person_crop: bool) -> str:
 
 def read_clip(batch: dict[str, torch.Tensor], person_crop: bool) -> torch.Tensor:
     """The clip as (B, 3, T, S, S) in [-1, 1]."""
+    key = clip_key(person_crop)
+    if key not in batch:
+        what = f"the {PERSON_PART} crop" if person_crop else "whole frames"
+        raise ValueError(f"this model reads {what} (batch key {key!r}); the batch has {sorted(batch)}")
     if person_crop:
         crops = batch["crops"]
         if crops.dim() != 6 or crops.shape[1] != 1 or crops.shape[2] != 3:
