@@ -334,3 +334,21 @@ def test_fused_probabilities_are_the_mean_of_the_streams(name, streams):
     torch.testing.assert_close(out.logits.exp(), mean)  # the logits are log-probabilities
     _, terms = model.loss(out, batch)
     assert {"ce", *(f"ce_{s}" for s in streams)} <= set(terms)
+
+
+def test_late_fusion_can_read_the_person_crop():
+    """``person_crop`` gives both streams the full-body crop; the presets keep whole frames."""
+    from dataclasses import replace
+
+    from core_models.models.late_fusion import PRESETS, LateFusion
+
+    assert build_model("late_fusion", "cpu", num_classes=K).inputs == ("rgb",)
+    model = LateFusion(replace(PRESETS["cpu"], num_classes=K, person_crop=True)).eval()
+    assert model.inputs == ("crops",) and model.input_spec.crops.parts == ("full_body",)
+    crop = _rgb(2, 8, 48)
+    with torch.no_grad():
+        out = model({"crops": crop[:, None]})
+        other = model({"crops": _rgb(2, 8, 48, seed=1)[:, None]})
+    assert out.logits.shape == (2, K) and not torch.allclose(out.logits, other.logits)
+    with pytest.raises(ValueError, match="full_body crop"):
+        model({"rgb": crop})

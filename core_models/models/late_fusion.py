@@ -31,6 +31,12 @@ Measured, not shipped: the I3D baseline's recipe (3e-4, jitter, weight decay 0.0
 late_fusion --protocol cs --lr 3e-4 --jitter --weight-decay 0.05``) gives 0.109 on the CS split
 (2.4 min, stopped by patience after 22 epochs, best validation 0.13), against the shipped 0.148
 with the default recipe: at 8 x 48^2 whole frames the subject is a few pixels tall for both streams.
+Given the person crop instead (``person_crop``; ``train --model late_fusion --protocol cs --set
+person_crop=true``, at 08e9eee, 2026-12-05): 0.366 CS against the shipped 0.131, validation
+levelling off at 0.43 (epoch 34 of 41, the 2,400-step budget) in 6.1 min of training against 2.5,
+as STN gained from it (``stn.py``). Not shipped: its two rows would add about 7.5 minutes of wall
+time to the whole ``reproduce``, already 2.8 minutes over its 150-minute target since STN's rows
+read the crop; the option stays for anyone who can spend them.
 """
 
 from __future__ import annotations
@@ -42,9 +48,8 @@ from torch import nn
 
 from core_models.backbones.cnn2d import SMALL_SEPARABLE, XCEPTION, FrameCNN, FrameCNNConfig, Layer
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
-from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
-from core_models.models.inputs import read_clip
+from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput
 from core_models.models.two_stream import fuse_scores, fusion_loss
 
@@ -67,6 +72,8 @@ class LateFusionConfig:
         layers: layout of the 2D network (``core_models.backbones.cnn2d``).
         frames_2d: frames the 2D network reads (spread over the clip).
         dropout: before each classifier.
+        person_crop: both streams read the person-centred full-body crop instead of the whole
+            frame (``core_models.models.inputs``; off in both presets, see the module docstring).
     """
 
     num_classes: int
@@ -76,6 +83,7 @@ class LateFusionConfig:
     layers: tuple[Layer, ...] = XCEPTION
     frames_2d: int = 16
     dropout: float = 0.5
+    person_crop: bool = False
 
 
 PRESETS = {
@@ -95,7 +103,6 @@ PRESETS = {
 class LateFusion(nn.Module):
     """I3D and a per-frame 2D ConvNet, each with its own classifier, fused by averaging softmax scores."""
 
-    inputs = ("rgb",)
     attention_kinds: tuple[str, ...] = ()
 
     def __init__(self, config: LateFusionConfig) -> None:
@@ -105,10 +112,11 @@ class LateFusion(nn.Module):
         self.head_3d = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(self.i3d.num_features, c.num_classes))
         self.cnn2d = FrameCNN(FrameCNNConfig(layers=c.layers))
         self.head_2d = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(self.cnn2d.num_features, c.num_classes))
-        self.input_spec = InputSpec(num_frames=c.num_frames, frame_size=c.frame_size, skeleton_frames=0)
+        self.inputs = (clip_key(c.person_crop),)
+        self.input_spec = clip_spec(c.num_frames, c.frame_size, c.person_crop, skeleton_frames=0)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
-        rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
+        rgb = read_clip(batch, self.config.person_crop)  # (B, 3, T, S, S), shape checked
         feat_3d = self.i3d.forward_features(rgb).mean(dim=(2, 3, 4))  # (B, C3)
         logits_3d = self.head_3d(feat_3d)  # (B, K)
         idx = frame_subset(rgb.shape[2], self.config.frames_2d).to(rgb.device)
