@@ -3,8 +3,11 @@ each computed by hand on the sidebar's clip, with its knobs as widgets."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from app_support.models import SHIPPED_DIR
 from app_support.navigation import through_router
 from app_support.sources import describe
 from app_support.state import current_clip
@@ -24,6 +27,25 @@ SCORE_HELP = {
 def png_button(label: str, image, file_name: str, key: str) -> None:
     st.download_button(label, lambda: png_bytes(image), file_name=file_name, mime="image/png", key=key,
                        on_click="ignore")  # fmt: skip
+
+
+STN_RUN = "stn-cs"
+
+
+@st.cache_data(show_spinner=False)
+def _grid_boxes(path: str, mtime: float) -> np.ndarray | None:
+    table = pd.read_parquet(path, columns=["grid_box"])
+    return np.stack(table["grid_box"].to_numpy()) if len(table) else None
+
+
+def shipped_stn_grids() -> dict | None:
+    """The shipped STN's grids on its test clips (``evaluate``'s ``grid_box``), or None."""
+    path = SHIPPED_DIR / STN_RUN / "eval" / "test" / "predictions.parquet"
+    try:
+        boxes = _grid_boxes(str(path), path.stat().st_mtime)
+    except (OSError, KeyError, ValueError):  # not shipped, or a table without grids
+        return None
+    return pg.learned_grids(boxes) if boxes is not None else None
 
 
 def html_button(label: str, fig, file_name: str, key: str) -> None:
@@ -108,7 +130,8 @@ with stn_tab:
         "sampling grid on the image; a bilinear sampler reads the image at the grid's points, and "
         "that crop (zoomed, turned, shifted) is what the rest of the network sees. Because bilinear "
         "sampling is differentiable, the transform is learned from the task loss alone. Here you "
-        "set the transform by hand; the trained `stn` model predicts it from the clip."
+        "set the transform by hand; the trained `stn` model predicts it from the clip (its `cpu` "
+        "preset from the person crop)."
     )
     c1, c2, c3, c4 = st.columns(4)
     scale = c1.slider("Scale", 0.2, 1.5, 0.6, step=0.05, key="pg_scale")
@@ -135,6 +158,17 @@ with stn_tab:
         "in, the last column moves the box. The model clamps the grid to the image and repeats the "
         "border instead of reading black."
     )
+    learned = shipped_stn_grids()
+    if learned is not None:
+        m, sd = learned["mean"], learned["spread"]
+        st.caption(
+            f"What the shipped `{STN_RUN}` learnt, over its {learned['clips']} test clips: its grid spans "
+            f"x {m[0]:+.2f}..{m[1]:+.2f} and y {m[2]:+.2f}..{m[3]:+.2f} of its input (the person crop, "
+            f"in the `cpu` preset) on average (spread across clips up to {sd.max():.2f}), "
+            f"{learned['area']:.0%} of the input's area; "
+            "the identity spans -1..+1 both ways. A spread near 0 means one learnt crop for every clip, "
+            "not a transform that follows the action."
+        )
 
 with dot_tab:
     st.markdown(

@@ -163,3 +163,27 @@ def _z(at, i: int) -> np.ndarray:
         shape = [int(n) for n in str(z["shape"]).split(",")]
         return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
     return np.asarray(z, dtype=np.float64)
+
+
+def test_learned_grids_summarise_the_boxes_and_refuse_bad_ones():
+    boxes = np.array([[-1.0, 1.0, -0.8, 0.9], [-1.0, 1.0, -0.82, 0.86]])
+    out = pg.learned_grids(boxes)
+    assert out["clips"] == 2
+    np.testing.assert_allclose(out["mean"], [-1.0, 1.0, -0.81, 0.88])
+    np.testing.assert_allclose(out["spread"], [0.0, 0.0, 0.01, 0.02])
+    assert out["area"] == pytest.approx(((1.7 + 1.68) / 2) / 2)  # width 2 x mean height / 4
+    assert pg.learned_grids(np.array([[-1.0, 1.0, -1.0, 1.0]]))["area"] == 1.0  # the identity
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        pg.learned_grids(np.zeros((0, 4)))
+
+
+def test_the_playground_says_what_the_shipped_stn_learnt():
+    """The caption is computed from the shipped checkpoint's test predictions."""
+    import pandas as pd
+
+    boxes = np.stack(pd.read_parquet(ROOT / "checkpoints/stn-cs/eval/test/predictions.parquet")["grid_box"])
+    at = AppTest.from_file(str(ROOT / "pages/playground.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    text = next(c.value for c in at.caption if "shipped `stn-cs`" in c.value)
+    assert f"{len(boxes)} test clips" in text
+    assert f"y {boxes[:, 2].mean():+.2f}..{boxes[:, 3].mean():+.2f}" in text
