@@ -343,10 +343,6 @@ def draw_grid(frame: np.ndarray, theta: np.ndarray, lines: int = 8) -> np.ndarra
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# scaled dot-product attention between frames
-
-
 def learned_grids(boxes: np.ndarray) -> dict:
     """What a trained spatial transformer's grids cover, from the boxes ``evaluate`` records.
 
@@ -363,6 +359,10 @@ def learned_grids(boxes: np.ndarray) -> dict:
         raise ValueError(f"boxes must be a non-empty (N, 4) array of x0, x1, y0, y1, got {b.shape}")
     area = (b[:, 1] - b[:, 0]) * (b[:, 3] - b[:, 2]) / 4.0
     return {"clips": len(b), "mean": b.mean(0), "spread": b.std(0), "area": float(area.mean())}
+
+
+# ---------------------------------------------------------------------------------------------
+# scaled dot-product attention between frames
 
 
 def frame_features(frames: np.ndarray, dim: int = 32) -> np.ndarray:
