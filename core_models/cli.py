@@ -656,6 +656,11 @@ def _add_reproduce(sub) -> None:
     )  # fmt: skip
     p.add_argument("--again", action="store_true", help="with --evaluate: evaluate every row again")
     p.add_argument(
+        "--explain", action="store_true",
+        help="do not train: write the shipped CS checkpoints' saliency summaries again (or --only "
+        "those) and record how long each took in the manifest (explain_seconds)",
+    )  # fmt: skip
+    p.add_argument(
         "--seed", type=COUNT, default=0,
         help="train the --only entries again with this seed (1, 2, ...) into RUNS/NAME-seedN and record "
         "their test figures beside the shipped (seed 0) row; the table shows the mean and range; the "
@@ -691,6 +696,8 @@ def _run_reproduce(args) -> int:
             return 2
         rp.reproduce_seed(seed=args.seed, root=args.root, runs=args.runs, checkpoints=args.checkpoints,
                           only=args.only)  # fmt: skip
+    elif args.explain:
+        rp.reexplain(checkpoints=args.checkpoints, only=args.only)
     elif args.evaluate:
         rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only, again=args.again)
     else:

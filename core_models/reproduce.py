@@ -303,6 +303,36 @@ def reproduce_seed(
     return manifest
 
 
+def run_explain(entry: Shipped, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    """Write a shipped CS checkpoint's saliency summaries; the manifest fields that say how
+    (``explain``) and how long it took, on what (``explain_seconds``, ``explain_machine``: part of
+    the whole ``reproduce``'s time, beside the training run's ``wall_seconds``)."""
+    args = explain_command(entry, checkpoints)
+    print("python -m core_models " + " ".join(args), file=sys.stderr)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
+    seconds = round(time.perf_counter() - t0, 1)
+    return {"explain": "python -m core_models " + " ".join(args), "explain_seconds": seconds,
+            "explain_machine": results.machine()}  # fmt: skip
+
+
+def reexplain(*, checkpoints: Path = CHECKPOINTS, only: list[str] | None = None) -> dict[str, Any]:
+    """Write the saliency summaries of the shipped CS checkpoints (or ``only`` those) again,
+    without training, and record how long each took: for when the explanation code changed, and
+    to time the step for rows shipped before ``reproduce`` timed it."""
+    for entry in [e for e in _entries(only) if e.protocol == "cs"]:
+        manifest = read_manifest(checkpoints)
+        row = next((r for r in manifest["checkpoints"] if r["name"] == entry.name), None)
+        if row is None:
+            print(f"{entry.name}: not in the manifest, skipped", file=sys.stderr)
+            continue
+        fields = run_explain(entry, checkpoints)
+        manifest = read_manifest(checkpoints)
+        next(r for r in manifest["checkpoints"] if r["name"] == entry.name).update(fields)
+        results.write_json(checkpoints / "manifest.json", manifest)
+    return read_manifest(checkpoints)
+
+
 def _entries(only: list[str] | None) -> list[Shipped]:
     """The entries ``only`` names (entry or model names), in its order; every entry without it."""
     entries = [e for e in SHIPPED if not only or e.name in only or e.model in only]
@@ -332,10 +362,7 @@ def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpo
             subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
         row = ship(entry, run, checkpoints, cmds=cmds, wall=time.perf_counter() - t0, commit=commit)
         if entry.protocol == "cs":  # the explain page's saliency summaries ship with the CS rows
-            args = explain_command(entry, checkpoints)
-            print("python -m core_models " + " ".join(args), file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
-            row["explain"] = "python -m core_models " + " ".join(args)
+            row.update(run_explain(entry, checkpoints))
         manifest = read_manifest(checkpoints)  # another reproduce may have shipped meanwhile
         manifest["checkpoints"] = [r for r in manifest["checkpoints"] if r["name"] != entry.name] + [row]
         order = [e.name for e in SHIPPED]

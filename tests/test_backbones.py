@@ -439,3 +439,58 @@ def test_i3d_trunk_keeps_only_what_the_features_use():
     assert all(p.grad is not None for p in trunk.parameters())  # nothing left unused
     with pytest.raises(ValueError):
         i3d_trunk(config, until="Mixed_9z")
+
+
+@pytest.mark.parametrize("kernel, stride", [((1, 3, 3), (1, 2, 2)), (3, 2), (2, 2), (3, 1)])
+def test_i3d_pool_matches_the_channels_first_pool_bit_for_bit(kernel, stride) -> None:
+    """The CPU pool runs channels-last for speed; values and gradients must stay those of the
+    plain channels-first ``F.max_pool3d`` (on post-ReLU input, as in the network)."""
+    from core_models.backbones.i3d import MaxPool3dSame, same_padding
+
+    torch.manual_seed(0)
+    pool = MaxPool3dSame(kernel, stride)
+    pre = torch.randn(2, 24, 7, 11, 13)
+    grad_out = None
+    grads, outs = [], []
+    for fast in (True, False):
+        x = pre.clone().requires_grad_(True)
+        h = F.relu(x)
+        if fast:
+            y = pool(h)
+            assert y.is_contiguous()
+        else:
+            padded = F.pad(h, same_padding(h.shape[2:], pool.kernel, pool.stride), value=float("-inf"))
+            y = F.max_pool3d(padded, pool.kernel, pool.stride)
+        grad_out = torch.randn_like(y) if grad_out is None else grad_out
+        y.backward(grad_out)
+        outs.append(y.detach())
+        grads.append(x.grad)
+    assert torch.equal(outs[0], outs[1])
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_i3d_training_step_is_unchanged_by_the_channels_last_pool(monkeypatch) -> None:
+    """A whole cpu-width I3D: the same loss and the same gradient for every parameter, bit for bit,
+    as with the channels-first pool (so a run made before the change is remade exactly)."""
+    from core_models.backbones import i3d as module
+
+    torch.manual_seed(0)
+    net = i3d_cpu(5)
+    x = torch.rand(2, 3, 8, 32, 32) * 2 - 1
+    target = torch.tensor([1, 3])
+
+    def grads() -> dict[str, torch.Tensor]:
+        torch.manual_seed(1)  # the head's dropout
+        net.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), target).backward()
+        return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+    fast = grads()
+
+    def channels_first(self, h):
+        h = F.pad(h, module.same_padding(h.shape[2:], self.kernel, self.stride), value=float("-inf"))
+        return F.max_pool3d(h, self.kernel, self.stride)
+
+    monkeypatch.setattr(module.MaxPool3dSame, "forward", channels_first)
+    plain = grads()
+    assert fast.keys() == plain.keys() and all(torch.equal(fast[k], plain[k]) for k in fast)

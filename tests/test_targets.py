@@ -139,6 +139,47 @@ def test_reproduce_order_follows_only(tmp_path, monkeypatch):
     ]
     rows = reproduce.read_manifest(tmp_path)["checkpoints"]
     assert all(("explain" in r) == r["name"].endswith("-cs") for r in rows)
+    # the explain step is timed: it is part of the whole reproduce's time
+    assert all(("explain_seconds" in r) == r["name"].endswith("-cs") for r in rows)
+    assert all(r["explain_seconds"] >= 0 and r["explain_machine"] for r in rows if "explain" in r)
+
+
+def _full_manifest(wall: float, explain: float | None) -> dict:
+    """Every shipped entry, each taking ``wall`` seconds, its CS rows ``explain`` more."""
+    rows = []
+    for e in reproduce.SHIPPED:
+        r = _row(e.model, e.protocol)
+        r["wall_seconds"] = wall
+        if e.protocol == "cs":
+            r["explain"] = "python -m core_models explain ..."
+            if explain is not None:
+                r["explain_seconds"] = explain
+        rows.append(r)
+    return {"checkpoints": rows}
+
+
+def test_the_time_target_counts_the_explain_steps():
+    n, cs = len(reproduce.SHIPPED), sum(e.protocol == "cs" for e in reproduce.SHIPPED)
+    wall = 149.0 * 60 / n  # 149 minutes of training runs: met on its own
+    time_row = lambda m: next(t for t in targets.evaluate_targets(m) if t.what == "time")  # noqa: E731
+    assert time_row(_full_manifest(wall, 0.0)).met is True
+    over = time_row(_full_manifest(wall, 120.0 / cs))  # two minutes of explaining: 151 in all
+    assert over.met is False and f"with {cs} explain steps, 2.0 min" in over.measured
+    untimed = time_row(_full_manifest(wall, None))  # not known: neither met nor missed
+    assert untimed.met is None and f"{cs} not timed" in untimed.measured
+
+
+def test_reexplain_times_the_shipped_cs_rows_without_training(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: calls.append(args[3:]))
+    manifest = {"checkpoints": [{"name": "i3d-cs", "wall_seconds": 1.0},
+                                {"name": "i3d-cv", "wall_seconds": 1.0}]}  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    out = reproduce.reexplain(checkpoints=tmp_path, only=["i3d", "stn-cs"])  # stn-cs: not shipped here
+    assert [c[:3] for c in calls] == [["explain", "--run", f"{tmp_path.as_posix()}/i3d-cs"]]
+    cs, cv = out["checkpoints"]
+    assert cs["explain_seconds"] >= 0 and cs["explain"].startswith("python -m core_models explain")
+    assert "explain_seconds" not in cv and cv["wall_seconds"] == 1.0
 
 
 def test_a_changed_manifest_does_not_mark_the_code_dirty(tmp_path, monkeypatch):
