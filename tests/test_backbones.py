@@ -444,7 +444,8 @@ def test_i3d_trunk_keeps_only_what_the_features_use():
 @pytest.mark.parametrize("kernel, stride", [((1, 3, 3), (1, 2, 2)), (3, 2), (2, 2), (3, 1)])
 def test_i3d_pool_matches_the_channels_first_pool_bit_for_bit(kernel, stride) -> None:
     """The CPU pool runs channels-last for speed; values and gradients must stay those of the
-    plain channels-first ``F.max_pool3d`` (on post-ReLU input, as in the network)."""
+    plain channels-first ``F.max_pool3d`` bit for bit (on post-ReLU input, as in the network,
+    where many windows tie at zero)."""
     from core_models.backbones.i3d import MaxPool3dSame, same_padding
 
     torch.manual_seed(0)
@@ -467,11 +468,16 @@ def test_i3d_pool_matches_the_channels_first_pool_bit_for_bit(kernel, stride) ->
         grads.append(x.grad)
     assert torch.equal(outs[0], outs[1])
     assert torch.equal(grads[0], grads[1])
+    with torch.no_grad():  # evaluation takes the forward-only path
+        fast = pool(F.relu(pre))
+    assert fast.is_contiguous() and torch.equal(fast, outs[1])
 
 
 def test_i3d_training_step_is_unchanged_by_the_channels_last_pool(monkeypatch) -> None:
     """A whole cpu-width I3D: the same loss and the same gradient for every parameter, bit for bit,
-    as with the channels-first pool (so a run made before the change is remade exactly)."""
+    as with the channels-first pool (including the pools whose output is 1x1x1, where a
+    channels-last tensor would pass for contiguous and send the next convolution down its
+    channels-last path)."""
     from core_models.backbones import i3d as module
 
     torch.manual_seed(0)
