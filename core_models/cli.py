@@ -690,6 +690,15 @@ def _run_reproduce(args) -> int:
                 for c in rp.commands(e, args.root, args.runs, args.seed):
                     print("python -m core_models " + " ".join(c))
         return 0
+    if args.seed and (args.explain or args.evaluate):
+        what = "--explain" if args.explain else "--evaluate"
+        print(f"error: --seed trains entries again and {what} trains nothing; give one of them",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.explain and args.evaluate:
+        print("error: --explain and --evaluate are separate passes; run them one after the other",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.seed:
         if not args.only:
             print("error: --seed needs --only (the entries to train again)", file=sys.stderr)

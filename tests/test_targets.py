@@ -212,6 +212,21 @@ def test_reproduce_targets_and_curves_commands(tmp_path):
     assert Path(tmp_path / "c.png").is_file()
 
 
+@pytest.mark.parametrize("flags, says", [(["--seed", "1", "--explain"], "--seed trains"),
+                                         (["--seed", "1", "--evaluate"], "--seed trains"),
+                                         (["--explain", "--evaluate"], "separate passes")])  # fmt: skip
+def test_reproduce_refuses_to_train_when_asked_not_to(tmp_path, monkeypatch, capsys, flags, says):
+    """``--explain`` / ``--evaluate`` train nothing: with ``--seed`` the call is refused, not
+    quietly turned into a training run."""
+    from core_models import cli
+
+    ran = []
+    for name in ("reproduce_seed", "reexplain", "reevaluate", "reproduce"):
+        monkeypatch.setattr(reproduce, name, lambda *a, name=name, **kw: ran.append(name))
+    code = cli.main(["reproduce", "--checkpoints", str(tmp_path), "--only", "i3d-cs", *flags])
+    assert code == 2 and ran == [] and says in capsys.readouterr().err
+
+
 def test_the_results_table_marks_a_cross_view_row_of_older_data():
     """A model retrained on CS only still ships its v1 CV checkpoint: the CV cell says so."""
     cs, cv = _row("i3d", top1=0.5), _row("i3d", "cv", top1=0.1)
