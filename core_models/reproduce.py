@@ -320,10 +320,9 @@ def reexplain(*, checkpoints: Path = CHECKPOINTS, only: list[str] | None = None)
     """Write the saliency summaries of the shipped CS checkpoints (or ``only`` those) again,
     without training, and record how long each took: for when the explanation code changed, and
     to time the step for rows shipped before ``reproduce`` timed it."""
+    shipped = {r["name"] for r in read_manifest(checkpoints)["checkpoints"]}
     for entry in [e for e in _entries(only) if e.protocol == "cs"]:
-        manifest = read_manifest(checkpoints)
-        row = next((r for r in manifest["checkpoints"] if r["name"] == entry.name), None)
-        if row is None:
+        if entry.name not in shipped:
             print(f"{entry.name}: not in the manifest, skipped", file=sys.stderr)
             continue
         fields = run_explain(entry, checkpoints)

@@ -98,7 +98,11 @@ def _channels_first(x: torch.Tensor) -> torch.Tensor:
     """``x`` with the strides of a plain contiguous tensor. ``contiguous()`` alone keeps a
     channels-last tensor whose other sizes are all 1 as it is (it counts as contiguous), and the
     convolution after it would then take its channels-last path and sum in another order."""
-    if x.stride() == torch.empty(x.shape, device="meta").stride():
+    expected, step = [], 1
+    for size in reversed(x.shape):
+        expected.append(step)
+        step *= max(size, 1)
+    if x.stride() == tuple(reversed(expected)):
         return x
     return x.clone(memory_format=torch.contiguous_format)
 
