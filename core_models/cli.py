@@ -661,6 +661,11 @@ def _add_reproduce(sub) -> None:
         "those) and record how long each took in the manifest (explain_seconds)",
     )  # fmt: skip
     p.add_argument(
+        "--keep-seeds", action="store_true",
+        help="a retrained row keeps its runs with other seeds (reproduce --seed) whose commands are "
+        "its recipe's for that seed on the same data version (otherwise they are dropped)",
+    )  # fmt: skip
+    p.add_argument(
         "--seed", type=COUNT, default=0,
         help="train the --only entries again with this seed (1, 2, ...) into RUNS/NAME-seedN and record "
         "their test figures beside the shipped (seed 0) row; the table shows the mean and range; the "
@@ -695,6 +700,9 @@ def _run_reproduce(args) -> int:
         print(f"error: --seed trains entries again and {what} trains nothing; give one of them",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.keep_seeds and (args.seed or args.explain or args.evaluate):
+        print("error: --keep-seeds is for retraining shipped rows (reproduce [--only ...])", file=sys.stderr)
+        return 2
     if args.explain and args.evaluate:
         print("error: --explain and --evaluate are separate passes; run them one after the other",
               file=sys.stderr)  # fmt: skip
@@ -710,7 +718,8 @@ def _run_reproduce(args) -> int:
     elif args.evaluate:
         rp.reevaluate(root=args.root, checkpoints=args.checkpoints, only=args.only, again=args.again)
     else:
-        rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only)
+        rp.reproduce(root=args.root, runs=args.runs, checkpoints=args.checkpoints, only=args.only,
+                     keep_seeds=args.keep_seeds)  # fmt: skip
     print(rp.results_table(rp.read_manifest(args.checkpoints)))
     return 0
 

@@ -342,9 +342,37 @@ def _entries(only: list[str] | None) -> list[Shipped]:
     return entries
 
 
+def _recipe(command: str) -> list[str]:
+    """A recorded ``train`` command without the paths it read and wrote (``--root``, ``--out``,
+    ``--init``): what two runs must share to be runs of one recipe."""
+    words, out = command.split(), []
+    for i, w in enumerate(words):
+        if w in ("--root", "--out", "--init") or (i and words[i - 1] in ("--root", "--out", "--init")):
+            continue
+        out.append(w)
+    return out
+
+
+def kept_seeds(old: dict[str, Any], entry: Shipped, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The other-seed runs of the row ``row`` replaces that are still runs of its recipe: the same
+    ``train`` commands for that seed (paths aside) on the same synthetic data version."""
+    kept = []
+    for s in old.get("seeds", []):
+        wanted = ["python -m core_models " + " ".join(c) for c in commands(entry, "R", "O", s["seed"])]
+        same = [_recipe(c) for c in s.get("commands", [])] == [_recipe(c) for c in wanted]
+        if same and s.get("data_version") == row.get("data_version"):
+            kept.append(s)
+    return kept
+
+
 def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpoints: Path = CHECKPOINTS,
-              only: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Train and ship every entry (or ``only`` those), updating the manifest after each."""
+              only: list[str] | None = None, keep_seeds: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train and ship every entry (or ``only`` those), updating the manifest after each.
+
+    A retrained row drops the runs with other seeds its old row recorded (``reproduce --seed``),
+    whose recipe may not be the new run's. With ``keep_seeds`` it keeps those whose commands are the
+    entry's commands for that seed (paths aside) on the same data version: for a row made again
+    after a change that should not alter what the recipe trains, such as a faster kernel."""
     if not Path(root).is_dir():
         print(f"making the synthetic dataset at {root} first", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "core_models", "synth", "--out", root], check=True)
@@ -363,6 +391,15 @@ def reproduce(*, root: str = "data/synth", runs: str = "runs/reproduce", checkpo
         if entry.protocol == "cs":  # the explain page's saliency summaries ship with the CS rows
             row.update(run_explain(entry, checkpoints))
         manifest = read_manifest(checkpoints)  # another reproduce may have shipped meanwhile
+        old = next((r for r in manifest["checkpoints"] if r["name"] == entry.name), {})
+        if old.get("seeds"):
+            kept = kept_seeds(old, entry, row) if keep_seeds else []
+            if kept:
+                row["seeds"] = kept
+            gone = [s["seed"] for s in old["seeds"] if s not in kept]
+            hint = "" if keep_seeds else " (--keep-seeds keeps those of the same recipe)"
+            print(f"{entry.name}: kept the runs of seeds {[s['seed'] for s in kept]}, dropped {gone}{hint}",
+                  file=sys.stderr)  # fmt: skip
         manifest["checkpoints"] = [r for r in manifest["checkpoints"] if r["name"] != entry.name] + [row]
         order = [e.name for e in SHIPPED]
         manifest["checkpoints"].sort(

@@ -144,6 +144,37 @@ def test_reproduce_order_follows_only(tmp_path, monkeypatch):
     assert all(r["explain_seconds"] >= 0 and r["explain_machine"] for r in rows if "explain" in r)
 
 
+def test_a_retrained_row_keeps_other_seeds_of_its_recipe_only_when_asked(tmp_path, monkeypatch, capsys):
+    """reproduce drops the old row's other-seed runs; --keep-seeds keeps those whose commands are
+    the recipe's for that seed (paths aside) on the same data version, and drops the rest."""
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: None)
+    monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
+    monkeypatch.setattr(reproduce, "ship", lambda entry, *a, **kw: {"name": entry.name, "data_version": 2})
+    (tmp_path / "root").mkdir()
+    recipe = "python -m core_models train --model i3d --preset cpu --data synth --root /elsewhere " \
+             "--protocol cv --out somewhere/i3d-cv-seed{n} --seed {n}"  # fmt: skip
+    seeds = [
+        {"seed": 1, "commands": [recipe.format(n=1)], "data_version": 2, "metrics": {"top1": 0.3}},
+        {"seed": 2, "commands": [recipe.format(n=2) + " --lr 0.1"], "data_version": 2},  # another recipe
+        {"seed": 3, "commands": [recipe.format(n=3)], "data_version": 1},  # other data
+        {"seed": 4, "commands": [recipe.format(n=5)], "data_version": 2},  # another seed's command
+    ]
+    manifest = {"checkpoints": [{**_row("i3d", "cv"), "seeds": seeds}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    kw = {"root": str(tmp_path / "root"), "runs": str(tmp_path / "runs"), "checkpoints": tmp_path}
+    reproduce.reproduce(only=["i3d-cv"], keep_seeds=True, **kw)
+    (row,) = reproduce.read_manifest(tmp_path)["checkpoints"]
+    assert row["seeds"] == seeds[:1]
+    assert "i3d-cv: kept the runs of seeds [1], dropped [2, 3, 4]" in capsys.readouterr().err
+    reproduce.reproduce(only=["i3d-cv"], **kw)  # the default: a new run of seed 0 stands alone
+    (row,) = reproduce.read_manifest(tmp_path)["checkpoints"]
+    assert "seeds" not in row and "dropped [1] (--keep-seeds" in capsys.readouterr().err
+    from core_models import cli
+
+    assert cli.main(["reproduce", "--keep-seeds", "--seed", "1", "--only", "i3d-cv"]) == 2
+    assert "--keep-seeds is for retraining" in capsys.readouterr().err
+
+
 def _full_manifest(wall: float, explain: float | None) -> dict:
     """Every shipped entry, each taking ``wall`` seconds, its CS rows ``explain`` more."""
     rows = []
