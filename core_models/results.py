@@ -345,12 +345,11 @@ def machine() -> str:
 
     import torch
 
-    model = platform.processor() or platform.machine()
     try:  # Linux names the CPU model here; platform.processor() is often empty there
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    except (OSError, StopIteration):  # elsewhere (and where it has no name) ask the platform, which
+        model = platform.processor() or platform.machine()  # may run a command (uname -p) to answer
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
