@@ -194,13 +194,16 @@ def _numpy(value: Any) -> Any:
 
 
 @torch.no_grad()
-def inspect_clip(loaded: LoadedModel, clip: Clip) -> Inspection:
-    """Run ``loaded`` on ``clip`` and return the prediction with every attention it produces."""
+def inspect_clip(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> Inspection:
+    """Run ``loaded`` on ``clip`` and return the prediction with every attention it produces.
+
+    ``prepared``: ``prepare_clip(clip, model.input_spec)`` when the caller already made it.
+    """
     model = loaded.model.eval()
     check_fits(model, clip)
     start = time.perf_counter()
     spec = model.input_spec
-    item = make_item(prepare_clip(clip, spec), spec, max(clip.label, 0))
+    item = make_item(prepared if prepared is not None else prepare_clip(clip, spec), spec, max(clip.label, 0))
     batch = {k: v.unsqueeze(0) for k, v in item.items()}
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}

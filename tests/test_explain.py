@@ -481,6 +481,31 @@ def test_explain_run_writes_a_complete_table(run_dir):
     assert table["auc_deletion_parts"].between(0, 1).all()
 
 
+def test_explain_run_prepares_each_clip_once_for_the_same_figures(run_dir, monkeypatch):
+    """The inspection, the attribution and both deletion / insertion curves share one
+    ``prepare_clip`` per clip (frames, crops, flow: the costly part) and give what four do."""
+    import pandas as pd
+
+    from core_models.data import datasets
+    from core_models.explain import attribution, faithfulness
+
+    calls, real = [], datasets.prepare_clip
+    monkeypatch.setattr(
+        datasets, "prepare_clip", lambda clip, spec: calls.append(clip.name) or real(clip, spec)
+    )
+    ex.explain_run(run_dir, "saliency", limit=2)
+    assert len(calls) == 2 and len(set(calls)) == 2
+    shared = ex.read_explain(run_dir, "saliency")
+    prepare = attribution._prepare  # each pass prepares the clip itself, as before
+    monkeypatch.setattr(faithfulness, "_prepare", lambda loaded, clip, prepared=None: prepare(loaded, clip))
+    monkeypatch.setattr(attribution, "_prepare", lambda loaded, clip, prepared=None: prepare(loaded, clip))
+    calls.clear()
+    ex.explain_run(run_dir, "saliency", limit=2)
+    assert len(calls) == 2 + 2 * 3  # once more for the inspection, 3 passes of their own
+    alone = ex.read_explain(run_dir, "saliency")
+    pd.testing.assert_frame_equal(shared.drop(columns="seconds"), alone.drop(columns="seconds"))
+
+
 def test_cli_explain(run_dir, capsys):
     from core_models.cli import EXPLAIN_METHODS, main
 

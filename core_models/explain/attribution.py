@@ -268,14 +268,17 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 _TIME_AXIS = {"rgb": 1, "crops": 2, "skeleton": 0, "flow": 0}
 
 
-def _prepare(loaded: LoadedModel, clip: Clip) -> _Inputs:
+def _prepare(loaded: LoadedModel, clip: Clip, prepared: Any = None) -> _Inputs:
+    """The clip as the model reads it. ``prepared``: ``prepare_clip(clip, model.input_spec)``
+    already made by the caller (frames resized, crops cut, optical flow computed: the costly part,
+    which a caller running several passes on one clip does once)."""
     from core_models.data.datasets import make_item, prepare_clip
     from core_models.data.flow import stack_fields
 
     model = loaded.model.eval()
     check_fits(model, clip)
     spec = model.input_spec
-    item = make_item(prepare_clip(clip, spec), spec, max(clip.label, 0))
+    item = make_item(prepared if prepared is not None else prepare_clip(clip, spec), spec, max(clip.label, 0))
     device = _device(model)
     batch = {k: v.unsqueeze(0).to(device) for k, v in item.items()}
     reads = tuple(getattr(model, "inputs", ())) or tuple(batch)
@@ -776,8 +779,9 @@ def estimate_cost(loaded: LoadedModel, clip: Clip, settings: ExplainSettings) ->
 
 
 def explain(
-    loaded: LoadedModel, clip: Clip, settings: ExplainSettings, progress: Progress | None = None
-) -> Explanation:
+    loaded: LoadedModel, clip: Clip, settings: ExplainSettings, progress: Progress | None = None,
+    *, prepared: Any = None,
+) -> Explanation:  # fmt: skip
     """Attribute ``loaded``'s score for the target class on ``clip`` with ``settings.method``.
 
     Args:
@@ -785,13 +789,14 @@ def explain(
         clip: a clip the model can read.
         settings: method and its knobs.
         progress: called as ``progress(done, total)`` with inputs through the model so far.
+        prepared: the clip's ``prepare_clip`` arrays for this model, when the caller has them.
 
     Raises:
         ValueError: the model cannot read the clip, the target is not available, or Grad-CAM on a
             model without a feature map or recurrent layer.
     """
     start = time.perf_counter()
-    inputs = _prepare(loaded, clip)
+    inputs = _prepare(loaded, clip, prepared)
     grad_cam = settings.method == "grad_cam"
     target, versus = _targets(loaded, inputs, clip, settings, lazy=grad_cam)
     counter = _Counter(_passes(inputs, settings)[0], progress)

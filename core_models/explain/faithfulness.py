@@ -123,7 +123,7 @@ def agreement(insp: Inspection, expl: Explanation) -> dict[str, float]:
 
 def deletion_insertion(
     loaded: LoadedModel, clip: Clip, order: list[int] | np.ndarray, over: str, target: int,
-    *, batch_size: int = 8,
+    *, batch_size: int = 8, prepared: Any = None,
 ) -> Curves:  # fmt: skip
     """Faithfulness curves over body parts or temporal segments.
 
@@ -140,8 +140,9 @@ def deletion_insertion(
             equal segments of the clip.
         over: ``"parts"`` or ``"segments"``.
         target: the class whose probability is followed.
+        prepared: the clip's ``prepare_clip`` arrays for this model, when the caller has them.
     """
-    inputs = _prepare(loaded, clip)
+    inputs = _prepare(loaded, clip, prepared)
     order = [int(i) for i in order]
     if over == "parts":
         _, names, units = _part_units(inputs)
@@ -339,7 +340,8 @@ def explain_run(
     import pandas as pd
 
     from core_models import results
-    from core_models.inspect import inspect_clip, load_model
+    from core_models.data.datasets import prepare_clip
+    from core_models.inspect import check_fits, inspect_clip, load_model
 
     run_dir = Path(run_dir)
     settings = settings or ExplainSettings(method)
@@ -353,8 +355,10 @@ def explain_run(
     rows = []
     for i, (name, load) in enumerate(clips):
         clip = load()
-        insp = inspect_clip(loaded, clip)
-        expl = explain(loaded, clip, settings)
+        check_fits(loaded.model, clip)  # before preparing it: says what the model reads instead
+        prepared = prepare_clip(clip, loaded.model.input_spec)  # once for the four passes below
+        insp = inspect_clip(loaded, clip, prepared=prepared)
+        expl = explain(loaded, clip, settings, prepared=prepared)
         row: dict[str, Any] = {
             "clip": name, "label": int(clip.label), "target": expl.target, "target_name": expl.target_name,
             "pred": insp.pred, "prob_target": float(insp.probs[expl.target]),
@@ -368,7 +372,9 @@ def explain_run(
             if over == "parts" and not expl.parts:
                 row["auc_deletion_parts"] = row["auc_insertion_parts"] = float("nan")
                 continue
-            curves = deletion_insertion(loaded, clip, importance_order(expl, over), over, expl.target)
+            curves = deletion_insertion(
+                loaded, clip, importance_order(expl, over), over, expl.target, prepared=prepared
+            )
             row[f"auc_deletion_{over}"] = curves.auc_deletion
             row[f"auc_insertion_{over}"] = curves.auc_insertion
         row.update(truth_scores(clip, expl, insp))
