@@ -69,8 +69,8 @@ Departures and choices, with reasons:
   0.06, beaten on every clip) and 0.18 on clapping, but at or under equal weights on the
   head-level classes (drink, eat, phone, waving) and the leg classes. The maps find the hands
   when the hands are in front of the body; the centre prior still wins on average. The shipped
-  ones (``uniform_steps``, below) put 0.090 (CS) and 0.062 (CV) there: the CS maps still find
-  the hands on reading, writing and typing (0.27-0.29), the CV maps no longer (0.03-0.06).
+  ones (``uniform_steps``, below) put 0.096 (CS) and 0.062 (CV) there: the CS maps still find
+  the hands on reading, writing and typing (0.31-0.33), the CV maps no longer (0.03-0.06).
 * What came before (the checkpoints before 52bd228 read Mixed_4f, 4 x 4 cells by 4 steps, and
   trained with patience 6): 0.514 CS / 0.561 CV top-1, uniform attention cost 0.056, 0.51 of the
   steps' weight on the truth interval (best possible 0.86), and the maps put 0.18 on the parts'
@@ -98,13 +98,15 @@ Departures and choices, with reasons:
   attention uniform cost them more (0.369) than lending them another class's attention (0.314),
   which is still a sharp timing; the intervention measured the head's surprise, not what the
   timing told it. Trained with it (``reproduce --only separable_sta-cs separable_sta-cv``, then
-  ``--seed 1``; 7.3 / 7.7 min for seed 0): CS 0.582 / 0.554, CV 0.636 / 0.611. Uniform attention
-  costs 0.124 / 0.124 on CS (seed 0: maps alone 0.066, steps alone 0.060) and 0.171 / 0.191 on
-  CV; another class's attention costs more on every run, 0.233 / 0.163 and 0.229 / 0.221, and a
-  clip of the same class's 0.187 (CS) and 0.195 (CV) on seed 0: each clip's own attention is what
-  the model needs. The figures below are seed 0's. The steps put 0.66 (CS) / 0.65 (CV) of
-  their weight on the truth interval (uniform 0.33, middle 0.37-0.38, was 0.82), and the weights
-  still name the class (0.26 / 0.32 against 0.06 / 0.08 for the true interval).
+  ``--seed 1``): CS 0.604 / 0.554, CV 0.636 / 0.611 (seed 0 remade at 7fb99b2, 5.7 / 5.8 min; CV
+  with the same weights as the a16df25 run, CS another draw of the same recipe, which scored
+  0.582). Uniform attention costs 0.133 / 0.124 on CS (seed 0: maps alone 0.083, steps alone
+  0.032) and 0.171 / 0.191 on CV; another class's attention costs more on every run, 0.230 /
+  0.163 and 0.229 / 0.221, and a clip of the same class's 0.184 (CS) and 0.195 (CV) on seed 0:
+  each clip's own attention is what the model needs. The figures below are seed 0's. The steps
+  put 0.65 (CS) / 0.65 (CV) of their weight on the truth interval (uniform 0.33, middle
+  0.37-0.38, was 0.82), and the weights still name the class (0.28 / 0.32 against 0.06 / 0.08
+  for the true interval).
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".

@@ -47,7 +47,8 @@ Departures and choices, with reasons:
   tall and the transform never learnt to find it: 0.207 / 0.202 CS and 0.254 / 0.412 CV over two
   seeds (at 235b7e3). On the person crop, at the same size and recipe (``reproduce --only stn``
   and ``--seed 1``, at 4625db5): 0.449 / 0.313 CS, 0.361 / 0.291 CV; the shipped CS run levels
-  off at 0.50 validation after 35 of 42 epochs (5.1 min of training), the second seeds stop on
+  off at 0.50 validation after 35 of 42 epochs (5.1 min of training; the same weights in 4.0 min
+  at 7fb99b2, where the I3D trunk's max-pool runs channels-last), the second seeds stop on
   patience six epochs after their best validation while their training top-1 still rises. The
   transform stays close to one learnt crop for every clip (the grid spans the crop's width and
   -0.80..0.86 of its height on CS, with a spread of 0.01 across clips): it trims the margin
