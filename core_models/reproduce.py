@@ -303,14 +303,26 @@ def reproduce_seed(
     return manifest
 
 
+def in_process(args: list[str]) -> None:
+    """Run ``python -m core_models ARGS`` in this process: for the explain steps, which would
+    otherwise start an interpreter and import torch, captum and matplotlib again for every row
+    (about 3 s each); training runs keep their own process (``torchrun``, memory, threads)."""
+    from core_models.cli import main
+
+    status = main(args)
+    if status:
+        raise SystemExit(f"python -m core_models {' '.join(args)} failed (exit status {status})")
+
+
 def run_explain(entry: Shipped, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
     """Write a shipped CS checkpoint's saliency summaries; the manifest fields that say how
     (``explain``) and how long it took, on what (``explain_seconds``, ``explain_machine``: part of
-    the whole ``reproduce``'s time, beside the training run's ``wall_seconds``)."""
+    the whole ``reproduce``'s time, beside the training run's ``wall_seconds``). The command runs
+    in this process (:func:`in_process`), so its time is the work, not a fresh start."""
     args = explain_command(entry, checkpoints)
     print("python -m core_models " + " ".join(args), file=sys.stderr)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "core_models", *args], check=True)
+    in_process(args)
     seconds = round(time.perf_counter() - t0, 1)
     return {"explain": "python -m core_models " + " ".join(args), "explain_seconds": seconds,
             "explain_machine": results.machine()}  # fmt: skip

@@ -118,6 +118,7 @@ def test_reproduce_order_follows_only(tmp_path, monkeypatch):
     """--only's order is the training order; a model name stands for its protocols."""
     order, calls = [], []
     monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: calls.append(args[3:]))
+    monkeypatch.setattr(reproduce, "in_process", calls.append)  # the explain steps
     monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
     monkeypatch.setattr(
         reproduce, "ship", lambda entry, *a, **kw: order.append(entry.name) or {"name": entry.name}
@@ -175,6 +176,14 @@ def test_a_retrained_row_keeps_other_seeds_of_its_recipe_only_when_asked(tmp_pat
     assert "--keep-seeds is for retraining" in capsys.readouterr().err
 
 
+def test_an_explain_step_runs_in_process_and_a_failure_stops_reproduce(capsys):
+    """The explain command runs through the CLI in this process; a non-zero status is an error."""
+    with pytest.raises(SystemExit, match="failed"):
+        reproduce.in_process(["explain", "--run", "no/such/run", "--method", "saliency", "--limit", "1"])
+    reproduce.in_process(["models"])  # a command that succeeds returns quietly
+    assert "separable_sta" in capsys.readouterr().out
+
+
 def _full_manifest(wall: float, explain: float | None) -> dict:
     """Every shipped entry, each taking ``wall`` seconds, its CS rows ``explain`` more."""
     rows = []
@@ -202,7 +211,7 @@ def test_the_time_target_counts_the_explain_steps():
 
 def test_reexplain_times_the_shipped_cs_rows_without_training(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(reproduce.subprocess, "run", lambda args, **kw: calls.append(args[3:]))
+    monkeypatch.setattr(reproduce, "in_process", calls.append)
     manifest = {"checkpoints": [{"name": "i3d-cs", "wall_seconds": 1.0},
                                 {"name": "i3d-cv", "wall_seconds": 1.0}]}  # fmt: skip
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
