@@ -354,15 +354,18 @@ def _entries(only: list[str] | None) -> list[Shipped]:
     return entries
 
 
+_PATH_OPTIONS = ("--root", "--out", "--init")  # where a run reads and writes, not what it trains
+
+
 def _recipe(command: str) -> list[str]:
-    """A recorded ``train`` command without the paths it read and wrote (``--root``, ``--out``,
-    ``--init``): what two runs must share to be runs of one recipe."""
-    words, out = command.split(), []
-    for i, w in enumerate(words):
-        if w in ("--root", "--out", "--init") or (i and words[i - 1] in ("--root", "--out", "--init")):
-            continue
-        out.append(w)
-    return out
+    """A recorded ``train`` command without its :data:`_PATH_OPTIONS` and their values: what two
+    runs must share to be runs of one recipe."""
+    words = command.split()
+    return [
+        w
+        for i, w in enumerate(words)
+        if w not in _PATH_OPTIONS and (i == 0 or words[i - 1] not in _PATH_OPTIONS)
+    ]
 
 
 def kept_seeds(old: dict[str, Any], entry: Shipped, row: dict[str, Any]) -> list[dict[str, Any]]:
