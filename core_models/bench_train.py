@@ -6,9 +6,12 @@ written to a temporary folder when there is none), in one process:
 * **train**: steps per second of the project's loop (:func:`core_models.train.train_epoch`: the
   DataLoader with its workers, augmentation, the step with gradient clipping, the schedule, the
   running sums and ``steps.jsonl``) and of a minimal loop on the same model and the same batch
-  held in memory (forward, loss, backward, optimiser step), and their ratio. The two are
-  interleaved (an epoch of one, as many steps of the other, repeated) so that a change in the
-  machine's load hits both alike.
+  held in memory taking the same step (forward, loss, backward, the recipe's gradient clipping,
+  optimiser step), and their ratio; also of the minimal loop without the clipping (``unclipped``),
+  which is not the recipe's step but shows what the clipping costs. The loops are interleaved
+  (whole epochs of the project's loop, at least ``ROUND_STEPS`` steps, then as many steps of
+  each minimal loop; three rounds) so that a change in the machine's load hits them alike, and
+  the benchmark's short epochs (96 clips) still give the small models enough steps to time.
 * **evaluate**: seconds of :func:`core_models.evaluate.predict_rows` over the clips (loading,
   forward, probabilities and attention summaries) against the pure forward over the same clips
   already collated in memory, and their ratio; interleaved the same way.
@@ -39,6 +42,7 @@ MODELS = (
 )  # fmt: skip
 CLIPS = 96  # clips of each split the benchmark reads
 ROUNDS = 3  # interleaved rounds of the project's loop and the minimal one
+ROUND_STEPS = 30  # the fewest training steps a round times (a CS epoch at batch 32 is 28 steps)
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -90,6 +94,7 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
     from torch.utils.data import DataLoader
 
     from core_models.checkpoint import unwrap
+    from core_models.data.datasets import collate_items
     from core_models.evaluate import predict_rows
     from core_models.train import (
         TrainSettings,
@@ -106,29 +111,36 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
     open_run_data(run)
     make_optimisation(run)
     model, per_epoch = run.model, len(run.train_loader)
-    batch = next(iter(DataLoader(run.train_ds, batch_size=run.s.batch_size, shuffle=False)))
+    batch = next(
+        iter(DataLoader(run.train_ds, batch_size=run.s.batch_size, shuffle=False, collate_fn=collate_items))
+    )
     minimal_opt = make_optimizer(model, run.s)
+    params = [p for p in model.parameters() if p.requires_grad]
 
-    def minimal(steps: int) -> None:
+    def minimal(steps: int, clip: bool = True) -> None:
         model.train()
         for _ in range(steps):
             out = model(batch)
             loss, _ = unwrap(model).loss(out, batch)
             minimal_opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip:  # the recipe's step clips the gradient's norm (``clip_grad``)
+                torch.nn.utils.clip_grad_norm_(params, run.s.clip_grad)
             minimal_opt.step()
 
     train_epoch(run, 0)  # warm-up: workers start, first-touch allocations
     minimal(2)
-    loop_s = min_s = 0.0
+    epochs = -(-ROUND_STEPS // per_epoch)  # whole epochs, at least ROUND_STEPS steps a round
+    loop_s = min_s = bare_s = 0.0
     steps = 0
-    for epoch in range(1, ROUNDS + 1):
-        loop_s += _timed(lambda e=epoch: train_epoch(run, e))
-        min_s += _timed(lambda: minimal(per_epoch))
-        steps += per_epoch
+    for r in range(ROUNDS):
+        loop_s += _timed(lambda r=r: [train_epoch(run, 1 + r * epochs + e) for e in range(epochs)])
+        min_s += _timed(lambda: minimal(epochs * per_epoch))
+        bare_s += _timed(lambda: minimal(epochs * per_epoch, clip=False))
+        steps += epochs * per_epoch
 
     eval_ds = run.val_ds or run.train_ds
-    loader = DataLoader(eval_ds, batch_size=16, shuffle=False)
+    loader = DataLoader(eval_ds, batch_size=16, shuffle=False, collate_fn=collate_items)
     batches = list(loader)
     model.eval()
 
@@ -159,6 +171,9 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
         "train_steps_per_s": round(steps / loop_s, 2),
         "minimal_steps_per_s": round(steps / min_s, 2),
         "train_x_minimal": round(min_s / loop_s, 2),
+        "minimal_unclipped_steps_per_s": round(steps / bare_s, 2),
+        "train_x_minimal_unclipped": round(bare_s / loop_s, 2),
+        "steps_per_round": epochs * per_epoch,
         "evaluate_s": round(eval_s / ROUNDS, 2),
         "forward_s": round(fwd_s / ROUNDS, 2),
         "evaluate_x_forward": round(eval_s / fwd_s, 2),

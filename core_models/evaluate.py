@@ -44,7 +44,7 @@ import torch
 from core_models import attention_scores as scores
 from core_models import results
 from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, unwrap
-from core_models.data.datasets import loader_workers
+from core_models.data.datasets import collate_items, loader_workers
 
 HAND_PARTS = {"left_hand", "right_hand"}
 EVAL_MEMORY_MB = 1024  # prepared clips an evaluation with interventions keeps between its passes
@@ -184,8 +184,9 @@ def predict_rows(
     from tqdm import tqdm
 
     loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=loader_workers(workers, device)
-    )
+        dataset, batch_size=batch_size, shuffle=False, num_workers=loader_workers(workers, device),
+        collate_fn=collate_items,
+    )  # fmt: skip
     model.eval()
     rows = []
     names = tuple(getattr(unwrap(model), "steerable", ())) if capture else ()
@@ -206,19 +207,22 @@ def predict_rows(
                     streams[f"part_{name}"] = part_preds[:, p]
             for n in names:
                 captured[n].append(_steerable(out, n).detach().float().cpu())
-            for i in range(probs.shape[0]):
-                idx = int(batch["index"][i])
-                ref = dataset.refs[idx]
-                label = int(batch["label"][i])
-                pred = int(top[i, 0])
+            # Python lists once per batch: indexing tensors clip by clip cost more than the
+            # forward of the small models (the same numbers either way)
+            prob_rows, top_rows = probs.tolist(), top.tolist()
+            stream_rows = {f"pred_{s}": v.tolist() for s, v in streams.items()}
+            labels = batch["label"].tolist()
+            for i, idx in enumerate(batch["index"].tolist()):
+                label, ref = labels[i], dataset.refs[idx]
+                pred = top_rows[i][0]
                 meta = ref.meta or {}
                 rows.append({
                     "clip": ref.name, "label": label, "pred": pred, "correct": pred == label,
-                    "confidence": float(probs[i, pred]), "prob_true": float(probs[i, label]),
-                    "top5": top[i].tolist(), "probs": probs[i].tolist(),
+                    "confidence": prob_rows[i][pred], "prob_true": prob_rows[i][label],
+                    "top5": top_rows[i], "probs": prob_rows[i],
                     "subject": _meta(meta, "subject"), "view": _meta(meta, "camera", "view"),
                     "setup": _meta(meta, "setup"), "repetition": _meta(meta, "repetition"),
-                    **{f"pred_{s}": int(v[i]) for s, v in streams.items()},
+                    **{key: v[i] for key, v in stream_rows.items()},
                     **extra[i],
                 })  # fmt: skip
     if capture:
@@ -276,7 +280,7 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
         plans[key] = {n: captured[n][order] for n in names}
     workers = loader_workers(workers, device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        persistent_workers=workers > 0)  # fmt: skip
+                        persistent_workers=workers > 0, collate_fn=collate_items)  # fmt: skip
     model.eval()
     results: dict[str, Any] = {}
     for plan, overrides in tqdm(plans.items(), desc="interventions", leave=False, disable=not progress):

@@ -69,7 +69,7 @@ from core_models.checkpoint import (
     save_checkpoint,
     unwrap,
 )
-from core_models.data.datasets import loader_workers
+from core_models.data.datasets import collate_items, loader_workers
 
 log = logging.getLogger("core_models.train")
 
@@ -392,7 +392,7 @@ def make_loader(
     )
     return DataLoader(
         ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=drop_last,
-        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(), collate_fn=collate_items,
     )  # fmt: skip
 
 

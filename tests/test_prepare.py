@@ -339,3 +339,81 @@ def test_clips_kept_in_memory_are_decompressed_while_there_is_room_and_give_the_
     crops_only[0]
     assert isinstance(crops_only._memory[0].frames, PackedFrames)
     assert not isinstance(crops_only._memory[0].crops, PackedFrames)
+
+
+@pytest.mark.parametrize(
+    "name", ["skeleton_lstm", "part_attention", "two_stream", "glimpse_clouds", "self_attention"]
+)
+def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_factory):
+    """``ClipDataset.__getitems__`` (what a DataLoader asks for) converts and mirrors each key once
+    for the batch: the same draws and the same values, dtypes and shapes as the items one by one,
+    mirrored items, missing joints and an absent second person included."""
+    from torch.utils.data import DataLoader, default_collate
+
+    from core_models.data import open_reader
+    from core_models.data.datasets import Collated, collate_items
+    from core_models.models import build_model
+
+    reader = open_reader("synth", tiny_synth)
+    refs = reader.split("cs", "train")[:10]
+    model = build_model(name, num_classes=reader.num_classes())
+    cache = tmp_path_factory.mktemp(f"batch-{name}")
+    idx = [4, 1, 7, 2, 9, 0, 5]
+
+    def dataset(**kw):
+        kw = {"train": True, "mirror": True, "seed": 5, **kw}
+        reads = tuple(getattr(model, "inputs", ())) or None
+        ds = ClipDataset(reader, refs, model.input_spec, cache_dir=cache, keep_in_memory=True,
+                         memory_budget=2**30, reads=reads, **kw)  # fmt: skip
+        ds.set_epoch(3)
+        prep = ds.prepared(1)
+        if prep.skeleton is not None:  # a lost joint and a broken one: both 0 in the item
+            prep.skeleton[:, 0, 5] = np.nan
+            prep.skeleton[:, 0, 6] = np.inf
+        return ds
+
+    def same(got, want):
+        assert list(got) == list(want)
+        for k in want:
+            assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+            torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, equal_nan=True, msg=k)
+
+    for kw in ({}, {"train": False}):
+        ds = dataset(**kw)
+        made = ds.__getitems__(idx)
+        assert isinstance(made, Collated) and len(made) == len(idx)
+        want = default_collate([ds[i] for i in idx])
+        same(collate_items(made), want)
+        same(default_collate(made), want)  # any DataLoader's default collate reads it as items
+        loader = DataLoader(ds, batch_size=4, collate_fn=collate_items)
+        every = default_collate([ds[i] for i in range(10)])
+        same({k: torch.cat([b[k] for b in loader]) for k in want}, every)
+        if "skeleton" in want:
+            assert torch.isfinite(want["skeleton"]).all() and (want["skeleton"][:, :, 1] == 0).all()
+    # Some of these items are mirrored and some not, so both paths of the batch were taken.
+    mirroring, plain = dataset(), dataset(mirror=False)
+    key = "joints2d" if "joints2d" in want else "skeleton"
+    flipped = [not torch.equal(mirroring[i][key].nan_to_num(), plain[i][key].nan_to_num()) for i in idx]
+    assert 0 < sum(flipped) < len(idx)
+    # Jittered items, whose light depends on each item's own mean, are made one by one.
+    jittered = dataset(jitter=True)
+    items = jittered.__getitems__(idx)
+    assert isinstance(items, list)
+    same(collate_items(items), default_collate([jittered[i] for i in idx]))
+
+
+def test_sample_indices_are_the_bins_formula():
+    """The bins are made once per clip length; the indices are still the formula's."""
+    for n in (1, 2, 7, 31, 64, 100, 301):
+        for k in (1, 3, 4, 16, 24, 32):
+            edges = np.linspace(0.0, n, k + 1)
+            lo, hi = edges[:-1], edges[1:]
+            np.testing.assert_array_equal(sample_indices(n, k), np.clip(np.floor((lo + hi) / 2), 0, n - 1))
+            draws = np.random.default_rng(n * k).random(k)
+            want = np.clip(np.floor(lo + draws * (hi - lo)).astype(np.int64), 0, n - 1)
+            got = sample_indices(n, k, rng=np.random.default_rng(n * k))
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == np.int64
+    centres = sample_indices(10, 5)
+    centres[0] = 9  # a caller may change what it got without changing the next call's
+    np.testing.assert_array_equal(sample_indices(10, 5), [1, 3, 5, 7, 9])

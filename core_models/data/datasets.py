@@ -17,7 +17,11 @@ foreign, damaged) is prepared again from the clip. A dataset that keeps its clip
 decompressed while its byte budget has room (``ClipDataset._keep``): an item from memory then
 indexes plain arrays (the same values). A training set made with ``mirror=True`` also
 left-right mirrors half of its items (:func:`mirror_item`), and one made with ``jitter=True``
-changes every item's light and the framing of its crops (:func:`jitter_item`).
+changes every item's light and the framing of its crops (:func:`jitter_item`). A DataLoader asks
+for a whole batch at once (``ClipDataset.__getitems__``; use :func:`collate_items` as its
+``collate_fn``): the items are drawn one by one as above, but each key is stacked, mirrored and
+converted to float once for the batch (:func:`make_batch`), which gives the same values and
+costs the small models a third of what item-by-item conversion did.
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
@@ -42,11 +46,12 @@ An item is a dict (only the keys the spec asks for)::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -54,7 +59,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef
@@ -413,6 +418,44 @@ class ClipDataset(Dataset):
             item = jitter_item(item, rng)
         return item
 
+    def __getitems__(self, indices: list[int]) -> Collated | list[dict[str, torch.Tensor]]:
+        """The items ``indices`` as one batch (what a DataLoader asks for): the same draws and the
+        same values as ``[self[i] for i in indices]`` collated, but each key converted and
+        mirrored once for the batch (:func:`make_batch`), which is most of an item's cost for the
+        small models. Jittered items are made one by one (their light depends on their own mean)."""
+        if self.jitter or not indices:
+            return [self[i] for i in indices]
+        raws, mirrored = [], []
+        for i in indices:
+            rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
+            raws.append(_draw(self.prepared(i), self.spec, rng=rng, rgb=self.rgb))
+            mirrored.append(bool(self.mirror and rng.random() < 0.5))
+        labels = [self.labels[i] for i in indices]
+        return Collated(make_batch(raws, labels, list(indices), mirrored, self.reader.layout, self.spec))
+
+
+class Collated(Sequence):
+    """A batch that :meth:`ClipDataset.__getitems__` made at once, still readable as the list of
+    its items (views into the batch), so a DataLoader with PyTorch's default collate stacks
+    them back into the same batch; :func:`collate_items` takes the batch as it is."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch["label"])
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        return {key: v[k] for key, v in self.batch.items()}
+
+
+def collate_items(data) -> dict[str, torch.Tensor]:
+    """A DataLoader's ``collate_fn`` for a :class:`ClipDataset`: the batch it made at once, or
+    PyTorch's default collate of a list of items."""
+    return data.batch if isinstance(data, Collated) else default_collate(data)
+
 
 def _packed_read(prep: _Prepared, rgb: bool) -> list[tuple[str, PackedFrames]]:
     """The packed stacks of ``prep`` that items read (the whole frames only with ``rgb``)."""
@@ -441,6 +484,35 @@ def _nbytes(prep: _Prepared) -> int:
     return sum(a.nbytes for a in arrays if a is not None)
 
 
+def _draw(
+    prep: _Prepared, spec: InputSpec, *, rng: np.random.Generator | None, rgb: bool
+) -> dict[str, object]:
+    """What an item holds, before any conversion: the sampled steps of the clip's arrays (frames
+    and crops still uint8, crops part-major ``(P, T, C, C, 3)``; the skeleton still NaN where a
+    joint or person is missing) and its extras. The draws from ``rng`` are the item's, in its
+    order (frames, flow, skeleton steps)."""
+    raw: dict[str, object] = {}
+    if spec.needs_video:
+        idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
+        raw["frame_index"] = prep.frame_index[idx]
+        if prep.frames is not None and rgb:
+            raw["rgb"] = prep.frames[idx]  # (T, S, S, 3)
+        if prep.crops is not None:
+            packed = isinstance(prep.crops, PackedFrames)
+            raw["crops"] = prep.crops[idx].swapaxes(0, 1) if packed else prep.crops[:, idx]  # (P, T, C, C, 3)
+        if prep.joints2d is not None:
+            raw["joints2d"] = np.ascontiguousarray(_fit_persons(prep.joints2d[idx], spec.num_persons, np.nan))
+        if prep.flow is not None:
+            raw["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, spec.flow_stacks)  # (K*2L, S, S)
+    if prep.skeleton is not None:
+        sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
+        raw["skeleton"] = _fit_persons(prep.skeleton[sidx], spec.num_persons, np.nan)  # NaN: filled later
+        raw["skeleton_index"] = sidx
+    for k, v in prep.extras.items():
+        raw[k] = np.asarray(v)
+    return raw
+
+
 def make_item(
     prep: _Prepared,
     spec: InputSpec,
@@ -459,28 +531,59 @@ def make_item(
         "label": torch.tensor(label, dtype=torch.long),
         "index": torch.tensor(index, dtype=torch.long),
     }
-    if spec.needs_video:
-        idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
-        item["frame_index"] = torch.from_numpy(prep.frame_index[idx])
-        if prep.frames is not None and rgb:
-            item["rgb"] = _to_unit(prep.frames[idx]).permute(3, 0, 1, 2)  # (3, T, S, S)
-        if prep.crops is not None:
-            packed = isinstance(prep.crops, PackedFrames)
-            crops = prep.crops[idx].swapaxes(0, 1) if packed else prep.crops[:, idx]  # (P, T, C, C, 3)
-            item["crops"] = _to_unit(crops).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
-        if prep.joints2d is not None:
-            j2d = _fit_persons(prep.joints2d[idx], spec.num_persons, np.nan)
-            item["joints2d"] = torch.from_numpy(np.ascontiguousarray(j2d))
-        if prep.flow is not None:
-            item["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, spec.flow_stacks)  # (K*2L, S, S)
-    if prep.skeleton is not None:
-        sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
-        skel = _fit_persons(fill_missing(prep.skeleton[sidx]), spec.num_persons, 0.0)
-        item["skeleton"] = torch.from_numpy(np.ascontiguousarray(skel))
-        item["skeleton_index"] = torch.from_numpy(sidx)
-    for k, v in prep.extras.items():
-        item[k] = torch.from_numpy(np.asarray(v))
+    for k, v in _draw(prep, spec, rng=rng, rgb=rgb).items():
+        if k == "rgb":
+            item[k] = _to_unit(v).permute(3, 0, 1, 2)  # (3, T, S, S)
+        elif k == "crops":
+            item[k] = _to_unit(v).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
+        elif k == "skeleton":
+            item[k] = torch.from_numpy(fill_missing(v))  # 0 where a joint or person is missing
+        else:
+            item[k] = v if isinstance(v, torch.Tensor) else torch.from_numpy(v)
     return item
+
+
+_IMAGES = {"rgb": (0, 4, 1, 2, 3), "crops": (0, 1, 5, 2, 3, 4)}  # uint8 (B, T, S, S, 3) / (B, P, T, C, C, 3)
+_MIRRORS = ("rgb", "crops", "flow", "joints2d", "skeleton", "truth_parts", "truth_dominant", "truth_acting")
+
+
+def make_batch(
+    raws: list[dict[str, object]],
+    labels: list[int],
+    indices: list[int],
+    mirrored: list[bool],
+    layout: SkeletonLayout,
+    spec: InputSpec,
+) -> dict[str, torch.Tensor]:
+    """The collated batch of the items whose :func:`_draw` results are ``raws`` (``mirrored``:
+    those :func:`mirror_item` flips), converted once per key instead of once per item: equal,
+    value for value and dtype for dtype, to stacking what :func:`make_item` and
+    :func:`mirror_item` give item by item (a test checks it). Not for jittered items, whose light
+    depends on each item's own mean."""
+    batch: dict[str, torch.Tensor] = {
+        "label": torch.tensor(labels, dtype=torch.long),
+        "index": torch.tensor(indices, dtype=torch.long),
+    }
+    for k in raws[0]:
+        values = [r[k] for r in raws]
+        if isinstance(values[0], torch.Tensor):
+            batch[k] = torch.stack(values)
+            continue
+        stacked = torch.from_numpy(np.stack(values))
+        if k == "skeleton":  # as fill_missing: 0 where a joint or person is missing, in one pass
+            stacked.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        if k in _IMAGES:  # channels first while still uint8 (a quarter of the bytes to move)
+            stacked = stacked.permute(_IMAGES[k]).contiguous()
+        batch[k] = stacked
+    if any(mirrored):  # flips and swaps are exact, so mirroring uint8 images gives the same values
+        m = torch.tensor(mirrored, dtype=torch.bool)
+        sub = {k: v[m] for k, v in batch.items() if k in _MIRRORS}
+        for k, v in mirror_item(sub, layout, spec).items():
+            batch[k][m] = v  # the batch's own storage (every key was stacked into a new one)
+    for k in _IMAGES:
+        if k in batch:
+            batch[k] = batch[k].float().div_(127.5).sub_(1.0)  # as _to_unit, element by element
+    return batch
 
 
 JITTER_LIGHT = 0.2  # brightness shift (in [-1, 1] units) and contrast factor spread
@@ -544,19 +647,20 @@ def mirror_item(
     right parts, the ground-truth parts follow, and the dominant and acting hands swap. A
     left-handed subject drinking becomes a right-handed one drinking, so a model cannot learn
     "the right hand" instead of "the hand that acts". Every class of the supported datasets keeps
-    its label under a mirror (none is defined by a side).
+    its label under a mirror (none is defined by a side). Every axis is counted from the end, so
+    a batch of items (leading batch axis) mirrors the same way.
     """
     out = dict(item)
-    joints = torch.tensor(layout.mirror_joints)
+    joints = _index(layout.mirror_joints)
     if "rgb" in out:
         out["rgb"] = out["rgb"].flip(-1)
-    if "crops" in out and spec.crops is not None:
+    if "crops" in out and spec.crops is not None:  # (..., P, 3, T, C, C)
         names = spec.crops.parts
-        order = torch.tensor([names.index(mirror_name(n)) for n in names])
-        out["crops"] = out["crops"].flip(-1)[order]
-    if "flow" in out:
+        order = _index(tuple(names.index(mirror_name(n)) for n in names))
+        out["crops"] = out["crops"].flip(-1).index_select(-5, order)
+    if "flow" in out:  # (..., 2L, S, S), channels dx_0, dy_0, dx_1, ...
         flow = out["flow"].flip(-1).clone()
-        flow[0::2] = -flow[0::2]  # channels are dx_0, dy_0, dx_1, ...
+        flow[..., 0::2, :, :] = -flow[..., 0::2, :, :]
         out["flow"] = flow
     if "joints2d" in out:
         j2d = out["joints2d"][..., joints, :].clone()
@@ -567,11 +671,17 @@ def mirror_item(
         skel[..., 0] = -skel[..., 0]
         out["skeleton"] = skel
     if "truth_parts" in out:
-        out["truth_parts"] = out["truth_parts"][torch.tensor(layout.mirror_parts)]
+        out["truth_parts"] = out["truth_parts"][..., _index(layout.mirror_parts)]
     for key in ("truth_dominant", "truth_acting"):  # 0 left, 1 right, -1 none
-        if key in out and int(out[key]) >= 0:
-            out[key] = 1 - out[key]
+        if key in out:
+            out[key] = torch.where(out[key] >= 0, 1 - out[key], out[key])
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _index(order: tuple[int, ...]) -> torch.Tensor:
+    """A permutation as an index tensor, made once (items are mirrored many times per epoch)."""
+    return torch.tensor(order, dtype=torch.long)
 
 
 def _spec_key(spec: InputSpec) -> dict:

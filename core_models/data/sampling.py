@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -28,10 +30,24 @@ def sample_indices(
     """
     if num_frames <= 0 or num_samples <= 0:
         raise ValueError(f"need num_frames > 0 and num_samples > 0, got {num_frames}, {num_samples}")
+    lo, width, centres = _bins(int(num_frames), int(num_samples))
+    if rng is None:
+        return centres.copy()
+    pos = lo + rng.random(num_samples) * width
+    return np.minimum(np.maximum(np.floor(pos).astype(np.int64), 0), num_frames - 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bins(num_frames: int, num_samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bins' starts and widths and the indices of their centres (made once per clip length:
+    a training item samples several times per epoch, and these cost more than the draw)."""
     edges = np.linspace(0.0, num_frames, num_samples + 1)
     lo, hi = edges[:-1], edges[1:]
-    pos = (lo + hi) / 2.0 if rng is None else lo + rng.random(num_samples) * (hi - lo)
-    return np.clip(np.floor(pos).astype(np.int64), 0, num_frames - 1)
+    centres = np.clip(np.floor((lo + hi) / 2.0).astype(np.int64), 0, num_frames - 1)
+    width = hi - lo
+    for a in (lo, width, centres):
+        a.flags.writeable = False  # shared by every call
+    return lo, width, centres
 
 
 def segment_bounds(num_frames: int, granularity: int) -> list[tuple[int, int]]:
