@@ -8,13 +8,14 @@ written to a temporary folder when there is none), in one process:
   running sums and ``steps.jsonl``) and of a minimal loop on the same model and the same batch
   held in memory taking the same step (forward, loss, backward, the recipe's gradient clipping,
   optimiser step), and their ratio; also of the minimal loop without the clipping (``unclipped``),
-  which is not the recipe's step but shows what the clipping costs. The loops are interleaved
-  (whole epochs of the project's loop, at least ``ROUND_STEPS`` steps, then as many steps of
-  each minimal loop; three rounds) so that a change in the machine's load hits them alike, and
-  the benchmark's short epochs (96 clips) still give the small models enough steps to time.
+  which is not the recipe's step but shows what the clipping costs. The loops take turns, an
+  epoch of the project's loop (96 clips) and then as many steps of each minimal loop, for at
+  least ``ROUNDS`` rounds and ``TRAIN_STEPS`` steps, and the ratio is the median of the rounds'
+  ratios (with its quartiles), so that the machine's speed, which drifts by 10% and more within
+  a minute on a shared virtual machine, moves both sides of each ratio alike.
 * **evaluate**: seconds of :func:`core_models.evaluate.predict_rows` over the clips (loading,
   forward, probabilities and attention summaries) against the pure forward over the same clips
-  already collated in memory, and their ratio; interleaved the same way.
+  already collated in memory, and their ratio; taking turns the same way (``ROUNDS`` passes each).
 * **flops**: the forward's floating-point operations per clip (``torch.utils.flop_counter``,
   multiply-adds counted as two) and the FLOP/s this reaches at the training batch and at batch 1,
   against a float32 matmul (1024 x 1024) timed in the same run.
@@ -41,8 +42,8 @@ MODELS = (
     "soft_attention_lstm", "self_attention",
 )  # fmt: skip
 CLIPS = 96  # clips of each split the benchmark reads
-ROUNDS = 3  # interleaved rounds of the project's loop and the minimal one
-ROUND_STEPS = 30  # the fewest training steps a round times (a CS epoch at batch 32 is 28 steps)
+ROUNDS = 9  # the fewest interleaved rounds (training: an epoch of each loop; evaluation: a pass)
+TRAIN_STEPS = 90  # the fewest training steps each loop takes over its rounds
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -72,6 +73,14 @@ def _seconds(fn, repeats: int = 3) -> float:
     return statistics.median(_timed(fn) for _ in range(repeats))
 
 
+def _ratio(name: str, num: list[float], den: list[float]) -> dict[str, Any]:
+    """``name``: the median over the rounds of each round's ratio, and ``name_quartiles``: its
+    lower and upper quartiles (how much the machine's speed moved the pairs)."""
+    ratios = [a / b for a, b in zip(num, den, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return {name: round(statistics.median(ratios), 2), f"{name}_quartiles": [round(q1, 2), round(q3, 2)]}
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -89,8 +98,12 @@ def _data_root(tmp: Path) -> Path:
     return root
 
 
-def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: str) -> dict[str, Any]:
-    """The three measures above for one model (see the module docstring)."""
+def bench_model(
+    name: str, root: Path, tmp: Path, *, workers: int, cache_dir: str, rounds: int = ROUNDS,
+    train_steps: int = TRAIN_STEPS,
+) -> dict[str, Any]:  # fmt: skip
+    """The three measures above for one model (see the module docstring; ``rounds`` and
+    ``train_steps``: at least so many rounds, and training steps of each loop)."""
     from torch.utils.data import DataLoader
 
     from core_models.checkpoint import unwrap
@@ -130,14 +143,13 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
 
     train_epoch(run, 0)  # warm-up: workers start, first-touch allocations
     minimal(2)
-    epochs = -(-ROUND_STEPS // per_epoch)  # whole epochs, at least ROUND_STEPS steps a round
-    loop_s = min_s = bare_s = 0.0
-    steps = 0
-    for r in range(ROUNDS):
-        loop_s += _timed(lambda r=r: [train_epoch(run, 1 + r * epochs + e) for e in range(epochs)])
-        min_s += _timed(lambda: minimal(epochs * per_epoch))
-        bare_s += _timed(lambda: minimal(epochs * per_epoch, clip=False))
-        steps += epochs * per_epoch
+    train_rounds = max(rounds, -(-train_steps // per_epoch))  # an epoch a round
+    loop, clipped, bare = [], [], []
+    for r in range(train_rounds):
+        loop.append(_timed(lambda r=r: train_epoch(run, 1 + r)))
+        clipped.append(_timed(lambda: minimal(per_epoch)))
+        bare.append(_timed(lambda: minimal(per_epoch, clip=False)))
+    steps = train_rounds * per_epoch
 
     eval_ds = run.val_ds or run.train_ds
     loader = DataLoader(eval_ds, batch_size=16, shuffle=False, collate_fn=collate_items)
@@ -155,10 +167,10 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
         )
 
     evaluate()  # warm-up
-    eval_s = fwd_s = 0.0
-    for _ in range(ROUNDS):
-        eval_s += _timed(evaluate)
-        fwd_s += _timed(pure_forward)
+    evals, forwards = [], []
+    for _ in range(rounds):
+        evals.append(_timed(evaluate))
+        forwards.append(_timed(pure_forward))
 
     one = {k: v[:1] for k, v in batch.items()}
     flops = forward_flops(model, one)
@@ -168,15 +180,16 @@ def bench_model(name: str, root: Path, tmp: Path, *, workers: int, cache_dir: st
     n = len(batch["label"])
     return {
         "batch": n,
-        "train_steps_per_s": round(steps / loop_s, 2),
-        "minimal_steps_per_s": round(steps / min_s, 2),
-        "train_x_minimal": round(min_s / loop_s, 2),
-        "minimal_unclipped_steps_per_s": round(steps / bare_s, 2),
-        "train_x_minimal_unclipped": round(bare_s / loop_s, 2),
-        "steps_per_round": epochs * per_epoch,
-        "evaluate_s": round(eval_s / ROUNDS, 2),
-        "forward_s": round(fwd_s / ROUNDS, 2),
-        "evaluate_x_forward": round(eval_s / fwd_s, 2),
+        "train_steps_per_s": round(steps / sum(loop), 2),
+        "minimal_steps_per_s": round(steps / sum(clipped), 2),
+        **_ratio("train_x_minimal", clipped, loop),
+        "minimal_unclipped_steps_per_s": round(steps / sum(bare), 2),
+        **_ratio("train_x_minimal_unclipped", bare, loop),
+        "rounds": train_rounds,
+        "steps_per_round": per_epoch,
+        "evaluate_s": round(statistics.median(evals), 2),
+        "forward_s": round(statistics.median(forwards), 2),
+        **_ratio("evaluate_x_forward", evals, forwards),
         "eval_clips": len(eval_ds),
         "gflop_per_clip": round(flops / 1e9, 3),
         "gflops_batch": round(n * flops / tb / 1e9, 1),

@@ -367,9 +367,16 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
             return self.fc(batch["x"])
 
     assert forward_flops(Linear(), {"x": torch.zeros(3, 10)}) == 2 * 3 * 10 * 4
-    row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"))
-    for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward"):
+    row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"),
+                      rounds=3, train_steps=4)  # fmt: skip
+    for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward",
+                "minimal_unclipped_steps_per_s", "train_x_minimal_unclipped"):  # fmt: skip
         assert row[key] > 0, key
+    # Each ratio is the median of the rounds' ratios, between its quartiles.
+    for key in ("train_x_minimal", "train_x_minimal_unclipped", "evaluate_x_forward"):
+        low, high = row[f"{key}_quartiles"]
+        assert low <= row[key] <= high, key
+    assert row["rounds"] >= 3 and row["rounds"] * row["steps_per_round"] >= 4
 
 
 def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
