@@ -20,8 +20,8 @@ left-right mirrors half of its items (:func:`mirror_item`), and one made with ``
 changes every item's light and the framing of its crops (:func:`jitter_item`). A DataLoader asks
 for a whole batch at once (``ClipDataset.__getitems__``; use :func:`collate_items` as its
 ``collate_fn``): the items are drawn one by one as above, but each key is stacked, mirrored and
-converted to float once for the batch (:func:`make_batch`), which gives the same values and
-costs the small models a third of what item-by-item conversion did.
+converted to float once for the batch (:func:`make_batch`): the same values, loaded in a quarter
+(skeleton LSTM) to a half (self-attention) of the time item-by-item conversion took.
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
