@@ -444,3 +444,40 @@ def test_one_hand_read_gives_the_hands_weight_to_one_hand_and_still_learns_the_c
     assert (parts[..., :2].min(-1).values == 0).all() and (parts[..., :2].max(-1).values > 0).all()
     torch.testing.assert_close(parts.sum(-1), torch.ones(parts.shape[:2]))
     assert PartAttentionConfig.LEGACY["hand_read"] == "mix"
+
+
+def test_expected_read_chooses_one_hand_per_clip_and_trains_the_choice_on_both_reads_losses():
+    import torch.nn.functional as F  # noqa: N812
+
+    from core_models.models.output import steer_key, uniform_attention
+
+    with pytest.raises(ValueError, match="needs both"):
+        tiny(hand_read="expected", parts=("left_hand", "full_body"))
+    model = tiny(per_step=True, attend_time=True, num_frames=8, hand_read="expected")
+    with torch.no_grad():
+        model.attention.score.weight.normal_(std=1.0)
+    batch = make_batch(model, batch=3)
+    out = model.train()(batch)
+    parts = out.attention["parts"]  # (B, T', P): the read, all of both hands' weight on one hand
+    chose_left = parts[..., 0].sum(-1) > 0
+    assert (parts[..., 1][chose_left] == 0).all() and (parts[..., 0][~chose_left] == 0).all()
+    torch.testing.assert_close(parts.sum(-1), torch.ones(parts.shape[:2]))
+    p, reads = out.aux["hand_p_left"], out.aux["hand_reads"]  # (B,), (B, 2, K)
+    assert ((p >= 0.5) == chose_left).all() and reads.shape == (3, 2, 2)
+    # The loss is the expected loss of the two whole reads, so it moves the choice towards the
+    # read that loses less: its gradient on p is the difference of the two reads' losses.
+    labels = batch["label"]
+    each = [F.cross_entropy(reads[:, h], labels, reduction="none") for h in (0, 1)]
+    ce = model.loss(out, batch)[1]["ce"]
+    assert ce == pytest.approx(float((p * each[0] + (1 - p) * each[1]).mean().detach()), rel=1e-6)
+    model.loss(out, batch)[0].backward()
+    assert model.attention.score.weight.grad.abs().sum() > 0
+    # Evaluation reads the chosen hand; an override of the part weights is read as given.
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+        want = torch.where(out.aux["hand_p_left"][:, None] >= 0.5, *out.aux["hand_reads"].unbind(1))
+        torch.testing.assert_close(out.logits, want)
+        steered = model({**batch, steer_key("parts"): uniform_attention("parts", out.attention["parts"])})
+    assert "hand_reads" not in steered.aux
+    torch.testing.assert_close(steered.attention["parts"], torch.full_like(out.attention["parts"], 1 / 3))

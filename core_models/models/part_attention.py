@@ -181,7 +181,29 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   clips (acting 0.14, idle 0.17) and attention that does better when made uniform (0.497).
   With ``hand_aux="either"`` too (9.6 min): 0.531, the attention idle (uniform
   attention costs 0.040, the steps' weight at the uniform 0.32). Not shipped: no target row
-  changes, and the acting hand is no nearer.
+  changes, and the acting hand is no nearer. In two stages instead (2026-12-06, one seed): the
+  two-hand run above again (7.4 min: 0.515 top-1, the hands at a constant 0.53 / 0.47), then the
+  read that has to choose, from its weights (``--init`` that run's ``model.pt`` ``--set
+  hand_read=one --steps 900``, 3.4 min): 0.592 top-1, the streams now knowing the objects (the
+  acting hand's 0.575, the idle hand's 0.456 on the one-hand clips), and the model right on
+  0.575 of those clips reading the acting hand alone against 0.460 on the idle hand alone
+  (``hands --run``), so picking the acting hand would pay; yet the straight-through choice
+  picks the idle one: the acting hand wins on 0.29 of the left-handed and 0.28 of the
+  right-handed subjects' one-hand clips, and uniform part weights beat its own choice (0.646).
+  The straight-through gradient (the soft weights' gradient at the chosen read) does not say
+  which read would lose less; training the choice on the expected loss of the two whole reads
+  would. Not shipped.
+* ``hand_read="expected"`` (an addition, off in both presets; needs both hands among the parts):
+  per clip, the hand with more of the two hands' weight (averaged over the steps) gets all of it
+  at every step, which is what the model reads and shows; in training both whole reads are
+  classified (each hand read alone; cheap, since both hands' maps are computed anyway) and the
+  cross-entropy is ``p * CE(left's read) + (1 - p) * CE(right's read)``, ``p`` the probability
+  of choosing the left hand, so its gradient on ``p`` is the difference of the two reads' losses
+  and the choice moves towards the hand whose read loses less, without being told which hand
+  acts. An override of the part weights (``evaluate``'s interventions) is read as given. A test
+  checks the read, the loss and that the choice gets a gradient; not yet measured on the
+  synthetic data (a first run, ``--init`` the two-hand run above, was stopped unfinished by
+  the end of a session).
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -259,7 +281,11 @@ class PartAttentionConfig:
             at the steps the pose picks (see the module docstring).
         hand_read: ``"mix"``: the fused map weighs the two hands' maps by their weights (the
             paper); ``"one"``: per step, the hand with more weight gets both hands' weight and the
-            other none (straight-through, so the choice still learns; see the module docstring).
+            other none (straight-through, so the choice still learns; see the module docstring);
+            ``"expected"``: per clip, the hand with more of the two hands' weight (averaged over
+            the steps) gets all of it at every step, and the loss is the expected loss of the
+            two whole reads, each hand's weighed by the probability of choosing it, so the
+            choice moves towards the read that loses less (see the module docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -298,10 +324,12 @@ class PartAttentionConfig:
     hand_read: str = "mix"
 
     def __post_init__(self):
-        if self.hand_read not in ("mix", "one"):
-            raise ValueError(f"hand_read must be 'mix' or 'one', got {self.hand_read!r}")
-        if self.hand_read == "one" and not set(HANDS) <= set(self.parts):
-            raise ValueError(f"hand_read='one' needs both {HANDS} among the parts, got {self.parts}")
+        if self.hand_read not in ("mix", "one", "expected"):
+            raise ValueError(f"hand_read must be 'mix', 'one' or 'expected', got {self.hand_read!r}")
+        if self.hand_read != "mix" and not set(HANDS) <= set(self.parts):
+            raise ValueError(
+                f"hand_read={self.hand_read!r} needs both {HANDS} among the parts, got {self.parts}"
+            )
         if self.part_pool not in ("mean", "attended"):
             raise ValueError(f"part_pool must be 'mean' or 'attended', got {self.part_pool!r}")
         if self.part_pool == "attended" and not (self.per_step and self.attend_time):
@@ -521,20 +549,27 @@ class PartAttention(nn.Module):
             dim=1,
         )  # (B, P, C', T', H', W')
         alpha, code, temporal = self.attention(batch["skeleton"], feats.shape[3])  # (B, [T',] P), (B, H)
+        hands = [self.config.parts.index(h) for h in HANDS] if self.config.hand_read != "mix" else []
+        reads = None
         if self.config.hand_read == "one":
-            alpha = one_hand(alpha, [self.config.parts.index(h) for h in HANDS])
-        alpha = steer(batch, "parts", alpha)
-        if alpha.dim() == 2:
-            weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
-        else:
-            weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
-        fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
-        if temporal is None:
-            rgb_feat = fused.mean(dim=(2, 3, 4))  # (B, C')
-        else:  # the steps weighed by their share of the joint softmax
-            temporal = steer(batch, "temporal", temporal)
-            rgb_feat = (fused.mean(dim=(3, 4)) * temporal[:, None]).sum(dim=2)  # (B, C')
+            alpha = one_hand(alpha, hands)
+        elif self.config.hand_read == "expected":
+            both = alpha[..., hands[0]] + alpha[..., hands[1]]
+            p_left = alpha[..., hands[0]] / both.clamp_min(1e-12)
+            p_left = p_left.mean(-1) if p_left.dim() == 2 else p_left  # (B,): the clip's choice
+            reads = [hands_onto(alpha, *hands, share) for share in (1.0, 0.0)]  # left's, right's
+            chosen = (p_left >= 0.5).to(alpha.dtype)
+            chosen = chosen[:, None] if alpha.dim() == 3 else chosen
+            alpha = hands_onto(alpha, *hands, chosen).detach()  # what the model reads and shows
+        steered = steer(batch, "parts", alpha)
+        temporal = steer(batch, "temporal", temporal) if temporal is not None else None
+        rgb_feat = self._read(feats, steered, temporal)
         rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
+        reads = reads if steered is alpha else None  # an override is read as given
+        if reads is not None:  # each hand read alone, for the expected loss
+            rgb_logits_each = [self.head(self.drop(self._read(feats, r, temporal))) for r in reads]
+            rgb_logits = torch.where(p_left[:, None] >= 0.5, rgb_logits_each[0], rgb_logits_each[1])
+        alpha = steered
         pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
         features = rgb_feat if pose_logits is None else torch.cat([rgb_feat, code], dim=1)
         logits, aux = fuse(rgb_logits, pose_logits)
@@ -545,8 +580,24 @@ class PartAttention(nn.Module):
         pooled = self.drop(pooled)
         heads = enumerate(self.part_heads)
         aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
+        if reads is not None and pose_logits is None:
+            aux["hand_reads"] = torch.stack(rgb_logits_each, dim=1)  # (B, 2, K): left's, right's
+            aux["hand_p_left"] = p_left  # (B,)
         attention = {"parts": alpha} if temporal is None else {"parts": alpha, "temporal": temporal}
         return ModelOutput(logits=logits, attention=attention, aux=aux, features=features)
+
+    @staticmethod
+    def _read(feats: torch.Tensor, alpha: torch.Tensor, temporal: torch.Tensor | None) -> torch.Tensor:
+        """The fused RGB feature (B, C') of part maps (B, P, C', T', H', W') under part weights
+        ``alpha`` (B, P) or (B, T', P), the steps weighed by ``temporal`` (B, T') when given."""
+        if alpha.dim() == 2:
+            weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
+        else:
+            weights = alpha.transpose(1, 2)[:, :, None, :, None, None]  # (B, P, 1, T', 1, 1)
+        fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
+        if temporal is None:
+            return fused.mean(dim=(2, 3, 4))
+        return (fused.mean(dim=(3, 4)) * temporal[:, None]).sum(dim=2)  # the steps by their share
 
     def set_stage(self, stage: str) -> None:
         """Choose what trains and which loss terms count (see :attr:`stages`)."""
@@ -586,7 +637,12 @@ class PartAttention(nn.Module):
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         labels = batch["label"]
-        ce = losses.classification(out.logits, labels)
+        if "hand_reads" in out.aux:  # hand_read="expected": each hand's read by its probability
+            p = out.aux["hand_p_left"]
+            each = [F.cross_entropy(out.aux["hand_reads"][:, h], labels, reduction="none") for h in (0, 1)]
+            ce = (p * each[0] + (1 - p) * each[1]).mean()
+        else:
+            ce = losses.classification(out.logits, labels)
         part_ce = self.part_loss(out.aux["part_logits"], labels)
         att = self.attention_penalty(out.attention["parts"])
         streams, stream_terms = stream_loss(out.aux, labels, c.stream_weight)
