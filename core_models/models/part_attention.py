@@ -189,7 +189,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   0.575 of those clips reading the acting hand alone against 0.460 on the idle hand alone
   (``hands --run``), so picking the acting hand would pay; yet the straight-through choice
   picks the idle one: the acting hand wins on 0.29 of the left-handed and 0.28 of the
-  right-handed subjects' one-hand clips, and uniform part weights beat its own choice (0.646).
+  right-handed subjects' one-hand clips (a coin would give 0.5), and uniform part weights beat
+  its own choice (0.646).
   The straight-through gradient (the soft weights' gradient at the chosen read) does not say
   which read would lose less; training the choice on the expected loss of the two whole reads
   would. Not shipped.
@@ -563,12 +564,16 @@ class PartAttention(nn.Module):
             alpha = hands_onto(alpha, *hands, chosen).detach()  # what the model reads and shows
         steered = steer(batch, "parts", alpha)
         temporal = steer(batch, "temporal", temporal) if temporal is not None else None
-        rgb_feat = self._read(feats, steered, temporal)
-        rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         reads = reads if steered is alpha else None  # an override is read as given
-        if reads is not None:  # each hand read alone, for the expected loss
-            rgb_logits_each = [self.head(self.drop(self._read(feats, r, temporal))) for r in reads]
-            rgb_logits = torch.where(p_left[:, None] >= 0.5, rgb_logits_each[0], rgb_logits_each[1])
+        if reads is None:
+            rgb_feat = self._read(feats, steered, temporal)
+            rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
+        else:  # each hand read alone, for the expected loss; the model's own is the chosen one
+            left = p_left[:, None] >= 0.5
+            feat_each = [self._read(feats, r, temporal) for r in reads]
+            rgb_logits_each = [self.head(self.drop(f)) for f in feat_each]
+            rgb_feat = torch.where(left, feat_each[0], feat_each[1])
+            rgb_logits = torch.where(left, rgb_logits_each[0], rgb_logits_each[1])
         alpha = steered
         pose_logits = self.pose_scores(code) if self.pose_scores is not None else None
         features = rgb_feat if pose_logits is None else torch.cat([rgb_feat, code], dim=1)
