@@ -11,7 +11,12 @@ import torch.nn.functional as F  # noqa: N812
 from core_models.checkpoint import compact_state
 from core_models.data.layouts import NTU25
 from core_models.models.output import check_output, steer_key
-from core_models.models.part_attention import PartAttention, PartAttentionConfig, part_attention
+from core_models.models.part_attention import (
+    DEFAULT_PARTS,
+    PartAttention,
+    PartAttentionConfig,
+    part_attention,
+)
 
 K = 5
 B = 2
@@ -46,11 +51,16 @@ def tiny(**overrides) -> PartAttention:
 @pytest.mark.parametrize("preset", ["paper", "cpu"])
 def test_contract(preset, per_step):
     torch.manual_seed(0)
-    model = part_attention(preset, num_classes=K, per_step=per_step, attend_time=per_step and preset == "cpu")
+    timed = per_step and preset == "cpu"
+    model = part_attention(
+        preset, num_classes=K, per_step=per_step, attend_time=timed, part_pool="attended" if timed else "mean"
+    )
     kinds = ("parts", "temporal") if model.config.attend_time else ("parts",)
     assert model.inputs == ("crops", "skeleton") and model.attention_kinds == kinds
     spec = model.input_spec
-    assert spec.crops.parts == ("left_hand", "right_hand", "full_body")
+    # The paper's three crops; the cpu preset reads the two hands (see part_attention.py).
+    parts = ("left_hand", "right_hand") if preset == "cpu" else ("left_hand", "right_hand", "full_body")
+    assert spec.crops.parts == parts
     assert spec.num_frames == model.config.num_frames and spec.crops.size == model.config.crop_size
     batch = make_batch(model, frames_size=SMALL[preset])
     out = model(batch)
@@ -64,6 +74,7 @@ def test_contract(preset, per_step):
     assert out.aux["part_logits"].shape == (B, P, K)
     total, terms = model.loss(out, batch)
     streams = {"rgb_ce", "pose_ce"} if model.config.pose_scores else set()
+    streams |= {"choice"} if model.config.hand_read == "choose" else set()
     assert torch.isfinite(total) and set(terms) == {"ce", "part_ce", "attention"} | streams
     total.backward()
     for name, p in model.named_parameters():
@@ -83,7 +94,7 @@ def test_presets_and_layout_parts():
     )
     assert model.input_spec.crops.parts == ("head", "left_hand", "right_hand", "full_body")
     with pytest.raises(ValueError, match="no parts"):
-        part_attention("cpu", num_classes=3, parts=("tail",))
+        part_attention("cpu", num_classes=3, parts=("tail",), hand_read="mix", hand_motion=False)
     with pytest.raises(ValueError, match="unknown preset"):
         part_attention("huge", num_classes=3)
 
@@ -275,7 +286,7 @@ def test_hand_motion_scores_swap_under_a_mirror_and_old_files_rebuild_without_th
     from core_models.data.datasets import mirror_item
 
     torch.manual_seed(0)
-    model = part_attention("cpu", num_classes=K, hand_motion=True).eval()
+    model = part_attention("cpu", num_classes=K, hand_motion=True, parts=DEFAULT_PARTS).eval()
     scorer = model.attention.hand_motion
     c = model.config
     assert (c.left_hand_joint, c.right_hand_joint) == (7, 11)  # NTU25's hand crop centres
@@ -481,3 +492,30 @@ def test_expected_read_chooses_one_hand_per_clip_and_trains_the_choice_on_both_r
         steered = model({**batch, steer_key("parts"): uniform_attention("parts", out.attention["parts"])})
     assert "hand_reads" not in steered.aux
     torch.testing.assert_close(steered.attention["parts"], torch.full_like(out.attention["parts"], 1 / 3))
+
+
+def test_chosen_read_trains_both_reads_alike_and_the_choice_on_which_read_explains_the_label():
+    model = tiny(per_step=True, attend_time=True, num_frames=8, hand_read="choose")
+    with torch.no_grad():
+        model.attention.score.weight.normal_(std=1.0)
+    batch = make_batch(model, batch=4)
+    out = model.train()(batch)
+    p, reads = out.aux["hand_p_left"], out.aux["hand_reads"]  # (B,), (B, 2, K)
+    p.retain_grad()
+    reads.retain_grad()
+    labels = batch["label"]
+    total, terms = model.loss(out, batch)
+    each = [F.cross_entropy(reads[:, h].detach(), labels, reduction="none") for h in (0, 1)]
+    # The reads' loss is their plain mean: neither read is trained more because it is chosen.
+    assert terms["ce"] == pytest.approx(float(((each[0] + each[1]) / 2).mean()), rel=1e-6)
+    # The choice's target is the share of the label's probability that the left read holds.
+    q = [F.softmax(reads[:, h].detach(), dim=-1).gather(1, labels[:, None])[:, 0] for h in (0, 1)]
+    target = (q[0] / (q[0] + q[1])).detach()
+    assert terms["choice"] == pytest.approx(float(F.binary_cross_entropy(p.detach(), target)), rel=1e-5)
+    total.backward()
+    onehot = F.one_hot(labels, reads.shape[-1])[:, None].to(reads.dtype)
+    want = (F.softmax(reads, dim=-1) - onehot) / (2 * len(labels))  # the same for either read, any p
+    torch.testing.assert_close(reads.grad, want.detach())
+    # The choice moves towards the read that explains the label, and only through p.
+    torch.testing.assert_close(p.grad, ((p - target) / (p * (1 - p)) / len(labels)).detach())
+    assert model.attention.score.weight.grad.abs().sum() > 0

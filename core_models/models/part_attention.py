@@ -286,7 +286,12 @@ class PartAttentionConfig:
             ``"expected"``: per clip, the hand with more of the two hands' weight (averaged over
             the steps) gets all of it at every step, and the loss is the expected loss of the
             two whole reads, each hand's weighed by the probability of choosing it, so the
-            choice moves towards the read that loses less (see the module docstring).
+            choice moves towards the read that loses less (see the module docstring);
+            ``"choose"`` (the ``cpu`` preset): read as ``"expected"``, but both reads train the
+            streams and the head at equal weight whatever the choice, and the choice learns, by
+            binary cross-entropy, the share of the label's probability that the left read holds
+            (``p_left(y) / (p_left(y) + p_right(y))``), so it is told which read explains each
+            clip and cannot starve the other read of training.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -325,8 +330,10 @@ class PartAttentionConfig:
     hand_read: str = "mix"
 
     def __post_init__(self):
-        if self.hand_read not in ("mix", "one", "expected"):
-            raise ValueError(f"hand_read must be 'mix', 'one' or 'expected', got {self.hand_read!r}")
+        if self.hand_read not in ("mix", "one", "expected", "choose"):
+            raise ValueError(
+                f"hand_read must be 'mix', 'one', 'expected' or 'choose', got {self.hand_read!r}"
+            )
         if self.hand_read != "mix" and not set(HANDS) <= set(self.parts):
             raise ValueError(
                 f"hand_read={self.hand_read!r} needs both {HANDS} among the parts, got {self.parts}"
@@ -349,7 +356,8 @@ PRESETS = {
     "cpu": PartAttentionConfig(
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
         attention_hidden=64, dropout=0.3, pose_dropout=0.3, shared_hands=True,
-        fusion_endpoint="Mixed_4f", per_step=True, attend_time=True,
+        fusion_endpoint="Mixed_4f", per_step=True, attend_time=True, parts=HANDS,
+        part_pool="attended", hand_read="choose", hand_motion=True,
     ),
 }  # fmt: skip
 
@@ -554,7 +562,7 @@ class PartAttention(nn.Module):
         reads = None
         if self.config.hand_read == "one":
             alpha = one_hand(alpha, hands)
-        elif self.config.hand_read == "expected":
+        elif self.config.hand_read in ("expected", "choose"):
             both = alpha[..., hands[0]] + alpha[..., hands[1]]
             p_left = alpha[..., hands[0]] / both.clamp_min(1e-12)
             p_left = p_left.mean(-1) if p_left.dim() == 2 else p_left  # (B,): the clip's choice
@@ -642,10 +650,17 @@ class PartAttention(nn.Module):
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         labels = batch["label"]
-        if "hand_reads" in out.aux:  # hand_read="expected": each hand's read by its probability
+        choice = None
+        if "hand_reads" in out.aux:  # hand_read "expected" or "choose": both hands' whole reads
             p = out.aux["hand_p_left"]
             each = [F.cross_entropy(out.aux["hand_reads"][:, h], labels, reduction="none") for h in (0, 1)]
-            ce = (p * each[0] + (1 - p) * each[1]).mean()
+            if c.hand_read == "choose":  # both reads learn alike, whatever the choice
+                ce = ((each[0] + each[1]) / 2).mean()
+                # The choice learns which read explains the label: p_left(y) / (p_left(y) + p_right(y)).
+                left_explains = torch.sigmoid(each[1].detach() - each[0].detach())
+                choice = F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), left_explains)
+            else:
+                ce = (p * each[0] + (1 - p) * each[1]).mean()
         else:
             ce = losses.classification(out.logits, labels)
         part_ce = self.part_loss(out.aux["part_logits"], labels)
@@ -659,6 +674,9 @@ class PartAttention(nn.Module):
             total = ce + c.aux_weight * part_ce + c.attention_weight * att
         if streams is not None and self.stage != "parts":
             total = total + streams
+        if choice is not None and self.stage != "parts":
+            total = total + choice
+            stream_terms = {**stream_terms, "choice": float(choice.detach())}
         return total, {"ce": float(ce.detach()), "part_ce": float(part_ce.detach()),
                        "attention": float(att.detach()), **stream_terms}  # fmt: skip
 
