@@ -519,3 +519,30 @@ def test_chosen_read_trains_both_reads_alike_and_the_choice_on_which_read_explai
     # The choice moves towards the read that explains the label, and only through p.
     torch.testing.assert_close(p.grad, ((p - target) / (p * (1 - p)) / len(labels)).detach())
     assert model.attention.score.weight.grad.abs().sum() > 0
+
+
+def test_hand_motion_in_the_body_frame_ignores_the_camera_azimuth():
+    torch.manual_seed(0)
+    model = part_attention("cpu", num_classes=K).eval()
+    scorer, c = model.attention.hand_motion, model.config
+    assert c.hand_motion and c.motion_frame == "body" and (c.left_hip_joint, c.right_hip_joint) == (12, 16)
+    for p in scorer.out.parameters():
+        torch.nn.init.normal_(p, std=1.0)
+    skeleton = torch.randn(2, model.input_spec.skeleton_frames, c.num_persons, c.num_joints, 3)
+
+    def turned(angle: float) -> torch.Tensor:  # the same clip seen from a camera turned about y
+        cos, sin = math.cos(angle), math.sin(angle)
+        x, y, z = skeleton.unbind(-1)
+        return torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)
+
+    with torch.no_grad():
+        front = scorer(skeleton, 4)
+        for angle in (0.7, -1.2, 2.5):
+            torch.testing.assert_close(scorer(turned(angle), 4), front, atol=1e-4, rtol=1e-4)
+        # In the camera's axes (as first measured) a turned camera changes the scores.
+        camera = part_attention("cpu", num_classes=K, motion_frame="camera").eval().attention.hand_motion
+        camera.load_state_dict(scorer.state_dict())
+        assert not torch.allclose(camera(turned(0.7), 4), camera(skeleton, 4), atol=1e-3)
+    with pytest.raises(ValueError, match="motion_frame"):
+        part_attention("cpu", num_classes=K, motion_frame="world")
+    assert PartAttentionConfig.LEGACY["motion_frame"] == "camera"
