@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -79,11 +80,14 @@ def test_a_failure_is_explained_as_why_the_prediction_and_not_the_truth_on_what_
     rows = [v["title"]["text"] for _, v in axes if v.get("title", {}).get("text")]
     assert rows == [row["pred_name"], row["label_name"], f"{row['pred_name']} and not {row['label_name']}"]
     heat = [d for d in fig["data"] if d["type"] == "heatmap"]
-    assert len(heat) == 3 * 3 and {d["name"] for d in heat} == {"left_hand", "right_hand", "full_body"}
+    metrics = ROOT / "checkpoints/part_attention-cs/eval/test/metrics.json"
+    parts = json.loads(metrics.read_text())["part_names"]  # the cpu preset's: the two hands
+    P = len(parts)
+    assert len(heat) == 3 * P and {d["name"] for d in heat} == set(parts)
     axis = fig["layout"]["coloraxis"]
     assert axis["cmid"] == 0 and axis["cmin"] == -axis["cmax"]  # a diverging, sign-aware scale
     for r in range(3):  # each row on the -1..1 scale: divided by its largest magnitude
-        z = np.concatenate([_array(d["z"]).ravel() for d in heat[3 * r : 3 * r + 3]])
+        z = np.concatenate([_array(d["z"]).ravel() for d in heat[P * r : P * r + P]])
         assert np.abs(z).max() == pytest.approx(1.0) and np.abs(z).max() <= 1.0 + 1e-9
     shares = _figure(at, "explain_parts")
     assert [d["name"] for d in shares["data"]][-1] == "attention" and len(shares["data"]) == 4

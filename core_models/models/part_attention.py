@@ -133,7 +133,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   | the same | 1 | 0.532 (stopped at epoch 23) | 0.541 | - | 0.35 |
   | weight decay 1e-4, no patience | 0 | 0.553 | 0.532 | 0.551 | 0.34 |
   | the same | 1 | 0.571 | 0.563 | 0.549 | 0.42 |
-  | weight decay 0.05, jitter, no patience (shipped) | 0 | 0.611 | 0.457 | 0.335 | 0.53 |
+  | weight decay 0.05, jitter, no patience (shipped until 197acf6) | 0 | 0.611 | 0.457 | 0.335 | 0.53 |
   | the same | 1 | 0.648 | 0.474 | 0.401 | 0.62 |
 
   (Uniform 0.33, "always the middle" 0.41, best possible at 4 steps 0.86; an earlier start of the
@@ -226,6 +226,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   | 3 parts, motion, 1800 steps from scratch | 0.633 | 0.71 / 0.38 | 0.383 (0.476) | 0.624 |
   | 3 parts, motion, from the shipped 3-part run, 900 steps | 0.655 | 0.19 / 0.24 | 0.348 (0.476) | 0.650 |
   | 3 parts, motion, from the 2-hand run (new body), 900 steps | 0.624 | 0.72 / 0.88 | 0.541 (0.476) | 0.634 |
+  | two hands, motion in the body's frame (the ``cpu`` preset) | 0.614 | 0.89 / 0.87 | 0.803 (0.643) | 0.662 |
 
   (The choice trained on the detached loss difference, ``p * CE_left + (1 - p) * CE_right`` with
   the losses held fixed, gave 0.616 with the acting hand winning 0.71 / 0.20.) Two things make the
@@ -235,14 +236,19 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   makes the choice a comparison of the two hands' movements; without it the pose branch learns a
   lean, not a comparison. With a body stream trained from the start, the hand streams learn less
   and the idle hand's is the better read (0.41 against 0.38), and the choice follows it. The
-  ``cpu`` preset is the second row, trained in two ``train`` calls (``reproduce.STEPS``): the two
-  hands at soft weights for the recipe's 1800 steps (``--set hand_read=mix --set
-  hand_motion=false``), then ``--init`` its weights for 900 steps of the choice. It reads the two
-  hands and no body crop, a departure from the paper's three streams: with the body the acting
-  hand wins on fewer left-handed clips (0.72) and the parts' weights lie less on the truth,
-  for 0.04 more top-1 (one seed). Still not met: the parts' share is 0.13 above uniform (the
-  target is 0.25), and uniform part weights (each hand at half) do as well as the choice, since
-  the head reads a sum of both crops as well as one.
+  scorer first read the hands in the camera's axes, where mirroring the left hand's x makes the
+  two hands alike only for a subject facing the camera; cross-view (trained on the side views,
+  tested on the front) the choice then picked the idle hand (acting hand wins 0.19 / 0.35, top-1
+  0.514). Turned into the body's frame (``motion_frame="body"``, the last row; cross-view 0.64 /
+  0.62 at the same 0.514) it wins on CS too. The ``cpu`` preset is the last row, trained in two
+  ``train`` calls (``reproduce.STEPS``): the two hands at soft weights for the recipe's 1800
+  steps (``--set hand_read=mix --set hand_motion=false``), then ``--init`` its weights for 900
+  steps of the choice. It reads the two hands and no body crop, a departure from the paper's
+  three streams: with the body the acting hand won on fewer clips and the parts' weights lay
+  less on the truth (one seed). Still not met: the parts' share is 0.16 above uniform (the
+  target is 0.25), and uniform part weights (each hand at half) do better than the choice
+  (0.662 against 0.614): the head reads the sum of both crops at least as well as one, so the
+  choice is shown because it lands on the acting hand, not because the model's accuracy needs it.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
