@@ -191,7 +191,7 @@ def _(folder):
 @case(
     "checkpoint-valid/shipped-part-attention",
     expect="ok",
-    check=lambda r: None if r["parameters"] > 1e6 else "?",
+    check=lambda r: None if r["parameters"] > 5e5 else "?",
 )
 def _(folder):
     path = ROOT / "checkpoints" / "part_attention-cs" / "model.pt"

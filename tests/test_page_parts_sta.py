@@ -259,11 +259,13 @@ def test_a_model_without_part_attention_offers_the_models_that_have_it():
 
 def test_per_step_part_weights_get_a_timeline_synced_to_the_slider(monkeypatch):
     real = state.inspection
+    names = []
 
     def per_step(entry, clip):
         insp = real(entry, clip)
-        steps = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])  # (T', P)
-        return dataclasses.replace(insp, attention={"parts": steps})
+        names[:] = list(insp.part_names)
+        steps = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])[:, -len(names) :]  # (T', P)
+        return dataclasses.replace(insp, attention={"parts": steps / steps.sum(1, keepdims=True)})
 
     monkeypatch.setattr(state, "inspection", per_step)
     at = run("parts.py", clip_source=CLIP, model_name="part_attention-cs")
@@ -271,7 +273,8 @@ def test_per_step_part_weights_get_a_timeline_synced_to_the_slider(monkeypatch):
     at.slider(key="frame").set_value(LATE).run()
     assert not at.exception and markers(chart(at, "parts_time")) == [LATE]
     now = bar_heights(chart(at, "parts_bars"))
-    assert now["full_body"] == pytest.approx(0.7)  # a late frame shows step 1
+    late = 0.7 / (0.7 + (0.2 if len(names) == 2 else 0.3))  # step 1's weight on the last part
+    assert now[names[-1]] == pytest.approx(late)  # a late frame shows step 1
     assert any(f"frame {LATE} (step 1)" in m.value for m in at.markdown)
 
 
