@@ -339,7 +339,8 @@ class PartAttentionConfig:
             streams and the head at equal weight whatever the choice, and the choice learns, by
             binary cross-entropy, the share of the label's probability that the left read holds
             (``p_left(y) / (p_left(y) + p_right(y))``), so it is told which read explains each
-            clip and cannot starve the other read of training.
+            clip and cannot starve the other read of training. With ``pose_scores`` the loss is
+            the fused logits' cross-entropy, as for ``"mix"``, and the choice does not learn.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -627,8 +628,8 @@ class PartAttention(nn.Module):
             p_left = alpha[..., hands[0]] / both.clamp_min(1e-12)
             p_left = p_left.mean(-1) if p_left.dim() == 2 else p_left  # (B,): the clip's choice
             reads = [hands_onto(alpha, *hands, share) for share in (1.0, 0.0)]  # left's, right's
-            chosen = (p_left >= 0.5).to(alpha.dtype)
-            chosen = chosen[:, None] if alpha.dim() == 3 else chosen
+            left = (p_left >= 0.5)[:, None]  # (B, 1): the clip reads its left hand
+            chosen = left.to(alpha.dtype) if alpha.dim() == 3 else left[:, 0].to(alpha.dtype)
             alpha = hands_onto(alpha, *hands, chosen).detach()  # what the model reads and shows
         steered = steer(batch, "parts", alpha)
         temporal = steer(batch, "temporal", temporal) if temporal is not None else None
@@ -637,7 +638,6 @@ class PartAttention(nn.Module):
             rgb_feat = self._read(feats, steered, temporal)
             rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         else:  # each hand read alone, for the expected loss; the model's own is the chosen one
-            left = p_left[:, None] >= 0.5
             feat_each = [self._read(feats, r, temporal) for r in reads]
             rgb_logits_each = [self.head(self.drop(f)) for f in feat_each]
             rgb_feat = torch.where(left, feat_each[0], feat_each[1])
