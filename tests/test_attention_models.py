@@ -361,7 +361,7 @@ def test_tg_segment_keys_from_the_maps_peak():
     cells, while the feature the weights pool stays the map's mean."""
     torch.manual_seed(0)
     base = temporal_granularity("cpu", num_classes=K).config
-    model = TemporalGranularity(replace(base, segment_key_pool="max")).eval()
+    model = TemporalGranularity(replace(base, segment_key_pool="max", segment_key_centre=False)).eval()
     batch = make_batch(model, size=32)
     crops = batch["crops"][:, 0]
     maps = model.segment_maps(crops)
@@ -484,3 +484,93 @@ def test_the_app_lists_temporal_attention_for_part_attention_runs_with_attend_ti
         (run / "settings.json").write_text(json.dumps(settings))
     kinds = {e.path.name: e.attention_kinds for e in list_models(tmp_path / "none", tmp_path / "runs")}
     assert kinds == {"plain": ("parts",), "joint": ("parts", "temporal")}
+
+
+def test_tg_centred_segment_keys():
+    """``segment_key_centre``: every granularity's score reads its segments' keys minus their mean
+    over the segments (so they sum to zero), while the features the weights pool are unchanged."""
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, segment_key_centre=True)).eval()
+    batch = make_batch(model, size=32)
+    vectors = model.segment_features(batch["crops"][:, 0])
+    seen, score = {}, model._segment_logits
+
+    def recording(key, keys, query):
+        seen[key] = keys
+        return score(key, keys, query)
+
+    model._segment_logits = recording
+    with torch.no_grad():
+        check_output(model(batch), B, K)
+    for g in (2, 3, 4):
+        torch.testing.assert_close(seen[str(g)], vectors[g] - vectors[g].mean(dim=1, keepdim=True))
+        zero = torch.zeros(B, vectors[g].shape[-1])
+        torch.testing.assert_close(seen[str(g)].sum(dim=1), zero, atol=1e-5, rtol=0)
+
+
+def test_tg_evidence_target_follows_the_segment_reads():
+    """``segment_target="evidence"``: the segment weights' target is the share of the label's
+    probability each segment's own read holds (temperature 0: all on the best read); the match
+    term's gradient reaches the weights and not the reads, and every parameter trains."""
+    from core_models.models.temporal_granularity import segment_evidence
+
+    labels = torch.tensor([0, 1])
+    reads = torch.zeros(B, 3, K)
+    reads[0, 2, 0] = 3.0  # clip 0: segment 2 reads its label best
+    reads[1, 0, 1] = 1.0  # clip 1: segment 0, less sharply
+    reads.requires_grad_(True)
+    beta = torch.full((B, 3), 1 / 3, requires_grad=True)
+    read_ce, match = segment_evidence({"segment_reads_3": reads}, {1: torch.ones(B, 1), 3: beta}, labels)
+    p = torch.softmax(reads.detach(), -1)[torch.arange(B), :, labels]  # (B, 3) p_k(y)
+    target = p / p.sum(1, keepdim=True)
+    assert match.item() == pytest.approx(float(-(target * math.log(1 / 3)).sum(1).mean()), abs=1e-5)
+    grad_beta, grad_reads = torch.autograd.grad(match, [beta, reads], allow_unused=True)
+    assert grad_reads is None or float(grad_reads.abs().sum()) == 0.0
+    torch.testing.assert_close(grad_beta, -target / beta.detach() / B)
+    _, hard = segment_evidence({"segment_reads_3": reads}, {3: beta}, labels, temperature=0.0)
+    assert hard.item() == pytest.approx(math.log(3), abs=1e-5)  # one-hot target, uniform weights
+    assert read_ce.item() > 0
+
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, segment_target="evidence")).train()
+    batch = make_batch(model, size=32)
+    out = model(batch)
+    assert {f"segment_reads_{g}" for g in (2, 3, 4)} <= set(out.aux)
+    total, terms = model.loss(out, batch)
+    assert {"segment_reads", "segment_match"} <= set(terms)
+    total.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="segment_target"):
+        replace(base, segment_target="truth")
+
+
+def test_attention_adversary_reverses_its_gradient():
+    """The class readers learn by plain gradient descent on their cross-entropy; the attention gets
+    that gradient reversed and scaled by the weight (0: no gradient at all)."""
+    from core_models.models.class_code import AttentionAdversary
+
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 1, 2, 1])
+    weights = {"a": torch.softmax(torch.randn(4, 3), -1), "b": torch.softmax(torch.randn(4, 2), -1)}
+    grads = {}
+    for scale in (0.0, 1.0, 2.5):
+        torch.manual_seed(1)
+        adversary = AttentionAdversary({"a": 3, "b": 2}, K, scale).train()
+        inputs = {n: w.clone().requires_grad_(True) for n, w in weights.items()}
+        loss = adversary(inputs, labels)
+        loss.backward()
+        assert all(p.grad is not None for p in adversary.parameters())
+        grads[scale] = inputs["a"].grad.clone()
+        # the same readers, no reversal: the plain gradient of the loss on the weights
+        torch.manual_seed(1)
+        plain = AttentionAdversary({"a": 3, "b": 2}, K, 1.0).train()
+        x = {n: w.clone().requires_grad_(True) for n, w in weights.items()}
+        flat = {n: x[n] for n in plain.names}
+        flat["all"] = torch.cat([x["a"], x["b"]], 1)
+        ce = torch.nn.functional.cross_entropy
+        terms = [ce(plain.read[n](plain.norm[n](v)), labels) for n, v in flat.items()]
+        torch.stack(terms).mean().backward()
+        torch.testing.assert_close(grads[scale], -scale * x["a"].grad)
+    assert float(grads[0.0].abs().sum()) == 0.0 and float(grads[1.0].abs().sum()) > 0

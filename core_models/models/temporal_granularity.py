@@ -52,10 +52,22 @@ Departures and choices, with reasons:
   weights still cost little (0.00-0.05): the granularity weights remain what the model needs, and
   they name the class (0.43-0.46), while the segment weights alone name it at 0.07-0.14 against
   0.06-0.08 for the true interval.
+* Centred segment keys (``segment_key_centre``, an addition; the ``cpu`` preset since 2026-12-06):
+  each segment's RGB key is its pooled Mixed_3c feature minus the mean of its granularity's
+  segments, so the score reads how a segment differs from the rest of its clip. Outside the
+  action the subject idles (fidgets, scratches, turns), so the segments outside the truth look
+  alike and the one holding the action stands out; uncentred, the part every segment shares
+  (who the subject is, where the camera stands) dominates the key. Measured (``train --model
+  temporal_granularity --protocol cs --set segment_key_centre=true``, 4.3-5.2 min of training on
+  an Intel Xeon 2-core machine): seed 0 0.566 top-1, 0.50 of the segment weight on the truth
+  (G = 2 / 3 / 4: 0.49 / 0.52 / 0.50), seed 1 0.551, 0.45 (0.45 / 0.41 / 0.50); before, 0.531 /
+  0.568 and 0.45 / 0.45. The segment weights alone name the class at 0.08-0.12 (0.12-0.14 before).
+  Uniform segment weights still cost only 0.00-0.05, and the granularity weights still name the
+  class (0.43-0.45).
 * What else was tried for the segment weights, and not shipped (``train --model
-  temporal_granularity --protocol cs --set ...``, the ``cpu`` recipe, one seed each, 7.4-7.5 min of
-  training; shipped: 0.531 top-1, 0.45 of the segment weight on the truth interval, G = 2 / 3 / 4
-  0.46 / 0.48 / 0.41, uniform 0.33; the target asks 0.48)::
+  temporal_granularity --protocol cs --set ...``, the ``cpu`` recipe, one seed each, 4.2-7.5 min of
+  training; the preset before centring: 0.531 top-1, 0.45 of the segment weight on the truth
+  interval, G = 2 / 3 / 4 0.46 / 0.48 / 0.41, uniform 0.33; the target asks 0.48)::
 
       --set                                           top-1  share  G=2   G=3   G=4
       segment_scoring=rgb_pose                        0.480  0.44   0.38  0.46  0.49
@@ -68,6 +80,10 @@ Departures and choices, with reasons:
       (--jitter --weight-decay 0.05)                  0.439  0.47   0.51  0.44  0.46
       (--jitter --weight-decay 0.05) key_pool=max     0.573  0.41   0.39  0.38  0.45
       lambda_granularity=1.0                          0.560  0.45   0.49  0.42  0.43
+      segment_target=evidence                         0.468  0.39   0.39  0.38  0.39
+      segment_target=evidence evidence_temperature=0  0.410  0.41   0.41  0.40  0.42
+      class_code_weight=1.0                           0.425  0.34   0.33  0.34  0.36
+      segment_key_centre=true lambda_segments=-0.2    0.495  0.29   0.17  0.54  0.17
 
   Adding each segment's pose code to its key (``rgb_pose``) lets the segment weights name the
   class (0.15 for G = 4 against 0.06 from the true interval) instead of the time. Rewarding a
@@ -91,6 +107,18 @@ Departures and choices, with reasons:
   stop the granularity weights acting as a class code, does neither: the weights still name the
   class (0.40 against 0.43 shipped; all the attention together 0.38 against 0.26 and 0.06 for the truth),
   uniform segment weights still cost 0.01-0.02, and the share stays at 0.45.
+  Four more (2026-12-06, at the code of the centred keys): the segment weights taught where the
+  segments' own reads find the class (``segment_target="evidence"``: a linear head per
+  granularity classifies each segment's feature, and the weights match, by cross-entropy, the
+  share of the label's probability each read holds) move away from the truth: a segment's read
+  alone is weak (top-1 0.18-0.23, 0.29-0.36 on the segment that holds the action), so its target
+  is nearly flat (0.40 on the truth), and a one-hot target on the best read (temperature 0) makes
+  the model pool one weak segment (0.410 top-1). An adversary that tries to name the class from
+  the weights, whose gradient reaches them reversed (``class_code_weight``,
+  ``core_models.models.class_code``), makes the weights neither class-free (all the attention
+  together names the class at 0.33 against 0.26) nor placed (0.34). Centred keys with a reward
+  for a choice (``lambda_segments=-0.2``) pick the segment that differs most, which for G = 2
+  and 4 is the wrong one (0.17).
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
@@ -124,12 +152,14 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
+from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
@@ -211,10 +241,28 @@ class TemporalGranularityConfig:
             is the segment's feature (``paper``: Mixed_5c; ``cpu``: Mixed_3c).
         segment_key_pool: how a segment's RGB key (``"rgb"``, ``"rgb_pose"``) pools that map:
             ``"mean"``, as the feature the weights pool, or ``"max"`` over its steps and cells.
+        segment_target: ``"none"`` (the released code): the segment weights learn from the
+            class loss alone; ``"evidence"`` (an addition): every segment's own feature is also
+            classified by a head of its granularity, and the weights learn to match, by cross
+            entropy, the share of the label's probability each segment's read holds,
+            ``p_k(y) / sum_j p_j(y)`` (detached), so they learn *where* the class shows.
+        evidence_weight: weight of the segment reads' cross-entropy and of the weights' match
+            to their evidence (``segment_target="evidence"``).
+        segment_key_centre: subtract the mean over the granularity's segments from every
+            segment's key (``"rgb"`` / ``"rgb_pose"`` scoring), so a segment is scored by how it
+            differs from the rest of its clip.
+        class_code_weight: when above 0, an adversary tries to name the class from the segment
+            and granularity weights and the attention learns, through its reversed gradient
+            scaled by this weight, to give it nothing (``core_models.models.class_code``).
+        evidence_temperature: the target is ``softmax_k(-CE_k / temperature)``; 0 puts it all on
+            the segment whose read gives the label the highest probability.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"mixing": "gru", "segment_scoring": "summary", "feature_endpoint": "Mixed_5c"}
+    LEGACY: ClassVar[dict] = {
+        "mixing": "gru", "segment_scoring": "summary", "feature_endpoint": "Mixed_5c",
+        "segment_key_centre": False,
+    }  # fmt: skip
 
     num_classes: int
     num_joints: int = 25
@@ -237,8 +285,15 @@ class TemporalGranularityConfig:
     segment_scoring: str = "summary"
     feature_endpoint: str = "Mixed_5c"
     segment_key_pool: str = "mean"
+    segment_target: str = "none"
+    evidence_weight: float = 1.0
+    evidence_temperature: float = 1.0
+    class_code_weight: float = 0.0
+    segment_key_centre: bool = False
 
     def __post_init__(self):
+        if self.segment_target not in ("none", "evidence"):
+            raise ValueError(f"segment_target must be 'none' or 'evidence', got {self.segment_target!r}")
         if self.segment_key_pool not in ("mean", "max"):
             raise ValueError(f"segment_key_pool must be 'mean' or 'max', got {self.segment_key_pool!r}")
         if self.mixing not in ("none", "gru"):
@@ -267,6 +322,7 @@ PRESETS = {
     "cpu": TemporalGranularityConfig(
         num_classes=60, width=0.25, num_frames=24, frame_size=64, segment_frames=4, rgb_hidden=128,
         pose_hidden=64, dropout=0.3, segment_scoring="rgb", feature_endpoint="Mixed_3c",
+        segment_key_centre=True,
     ),
 }  # fmt: skip
 
@@ -324,7 +380,13 @@ class TemporalGranularity(nn.Module):
             self.segment_position = nn.ParameterDict(
                 {k: nn.Parameter(torch.randn(int(k), channels) * 0.02) for k in keys}
             )
+        if c.segment_target == "evidence":  # each segment's own read, one head per granularity
+            self.segment_head = nn.ModuleDict({k: nn.Linear(c.rgb_hidden, c.num_classes) for k in multi})
         self.granularity_score = nn.Linear(len(keys) * c.pose_hidden, len(keys))
+        if c.class_code_weight > 0:
+            sizes = {f"segments:{g}": g for g in c.granularities if g > 1}
+            sizes = {**sizes, **({"granularity": len(keys)} if len(keys) > 1 else {})}
+            self.class_code = AttentionAdversary(sizes, c.num_classes, c.class_code_weight)
         self.attend = nn.Softmax(dim=-1)  # named, so a hook can capture every attention
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(len(keys) * c.rgb_hidden, c.num_classes)
@@ -367,7 +429,7 @@ class TemporalGranularity(nn.Module):
         # the segments' RGB keys: the same means, or each map's maximum over steps and cells
         peaks = self.by_granularity(maps.amax(dim=(3, 4, 5))) if c.segment_key_pool == "max" else vectors
         pose = skeleton.flatten(2)  # (B, Ts, M*J*3)
-        codes, feats, segments = [], [], {}
+        codes, feats, segments, reads = [], [], {}, {}
         for g in c.granularities:
             key = str(g)
             steps = split_segments(pose, g, max(1, pose.shape[1] // g), dim=1)  # (B, G, Ts/G, M*J*3)
@@ -376,15 +438,18 @@ class TemporalGranularity(nn.Module):
                 dim=1,
             )  # (B, G, Hp)
             m = self.drop(_last_state(self.granularity_pose[key], s))  # (B, Hp)
+            rgb_keys = peaks[g] - peaks[g].mean(dim=1, keepdim=True) if c.segment_key_centre else peaks[g]
             if c.segment_scoring == "rgb_pose":
-                keys_in = torch.cat([peaks[g], s], dim=-1)  # (B, G, C + Hp)
+                keys_in = torch.cat([rgb_keys, s], dim=-1)  # (B, G, C + Hp)
             else:
-                keys_in = peaks[g] if c.segment_scoring == "rgb" else s  # (B, G, C) or (B, G, Hp)
+                keys_in = rgb_keys if c.segment_scoring == "rgb" else s  # (B, G, C) or (B, G, Hp)
             # (B, G); a single segment (G = 1) gets weight 1
             beta = self.attend(self._segment_logits(key, keys_in, m)) if g > 1 else m.new_ones(m.shape[0], 1)
             beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
-            h = self._segment_states(key, vectors[g])  # (B, G, Hr)
-            feats.append(torch.einsum("bg,bgh->bh", beta, self.drop(h)))  # (B, Hr)
+            h = self.drop(self._segment_states(key, vectors[g]))  # (B, G, Hr)
+            feats.append(torch.einsum("bg,bgh->bh", beta, h))  # (B, Hr)
+            if c.segment_target == "evidence" and g > 1:
+                reads[g] = self.segment_head[key](h)  # (B, G, K): each segment read alone
             codes.append(m)
             segments[g] = beta
         gamma = steer(
@@ -394,6 +459,8 @@ class TemporalGranularity(nn.Module):
         code = torch.cat(codes, dim=1)  # (B, n_G * Hp)
         logits, aux = fuse(self.head(z), self.pose_scores(code) if self.pose_scores is not None else None)
         features = z if self.pose_scores is None else torch.cat([z, code], dim=1)  # (B, D)
+        for g, r in reads.items():
+            aux[f"segment_reads_{g}"] = r
         return ModelOutput(
             logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
         )
@@ -422,7 +489,21 @@ class TemporalGranularity(nn.Module):
         if streams is not None:
             total = total + streams
         terms = {"ce": float(ce.detach()), "segment_collapse": float(seg.detach()), **stream_terms}
+        if c.segment_target == "evidence":
+            reads, match = segment_evidence(
+                out.aux, out.attention["segments"], batch["label"], c.evidence_temperature
+            )
+            total = total + c.evidence_weight * (reads + match)
+            terms.update(segment_reads=float(reads.detach()), segment_match=float(match.detach()))
         terms["granularity_collapse"] = float(gran.detach())
+        if c.class_code_weight > 0:
+            weights = {f"segments:{g}": b for g, b in out.attention["segments"].items() if int(g) > 1}
+            weights["granularity"] = out.attention["granularity"]
+            adversary = self.class_code(
+                {n: w for n, w in weights.items() if n in self.class_code.names}, batch["label"]
+            )
+            total = total + adversary
+            terms["class_code"] = float(adversary.detach())
         return total, terms
 
 
@@ -436,6 +517,37 @@ def segment_collapse(segments: dict[int, torch.Tensor]) -> torch.Tensor:
     if not terms:
         return next(iter(segments.values())).sum() * 0.0
     return torch.stack(terms).mean()
+
+
+def segment_evidence(
+    aux: dict[str, torch.Tensor],
+    segments: dict[int, torch.Tensor],
+    labels: torch.Tensor,
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The segment reads' loss and the segment weights' match to them, each a mean over G > 1.
+
+    ``aux["segment_reads_G"]`` (B, G, K) classifies every segment alone; its cross-entropy is
+    averaged over the segments. The target of the weights beta_G (B, G) is the share of the
+    label's probability each read holds, ``softmax_k(-CE_k / temperature)`` (detached; temperature
+    0: all on the best read): the weights learn where
+    the reads find the class, and no gradient reaches the reads through it.
+    """
+    read_terms, match_terms = [], []
+    for g, beta in segments.items():
+        if int(g) <= 1:
+            continue
+        logits = aux[f"segment_reads_{g}"]  # (B, G, K)
+        each = F.cross_entropy(
+            logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]), reduction="none"
+        ).view(logits.shape[:2])  # (B, G)
+        read_terms.append(each.mean())
+        if temperature > 0:
+            target = torch.softmax(-each.detach() / temperature, dim=1)  # (B, G)
+        else:
+            target = F.one_hot(each.detach().argmin(dim=1), logits.shape[1]).to(beta.dtype)
+        match_terms.append(-(target * beta.clamp_min(1e-8).log()).sum(dim=1).mean())
+    return torch.stack(read_terms).mean(), torch.stack(match_terms).mean()
 
 
 def granularity_collapse(granularity: torch.Tensor) -> torch.Tensor:
