@@ -58,7 +58,7 @@ Departures and choices, with reasons:
   action the subject idles (fidgets, scratches, turns), so the segments outside the truth look
   alike and the one holding the action stands out; uncentred, the part every segment shares
   (who the subject is, where the camera stands) dominates the key. Measured (``train --model
-  temporal_granularity --protocol cs --set segment_key_centre=true``, 4.3-5.2 min of training on
+  temporal_granularity --protocol cs --set segment_key_centre=true``, 4.9-5.2 min of training on
   an Intel Xeon 2-core machine): seed 0 0.566 top-1, 0.50 of the segment weight on the truth
   (G = 2 / 3 / 4: 0.49 / 0.52 / 0.50), seed 1 0.551, 0.45 (0.45 / 0.41 / 0.50); before, 0.531 /
   0.568 and 0.45 / 0.45. The segment weights alone name the class at 0.08-0.12 (0.12-0.14 before).
@@ -84,6 +84,7 @@ Departures and choices, with reasons:
       segment_target=evidence evidence_temperature=0  0.410  0.41   0.41  0.40  0.42
       class_code_weight=1.0                           0.425  0.34   0.33  0.34  0.36
       segment_key_centre=true lambda_segments=-0.2    0.495  0.29   0.17  0.54  0.17
+      segment_key_centre=true segment_key_pool=max    0.440  0.46   0.51  0.42  0.46
 
   Adding each segment's pose code to its key (``rgb_pose``) lets the segment weights name the
   class (0.15 for G = 4 against 0.06 from the true interval) instead of the time. Rewarding a
@@ -107,18 +108,18 @@ Departures and choices, with reasons:
   stop the granularity weights acting as a class code, does neither: the weights still name the
   class (0.40 against 0.43 shipped; all the attention together 0.38 against 0.26 and 0.06 for the truth),
   uniform segment weights still cost 0.01-0.02, and the share stays at 0.45.
-  Four more (2026-12-06, at the code of the centred keys): the segment weights taught where the
-  segments' own reads find the class (``segment_target="evidence"``: a linear head per
-  granularity classifies each segment's feature, and the weights match, by cross-entropy, the
-  share of the label's probability each read holds) move away from the truth: a segment's read
-  alone is weak (top-1 0.18-0.23, 0.29-0.36 on the segment that holds the action), so its target
-  is nearly flat (0.40 on the truth), and a one-hot target on the best read (temperature 0) makes
-  the model pool one weak segment (0.410 top-1). An adversary that tries to name the class from
-  the weights, whose gradient reaches them reversed (``class_code_weight``,
-  ``core_models.models.class_code``), makes the weights neither class-free (all the attention
-  together names the class at 0.33 against 0.26) nor placed (0.34). Centred keys with a reward
-  for a choice (``lambda_segments=-0.2``) pick the segment that differs most, which for G = 2
-  and 4 is the wrong one (0.17).
+  Five more (2026-12-06, at the code of the centred keys; the fifth, centred max-pooled keys, is
+  in the table only): the segment weights taught where the segments' own reads find the class
+  (``segment_target="evidence"``: a linear head per granularity classifies each segment's feature,
+  and the weights match, by cross-entropy, the share of the label's probability each read holds)
+  move away from the truth: a segment's read alone is weak (top-1 0.18-0.23, 0.29-0.36 on the
+  segment that holds the action), so its target is nearly flat (0.40 on the truth), and a one-hot
+  target on the best read (temperature 0) makes the model pool one weak segment (0.410 top-1). An
+  adversary that tries to name the class from the weights, whose gradient reaches them reversed
+  (``class_code_weight``, ``core_models.models.class_code``), makes the weights neither class-free
+  (all the attention together names the class at 0.33 against 0.26) nor placed (0.34). Centred
+  keys with a reward for a choice (``lambda_segments=-0.2``) pick the segment that differs most,
+  which for G = 2 and 4 is the wrong one (0.17).
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
@@ -248,14 +249,14 @@ class TemporalGranularityConfig:
             ``p_k(y) / sum_j p_j(y)`` (detached), so they learn *where* the class shows.
         evidence_weight: weight of the segment reads' cross-entropy and of the weights' match
             to their evidence (``segment_target="evidence"``).
+        evidence_temperature: the target is ``softmax_k(-CE_k / temperature)``; 0 puts it all on
+            the segment whose read gives the label the highest probability.
         segment_key_centre: subtract the mean over the granularity's segments from every
             segment's key (``"rgb"`` / ``"rgb_pose"`` scoring), so a segment is scored by how it
             differs from the rest of its clip.
         class_code_weight: when above 0, an adversary tries to name the class from the segment
             and granularity weights and the attention learns, through its reversed gradient
             scaled by this weight, to give it nothing (``core_models.models.class_code``).
-        evidence_temperature: the target is ``softmax_k(-CE_k / temperature)``; 0 puts it all on
-            the segment whose read gives the label the highest probability.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -288,8 +289,8 @@ class TemporalGranularityConfig:
     segment_target: str = "none"
     evidence_weight: float = 1.0
     evidence_temperature: float = 1.0
-    class_code_weight: float = 0.0
     segment_key_centre: bool = False
+    class_code_weight: float = 0.0
 
     def __post_init__(self):
         if self.segment_target not in ("none", "evidence"):
@@ -530,8 +531,8 @@ def segment_evidence(
     ``aux["segment_reads_G"]`` (B, G, K) classifies every segment alone; its cross-entropy is
     averaged over the segments. The target of the weights beta_G (B, G) is the share of the
     label's probability each read holds, ``softmax_k(-CE_k / temperature)`` (detached; temperature
-    0: all on the best read): the weights learn where
-    the reads find the class, and no gradient reaches the reads through it.
+    0: all on the best read): the weights learn where the reads find the class, and no gradient
+    reaches the reads through that match.
     """
     read_terms, match_terms = [], []
     for g, beta in segments.items():
