@@ -356,6 +356,20 @@ def test_tg_segment_features_from_an_earlier_endpoint():
         TemporalGranularity(replace(base, feature_endpoint="Mixed_9z"))
 
 
+def segment_keys_read(model, batch) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``batch`` and return the keys each granularity's segment score read."""
+    seen, score = {}, model._segment_logits
+
+    def recording(key, keys, query):
+        seen[key] = keys
+        return score(key, keys, query)
+
+    model._segment_logits = recording
+    with torch.no_grad():
+        check_output(model(batch), B, K)
+    return seen
+
+
 def test_tg_segment_keys_from_the_maps_peak():
     """``segment_key_pool="max"``: a segment's score reads the maximum of its map over steps and
     cells, while the feature the weights pool stays the map's mean."""
@@ -372,15 +386,7 @@ def test_tg_segment_keys_from_the_maps_peak():
     for g, v in model.segment_features(crops).items():
         torch.testing.assert_close(mean[g], v)
         assert bool((peak[g] >= v - 1e-6).all()) and not torch.allclose(peak[g], v)
-    seen, score = {}, model._segment_logits
-
-    def recording(key, keys, query):  # what each granularity's score reads
-        seen[key] = keys
-        return score(key, keys, query)
-
-    model._segment_logits = recording
-    with torch.no_grad():
-        check_output(model(batch), B, K)
+    seen = segment_keys_read(model, batch)
     for g in (2, 3, 4):
         torch.testing.assert_close(seen[str(g)], peak[g])
     with pytest.raises(ValueError, match="segment_key_pool"):
@@ -494,15 +500,7 @@ def test_tg_centred_segment_keys():
     model = TemporalGranularity(replace(base, segment_key_centre=True)).eval()
     batch = make_batch(model, size=32)
     vectors = model.segment_features(batch["crops"][:, 0])
-    seen, score = {}, model._segment_logits
-
-    def recording(key, keys, query):
-        seen[key] = keys
-        return score(key, keys, query)
-
-    model._segment_logits = recording
-    with torch.no_grad():
-        check_output(model(batch), B, K)
+    seen = segment_keys_read(model, batch)
     for g in (2, 3, 4):
         torch.testing.assert_close(seen[str(g)], vectors[g] - vectors[g].mean(dim=1, keepdim=True))
         zero = torch.zeros(B, vectors[g].shape[-1])
