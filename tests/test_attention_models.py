@@ -542,6 +542,8 @@ def test_tg_evidence_target_follows_the_segment_reads():
     assert all(p.grad is not None for p in model.parameters())
     with pytest.raises(ValueError, match="segment_target"):
         replace(base, segment_target="truth")
+    with pytest.raises(ValueError, match="evidence_temperature"):
+        replace(base, evidence_temperature=-1.0)
 
 
 def test_attention_adversary_reverses_its_gradient():
