@@ -150,6 +150,37 @@ def centre_weights(h: int, w: int) -> np.ndarray:
     return np.outer(middle_weights(h), middle_weights(w))
 
 
+def _compact(part_joints: Sequence[Sequence[int]]) -> list[int]:
+    return [p for p, js in enumerate(part_joints) if len(js) <= SPATIAL_PART_JOINTS]
+
+
+def _true_cells(
+    f: int,
+    size: tuple[int, int],
+    view_boxes: np.ndarray,
+    joints2d: np.ndarray,
+    truth_parts: np.ndarray,
+    compact: Sequence[int],
+    part_joints: Sequence[Sequence[int]],
+) -> np.ndarray | None:
+    """bool (h, w): the cells of a map laid over frame ``f``'s input square that hold a joint of a
+    compact part carrying the action there; None when no such joint is inside the square."""
+    h, w = size
+    joints = sorted({j for p in compact if truth_parts[f, p] for j in part_joints[p]})
+    x0, y0, x1, y1 = (float(v) for v in view_boxes[f])
+    if not joints or not x1 > x0 or not y1 > y0:
+        return None
+    pts = joints2d[f, joints]
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    u, v = (pts[:, 0] - x0) / (x1 - x0), (pts[:, 1] - y0) / (y1 - y0)
+    inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
+    if not inside.any():
+        return None
+    true = np.zeros((h, w), bool)
+    true[(v[inside] * h).astype(int), (u[inside] * w).astype(int)] = True
+    return true
+
+
 def spatial_part_scores(
     spatial: np.ndarray,
     view_boxes: np.ndarray,
@@ -191,25 +222,16 @@ def spatial_part_scores(
         raise ValueError(f"spatial must be (T', h, w) or (h, w), got {np.shape(spatial)}")
     steps, h, w = maps.shape
     frames = np.asarray(frame_index, dtype=int)
-    compact = [p for p, js in enumerate(part_joints) if len(js) <= SPATIAL_PART_JOINTS]
+    compact = _compact(part_joints)
     centre = centre_weights(h, w)
     share, uniform, prior = [], [], []
     start, end = interval
     for k, f in enumerate(frames):
         if not start <= f < end:
             continue
-        joints = sorted({j for p in compact if truth_parts[f, p] for j in part_joints[p]})
-        x0, y0, x1, y1 = (float(v) for v in view_boxes[f])
-        if not joints or not x1 > x0 or not y1 > y0:
+        true = _true_cells(f, (h, w), view_boxes, joints2d, truth_parts, compact, part_joints)
+        if true is None:
             continue
-        pts = joints2d[f, joints]
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        u, v = (pts[:, 0] - x0) / (x1 - x0), (pts[:, 1] - y0) / (y1 - y0)
-        inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
-        if not inside.any():
-            continue
-        true = np.zeros((h, w), bool)
-        true[(v[inside] * h).astype(int), (u[inside] * w).astype(int)] = True
         m = maps[min(k * steps // len(frames), steps - 1)]
         share.append(float(m[true].sum()))
         uniform.append(float(true.mean()))
@@ -225,8 +247,37 @@ def spatial_part_scores(
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# attention as a class code
+def spatial_truth_maps(
+    shape: tuple[int, int, int],
+    view_boxes: np.ndarray,
+    frame_index: np.ndarray,
+    joints2d: np.ndarray,
+    truth_parts: np.ndarray,
+    part_joints: Sequence[Sequence[int]],
+    interval: tuple[int, int],
+) -> np.ndarray:
+    """(T', h, w) the ground-truth spatial attention at a map's resolution, as
+    :func:`class_predictability` reads it beside the model's maps.
+
+    The true cells are those :func:`spatial_part_scores` scores a map on. Each feature step's map
+    spreads its weight over the true cells of the step's RGB samples inside the truth interval, a
+    cell by how many of those samples it holds a true joint in; a step with none (outside the
+    interval, or an action carried by spanning parts alone) is uniform, as the ground truth says
+    nothing about where to look there. Arguments as :func:`spatial_part_scores`; ``shape`` is
+    ``(T', h, w)`` of the model's maps.
+    """
+    steps, h, w = shape
+    frames = np.asarray(frame_index, dtype=int)
+    compact = _compact(part_joints)
+    counts = np.zeros((steps, h, w))
+    start, end = interval
+    for k, f in enumerate(frames):
+        if start <= f < end:
+            true = _true_cells(f, (h, w), view_boxes, joints2d, truth_parts, compact, part_joints)
+            if true is not None:
+                counts[min(k * steps // len(frames), steps - 1)] += true
+    totals = counts.sum(axis=(1, 2), keepdims=True)
+    return np.where(totals > 0, counts / np.maximum(totals, 1e-12), 1.0 / (h * w))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +351,10 @@ def glimpse_person_scores(glimpses: np.ndarray, joints2d: np.ndarray) -> dict[st
     if not share:
         return None
     return {"share": float(np.mean(share)), "uniform": float(np.mean(uniform)), "best": float(np.mean(best))}
+
+
+# ---------------------------------------------------------------------------------------------
+# attention as a class code
 
 
 def class_predictability(

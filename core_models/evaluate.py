@@ -305,15 +305,48 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
     return results
 
 
+def spatial_truth_features(model, reader, refs, items, shape: tuple[int, ...]) -> np.ndarray | None:
+    """(N, T' h w) per clip of ``refs``, the ground-truth spatial attention at the resolution of the
+    model's maps (``attention_scores.spatial_truth_maps``), or None when the clips carry no
+    per-frame ground truth (real datasets) or the model reads no frames.
+
+    ``items``: the evaluation dataset over ``refs`` (its items say which frames the model read);
+    ``shape``: one clip's captured maps, ``(T', h, w)`` or ``(h, w)``.
+    """
+    from core_models.inspect import view_boxes_of
+
+    shape = tuple(shape) if len(shape) == 3 else (1, *shape)
+    rows = []
+    for i, ref in enumerate(refs):
+        clip = reader.load(ref)
+        boxes = view_boxes_of(model, clip)
+        if clip.truth is None or clip.joints2d is None or boxes is None:
+            return None
+        frames = items[i]["frame_index"].numpy()
+        joints = [clip.layout.part(n).joints for n in clip.truth.part_names]
+        maps = scores.spatial_truth_maps(
+            shape, boxes, frames, clip.joints2d[:, 0], clip.truth.parts, joints, clip.truth.interval
+        )
+        rows.append(maps.reshape(-1))
+    return np.stack(rows) if rows else None
+
+
 def class_code_check(
-    table: pd.DataFrame, captured: dict[str, torch.Tensor], part_names: list[str]
+    table: pd.DataFrame,
+    captured: dict[str, torch.Tensor],
+    part_names: list[str],
+    spatial_truth: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """How well the attention alone predicts the class, next to the ground-truth attention.
 
     Per steerable kind (and all together): cross-validated nearest-class-mean accuracy over
     subjects on the attention weights (``attention``) and, where the ground truth says where the
-    evidence is (parts, temporal steps, segments), on the ground-truth attention at the same
-    resolution (``truth``). ``chance`` is one over the number of classes present.
+    evidence is (parts, temporal steps, segments, and spatial maps when ``spatial_truth`` holds
+    the true maps of :func:`spatial_truth_features`), on the ground-truth attention at the same
+    resolution (``truth``). ``all`` compares every kind together with every kind that has a
+    truth; a kind without one (temporal granularity's granularity weights) adds nothing to the
+    truth's side, as uniform weights would not. ``chance`` is one over the number of classes
+    present.
     """
     labels = table["label"].to_numpy()
     groups = table["subject"].astype(str).to_numpy()
@@ -326,7 +359,10 @@ def class_code_check(
             x = t.mean(1).numpy()
         entry = {"attention": scores.class_predictability(x, labels, groups)}
         feats_all.append(x)
-        if has_truth and (name in ("parts", "temporal") or name.startswith("segments:")):
+        if name == "spatial" and spatial_truth is not None:
+            entry["truth"] = scores.class_predictability(spatial_truth, labels, groups)
+            truth_all.append(spatial_truth)
+        elif has_truth and (name in ("parts", "temporal") or name.startswith("segments:")):
             intervals = np.stack(table["truth_interval"].to_numpy())
             if name == "parts":
                 tx = scores.truth_attention_features(table["truth_parts"], intervals, part_names=part_names)
@@ -568,10 +604,15 @@ def evaluate_checkpoint(
             keep_in_memory=memo, memory_budget=budget, reads=reads,
         )  # fmt: skip
         ordered = pd.DataFrame(rows).set_index("clip").loc[[r.name for r in refs]].reset_index()
+        has_truth = "truth_interval" in ordered and ordered["truth_interval"].notna().all()
+        true_maps = (
+            spatial_truth_features(model, reader, refs, full, captured["spatial"].shape[1:])
+            if "spatial" in captured and has_truth else None
+        )  # fmt: skip
         metrics["attention_checks"] = {
             "interventions": intervene(model, full, captured, batch_size=batch_size, device=device,
                                        progress=progress, workers=workers),
-            "class_code": class_code_check(ordered, captured, part_names),
+            "class_code": class_code_check(ordered, captured, part_names, true_maps),
         }  # fmt: skip
     metrics.update(
         split=split, data=data, protocol=protocol, root=str(root), checkpoint=str(checkpoint),

@@ -162,7 +162,10 @@ def check_fits(model: nn.Module, clip: Clip) -> None:
             )
 
 
-def _view_boxes(model: nn.Module, clip: Clip) -> np.ndarray | None:
+def view_boxes_of(model: nn.Module, clip: Clip) -> np.ndarray | None:
+    """(T, 4) per clip frame, the pixel box of the square ``model`` reads (its RGB input's centre
+    square, or the person crop of a model that reads the whole body's crop alone); None for a
+    model without video or a clip without frames."""
     spec = model.input_spec
     if not spec.needs_video or clip.frames is None:
         return None
@@ -228,7 +231,7 @@ def inspect_clip(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> In
         attention=attention, streams=streams,
         frame_index=item["frame_index"].numpy() if "frame_index" in item else None,
         skeleton_index=item["skeleton_index"].numpy() if "skeleton_index" in item else None,
-        view_boxes=_view_boxes(model, clip), part_boxes=boxes, part_names=parts, seconds=seconds,
+        view_boxes=view_boxes_of(model, clip), part_boxes=boxes, part_names=parts, seconds=seconds,
         ood=verdict, trained_on=loaded.trained_on,
         logits=out.logits.float()[0].cpu().numpy(), fusion=fusion,
         stream_logits={s: z.float()[0].cpu().numpy() for s, z in per_stream.items()},

@@ -98,6 +98,34 @@ def test_spatial_map_scored_on_the_cells_of_the_acting_part():
         scores.spatial_part_scores(np.zeros(4), box, frame_index, joints, parts, [(0, 1)], (4, 10))
 
 
+def test_spatial_truth_maps_spread_each_step_over_its_true_cells():
+    # the frame and joints of the test above: the hand (joints 0-1) bottom-right, the head top-left
+    T, J = 12, 4
+    box = np.tile([0.0, 0.0, 40.0, 40.0], (T, 1))
+    joints = np.full((T, J, 2), 35.0)
+    joints[:, 2:] = 5.0
+    joints[8:, :2] = 15.0  # on frames 8-11 the hand is in cell (1, 1)
+    parts = np.zeros((T, 2), bool)
+    parts[4:10, 0] = True
+    frame_index = np.arange(8) + 2  # step 0 = frames 2-5, step 1 = frames 6-9
+    pj = [(0, 1), (2, 3)]
+    maps = scores.spatial_truth_maps((2, 4, 4), box, frame_index, joints, parts, pj, (4, 10))
+    assert maps.shape == (2, 4, 4)
+    np.testing.assert_allclose(maps.sum(axis=(1, 2)), 1.0)
+    assert maps[0, 3, 3] == 1.0  # frames 4-5: the hand bottom-right
+    assert maps[1, 3, 3] == maps[1, 1, 1] == 0.5  # frames 6-7 bottom-right, 8-9 in (1, 1)
+    # a step with no sample inside the interval says nothing: uniform
+    late = scores.spatial_truth_maps((2, 4, 4), box, frame_index, joints, parts, pj, (8, 10))
+    np.testing.assert_allclose(late[0], 1 / 16)
+    assert late[1, 1, 1] == 1.0
+    # an action of a spanning part alone, or a hand outside the square: uniform everywhere
+    wide = scores.spatial_truth_maps((2, 4, 4), box, frame_index, np.full((T, 6, 2), 5.0),
+                                     np.ones((T, 1), bool), [range(6)], (0, T))  # fmt: skip
+    out = scores.spatial_truth_maps((2, 4, 4), box + 100, frame_index, joints, parts, pj, (4, 10))
+    np.testing.assert_allclose(wide, 1 / 16)
+    np.testing.assert_allclose(out, 1 / 16)
+
+
 def test_class_predictability_tells_a_class_code_from_a_place():
     rng = np.random.default_rng(0)
     n, k = 300, 5
@@ -266,6 +294,9 @@ def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_pa
         assert 0.0 <= code["truth"] <= 1.0 and 0.0 <= code["attention"] <= 1.0
     else:
         assert all("middle" in m["attention_scores"][k] for k in kinds)
+    if name == "separable_sta-cs":  # the maps beside the true maps at their resolution
+        code = checks["class_code"]
+        assert "truth" in code["spatial"] and "truth" in code["all"]
     # the v1 checkpoints fuse a pose classifier, reported stream by stream; the v2 ones classify
     # from the attended RGB path alone and have no streams to report
     fused = build_from_checkpoint(load_checkpoint(ck), ck).config.pose_scores
