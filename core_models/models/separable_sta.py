@@ -105,8 +105,10 @@ Departures and choices, with reasons:
   0.163 and 0.229 / 0.221, and a clip of the same class's 0.184 (CS) and 0.195 (CV) on seed 0:
   each clip's own attention is what the model needs. The figures below are seed 0's. The steps
   put 0.65 (CS) / 0.65 (CV) of their weight on the truth interval (uniform 0.33, middle
-  0.37-0.38, was 0.82), and the weights still name the class (0.28 / 0.32 against 0.06 / 0.08
-  for the true interval).
+  0.37-0.38, was 0.82), and the weights name the class at 0.28 / 0.32, against 0.22 / 0.30 for
+  the ground truth at their resolution (the true maps, the cells of the acting parts' joints per
+  step, with the true interval): the maps alone are at the truth's level (0.28 / 0.31 against
+  0.23 / 0.31), the steps above it (0.13 / 0.13 against 0.06 / 0.08).
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
