@@ -51,7 +51,7 @@ READS = {
     "stn": ("video", "joints2d"),
     "self_attention": ("video", "joints2d"),
     "two_stream": ("video",),
-    "late_fusion": ("video",),
+    "late_fusion": ("video", "joints2d"),
     "glimpse_clouds": ("video",),
 }
 JOINTS_OF_DATA = {"synth": 25, "ntu": 25, "nucla": 20, "smarthome": 13}

@@ -52,7 +52,7 @@ def test_noise_is_none_of_the_classes_the_model_knows(browser, app_url, tmp_path
     settle(page)
     box = sidebar.locator("[data-testid=stSelectbox] input").last  # the model
     box.click()
-    box.fill("late_fusion-cs")  # a whole-frame model that learnt its classes
+    box.fill("i3d-cs")  # a whole-frame model that learnt its classes
     page.keyboard.press("Enter")
     page.get_by_text("None of the classes this model knows").first.wait_for(timeout=90_000)
     settle(page)

@@ -136,9 +136,9 @@ def skeleton_model():
 
 
 def test_a_test_clip_is_familiar_and_noise_is_not(skeleton_model):
-    # a whole-frame model that learnt its classes (the v2 I3D stayed at chance: a model that learnt
-    # nothing has no notion of familiar, and its statistics do not set noise apart)
-    i3d = load_model(CHECKPOINTS / "late_fusion-cs" / "model.pt", "late_fusion-cs")
+    # a whole-frame model that learnt its classes (a model that learnt nothing, as the first v2
+    # I3D at chance, has no notion of familiar, and its statistics do not set noise apart)
+    i3d = load_model(CHECKPOINTS / "i3d-cs" / "model.pt", "i3d-cs")
     familiar = [
         inspect_clip(skeleton_model, dataset_clip(n))
         for n in ("S003C001P003R001A001", "S006C002P006R002A023")

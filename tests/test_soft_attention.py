@@ -325,6 +325,8 @@ def test_fused_probabilities_are_the_mean_of_the_streams(name, streams):
     torch.manual_seed(0)
     model = build_model(name, "cpu", num_classes=K).eval()
     batch = {"rgb": _rgb(2, 4, 32), "label": torch.tensor([1, 4])}
+    if "crops" in model.inputs:  # the person crop (late fusion's cpu preset), one part
+        batch = {"crops": batch["rgb"][:, None], "label": batch["label"]}
     if "flow" in model.inputs:
         batch["flow"] = torch.rand(2, 2 * model.config.flow_frames * model.config.flow_stacks, 32, 32) * 2 - 1
     with torch.no_grad():
@@ -336,15 +338,20 @@ def test_fused_probabilities_are_the_mean_of_the_streams(name, streams):
     assert {"ce", *(f"ce_{s}" for s in streams)} <= set(terms)
 
 
-def test_late_fusion_can_read_the_person_crop():
-    """``person_crop`` gives both streams the full-body crop; the presets keep whole frames."""
-    from dataclasses import replace
+def test_late_fusion_reads_the_person_crop_in_the_cpu_preset():
+    """``person_crop`` gives both streams the full-body crop (``cpu``); ``paper`` and checkpoints
+    saved before the field read whole frames."""
+    from dataclasses import asdict
 
+    from core_models.checkpoint import restore_config
     from core_models.models.late_fusion import PRESETS, LateFusion
 
-    assert build_model("late_fusion", "cpu", num_classes=K).inputs == ("rgb",)
-    model = LateFusion(replace(PRESETS["cpu"], num_classes=K, person_crop=True)).eval()
+    assert build_model("late_fusion", "paper", num_classes=K).inputs == ("rgb",)
+    model = build_model("late_fusion", "cpu", num_classes=K).eval()
     assert model.inputs == ("crops",) and model.input_spec.crops.parts == ("full_body",)
+    saved = {k: v for k, v in asdict(model.config).items() if k != "person_crop"}
+    old = LateFusion(restore_config(PRESETS["cpu"], saved, legacy=True))
+    assert old.inputs == ("rgb",) and old.input_spec.crops is None
     crop = _rgb(2, 8, 48)
     with torch.no_grad():
         out = model({"crops": crop[:, None]})

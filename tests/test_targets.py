@@ -73,6 +73,7 @@ def test_targets_met_when_every_part_is_met_and_measured():
         (lambda rows: rows["part_attention"]["metrics"]["attention_scores"]["temporal"].update(share=0.4),
          "time on the truth"),  # part attention's steps (attend_time) count too
         (lambda rows: rows["two_stream"]["metrics"].update(top1=0.5), "baselines credible"),
+        (lambda rows: rows["late_fusion"]["metrics"].update(top1=0.2), "baselines credible"),
         (lambda rows: rows["i3d-cv"]["metrics"].update(top1=0.6), "views"),
         (lambda rows: rows["i3d"].update(train_seconds=1500.0), "time"),
     ],

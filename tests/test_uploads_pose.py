@@ -52,7 +52,7 @@ def test_noise_is_none_of_the_classes_the_model_knows(tmp_path):
         "video": str(write_video(tmp_path / "noise.avi", frames, 30)),
         "skeleton": None,
     }
-    at = run("pages/clip.py", clip_source=source, model_name="late_fusion-cs")  # whole frames, no pose
+    at = run("pages/clip.py", clip_source=source, model_name="i3d-cs")  # whole frames, no pose
     assert "None of the classes this model knows" in at.warning[0].value
     assert at.subheader[0].value.startswith("(closest known class) Groundtruth: unknown - Prediction:")
     notes = " ".join(c.value for c in at.caption)

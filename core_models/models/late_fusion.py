@@ -20,28 +20,31 @@ Presets:
 * ``paper``: I3D at full width on 64 x 224^2; the 2D stream is the Xception-style separable net of
   ``core_models.backbones.cnn2d`` (:data:`~core_models.backbones.cnn2d.XCEPTION`, 2048 features;
   about 20.7M parameters against Xception's 22.9M, see there) on 16 of the 64 frames.
-* ``cpu``: I3D at width 0.125 on 8 x 48^2; a four-layer separable stack on 4 of the frames.
+* ``cpu``: I3D at width 0.125 on 8 x 48^2 of the person-centred full-body crop
+  (``person_crop``, as STN, the soft-attention LSTM and self-attention of the same teaching line
+  read it); a four-layer separable stack on 4 of the frames. ``paper`` reads whole frames, as the
+  paper does. Checkpoints from before the field rebuild the whole-frame model (``LEGACY``).
 
 Departures, with reasons: Xception itself is not reproduced layer for layer (no pretrained
 weights could be loaded anyway) -- a separable-convolution residual net of the same entry /
 middle / exit shape stands in for it; the 2D stream reads a subset of the clip's frames (F of T)
 because running it on all 64 frames costs more than the I3D for no new information at test time.
 
-Measured, not shipped: the I3D baseline's recipe (3e-4, jitter, weight decay 0.05; ``train --model
-late_fusion --protocol cs --lr 3e-4 --jitter --weight-decay 0.05``) gives 0.109 on the CS split
-(2.4 min, stopped by patience after 22 epochs, best validation 0.13), against the shipped 0.148
-with the default recipe: at 8 x 48^2 whole frames the subject is a few pixels tall for both streams.
-Given the person crop instead (``person_crop``; ``train --model late_fusion --protocol cs --set
-person_crop=true``, at 08e9eee, 2026-12-05): 0.366 CS against the shipped 0.131, validation
-levelling off at 0.43 (epoch 34 of 41, the 2,400-step budget) in 6.1 min of training against 2.5,
-as STN gained from it (``stn.py``). Not shipped: its two rows would add about 7.5 minutes of wall
-time to the whole ``reproduce``, already 2.8 minutes over its 150-minute target since STN's rows
-read the crop; the option stays for anyone who can spend them.
+Why the crop in ``cpu``: on the whole 48^2 frame the subject is a few pixels tall for both
+streams, and the recipes tried there stay near chance: the default recipe's 0.131 CS / 0.182 CV
+(the rows shipped until the crop, 235b7e3; 0.148 at ef17eae), the I3D baseline's recipe (3e-4,
+jitter, weight decay 0.05; ``train --model late_fusion --protocol cs --lr 3e-4 --jitter
+--weight-decay 0.05 --set person_crop=false``) 0.109 CS (2.4 min, stopped by patience after 22
+epochs, best validation 0.13). The crop at the same size and recipe (``train --model late_fusion
+--protocol cs --set person_crop=true`` at 08e9eee): 0.366 CS, validation levelling off at 0.43
+(epoch 34 of 41, the 2,400-step budget), 6.1 min of training against 2.5. The rows shipped now
+and their times are in ``checkpoints/manifest.json`` and the README.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -73,8 +76,11 @@ class LateFusionConfig:
         frames_2d: frames the 2D network reads (spread over the clip).
         dropout: before each classifier.
         person_crop: both streams read the person-centred full-body crop instead of the whole
-            frame (``core_models.models.inputs``; off in both presets, see the module docstring).
+            frame (``core_models.models.inputs``; the ``cpu`` preset, see the module docstring).
     """
+
+    # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
+    LEGACY: ClassVar[dict] = {"person_crop": False}
 
     num_classes: int
     width: float = 1.0
@@ -96,6 +102,7 @@ PRESETS = {
         layers=SMALL_SEPARABLE,
         frames_2d=4,
         dropout=0.3,
+        person_crop=True,
     ),
 }
 
