@@ -11,7 +11,7 @@ from app_support.gallery import gallery, notes_of
 from app_support.navigation import open_clip, through_router
 from viz import confusion as cf
 from viz import gallery as vg
-from viz.checks import checks_figure, checks_table, shares_table
+from viz.checks import checks_figure, checks_table, class_code_table, shares_table
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
@@ -176,6 +176,16 @@ else:
     figure = checks_figure({n: metrics_by[n] for n in checks.index})
     ui.figure(figure, "attention-checks", "compare_checks_fig")
     ui.table(checks.reset_index().round(3), "attention-checks", key="compare_checks")
+    code = class_code_table(metrics_by)
+    if not code.empty:
+        st.caption(
+            "Which weights carry the class, kind by kind: each kind alone and all together, beside the "
+            "ground-truth attention at the same resolution (the true parts; the truth interval's share of "
+            "each step or segment; for a spatial map, the cells holding the joints of the parts that act). "
+            "A positive excess is class information the truth does not hold; a kind without a ground truth "
+            "(temporal granularity's granularity weights) has nothing to be compared with."
+        )
+        ui.table(code.round(3), "attention-class-code", key="compare_class_code")
     shares = shares_table(metrics_by)
     if not shares.empty:
         st.caption("Share of attention on the ground truth, next to what uniform weights, the best weighting "

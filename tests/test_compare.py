@@ -158,6 +158,26 @@ def test_accuracy_frames():
 
 
 @needs_shipped
+def test_class_code_table_puts_each_kind_beside_its_truth():
+    from viz.checks import class_code_table
+
+    metrics = {
+        "tg": {"attention_checks": {"class_code": {
+            "chance": 1 / 14, "segments:2": {"attention": 0.12, "truth": 0.08},
+            "granularity": {"attention": 0.45}, "all": {"attention": 0.35, "truth": 0.06},
+        }}},
+        "i3d": {"top1": 0.4},  # no attention checks: no rows
+    }  # fmt: skip
+    t = class_code_table(metrics).set_index("attention")
+    assert list(t.index) == ["segments:2", "granularity", "all"] and set(t["model"]) == {"tg"}
+    assert t.loc["segments:2", "excess"] == pytest.approx(0.04)
+    assert np.isnan(t.loc["granularity", "class from the true weights"]) and np.isnan(
+        t.loc["granularity", "excess"]
+    )
+    assert t.loc["granularity", "compared with"].startswith("nothing")
+    assert class_code_table({"i3d": {"top1": 0.4}}).empty
+
+
 def test_confusion_from_table_matches_the_shipped_metrics():
     m = json.loads((SHIPPED / "metrics.json").read_text())
     t = pd.read_parquet(SHIPPED / "predictions.parquet")
@@ -216,6 +236,10 @@ def test_compare_page_lays_out_models_and_lists_the_clips_behind_a_cell_as_a_gal
     ]
     keys = [b.proto.id for b in at.get("download_button")]
     assert len(keys) == len(set(keys)) >= 8
+    # the class code kind by kind, each beside its truth (part attention: its parts and its steps)
+    code = next(d.value for d in at.dataframe if "class from the true weights" in d.value.columns)
+    mine = code[code["model"] == "part_attention-cs"].set_index("attention")
+    assert {"parts", "temporal", "all"} <= set(mine.index) and mine["excess"].notna().all()
 
     t = pd.read_parquet(SHIPPED / "predictions.parquet")
     truth, pred = cf.commonest_mistake(cf.confusion_from_table(t, 14))

@@ -60,6 +60,31 @@ def checks_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
 
 
+def class_code_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per (model, kind of attention, and ``all`` of them together): how well those
+    weights alone predict the class, next to the ground-truth attention at the same resolution
+    and chance, and by how much they exceed the truth (``excess``). A kind with no ground truth
+    (temporal granularity's granularity weights) has no comparison: ``truth`` and ``excess`` are
+    empty and ``compared with`` says so."""
+    rows = []
+    for name, m in models.items():
+        code = (m.get("attention_checks") or {}).get("class_code") or {}
+        for kind, entry in code.items():
+            if kind == "chance" or not isinstance(entry, dict):
+                continue
+            truth = entry.get("truth")
+            missing = truth is None
+            rows.append({
+                "model": name, "attention": kind, "class from these weights": entry.get("attention"),
+                "class from the true weights": float("nan") if missing else truth,
+                "chance": code.get("chance"),
+                "excess": float("nan") if missing else entry.get("attention") - truth,
+                "compared with": "nothing: no ground truth for this kind" if missing
+                else "the ground truth at this resolution",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def shares_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per (model, attention kind): the share on the ground truth and its baselines."""
     rows = []
