@@ -130,6 +130,27 @@ def test_sta_uniform_steps_pools_training_clips_with_equal_weights_and_nothing_e
             torch.testing.assert_close(out.attention["temporal"], temporal)
 
 
+def test_sta_centred_keys_score_how_a_cell_or_step_differs_from_the_rest():
+    """``key_centre``: a feature shared by every cell of every step (what the clip looks like as a
+    whole) moves neither mask, and the pooled feature still carries it; without centring it moves
+    them."""
+    torch.manual_seed(0)
+    base = separable_sta("cpu", num_classes=K).config
+    for centre in (True, False):
+        model = SeparableSTA(replace(base, key_centre=centre)).eval()
+        channels = model.spatial_attention.key.in_features
+        feat = torch.randn(B, channels, 8, 8, 8)
+        code = torch.randn(B, base.pose_hidden)
+        shift = 3.0 * torch.randn(B, channels, 1, 1, 1)
+        with torch.no_grad():
+            s0, t0, f0 = model._joint(feat, code, {})
+            s1, t1, f1 = model._joint(feat + shift, code, {})
+        unmoved = torch.allclose(s0, s1, atol=1e-5) and torch.allclose(t0, t1, atol=1e-5)
+        assert unmoved == centre
+        if centre:
+            torch.testing.assert_close(f1, f0 + shift.flatten(1))
+
+
 def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
     """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
     from dataclasses import asdict

@@ -107,8 +107,16 @@ Departures and choices, with reasons:
   put 0.65 (CS) / 0.65 (CV) of their weight on the truth interval (uniform 0.33, middle
   0.37-0.38, was 0.82), and the weights name the class at 0.28 / 0.32, against 0.22 / 0.30 for
   the ground truth at their resolution (the true maps, the cells of the acting parts' joints per
-  step, with the true interval): the maps alone are at the truth's level (0.28 / 0.31 against
-  0.23 / 0.31), the steps above it (0.13 / 0.13 against 0.06 / 0.08).
+  step, with the true interval): the maps alone 0.05 above the truth on CS and level with it on
+  CV (0.28 / 0.31 against 0.23 / 0.31), the steps above it (0.13 / 0.13 against 0.06 / 0.08).
+* ``key_centre`` (off in both presets): the scores read each cell minus its step's mean cell and
+  each attended step minus the mean step, as temporal granularity's centred segment keys, so
+  that what the clip looks like as a whole cannot steer the masks. Tried once on CS (``train
+  --model separable_sta --protocol cs --set key_centre=true`` at 4985fda, 3.7 min of training): 0.594 top-1
+  (shipped 0.604), the steps' weight 0.74 on the truth interval (0.65), uniform attention costs
+  0.128, another class's 0.218; but the class code did not move (maps 0.29, steps 0.12, all
+  0.29 against the truth's 0.23 / 0.06 / 0.22) and neither did the maps' place (``where``:
+  0.097 of their weight on the acting parts' cells, 0.096 shipped). Not shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -209,10 +217,17 @@ class SeparableSTAConfig:
         uniform_steps: share of training clips whose steps are pooled with equal weights instead
             of the temporal mask (drawn per clip; the mask and its regulariser are unchanged), so
             that equal weights are an input the head knows, not one it never saw (``joint`` only).
+        key_centre: the scores read each cell's feature minus the mean of its step's cells, and
+            each attended step's feature minus the mean of the steps (the pooled values are
+            unchanged), so a score says how a cell or step differs from the rest of the clip
+            rather than what the clip looks like as a whole (``joint`` only; see the module
+            docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
-    LEGACY: ClassVar[dict] = {"feature_endpoint": "Mixed_5c", "joint": False, "uniform_steps": 0.0}
+    LEGACY: ClassVar[dict] = {
+        "feature_endpoint": "Mixed_5c", "joint": False, "uniform_steps": 0.0, "key_centre": False,
+    }  # fmt: skip
 
     num_classes: int
     num_joints: int = 25
@@ -233,6 +248,7 @@ class SeparableSTAConfig:
     feature_endpoint: str = "Mixed_5c"
     joint: bool = True
     uniform_steps: float = 0.0
+    key_centre: bool = False
 
 
 PRESETS = {
@@ -297,10 +313,13 @@ class SeparableSTA(nn.Module):
         b, c, t, h, w = feat.shape
         cells = feat.flatten(3).permute(0, 2, 3, 1)  # (B, T', H'W', C)
         query = code[:, None].expand(b, t, code.shape[-1]).reshape(b * t, -1)  # (B*T', Hp)
-        spatial, _ = self.spatial_attention(cells.reshape(b * t, h * w, c), query)  # (B*T', H'W')
+        centre = self.config.key_centre
+        keys = cells - cells.mean(dim=2, keepdim=True) if centre else cells
+        spatial, _ = self.spatial_attention(keys.reshape(b * t, h * w, c), query)  # (B*T', H'W')
         spatial = steer(batch, "spatial", spatial.view(b, t, h, w))  # (B, T', H', W')
         steps = torch.einsum("btn,btnc->btc", spatial.flatten(2), cells)  # (B, T', C)
-        temporal, _ = self.temporal_attention(steps, code)  # (B, T')
+        step_keys = steps - steps.mean(dim=1, keepdim=True) if centre else steps
+        temporal, _ = self.temporal_attention(step_keys, code)  # (B, T')
         temporal = steer(batch, "temporal", temporal)
         weights = temporal
         if self.training and self.config.uniform_steps > 0:
