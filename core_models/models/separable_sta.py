@@ -110,13 +110,13 @@ Departures and choices, with reasons:
   step, with the true interval): the maps alone 0.05 above the truth on CS and level with it on
   CV (0.28 / 0.31 against 0.23 / 0.31), the steps above it (0.13 / 0.13 against 0.06 / 0.08).
 * ``key_centre`` (off in both presets): the scores read each cell minus its step's mean cell and
-  each attended step minus the mean step, as temporal granularity's centred segment keys, so
-  that what the clip looks like as a whole cannot steer the masks. Tried once on CS (``train
-  --model separable_sta --protocol cs --set key_centre=true`` at 4985fda, 3.7 min of training): 0.594 top-1
-  (shipped 0.604), the steps' weight 0.74 on the truth interval (0.65), uniform attention costs
-  0.128, another class's 0.218; but the class code did not move (maps 0.29, steps 0.12, all
-  0.29 against the truth's 0.23 / 0.06 / 0.22) and neither did the maps' place (``where``:
-  0.097 of their weight on the acting parts' cells, 0.096 shipped). Not shipped.
+  each attended step minus the mean step, as temporal granularity's centred segment keys, so that
+  what the clip looks like as a whole cannot steer the masks. Tried once on CS (``train --model
+  separable_sta --protocol cs --set key_centre=true`` on 4985fda with this option, 3.7 min of
+  training): 0.594 top-1 (shipped 0.604), the steps' weight 0.74 on the truth interval (0.65),
+  uniform attention costs 0.128, another class's 0.218; but the class code did not move (maps
+  0.29, steps 0.12, all 0.29 against the truth's 0.23 / 0.06 / 0.22) and neither did the maps'
+  place (``where``: 0.097 of their weight on the acting parts' cells, 0.096 shipped). Not shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
