@@ -204,8 +204,9 @@ def reevaluate(
     For when the data changed under them (the synthetic data v2): each row's ``metrics`` becomes
     the new test evaluation (written to ``checkpoints/NAME/eval/test``), ``metrics_at_training``
     keeps what it scored on the data it was trained on, and ``evaluated_on`` names the data
-    version of ``root``. The attention interventions run on the cross-subject rows only (the
-    README reports them there; each multiplies an attention model's evaluation time). Rows already
+    version of ``root``. The attention interventions run on the cross-subject rows (the README
+    reports them there; each multiplies an attention model's evaluation time) and on any row whose
+    figures already have them, so evaluating again never drops a row's checks. Rows already
     evaluated on this version are skipped unless ``again``, so an interrupted run resumes.
     """
     from core_models.evaluate import evaluate_run
@@ -221,7 +222,7 @@ def reevaluate(
             continue
         print(f"evaluating {row['name']} on {root}", file=sys.stderr)
         _, m = evaluate_run(checkpoints / row["name"], root=root, cache_dir=".cache/prepared",
-                            progress=False, interventions=row["protocol"] == "cs")  # fmt: skip
+                            progress=False, interventions=checked(row))  # fmt: skip
         row.setdefault("data_version", 1)
         if row.get("evaluated_on", row["data_version"]) == row["data_version"]:
             row["metrics_at_training"] = row["metrics"]
@@ -229,6 +230,12 @@ def reevaluate(
         row["evaluated_on"] = version
         results.write_json(checkpoints / "manifest.json", manifest)
     return manifest
+
+
+def checked(row: dict[str, Any]) -> bool:
+    """Whether ``reproduce --evaluate`` runs the attention checks on ``row``: every cross-subject
+    row, and any row whose recorded figures have them."""
+    return row["protocol"] == "cs" or "attention_checks" in row.get("metrics", {})
 
 
 def finished(run: Path, args: list[str]) -> bool:

@@ -97,6 +97,15 @@ def test_evaluate_reproduces_the_shipped_predictions(name, subject3, tmp_path):
     json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
 
 
+def test_reevaluating_keeps_the_attention_checks_a_row_has():
+    from core_models.reproduce import checked
+
+    assert checked({"protocol": "cs", "metrics": {}})
+    assert checked({"protocol": "cv", "metrics": {"top1": 0.5, "attention_checks": {}}})
+    assert not checked({"protocol": "cv", "metrics": {"top1": 0.5}})
+    assert checked(ROWS["separable_sta-cv"]) and not checked(ROWS["i3d-cv"])
+
+
 def test_reevaluating_keeps_the_figures_at_training_and_resumes(tiny_synth, tmp_path):
     """`reproduce --evaluate` after a data change: new figures, the old kept, done rows skipped."""
     import shutil
