@@ -121,7 +121,14 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   ``per_step`` alone) and each step's share of the total (``temporal``, scored against the truth
   interval like separable STA's); the fused feature weighs the steps by their share instead of
   averaging them, so with equal shares the model is the ``per_step`` one. ``temporal`` is
-  steerable, so ``evaluate``'s interventions make it uniform too.
+  steerable, so ``evaluate``'s interventions make it uniform too. These step weights are the
+  shipped checkpoint's class code (0.21 from them alone against 0.06 for the true interval; the
+  hands' weights alone 0.07 against 0.12): for sitting down they sit on the last step (0.76),
+  for standing up on the first (0.83). Without them (both steps of the ``cpu`` recipe with
+  ``--set attend_time=false --set part_pool=mean``, CS, one seed, 6.0 min of training at
+  91ddc6b) the class code goes (0.06 against 0.12) and the acting hand still wins (0.89 left-,
+  0.93 right-handed), but so does the need for attention: 0.536 top-1, and 0.604 with uniform
+  hand weights. Not shipped.
 * The recipe (``train.RECIPES``): 1800 AdamW steps at 2e-3, weight decay 0.05, ``jitter``
   (light and the framing of each crop change per item), and no patience. Measured on the CS split
   with Mixed_4f, ``per_step`` and ``attend_time`` (``train --model part_attention --protocol cs
