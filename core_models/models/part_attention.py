@@ -126,7 +126,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   hands' weights alone 0.07 against 0.12): for sitting down they sit on the last step (0.76),
   for standing up on the first (0.83). Without them (both steps of the ``cpu`` recipe with
   ``--set attend_time=false --set part_pool=mean``, CS, one seed, 6.0 min of training at
-  91ddc6b) the class code goes (0.06 against 0.12) and the acting hand still wins (0.89 left-,
+  f115fac) the class code goes (0.06 against 0.12) and the acting hand still wins (0.89 left-,
   0.93 right-handed), but so does the need for attention: 0.536 top-1, and 0.604 with uniform
   hand weights. Not shipped.
 * The recipe (``train.RECIPES``): 1800 AdamW steps at 2e-3, weight decay 0.05, ``jitter``
