@@ -113,7 +113,21 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
   600-step budget, so that run is not shipped; with 900 steps the same stage stopped on patience
   at 0.157, and CS at 0.179 (best validation 0.23, 12 epochs): the glimpse stage is noisy. So
   the glimpse stage's budget is 900 steps (the backbone stage keeps 600), which lets patience end
-  it on both protocols; the shipped rows are ``reproduce``'s at 36354dc (CS 0.179, CV 0.157).
+  it on both protocols; those rows were ``reproduce``'s at 36354dc (CS 0.179, CV 0.157).
+* The backbone stage's budget (``train.RECIPES``, ``cpu``): 1,200 steps since 1c4300a, 600
+  before. At 600 steps the stage-1 validation was still rising (CS 0.19; CV 0.21, 0.24, 0.25,
+  0.21 over its last four epochs), which the convergence target could not see: it reads the
+  shipped history, the glimpse stage's. Given 1,500 steps (``train --model glimpse_clouds
+  --protocol cs --stage backbone --steps 1500 --patience 6`` at 57d10ce, one seed, stopped by
+  hand after 24 of its 26 epochs) the CS validation rose to 0.24 by step 570, 0.35 by 850 and stayed at
+  0.38-0.40 from 1,100; 1,200 keeps the whole ``reproduce`` inside its time. ``reproduce`` at
+  1c4300a: CS stage 1 stops on patience after 1,140 steps (best validation 0.33 at epoch 15;
+  global head 0.265 on the test clips, 0.184 before), the glimpse stage after 10 epochs (best
+  0.35); the workers score 0.250 (0.179 before), in 9.7 min of training over both stages. CV:
+  stage 1 runs its 1,200 steps (best validation 0.35 at epoch 18 of 20), global head 0.212
+  (0.154), workers 0.234 (0.157), 11.5 min. Where the glimpses land still does not matter:
+  uniform glimpses give 0.255 CS / 0.238 CV, another class's 0.255 / 0.243, and 0.10 / 0.17 of
+  the glimpse area is on the person (0.23 / 0.25 spread evenly, 0.57 / 0.67 the best placement).
 """
 
 from __future__ import annotations
