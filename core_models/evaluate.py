@@ -318,7 +318,7 @@ def spatial_truth_features(model, reader, refs, items, shape: tuple[int, ...]) -
     shape = tuple(shape) if len(shape) == 3 else (1, *shape)
     rows = []
     for i, ref in enumerate(refs):
-        clip = reader.load(ref)
+        clip = reader.load(ref, with_video=False)  # the prepared items hold the frames already
         boxes = view_boxes_of(model, clip)
         if clip.truth is None or clip.joints2d is None or boxes is None:
             return None

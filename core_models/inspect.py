@@ -165,11 +165,18 @@ def check_fits(model: nn.Module, clip: Clip) -> None:
 def view_boxes_of(model: nn.Module, clip: Clip) -> np.ndarray | None:
     """(T, 4) per clip frame, the pixel box of the square ``model`` reads (its RGB input's centre
     square, or the person crop of a model that reads the whole body's crop alone); None for a
-    model without video or a clip without frames."""
+    model without video or a clip without frames. A clip read without its video
+    (``reader.load(ref, with_video=False)``) serves when its reader recorded the frame size
+    (``meta["frame_size"]``) and it has 2D joints, one row per frame."""
     spec = model.input_spec
-    if not spec.needs_video or clip.frames is None:
+    if not spec.needs_video:
         return None
-    T, H, W = clip.frames.shape[:3]
+    if clip.frames is not None:
+        T, H, W = clip.frames.shape[:3]
+    elif clip.meta.get("frame_size") is not None and clip.joints2d is not None:
+        (H, W), T = clip.meta["frame_size"], len(clip.joints2d)
+    else:
+        return None
     reads_rgb = "rgb" in getattr(model, "inputs", ()) or spec.flow_frames > 0
     if not reads_rgb and spec.crops is not None and spec.crops.parts == ("full_body",):
         if clip.joints2d is None:
