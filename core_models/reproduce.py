@@ -160,6 +160,11 @@ def ship(
         shutil.copy2(run / name, tmp / name)
     for name in ("predictions.parquet", "metrics.json", "COMPLETE"):
         shutil.copy2(results.eval_dir(run, "test") / name, tmp / "eval" / "test" / name)
+    earlier = stage_runs(cmds)[:-1]
+    for k, stage in enumerate(earlier, 1):  # a staged schedule's earlier stages: their curves
+        (tmp / "stages" / f"step{k}").mkdir(parents=True)
+        for name in ("history.jsonl", "status.json"):
+            shutil.copy2(stage / name, tmp / "stages" / f"step{k}" / name)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
 
@@ -189,7 +194,21 @@ def ship(
         "data_version": ck.get("data", {}).get("version") or 1,
         "evaluated_on": ck.get("data", {}).get("version") or 1,  # trained and tested on the same data
         "metrics": {k: m[k] for k in KEEP if k in m},
+        **({"stages": stage_records(earlier)} if earlier else {}),
     }
+
+
+def stage_records(runs: list[Path]) -> list[dict[str, Any]]:
+    """What each stage before the shipped one did: its epochs, the epoch whose weights the next
+    stage started from (the best on validation) and that validation top-1, so that the
+    convergence target sees a first stage that stopped while it was still rising."""
+    out = []
+    for k, run in enumerate(runs, 1):
+        best = results.read_status(run).get("best") or {}
+        top1 = best.get("val_top1")
+        out.append({"step": k, "epochs": len(results.read_history(run)), "best_epoch": best.get("epoch"),
+                    "best_val_top1": None if top1 is None else round(float(top1), 4)})  # fmt: skip
+    return out
 
 
 def reevaluate(

@@ -238,14 +238,19 @@ def still_rising(row: dict[str, Any]) -> bool:
 
 
 def convergence(manifest: dict[str, Any]) -> Target:
-    """No retrained checkpoint may stop while its validation accuracy is still rising."""
+    """No retrained checkpoint may stop while its validation accuracy is still rising, nor any
+    earlier stage of a staged schedule (the row's ``stages``) hand on weights that were."""
     rows = _rows(manifest).values()
     rising = [r["name"] for r in rows if still_rising(r)]
+    stages = [(r["name"], s) for r in rows for s in r.get("stages", [])]
+    early = [f"{name} (stage {s['step']})" for name, s in stages if still_rising(s)]
     measured = "-"
     if rows:
-        measured = f"{len(rows) - len(rising)} of {len(rows)} levelled off" + (
-            f"; still rising at the end: {', '.join(rising)}" if rising else ""
-        )
+        measured = f"{len(rows) - len(rising)} of {len(rows)} levelled off"
+        if stages:
+            measured += f"; earlier stages of staged schedules: {len(stages) - len(early)} of {len(stages)}"
+        rising += early
+        measured += f"; still rising at the end: {', '.join(rising)}" if rising else ""
     return Target("trained to convergence", "no shipped model stops while validation top-1 still rises",
                   measured, None if not rows else not rising)  # fmt: skip
 
@@ -272,16 +277,26 @@ def curves_png(manifest: dict[str, Any], checkpoints, out) -> list[str]:
         ax.set_visible(False)
     colours = {"cs": "tab:blue", "cv": "tab:orange"}
     for ax, model in zip(axes.flat, models, strict=False):
+        staged = False
         for r in (r for r in rows if r["model"] == model):
-            hist = results.read_history(checkpoints / r["name"])
-            xs = [h["epoch"] + 1 for h in hist]
+            # a staged schedule's earlier stages first (checkpoints/NAME/stages/stepK), then the shipped one
+            runs = [checkpoints / r["name"] / "stages" / f"step{s['step']}" for s in r.get("stages", [])]
+            hist, bounds = [], []
+            for run in [*runs, checkpoints / r["name"]]:
+                hist += results.read_history(run)
+                bounds.append(len(hist))
+            xs = list(range(1, len(hist) + 1))
             c = colours.get(r["protocol"], "tab:grey")
             name = r["protocol"].upper()
             ax.plot(xs, [h.get("val_top1") for h in hist], color=c, marker=".", label=f"{name} val")
             ax.plot(xs, [h.get("train_top1") for h in hist], color=c, linestyle=":", label=f"{name} train")
+            for b in bounds[:-1]:  # where the next stage starts
+                staged = True
+                ax.axvline(b + 0.5, color=c, linestyle="--", alpha=0.5)
             if r.get("best_epoch") is not None:
-                ax.axvline(r["best_epoch"] + 1, color=c, alpha=0.3)
-        ax.set_title(model, fontsize=10)
+                offset = bounds[-2] if len(bounds) > 1 else 0
+                ax.axvline(offset + r["best_epoch"] + 1, color=c, alpha=0.3)
+        ax.set_title(model + (" (dashed: next stage)" if staged else ""), fontsize=10)
         ax.set_ylim(0, 1)
         ax.set_xlabel("epoch")
         ax.set_ylabel("top-1")

@@ -69,6 +69,13 @@ def test_the_readme_targets_table_and_curves_are_the_manifest():
             # still rising: the best was first reached at the last epoch (a later tie is a plateau)
             first_best = next(i for i, h in enumerate(history) if h["val_top1"] == best)
             assert still_rising(row) == (first_best == len(history) - 1)
+            for stage in row.get("stages", []):  # a staged schedule's earlier stages, as recorded
+                run = CHECKPOINTS / row["name"] / "stages" / f"step{stage['step']}"
+                history = results.read_history(run)
+                best = pytest.approx(stage["best_val_top1"], abs=1e-4)
+                assert len(history) == stage["epochs"]
+                assert max(h["val_top1"] for h in history) == best
+                assert history[stage["best_epoch"]]["val_top1"] == best
 
 
 @pytest.fixture(scope="module")

@@ -102,14 +102,49 @@ def test_convergence_names_the_runs_still_rising():
     assert t.met is False and "still rising at the end: i3d-cs" in t.measured
 
 
+def test_convergence_reads_the_earlier_stages_of_a_staged_schedule():
+    """A first stage that stopped while rising hands on weights short of what it could learn."""
+    manifest = _good()
+    pa = next(r for r in manifest["checkpoints"] if r["model"] == "part_attention")
+    pa["stages"] = [{"step": 1, "epochs": 30, "best_epoch": 22, "best_val_top1": 0.6}]
+    t = targets.convergence(manifest)
+    assert t.met is True and "earlier stages of staged schedules: 1 of 1" in t.measured
+    pa["stages"][0]["best_epoch"] = 29
+    t = targets.convergence(manifest)
+    assert t.met is False and "still rising at the end: part_attention-cs (stage 1)" in t.measured
+    assert t.measured.startswith("11 of 11 levelled off")  # the shipped runs themselves did
+
+
+def test_stage_records_read_each_earlier_stage_of_a_run(tmp_path):
+    from core_models import results
+
+    runs = [tmp_path / "step1", tmp_path / "step2"]
+    for n, run in zip((4, 6), runs, strict=True):
+        run.mkdir()
+        for e in range(n):
+            results.append_history(run, {"epoch": e, "val_top1": e / 10})
+        results.set_status(run, "complete", best={"val_top1": (n - 2) / 10, "epoch": n - 2})
+    assert reproduce.stage_records(runs) == [
+        {"step": 1, "epochs": 4, "best_epoch": 2, "best_val_top1": 0.2},
+        {"step": 2, "epochs": 6, "best_epoch": 4, "best_val_top1": 0.4},
+    ]
+
+
+def _history(run, n=20):
+    run.mkdir(parents=True)
+    lines = [json.dumps({"epoch": e, "train_top1": e / n, "val_top1": e / (n + 5)}) for e in range(n)]
+    (run / "history.jsonl").write_text("\n".join(lines) + "\n")
+
+
 def test_curves_png_from_the_histories(tmp_path):
-    manifest = {"checkpoints": [_row("i3d"), _row("i3d", "cv"), _row("skeleton_lstm")]}
+    rows = [_row("i3d"), _row("i3d", "cv"), _row("skeleton_lstm"), _row("glimpse_clouds")]
+    manifest = {"checkpoints": rows}
+    manifest["checkpoints"][-1]["stages"] = [{"step": 1, "epochs": 8, "best_epoch": 5}]
     for r in manifest["checkpoints"]:
-        (tmp_path / r["name"]).mkdir()
-        lines = [json.dumps({"epoch": e, "train_top1": e / 20, "val_top1": e / 25}) for e in range(20)]
-        (tmp_path / r["name"] / "history.jsonl").write_text("\n".join(lines) + "\n")
+        _history(tmp_path / r["name"])
+    _history(tmp_path / "glimpse_clouds-cs" / "stages" / "step1", 8)
     out = tmp_path / "curves.png"
-    assert targets.curves_png(manifest, tmp_path, out) == ["skeleton_lstm", "i3d"]
+    assert targets.curves_png(manifest, tmp_path, out) == ["skeleton_lstm", "glimpse_clouds", "i3d"]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     with pytest.raises(SystemExit, match="current synthetic data"):
         targets.curves_png({"checkpoints": []}, tmp_path, out)
