@@ -119,11 +119,12 @@ def _overlays(insp, clip) -> np.ndarray | None:
     from viz.glimpses import draw_glimpses
     from viz.granularity import granularity_image, granularity_rows
     from viz.heatmap import overlay_heatmap, upsample_maps
-    from viz.parts import draw_part_boxes
+    from viz.parts import draw_part_boxes, enlarge
 
     att, frames = insp.attention, clip.frames
-    if "parts" in att and insp.part_boxes is not None:
-        return draw_part_boxes(frames, insp.part_boxes, att["parts"], insp.part_names)
+    if "parts" in att and insp.part_boxes is not None:  # on frames enlarged as the page's are
+        big, scale = enlarge(frames)
+        return draw_part_boxes(big, insp.part_boxes * scale, att["parts"], insp.part_names)
     if "spatial" in att:
         return overlay_heatmap(frames, upsample_maps(att["spatial"], frames.shape[1:3], len(frames)))
     if "glimpses" in att:

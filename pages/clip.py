@@ -50,17 +50,22 @@ if clip.frames is None:
     st.info("This clip has no video.")
 else:
     frames = clip.frames
-    if show_skeleton and clip.joints2d is not None:  # on enlarged frames: thin lines, small joints
-        frames, scale = enlarge(frames)
-        pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
+    pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
+    if show_skeleton and clip.joints2d is not None:
+
+        def skeleton():  # on enlarged frames: thin lines, small joints
+            big, scale = enlarge(clip.frames)
+            if pose:
+                return draw_estimated(big, clip.joints2d * scale, pose["confidence"], clip.layout,
+                                      min_confidence=pose["min_confidence"])  # fmt: skip
+            return draw_skeleton(big, clip.joints2d * scale, clip.layout)
+
+        drawn_from = (ui.frames_key(clip.frames), ui.frames_key(clip.joints2d), bool(pose))
+        frames = ui.drawn("clip", drawn_from, skeleton)
         if pose:
-            frames = draw_estimated(frames, clip.joints2d * scale, pose["confidence"], clip.layout,
-                                    min_confidence=pose["min_confidence"])  # fmt: skip
             st.caption(
                 "Skeleton estimated by BlazePose: dashed bones, joints red (low) to green (high confidence)."
             )
-        else:
-            frames = draw_skeleton(frames, clip.joints2d * scale, clip.layout)
     left, right = st.columns(2)
     with left:
         ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video")

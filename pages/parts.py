@@ -40,12 +40,19 @@ SHOW = {"boxes": "part boxes", "bones": "bones", "joints": "joints"}
 default = list(SHOW) if show_skeleton else ["boxes"]
 show = st.pills("Draw", list(SHOW), selection_mode="multi", default=default, format_func=SHOW.get,
                 key="parts_show", bind="query-params")  # fmt: skip
-frames, scale = enlarge(clip.frames)  # small frames are enlarged so the box labels stay legible
-boxes = insp.part_boxes * scale if insp.part_boxes is not None else None
-# The crops are cut around the first person, so only that skeleton takes the part colours.
-joints = clip.joints2d[:, :1] * scale if clip.joints2d is not None else None
-frames = draw_parts_overlay(frames, boxes, weights, names, joints2d=joints, layout=clip.layout,
-                            show=tuple(show or ()), vmax=vmax)  # fmt: skip
+
+
+def overlay():
+    frames, scale = enlarge(clip.frames)  # small frames are enlarged so the box labels stay legible
+    boxes = insp.part_boxes * scale if insp.part_boxes is not None else None
+    # The crops are cut around the first person, so only that skeleton takes the part colours.
+    joints = clip.joints2d[:, :1] * scale if clip.joints2d is not None else None
+    return draw_parts_overlay(frames, boxes, weights, names, joints2d=joints, layout=clip.layout,
+                              show=tuple(show or ()), vmax=vmax)  # fmt: skip
+
+
+drawn_from = (ui.frames_key(clip.frames), None if clip.joints2d is None else ui.frames_key(clip.joints2d))
+frames = ui.drawn("parts", (*drawn_from, entry.name, tuple(show or ())), overlay)
 
 left, right = st.columns(2)
 with left:

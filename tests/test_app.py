@@ -188,6 +188,11 @@ def test_a_link_opens_the_clip_page_on_its_frame():
     at.run()
     assert not at.exception, at.exception
     assert at.slider(key="frame").value == 11 and at.get("image")[0].proto.imgs[0].caption == "frame 11"
+    at.button(key="frame_ahead").click().run()  # the step buttons move the slider and the frame shown
+    assert at.slider(key="frame").value == 12 and at.get("image")[0].proto.imgs[0].caption == "frame 12"
+    at.button(key="frame_back").click().run()
+    at.button(key="frame_back").click().run()
+    assert at.slider(key="frame").value == 10 and at.get("image")[0].proto.imgs[0].caption == "frame 10"
 
 
 def test_process_settings_bound_torch_threads_and_log_runs(tmp_path, monkeypatch):
@@ -259,3 +264,30 @@ def test_opening_a_dataset_clip_from_another_page_sets_the_sidebar_to_that_folde
     assert state["clip_source"] == {"kind": "dataset", "data": "ntu", "root": "/data/ntu",
                                     "name": "S001C002P003R001A010"}  # fmt: skip
     assert state["model_name"] == "i3d-cs"
+
+
+def test_drawn_overlays_are_kept_while_what_they_are_drawn_from_stays():
+    """Moving the frame slider does not draw every frame again; a new clip does."""
+
+    def app():
+        import numpy as np
+        import streamlit as st
+
+        from app_support import ui
+
+        def make():
+            st.session_state["made"] = st.session_state.get("made", 0) + 1
+            return np.zeros((2, 4, 4, 3), np.uint8)
+
+        token = st.session_state.setdefault("token", str(id(st.session_state)))  # this test's own entries
+        frames = ui.drawn("page", (token, st.session_state.get("clip", "a")), make)
+        assert not frames.flags.writeable  # shared between sessions: nobody draws on them in place
+        st.slider("Frame", 0, 5, key="frame")
+
+    at = AppTest.from_function(app, default_timeout=60).run()
+    assert at.session_state["made"] == 1
+    at.slider[0].set_value(3).run()
+    assert not at.exception and at.session_state["made"] == 1
+    at.session_state["clip"] = "b"
+    at.run()
+    assert at.session_state["made"] == 2

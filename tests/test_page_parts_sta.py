@@ -174,6 +174,11 @@ def test_enlarge_small_frames_and_report_the_scale():
     assert big.shape == (2, 360, 480, 3) and scale == 3.0
     same, one = enlarge(np.zeros((1, 400, 300, 3), np.uint8), 360)
     assert same.shape == (1, 400, 300, 3) and one == 1.0
+    # a clip too long for 360 rows within the budget grows as far as the budget allows
+    longer, part = enlarge(np.zeros((10, 120, 160, 3), np.uint8), 360, max_bytes=10 * 240 * 320 * 3)
+    assert longer.shape == (10, 240, 320, 3) and part == 2.0
+    kept, none = enlarge(np.zeros((10, 120, 160, 3), np.uint8), 360, max_bytes=10 * 120 * 160 * 3)
+    assert kept.shape == (10, 120, 160, 3) and none == 1.0
 
 
 # ------------------------------------------------------------------------------------------------ pages

@@ -222,10 +222,14 @@ def test_a_retrained_row_keeps_other_seeds_of_its_recipe_only_when_asked(tmp_pat
     assert "--keep-seeds is for retraining" in capsys.readouterr().err
 
 
-def test_an_explain_step_runs_in_process_and_a_failure_stops_reproduce(capsys):
-    """The explain command runs through the CLI in this process; a non-zero status is an error."""
+def test_an_explain_step_runs_in_process_and_a_failure_stops_reproduce(capsys, tmp_path):
+    """The explain command runs through the CLI in this process; a non-zero status is an error,
+    and a run folder that does not exist is not made by asking to explain it."""
+    missing = tmp_path / "no" / "such" / "run"
     with pytest.raises(SystemExit, match="failed"):
-        reproduce.in_process(["explain", "--run", "no/such/run", "--method", "saliency", "--limit", "1"])
+        reproduce.in_process(["explain", "--run", str(missing), "--method", "saliency", "--limit", "1"])
+    assert "checkpoint file does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
     reproduce.in_process(["models"])  # a command that succeeds returns quietly
     assert "separable_sta" in capsys.readouterr().out
 

@@ -6,6 +6,7 @@ a weight reads the same on boxes, on the skeleton and on the bar chart.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -451,8 +452,9 @@ def enlarge(
     Args:
         frames: uint8 (T, H, W, 3).
         height: the smallest height to draw on.
-        max_bytes: a clip whose enlarged frames would take more than this (a long upload) is
-            left as it is: its frames are already 320 px wide, and memory is bounded.
+        max_bytes: the most the enlarged frames may take: a clip too long for ``height`` is
+            enlarged to the tallest height that fits (a 207-frame 160x120 clip to 284 rows, not
+            left at 120, where the labels smudge), one that cannot grow at all stays as it is.
 
     Returns:
         uint8 (T, H', W', 3) and the factor ``H' / H`` (1.0 when the frames are tall enough);
@@ -460,10 +462,12 @@ def enlarge(
     """
     frames = np.asarray(frames)
     rows, cols = frames.shape[1:3]
+    fits = int(math.sqrt(max_bytes * rows / (max(len(frames), 1) * 3 * cols)))  # T * h * (h cols/rows) * 3
+    height = min(height, fits)
+    while height > rows and len(frames) * height * int(round(cols * height / rows)) * 3 > max_bytes:
+        height -= 1  # the width's rounding
     if rows >= height:
         return frames, 1.0
     scale = height / rows
     size = (int(round(cols * scale)), height)
-    if len(frames) * size[0] * size[1] * 3 > max_bytes:
-        return frames, 1.0
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]), scale

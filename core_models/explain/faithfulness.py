@@ -348,8 +348,8 @@ def explain_run(
     if settings.method != method:
         raise ValueError(f"settings are for {settings.method}, not {method}")
     path = explain_path(run_dir, method, split)
+    loaded = load_model(run_dir / "model.pt", run_dir.name)  # a folder with no run: nothing is created
     results.check_writable(path.parent)  # a read-only run is refused before any clip is explained
-    loaded = load_model(run_dir / "model.pt", run_dir.name)
     clips = run_clips(run_dir, split, limit)
     _marker(path).unlink(missing_ok=True)
     rows = []
