@@ -151,6 +151,38 @@ def test_sta_centred_keys_score_how_a_cell_or_step_differs_from_the_rest():
             torch.testing.assert_close(f1, f0 + shift.flatten(1))
 
 
+def test_sta_motion_query_reads_when_the_joints_move():
+    """``temporal_query="motion"`` / ``"motion_only"``: each step's query is how fast the joints
+    move in it relative to the clip's mean, so a clip whose joints move only in one stretch reads
+    that stretch, and the class code of the whole pose never reaches the temporal mask."""
+    from core_models.models.separable_sta import step_motion
+
+    skeleton = torch.zeros(B, 20, 2, 25, 3)
+    skeleton[:, 9:, 0, 11, 0] = torch.arange(11).float()  # one hand moves from frame 9 on
+    motion = step_motion(skeleton, 4)  # each move counts in the stretch of its later frame: 0-4, 5-9, ...
+    assert motion.shape == (B, 4, 50)
+    torch.testing.assert_close(motion[0, :, 11], torch.tensor([0.0, 0.0, 2.0, 2.0]))
+    assert motion[:, :, 12:].abs().sum() == 0
+    base = separable_sta("cpu", num_classes=K).config
+    with pytest.raises(ValueError, match="temporal_query"):
+        replace(base, temporal_query="class")
+    for query in ("motion", "motion_only"):
+        model = SeparableSTA(replace(base, temporal_query=query)).eval()
+        channels = model.spatial_attention.key.in_features
+        feat = torch.randn(B, channels, 4, 8, 8)
+        with torch.no_grad():
+            a = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": skeleton})[1]
+            b = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": skeleton})[1]
+            if query == "motion_only":  # the pose code does not steer time
+                torch.testing.assert_close(a, b)
+            else:  # it reaches time only through the maps that pool each step's key
+                assert model.temporal_attention.query.in_features == 2 * 25
+            moved = skeleton.clone()
+            moved[:, :, 0, 11, 0] = torch.arange(20).clamp(max=9).float()  # now it moves in the first half
+            c = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": moved})[1]
+        assert not torch.allclose(a, c)
+
+
 def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
     """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
     from dataclasses import asdict

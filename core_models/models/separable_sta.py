@@ -117,6 +117,18 @@ Departures and choices, with reasons:
   uniform attention costs 0.128, another class's 0.218; but the class code did not move (maps
   0.29, steps 0.12, all 0.29 against the truth's 0.23 / 0.06 / 0.22) and neither did the maps'
   place (``where``: 0.097 of their weight on the acting parts' cells, 0.096 shipped). Not shipped.
+* ``temporal_query`` (``"pose"`` in both presets): the temporal mask's query is the pose
+  LSTM's last state, a code of the whole clip that alone names the class at 0.68 (the skeleton
+  LSTM), a likely source of the steps' class code. Tried on 08d5a9a with the option (CS, one seed
+  each, ``train --model separable_sta --protocol cs --set temporal_query=...``, 3.4-3.7 min of
+  training): a query per step made of how fast each joint moves in it, relative to the clip.
+  ``motion_only`` (scored from that query alone): 0.561 top-1, 0.47 of the steps' weight on the
+  truth interval (0.65 shipped), uniform steps cost 0.018; the steps still name the class at
+  0.10 against 0.06 for the true interval (0.13 shipped): which joints move when is itself
+  class-typical. ``motion`` (the query beside the attended step, as the paper's score reads
+  both): 0.568, 0.68 on the truth interval, steps 0.09 against 0.06, all the attention 0.28
+  against 0.22 as shipped, but uniform attention costs 0.066, under the 0.08 of "attention
+  matters", and another class's attention 0.194. Neither is shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -163,6 +175,21 @@ def temporal_spread(temporal: torch.Tensor) -> torch.Tensor:
 # blocks
 
 
+TEMPORAL_QUERIES = ("pose", "motion", "motion_only")
+
+
+def step_motion(skeleton: torch.Tensor, steps: int) -> torch.Tensor:
+    """How fast each joint moves within each of ``steps`` equal stretches of the skeleton sequence,
+    relative to the clip's mean: (B, Ts, M, J, 3) -> (B, steps, M*J). A stretch with no movement
+    reads 0, one with the clip's mean movement 1, whatever the class or the camera distance."""
+    speed = (skeleton[:, 1:] - skeleton[:, :-1]).norm(dim=-1).flatten(2)  # (B, Ts-1, M*J)
+    ts = speed.shape[1]
+    owner = torch.div(torch.arange(1, ts + 1, device=speed.device) * steps, ts + 1, rounding_mode="floor")
+    onehot = torch.nn.functional.one_hot(owner, steps).to(speed.dtype)  # (Ts-1, steps)
+    per_step = torch.einsum("bin,is->bsn", speed, onehot) / onehot.sum(0).clamp_min(1)[None, :, None]
+    return per_step / per_step.mean(dim=1, keepdim=True).clamp_min(1e-6)
+
+
 class PoseQueryAttention(nn.Module):
     """Additive attention of a pose code over a set of feature vectors.
 
@@ -177,8 +204,13 @@ class PoseQueryAttention(nn.Module):
         self.score = nn.Linear(hidden, 1)
         self.attend = nn.Softmax(dim=-1)  # a named module, so a hook can capture the weights
 
-    def forward(self, keys: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        e = torch.tanh(self.key(keys) + self.query(query)[:, None])  # (B, N, D)
+    def forward(
+        self, keys: torch.Tensor, query: torch.Tensor, *, read_keys: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``query`` (B, Hp) steers every key alike; (B, N, Hp) gives each key its own query.
+        ``read_keys=False`` scores from the queries alone (the keys are only pooled)."""
+        q = self.query(query) if query.dim() == 3 else self.query(query)[:, None]  # (B, N or 1, D)
+        e = torch.tanh(self.key(keys) + q if read_keys else q)  # (B, N, D)
         weights = self.attend(self.score(e).squeeze(-1))  # (B, N)
         pooled = torch.einsum("bn,bnc->bc", weights, keys)  # (B, C)
         return weights, pooled
@@ -222,11 +254,17 @@ class SeparableSTAConfig:
             unchanged), so a score says how a cell or step differs from the rest of the clip
             rather than what the clip looks like as a whole (``joint`` only; see the module
             docstring).
+        temporal_query: what steers the temporal mask: ``"pose"`` the pose LSTM's code of the
+            whole clip (the paper), ``"motion"`` each step's own query, how fast each joint
+            moves in it relative to the clip (:func:`step_motion`), read with the step's
+            attended feature, ``"motion_only"`` that query alone (``joint`` only; see the module
+            docstring).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
     LEGACY: ClassVar[dict] = {
         "feature_endpoint": "Mixed_5c", "joint": False, "uniform_steps": 0.0, "key_centre": False,
+        "temporal_query": "pose",
     }  # fmt: skip
 
     num_classes: int
@@ -249,6 +287,11 @@ class SeparableSTAConfig:
     joint: bool = True
     uniform_steps: float = 0.0
     key_centre: bool = False
+    temporal_query: str = "pose"
+
+    def __post_init__(self):
+        if self.temporal_query not in TEMPORAL_QUERIES:
+            raise ValueError(f"temporal_query must be one of {TEMPORAL_QUERIES}, got {self.temporal_query!r}")
 
 
 PRESETS = {
@@ -281,7 +324,9 @@ class SeparableSTA(nn.Module):
             )
         )  # fmt: skip
         self.spatial_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
-        self.temporal_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
+        motion = c.temporal_query != "pose"  # each step's query from its own joints' movement
+        query_dim = c.num_persons * c.num_joints if motion else c.pose_hidden
+        self.temporal_attention = PoseQueryAttention(channels, query_dim, c.attention_hidden)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear((1 if c.joint else 2) * channels, c.num_classes)
         self.pose_scores = PoseScores(c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
@@ -319,7 +364,13 @@ class SeparableSTA(nn.Module):
         spatial = steer(batch, "spatial", spatial.view(b, t, h, w))  # (B, T', H', W')
         steps = torch.einsum("btn,btnc->btc", spatial.flatten(2), cells)  # (B, T', C)
         step_keys = steps - steps.mean(dim=1, keepdim=True) if centre else steps
-        temporal, _ = self.temporal_attention(step_keys, code)  # (B, T')
+        if self.config.temporal_query == "pose":
+            temporal, _ = self.temporal_attention(step_keys, code)  # (B, T')
+        else:  # the query of step t: how the joints move in it (B, T', M*J)
+            query = step_motion(batch["skeleton"], t)
+            temporal, _ = self.temporal_attention(
+                step_keys, query, read_keys=self.config.temporal_query == "motion"
+            )
         temporal = steer(batch, "temporal", temporal)
         weights = temporal
         if self.training and self.config.uniform_steps > 0:
