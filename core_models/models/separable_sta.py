@@ -119,7 +119,7 @@ Departures and choices, with reasons:
   place (``where``: 0.097 of their weight on the acting parts' cells, 0.096 shipped). Not shipped.
 * ``temporal_query`` (``"pose"`` in both presets): the temporal mask's query is the pose
   LSTM's last state, a code of the whole clip that alone names the class at 0.68 (the skeleton
-  LSTM), a likely source of the steps' class code. Tried on 08d5a9a with the option (CS, one seed
+  LSTM), a likely source of the steps' class code. Tried with this option (2026-12-06, CS, one seed
   each, ``train --model separable_sta --protocol cs --set temporal_query=...``, 3.4-3.7 min of
   training): a query per step made of how fast each joint moves in it, relative to the clip.
   ``motion_only`` (scored from that query alone): 0.561 top-1, 0.47 of the steps' weight on the
