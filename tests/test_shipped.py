@@ -104,6 +104,14 @@ def test_evaluate_reproduces_the_shipped_predictions(name, subject3, tmp_path):
     json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
 
 
+def test_the_shipped_glimpses_land_on_the_person():
+    """Glimpse Clouds' glimpses put more of their area on the person's box than glimpses spread
+    evenly would (0.10 / 0.17 while the diversity term outweighed the attraction to the joints)."""
+    for name in ("glimpse_clouds-cs", "glimpse_clouds-cv"):
+        glimpses = ROWS[name]["metrics"]["attention_scores"]["glimpses"]
+        assert glimpses["share"] > glimpses["uniform"] + 0.15, (name, glimpses)
+
+
 def test_reevaluating_keeps_the_attention_checks_a_row_has():
     from core_models.reproduce import checked
 

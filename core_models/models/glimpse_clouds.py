@@ -144,6 +144,10 @@ Departures and choices, with reasons (facts from ``shared/reference/seed-systems
   (0.154), workers 0.234 (0.157), 11.5 min. Where the glimpses land still does not matter:
   uniform glimpses give 0.255 CS / 0.238 CV, another class's 0.255 / 0.243, and 0.10 / 0.17 of
   the glimpse area is on the person (0.23 / 0.25 spread evenly, 0.57 / 0.67 the best placement).
+  With the glimpse terms' balance of c08f004 (above; ``reproduce`` at c08f004, the same backbone
+  stage to the last weight): CS 0.247, CV 0.223, 0.62 / 0.46 of the glimpse area on the person
+  (0.23 / 0.25 evenly, 0.90 / 0.64 best), 10.1 / 12.3 min of training; uniform glimpses still
+  give 0.243 / 0.248: the glimpses are on the person now, but not yet needed.
 """
 
 from __future__ import annotations
