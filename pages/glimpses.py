@@ -16,6 +16,7 @@ from viz.glimpses import (
     draw_glimpses,
     glimpse_table,
     glimpses_in_frame,
+    person_share,
     trajectory_figure,
 )
 
@@ -51,6 +52,33 @@ with right:
     t = ui.frame_slider(clip.num_frames)
     step = int(frame_steps(clip.num_frames, len(glimpses))[t])
     ui.image(overlaid[t], f"frame {t} (step {step})", f"{name}-glimpses-frame{t}", key="glimpses_frame")
+
+on_person = person_share(insp.attention["glimpses"], clip.joints2d, insp.view_boxes, insp.frame_index)
+split_scores = ((scores or {}).get("attention_scores") or {}).get("glimpses")
+uniform = (((scores or {}).get("attention_checks") or {}).get("interventions") or {}).get("uniform")
+if on_person is None:
+    st.caption(
+        "This clip has no 2D joints, so how much of the glimpse area lies on the person is not measured."
+    )
+else:
+    text = (
+        f"On this clip **{on_person['share']:.2f}** of the glimpse area lies on the person's box "
+        f"(glimpses placed at random: {on_person['uniform']:.2f}; the best place for glimpses of "
+        f"these sizes: {on_person['best']:.2f})."
+    )
+    if split_scores:
+        text += (
+            f" Over its test split: {split_scores['share']:.2f} ({split_scores['uniform']:.2f}, "
+            f"{split_scores['best']:.2f})."
+        )
+    if uniform and scores:
+        cost = scores["top1"] - uniform["top1"]
+        need = "it needs them there" if cost >= 0.08 else "where they land does not yet decide the class"
+        text += (
+            f" With every glimpse given the same weight it scores top-1 {uniform['top1']:.3f} against "
+            f"{scores['top1']:.3f} with its own: {need}."
+        )
+    st.markdown(text)
 
 left, right = st.columns(2)
 with left:

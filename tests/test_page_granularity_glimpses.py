@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_support.sources import load_source
+from core_models import results
 from core_models.data.video import write_video
 from core_models.inspect import Inspection, inspect_clip, load_model
 from viz.glimpses import (
@@ -23,6 +24,7 @@ from viz.glimpses import (
     glimpse_boxes,
     glimpse_table,
     glimpses_in_frame,
+    person_share,
     trajectory_figure,
 )
 from viz.granularity import (
@@ -225,6 +227,21 @@ def test_glimpse_page_renders_and_follows_the_slider(model):
     paths = plotly(at, 0)["data"]
     assert [d["name"] for d in paths[:3]] == ["glimpse 1", "glimpse 2", "glimpse 3"]
 
+    # the glimpses' share on the person, beside what random glimpses and the best place would get,
+    # as evaluate measured it for this clip (a CV test clip) and over the whole test split
+    share = person_share(glimpses, load_source(CLIP).joints2d, ref.view_boxes, ref.frame_index)
+    if model == "glimpse_clouds-cv":
+        row = results.read_eval(CHECKPOINTS / model, "test")[0].set_index("clip").loc[CLIP["name"]]
+        assert abs(share["share"] - row["glimpses_truth_share"]) < 1e-6
+        assert abs(share["uniform"] - row["glimpses_uniform"]) < 1e-6
+    split = json.loads((CHECKPOINTS / model / "eval" / "test" / "metrics.json").read_text())
+    text = next(m.value for m in at.markdown if "of the glimpse area lies on the person" in m.value)
+    assert f"**{share['share']:.2f}**" in text and f"at random: {share['uniform']:.2f}" in text
+    g = split["attention_scores"]["glimpses"]
+    assert f"Over its test split: {g['share']:.2f} ({g['uniform']:.2f}, {g['best']:.2f})" in text
+    assert f"top-1 {split['attention_checks']['interventions']['uniform']['top1']:.3f}" in text
+    assert "does not yet decide the class" in text  # uniform glimpses cost the shipped models < 0.08
+
     last = load_source(CLIP).num_frames - 1
     for frame, step in ((0, 0), (last, len(assignment) - 1)):  # the first and the last step
         at.slider(key="frame").set_value(frame).run()
@@ -250,3 +267,4 @@ def test_a_clip_without_skeleton(tmp_path):
     assert not at.exception, at.exception
     assert not at.error and "Groundtruth: unknown" in at.subheader[0].value
     assert len(at.dataframe) == 1
+    assert any("has no 2D joints" in c.value for c in at.caption)  # no share on a person it cannot place

@@ -47,6 +47,35 @@ def _check(glimpses: np.ndarray) -> np.ndarray:
     return glimpses
 
 
+def person_share(
+    glimpses: np.ndarray, joints2d: np.ndarray | None, view_boxes: np.ndarray, frame_index: np.ndarray
+) -> dict[str, float] | None:
+    """How much of one clip's glimpse area lies on the person's box, measured as ``evaluate``
+    measures it (``attention_scores.glimpse_person_scores``, in the model's input square), with
+    its baselines: ``uniform`` (the box's share of the square: glimpses placed at random) and
+    ``best`` (the most glimpses of these sizes could have on it). None without 2D joints.
+
+    Args:
+        glimpses: (T', N, 4) centre x, y and scales relative to the input square.
+        joints2d: (T, M, J, 2) pixel joints of the clip (NaN where missing), or None.
+        view_boxes: (T, 4) per clip frame, the pixel box the input square covers.
+        frame_index: (T',) the clip frame of each step.
+    """
+    from core_models.attention_scores import glimpse_person_scores
+
+    if joints2d is None:
+        return None
+    frame_index = np.asarray(frame_index).reshape(-1)
+    joints = np.asarray(joints2d, dtype=np.float64)[frame_index]  # (T', M, J, 2)
+    x0, y0, x1, y1 = (
+        np.asarray(view_boxes, dtype=np.float64)[frame_index][:, k, None, None] for k in range(4)
+    )
+    inside = np.stack(
+        [2 * (joints[..., 0] - x0) / (x1 - x0) - 1, 2 * (joints[..., 1] - y0) / (y1 - y0) - 1], -1
+    )
+    return glimpse_person_scores(_check(glimpses), inside)
+
+
 def glimpses_in_frame(
     glimpses: np.ndarray, view_boxes: np.ndarray, frame_index: np.ndarray, size: tuple[int, int]
 ) -> np.ndarray:
