@@ -8,9 +8,16 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support import state, ui
+from app_support.models import metrics
 from app_support.navigation import through_router
 from app_support.sources import describe
-from viz.granularity import granularity_image, granularity_rows, granularity_table, with_truth
+from viz.granularity import (
+    granularity_image,
+    granularity_rows,
+    granularity_table,
+    segment_truth_scores,
+    with_truth,
+)
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
 
@@ -36,6 +43,34 @@ st.markdown(
     f"Most attended granularity: **G={best['G']}** (TG-att {best['tg']:.1f}%); within it "
     f"**segment {seg_no}**, frames {seg['start']}–{seg['end'] - 1} (TS-att {seg['ts']:.1f}%)."
 )
+scores = metrics(entry) or {}
+if clip.truth is not None:
+    start, end = clip.truth.interval
+    fields = getattr(state.loaded_model(entry).model, "attention_fields", None)
+    here = segment_truth_scores(
+        insp.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
+    )
+    if here is not None:
+        text = (
+            f"On this clip the segment weights put **{here['share']:.2f}** of each row's weight on the "
+            f"ground-truth interval (mean over the rows with G > 1; equal weights: {here['uniform']:.2f}, "
+            f"always the middle segment: {here['middle']:.2f}, the best segment: {here['best']:.2f})."
+        )
+        split = (scores.get("attention_scores") or {}).get("segments")
+        if split:
+            text += (
+                f" Over its test split: {split['share']:.2f} (equal {split['uniform']:.2f}, middle "
+                f"{split['middle']:.2f}, best {split['best']:.2f})."
+            )
+        st.markdown(text)
+checks = (scores.get("attention_checks") or {}).get("interventions") or {}
+rows_flat = [v["top1"] for k, v in checks.items() if k.startswith("uniform:segments:")]
+if rows_flat and "uniform:granularity" in checks:
+    st.markdown(
+        f"What the weights are worth to the model, over its test split: top-1 {scores['top1']:.3f} "
+        f"with its own weights, {min(rows_flat):.3f}–{max(rows_flat):.3f} with equal segment weights "
+        f"in one row, {checks['uniform:granularity']['top1']:.3f} with equal granularity weights."
+    )
 
 thumb = st.slider(
     "Thumbnail height (pixels)", 64, 160, 96, step=16, key="granularity_thumb", bind="query-params"

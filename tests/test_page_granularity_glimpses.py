@@ -33,6 +33,7 @@ from viz.granularity import (
     granularity_image,
     granularity_rows,
     granularity_table,
+    segment_truth_scores,
     with_truth,
 )
 
@@ -193,6 +194,34 @@ def test_granularity_page_shows_the_models_attention():
     assert f"**G={best_g}**" in summary and f"**segment {best_k + 1}**" in summary
     assert f"TS-att {100 * beta[best_k]:.1f}%" in summary
     assert len(at.get("download_button")) == 2  # the slide (PNG) and the table (CSV)
+
+    # the segment weights' share on the truth, beside equal weights, the middle and the best
+    # segment, as evaluate scores it (checked against a CV test clip's row), and what equal
+    # weights cost the model over its test split
+    clip = load_source(CLIP)
+    start, end = clip.truth.interval
+    cv = reference("temporal_granularity-cv")
+    fields = load_model(CHECKPOINTS / "temporal_granularity-cv" / "model.pt").model.attention_fields
+    here = segment_truth_scores(
+        cv.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
+    )
+    row = (
+        results.read_eval(CHECKPOINTS / "temporal_granularity-cv", "test")[0]
+        .set_index("clip")
+        .loc[CLIP["name"]]
+    )
+    for k in ("truth_share", "uniform", "middle", "best"):
+        assert abs(here["share" if k == "truth_share" else k] - row[f"segments_{k}"]) < 1e-6
+    here = segment_truth_scores(
+        ref.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
+    )
+    text = next(m.value for m in at.markdown if m.value.startswith("On this clip the segment weights"))
+    assert f"**{here['share']:.2f}**" in text and f"always the middle segment: {here['middle']:.2f}" in text
+    split = json.loads((CHECKPOINTS / GRANULARITY / "eval" / "test" / "metrics.json").read_text())
+    assert f"Over its test split: {split['attention_scores']['segments']['share']:.2f}" in text
+    worth = next(m.value for m in at.markdown if m.value.startswith("What the weights are worth"))
+    flat = split["attention_checks"]["interventions"]["uniform:granularity"]["top1"]
+    assert f"{flat:.3f} with equal granularity" in worth
 
 
 @needs_shipped
