@@ -7,8 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support import state, ui
+from app_support.models import metrics
 from app_support.navigation import through_router
 from viz.charts import frame_steps
+from viz.checks import worth_sentence
 from viz.parts import (
     draw_parts_overlay,
     enlarge,
@@ -91,3 +93,7 @@ if per_step:
     st.markdown("**Part weights over time** (the red line is the frame slider)")
     fig = part_weights_over_time_figure(names, weights, clip.num_frames, t)
     ui.figure(fig, f"{name}-over-time", key="parts_time")
+
+worth = worth_sentence(metrics(entry))
+if worth:
+    st.markdown(worth)

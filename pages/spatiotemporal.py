@@ -7,9 +7,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_support import state, ui
+from app_support.models import metrics
 from app_support.navigation import through_router
 from core_models.where import clip_spatial_scores
 from viz.charts import frame_steps
+from viz.checks import worth_sentence
 from viz.heatmap import interval_mass, overlay_boxed_heatmap, spatial_map_figure, temporal_curve_figure
 from viz.parts import enlarge
 from viz.skeleton import draw_skeleton
@@ -85,3 +87,7 @@ with right:
             )
         elif clip.truth is not None:
             st.caption("This action is carried by the whole body: no one place of the map to score.")
+
+worth = worth_sentence(metrics(entry))
+if worth:
+    st.markdown(worth)

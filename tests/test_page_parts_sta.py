@@ -246,8 +246,38 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     assert any("carried by **left_hand**" in m.value for m in at.markdown)
     assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 1
     assert {"parts_video_webm", "parts_frame_png", "parts_bars_html", "parts_table_csv"} <= downloads(at)
+    # what the attention is worth to the model over its test split, from its interventions: the
+    # shipped part weights are not needed (uniform ones score higher), and the page says so
+    split = json.loads((ROOT / "checkpoints/part_attention-cs/eval/test/metrics.json").read_text())
+    inter = split["attention_checks"]["interventions"]
+    worth = next(m.value for m in at.markdown if m.value.startswith("Over its test split"))
+    assert (
+        f"**{split['top1']:.3f}**" in worth and f"all of it uniform {inter['uniform']['top1']:.3f}" in worth
+    )
+    assert f"uniform part weights alone {inter['uniform:parts']['top1']:.3f}" in worth
+    assert (inter["uniform:parts"]["top1"] >= split["top1"] - 0.02) == (
+        "Equal part weights do as well" in worth
+    )
     at.slider(key="frame").set_value(7).run()
     assert not at.exception and at.get("image")[0].proto.imgs[0].caption == "frame 7"
+
+
+def test_worth_sentence_names_the_attention_a_model_does_not_need():
+    from viz.checks import worth_sentence
+
+    inter = {"uniform": 0.30, "uniform:spatial": 0.59, "uniform:temporal": 0.40, "uniform:segments:2": 0.1,
+             "swap_other": 0.2, "swap_same": 0.5}  # fmt: skip
+    checks = {"interventions": {k: {"top1": v} for k, v in inter.items()}}
+    metrics = {"top1": 0.60, "attention_checks": checks}
+    text = worth_sentence(metrics)
+    assert text.startswith("Over its test split this model scores top-1 **0.600**")
+    assert "uniform map weights alone 0.590" in text and "uniform time-step weights alone 0.400" in text
+    assert "another class's clip's attention 0.200" in text and "a same-class clip's 0.500" in text
+    assert "segments" not in text  # per-row segment checks are the granularity page's own sentence
+    assert text.endswith(
+        "Equal map weights do as well: that part of the picture is not what the model relies on."
+    )
+    assert worth_sentence({"top1": 0.5}) is None and worth_sentence(None) is None
 
 
 def test_a_model_without_part_attention_offers_the_models_that_have_it():
@@ -309,6 +339,7 @@ def test_separable_sta_page_draws_map_curve_interval_and_marker():
     # where the map lands, with its baselines (drink water: the left hand carries it)
     place = next(m.value for m in at.markdown if "of the map's weight" in m.value)
     assert "(left hand)" in place and "equal weights would put" in place and "always the centre" in place
+    assert any(m.value.startswith("Over its test split this model scores") for m in at.markdown)
     assert {"sta_video_webm", "sta_frame_png", "sta_temporal_html", "sta_map_html"} <= downloads(at)
     at.slider(key="frame").set_value(LATE).run()
     assert not at.exception and markers(chart(at, "sta_temporal")) == [LATE]

@@ -26,6 +26,44 @@ PLAN_COLORS = {
 SCORE_KINDS = ("parts", "temporal", "segments")
 
 
+KIND_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "granularity": "granularity",
+              "glimpses": "glimpse"}  # fmt: skip
+NEEDED = 0.02  # a uniform kind within this of the model's own top-1 is not needed
+
+
+def worth_sentence(metrics: dict[str, Any] | None) -> str | None:
+    """What a model's attention is worth to it over its test split, from its interventions, in
+    one markdown sentence: top-1 with its own attention, with all of it and each kind alone made
+    uniform, and with another clip's; a kind whose equal weights do as well (within
+    :data:`NEEDED`) is named as one the model does not need. None without interventions."""
+    inter = ((metrics or {}).get("attention_checks") or {}).get("interventions") or {}
+    if "uniform" not in inter or metrics.get("top1") is None:
+        return None
+    own = metrics["top1"]
+    bits = [f"all of it uniform {inter['uniform']['top1']:.3f}"]
+    idle = []
+    for key, value in inter.items():
+        if key.startswith("uniform:") and not key.startswith("uniform:segments:"):
+            kind = key.split(":", 1)[1]
+            word = KIND_WORDS.get(kind, kind)
+            bits.append(f"uniform {word} weights alone {value['top1']:.3f}")
+            if value["top1"] >= own - NEEDED:
+                idle.append(word)
+    swaps = {"swap_other": "another class's clip's attention", "swap_same": "a same-class clip's"}
+    bits += [f"{words} {inter[plan]['top1']:.3f}" for plan, words in swaps.items() if plan in inter]
+    text = (
+        f"Over its test split this model scores top-1 **{own:.3f}** with its own attention; "
+        + ", ".join(bits)
+        + "."
+    )
+    if idle:
+        text += (
+            f" Equal {' and '.join(idle)} weights do as well: that part of the picture is not what the "
+            "model relies on."
+        )
+    return text
+
+
 def checks_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per model with attention checks: accuracy as learned and under each intervention,
     each stream alone, and how well the attention (and the ground truth) predicts the class.
