@@ -17,7 +17,10 @@ top-1 rises more slowly (0.43-0.58 when patience stops it, 22-30 epochs) and the
 the two seeds is CS 0.410 / 0.241 (plain: 0.269 / 0.253), CV 0.384 / 0.468 (0.284 / 0.418).
 CS seed 1 sat at chance for its first 7 epochs and stopped at 0.43 training top-1; without
 patience (``--seed 1 --patience 0``, the whole 2,000 steps) it reaches 0.284, so the seeds' gap
-is not patience's doing and patience stays. ``i3d_nl``
+is not patience's doing and patience stays. Re-framing each whole training frame as the crops
+are (a random square of 0.8 to 1 of the side, resized back; I3D reads no 2D joints that it would
+have to follow) on top of that recipe: CS seed 0 0.342 (0.410 without), best validation 0.43 as
+before, 4.1 min (2026-12-06, one run, the code not kept). ``i3d_nl``
 keeps the plain recipe: with jitter and weight decay 0.05 (``train --model i3d_nl --protocol cs
 --jitter --weight-decay 0.05``, one seed, 10.0 min) its CS test top-1 fell to 0.286 (the plain
 recipe's: 0.350 at b34846c, 0.374 as ``reproduce`` makes it at 235b7e3), though validation
