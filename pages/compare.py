@@ -188,6 +188,7 @@ else:
         ui.table(code.round(3), "attention-class-code", key="compare_class_code")
     shares = shares_table(metrics_by)
     if not shares.empty:
-        st.caption("Share of attention on the ground truth, next to what uniform weights, the best weighting "
-                   "at the model's resolution, and \"always the middle\" get on the same clips.")  # fmt: skip
+        st.caption("Share of attention on the ground truth (for glimpses, of their area on the person's "
+                   "box), next to what uniform weights, the best weighting at the model's resolution, and "
+                   "\"always the middle\" get on the same clips.")  # fmt: skip
         ui.table(shares.round(3), "attention-shares", key="compare_shares")

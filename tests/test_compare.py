@@ -178,6 +178,27 @@ def test_class_code_table_puts_each_kind_beside_its_truth():
     assert class_code_table({"i3d": {"top1": 0.4}}).empty
 
 
+@needs_shipped
+def test_shares_table_puts_each_share_beside_its_baselines():
+    """Every scored attention kind of the shipped checkpoints, Glimpse Clouds' glimpses included."""
+    from viz.checks import shares_table
+
+    names = ("part_attention-cs", "temporal_granularity-cs", "glimpse_clouds-cs", "i3d-cs")
+    metrics = {
+        n: json.loads((SHIPPED.parents[2] / n / "eval" / "test" / "metrics.json").read_text()) for n in names
+    }
+    t = shares_table(metrics).set_index(["model", "attention"])
+    assert ("i3d-cs", "parts") not in t.index and "i3d-cs" not in set(t.index.get_level_values(0))
+    assert {"parts", "temporal"} <= set(t.loc["part_attention-cs"].index)
+    assert {"segments", "segments_2", "segments_3", "segments_4"} <= set(
+        t.loc["temporal_granularity-cs"].index
+    )
+    glimpses = metrics["glimpse_clouds-cs"]["attention_scores"]["glimpses"]
+    row = t.loc[("glimpse_clouds-cs", "glimpses")]
+    assert row["share on truth"] == glimpses["share"] and row["uniform"] == glimpses["uniform"]
+    assert row["best possible"] == glimpses["best"] and row["clips"] == 588
+
+
 def test_confusion_from_table_matches_the_shipped_metrics():
     m = json.loads((SHIPPED / "metrics.json").read_text())
     t = pd.read_parquet(SHIPPED / "predictions.parquet")

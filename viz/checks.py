@@ -23,7 +23,7 @@ PLAN_COLORS = {
     "another clip's (same class)": "#2ca02c",
     "another clip's (other class)": "#d62728",
 }
-SCORE_KINDS = ("parts", "temporal", "segments")
+SCORE_KINDS = ("parts", "temporal", "segments", "glimpses")  # glimpses: their area on the person's box
 
 
 KIND_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "granularity": "granularity",
