@@ -20,7 +20,7 @@ from viz.player import player_page
 
 URL = "query-params"
 MAX_VIDEOS = 24  # encoded clips kept (tens to hundreds of KiB each)
-MAX_DRAWN = 2  # overlaid frame stacks kept (up to 64 MiB each): the clip page's and one attention page's
+MAX_DRAWN = 3  # overlaid frame stacks kept (up to 64 MiB each): the clip, body-part and spatio-temporal pages
 
 
 @st.cache_resource(show_spinner="Encoding the video…", max_entries=MAX_VIDEOS)

@@ -34,15 +34,28 @@ spatial = insp.attention.get("spatial")  # (h, w) or (T', h, w)
 temporal = insp.attention.get("temporal")  # (T',)
 name = f"{clip.name}-{entry.name}"
 
-frames = clip.frames
+alpha = None
 if spatial is not None and insp.view_boxes is not None:
     alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.5, 0.05, key="sta_alpha", bind="query-params")
-    frames = overlay_boxed_heatmap(frames, spatial, insp.view_boxes, alpha=alpha)
 else:
     st.info(f"{entry.name} has no spatial attention map; the frames are shown as they are.")
-if show_skeleton and clip.joints2d is not None:  # on enlarged frames: thin lines, small joints
-    frames, scale = enlarge(frames)
-    frames = draw_skeleton(frames, clip.joints2d * scale, clip.layout)
+skeleton = show_skeleton and clip.joints2d is not None
+
+
+def overlay():
+    frames = clip.frames
+    if alpha is not None:
+        frames = overlay_boxed_heatmap(frames, spatial, insp.view_boxes, alpha=alpha)
+    if skeleton:  # on enlarged frames: thin lines, small joints
+        frames, scale = enlarge(frames)
+        frames = draw_skeleton(frames, clip.joints2d * scale, clip.layout)
+    return frames
+
+
+frames = clip.frames  # nothing drawn on them: the clip's own frames
+if alpha is not None or skeleton:
+    drawn_from = (ui.frames_key(clip.frames), ui.frames_key(clip.joints2d) if skeleton else None)
+    frames = ui.drawn("spatiotemporal", (*drawn_from, entry.name, alpha, skeleton), overlay)
 
 left, right = st.columns(2)
 with left:
