@@ -99,6 +99,30 @@ def temporal_scores(
     }
 
 
+def segment_scores(
+    segments: dict[int, np.ndarray], interval: tuple[float, float], fields=None
+) -> tuple[dict[int, dict[str, float]], dict[str, float] | None]:
+    """Temporal granularity's segment weights against the truth interval: :func:`temporal_scores`
+    of each granularity G > 1 (G = 1 has one segment, always the whole clip), and their mean
+    (None without one).
+
+    Args:
+        segments: {G: (G,) weights}.
+        interval: the truth interval as fractions of the clip.
+        fields: the model's ``attention_fields(kind, n)`` (what each segment's feature covers), or
+            None for equal bins.
+    """
+    per_g = {
+        int(g): temporal_scores(w, interval, fields("segments", int(g)) if fields is not None else None)
+        for g, w in sorted(segments.items())
+        if int(g) > 1
+    }
+    if not per_g:
+        return per_g, None
+    first = next(iter(per_g.values()))
+    return per_g, {k: float(np.mean([sc[k] for sc in per_g.values()])) for k in first}
+
+
 # ---------------------------------------------------------------------------------------------
 # body parts
 

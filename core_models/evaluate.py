@@ -137,14 +137,12 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
             if "temporal" in r:
                 w = np.asarray(r["temporal"])
                 _put(r, "temporal", scores.temporal_scores(w, ti, _fields(model, "temporal", len(w))))
-            seg_scores = []
-            for g, v in sorted(segs.items()):
-                if g > 1:
-                    sc = scores.temporal_scores(v[i], ti, _fields(model, "segments", g))
-                    _put(r, f"segments_{g}", sc)
-                    seg_scores.append(sc)
-            if seg_scores:
-                mean = {k: float(np.mean([sc[k] for sc in seg_scores])) for k in seg_scores[0]}
+            per_g, mean = scores.segment_scores(
+                {g: v[i] for g, v in segs.items()}, ti, lambda kind, n: _fields(model, kind, n)
+            )
+            for g, sc in per_g.items():
+                _put(r, f"segments_{g}", sc)
+            if mean is not None:
                 _put(r, "segments", mean)
         rows.append(r)
     return rows

@@ -11,11 +11,11 @@ from app_support import state, ui
 from app_support.models import metrics
 from app_support.navigation import through_router
 from app_support.sources import describe
+from core_models.attention_scores import segment_scores
 from viz.granularity import (
     granularity_image,
     granularity_rows,
     granularity_table,
-    segment_truth_scores,
     with_truth,
 )
 
@@ -47,7 +47,7 @@ scores = metrics(entry) or {}
 if clip.truth is not None:
     start, end = clip.truth.interval
     fields = getattr(state.loaded_model(entry).model, "attention_fields", None)
-    here = segment_truth_scores(
+    _, here = segment_scores(
         insp.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
     )
     if here is not None:

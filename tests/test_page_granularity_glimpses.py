@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_support.sources import load_source
 from core_models import results
+from core_models.attention_scores import segment_scores
 from core_models.data.video import write_video
 from core_models.inspect import Inspection, inspect_clip, load_model
 from viz.glimpses import (
@@ -33,7 +34,6 @@ from viz.granularity import (
     granularity_image,
     granularity_rows,
     granularity_table,
-    segment_truth_scores,
     with_truth,
 )
 
@@ -163,6 +163,10 @@ def array(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def _segments_mean(*args):
+    return segment_scores(*args)[1]
+
+
 @needs_shipped
 def test_granularity_page_shows_the_models_attention():
     at = page("granularity.py", GRANULARITY)
@@ -202,9 +206,7 @@ def test_granularity_page_shows_the_models_attention():
     start, end = clip.truth.interval
     cv = reference("temporal_granularity-cv")
     fields = load_model(CHECKPOINTS / "temporal_granularity-cv" / "model.pt").model.attention_fields
-    here = segment_truth_scores(
-        cv.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
-    )
+    here = _segments_mean(cv.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields)
     row = (
         results.read_eval(CHECKPOINTS / "temporal_granularity-cv", "test")[0]
         .set_index("clip")
@@ -212,9 +214,7 @@ def test_granularity_page_shows_the_models_attention():
     )
     for k in ("truth_share", "uniform", "middle", "best"):
         assert abs(here["share" if k == "truth_share" else k] - row[f"segments_{k}"]) < 1e-6
-    here = segment_truth_scores(
-        ref.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields
-    )
+    here = _segments_mean(ref.attention["segments"], (start / clip.num_frames, end / clip.num_frames), fields)
     text = next(m.value for m in at.markdown if m.value.startswith("On this clip the segment weights"))
     assert f"**{here['share']:.2f}**" in text and f"always the middle segment: {here['middle']:.2f}" in text
     split = json.loads((CHECKPOINTS / GRANULARITY / "eval" / "test" / "metrics.json").read_text())

@@ -63,31 +63,6 @@ def granularity_rows(segments: dict[int, np.ndarray], granularity: np.ndarray, n
     return sorted(rows, key=lambda r: r["G"])
 
 
-def segment_truth_scores(
-    segments: dict[int, np.ndarray], interval: tuple[float, float], fields=None
-) -> dict[str, float] | None:
-    """The segment weights' share on the ground-truth interval, as ``evaluate`` scores it: for
-    each granularity G > 1, ``attention_scores.temporal_scores`` of its G weights (``share``
-    and the ``uniform``, ``middle`` and ``best`` baselines), then the mean over the G's.
-
-    Args:
-        segments: {G: (G,) weights}.
-        interval: the truth interval as fractions of the clip (start, end).
-        fields: the model's ``attention_fields(kind, n)`` (what each segment's feature covers),
-            or None for equal bins.
-    """
-    from core_models.attention_scores import temporal_scores
-
-    per_g = [
-        temporal_scores(np.asarray(w), interval, fields("segments", g) if fields is not None else None)
-        for g, w in sorted(segments.items())
-        if int(g) > 1
-    ]
-    if not per_g:
-        return None
-    return {k: float(np.mean([sc[k] for sc in per_g])) for k in per_g[0]}
-
-
 def with_truth(rows: list[dict], interval: tuple[int, int]) -> list[dict]:
     """Copies of ``rows`` whose segments carry ``"truth"``, ``"truth_start"``, ``"truth_end"``.
 
