@@ -8,19 +8,22 @@ runs on its own (``AppTest`` runs one page script) with the defaults below:
 * ``model_name``: the name of a :class:`~app_support.models.ModelEntry`, default
   ``part_attention-cs``.
 
-Clips, models and inspections are computed once per process and shared (``st.cache_resource``,
-bounded by :data:`MAX_CLIPS`, :data:`MAX_MODELS` and :data:`MAX_INSPECTIONS`; models keyed by
-checkpoint path and mtime): shared objects are read, never changed (never copied either: a 30 s
-upload holds 150 MB of frames).
+Clips, models, inspections and drawn overlays are computed once per process and shared
+(``st.cache_resource``, bounded by :data:`MAX_CLIPS`, :data:`MAX_MODELS`, :data:`MAX_INSPECTIONS`
+and :data:`MAX_DRAWN`; models keyed by checkpoint path and mtime): shared objects are read,
+never changed (never copied either: a 30 s upload holds 150 MB of frames).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
+from app_support import ui
 from app_support.models import ModelEntry, list_models, missing_inputs, readers_of
 from app_support.sources import load_source, open_dataset, source_key, with_pose, without_pose
 from core_models.checkpoint import CheckpointError
@@ -51,6 +54,7 @@ def dataset_reader(data: str, root: str):
 MAX_CLIPS = 4
 MAX_MODELS = 4
 MAX_INSPECTIONS = 48
+MAX_DRAWN = 3  # overlaid frame stacks (up to 64 MiB each): the clip, body-part and spatio-temporal pages
 # what the pages import besides this module: imported by warm_up before the first visitor
 WARM_MODULES = ("app_support.ui", "viz.charts", "viz.skeleton", "viz.parts", "viz.heatmap", "viz.granularity",
                 "viz.glimpses", "viz.confusion", "viz.export", "pyarrow.parquet")  # fmt: skip
@@ -108,6 +112,25 @@ def current_entry() -> ModelEntry | None:
 
 def _stamp(entry: ModelEntry) -> float:
     return entry.checkpoint.stat().st_mtime
+
+
+@st.cache_resource(show_spinner=False, max_entries=MAX_DRAWN)
+def _drawn(slot: str, key: tuple, _make) -> tuple[np.ndarray, str]:
+    frames = _make()
+    frames.setflags(write=False)  # shared by every session that draws the same
+    return frames, hashlib.blake2b(repr((slot, key)).encode(), digest_size=16).hexdigest()
+
+
+def drawn(slot: str, entry: ModelEntry | None, clip: Clip, options: tuple, make) -> tuple[np.ndarray, str]:
+    """The overlaid frames ``make()`` draws on ``clip`` for the page ``slot``, and a name for them
+    (``ui.video``'s ``digest``), kept while what they are drawn from stays the same: the checkpoint
+    and its modification time (as :func:`inspection`), the clip's frames and 2D joints, and the
+    page's ``options``. Moving the frame slider then neither draws every frame again (0.7 s for
+    a 207-frame clip enlarged to 284 rows) nor hashes them. One cache for the server, not one per
+    session: at most :data:`MAX_DRAWN` stacks of at most 64 MiB each (``viz.parts.enlarge``)."""
+    model = (str(entry.checkpoint), _stamp(entry)) if entry is not None else None
+    joints = None if clip.joints2d is None else ui.frames_key(clip.joints2d)
+    return _drawn(slot, (model, ui.frames_key(clip.frames), joints, *options), make)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=MAX_MODELS)

@@ -20,7 +20,6 @@ from viz.player import player_page
 
 URL = "query-params"
 MAX_VIDEOS = 24  # encoded clips kept (tens to hundreds of KiB each)
-MAX_DRAWN = 3  # overlaid frame stacks kept (up to 64 MiB each): the clip, body-part and spatio-temporal pages
 
 
 @st.cache_resource(show_spinner="Encoding the video…", max_entries=MAX_VIDEOS)
@@ -38,30 +37,16 @@ def frames_key(frames: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(frames).data, digest_size=16).hexdigest()
 
 
-@st.cache_resource(show_spinner=False, max_entries=MAX_DRAWN)
-def _drawn(slot: str, key: tuple, _make) -> np.ndarray:
-    frames = _make()
-    frames.setflags(write=False)  # shared by every session that draws the same
-    return frames
-
-
-def drawn(slot: str, key: tuple, make) -> np.ndarray:
-    """The overlaid frames ``make()`` draws for the page ``slot``, kept while ``key`` (what they
-    are drawn from) stays the same, so moving the frame slider does not draw every frame of the
-    clip again (0.7 s for a 207-frame clip enlarged to 284 rows). One cache for the server, not one
-    per session: at most :data:`MAX_DRAWN` clips of at most 64 MiB each (``viz.parts.enlarge``)."""
-    return _drawn(slot, key, make)
-
-
 def download(label: str, make, file_name: str, mime: str, key: str) -> None:
     """A download button whose bytes ``make()`` produces only when it is pressed (no rerun)."""
     st.download_button(label, make, file_name, mime, key=key, on_click="ignore")
 
 
-def video(frames: np.ndarray, fps: float, file_name: str, key: str) -> None:
+def video(frames: np.ndarray, fps: float, file_name: str, key: str, digest: str | None = None) -> None:
     """The frames in the teaching player (slow motion, loop, frame stepping; :mod:`viz.player`)
-    with a WebM download under it."""
-    fps, digest = float(fps or 30.0), frames_key(frames)
+    with a WebM download under it. ``digest`` names the frames for the caches (default: their
+    content hash; ``state.drawn`` gives one without hashing 64 MiB on every run)."""
+    fps, digest = float(fps or 30.0), digest or frames_key(frames)
     st.iframe(_player(digest, frames, fps), height="content")
     data = _webm(digest, frames, fps)  # encoded now: a deferred download would keep the frames alive
     st.download_button("Download video (WebM)", data, file_name, "video/webm", key=f"{key}_webm")

@@ -49,7 +49,7 @@ for w in clip.meta.get("warnings", []):
 if clip.frames is None:
     st.info("This clip has no video.")
 else:
-    frames = clip.frames
+    frames, drawn_as = clip.frames, None
     pose = clip.meta.get("pose")  # estimated joints: their own look, coloured by confidence
     if show_skeleton and clip.joints2d is not None:
 
@@ -60,15 +60,14 @@ else:
                                       min_confidence=pose["min_confidence"])  # fmt: skip
             return draw_skeleton(big, clip.joints2d * scale, clip.layout)
 
-        drawn_from = (ui.frames_key(clip.frames), ui.frames_key(clip.joints2d), bool(pose))
-        frames = ui.drawn("clip", drawn_from, skeleton)
+        frames, drawn_as = state.drawn("clip", None, clip, (bool(pose),), skeleton)
         if pose:
             st.caption(
                 "Skeleton estimated by BlazePose: dashed bones, joints red (low) to green (high confidence)."
             )
     left, right = st.columns(2)
     with left:
-        ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video")
+        ui.video(frames, clip.meta.get("fps", 30.0), f"{clip.name}.webm", key="clip_video", digest=drawn_as)
     with right:
         t = ui.frame_slider(clip.num_frames)
         ui.image(frames[t], f"frame {t}", f"{clip.name}-frame{t}", key="clip_frame")

@@ -53,12 +53,11 @@ def overlay():
                               show=tuple(show or ()), vmax=vmax)  # fmt: skip
 
 
-drawn_from = (ui.frames_key(clip.frames), None if clip.joints2d is None else ui.frames_key(clip.joints2d))
-frames = ui.drawn("parts", (*drawn_from, entry.name, tuple(show or ())), overlay)
+frames, drawn_as = state.drawn("parts", entry, clip, tuple(show or ()), overlay)
 
 left, right = st.columns(2)
 with left:
-    ui.video(frames, clip.meta.get("fps", 30.0), f"{name}.webm", key="parts_video")
+    ui.video(frames, clip.meta.get("fps", 30.0), f"{name}.webm", key="parts_video", digest=drawn_as)
 with right:
     t = ui.frame_slider(clip.num_frames)
     ui.image(frames[t], f"frame {t}", f"{name}-frame{t}", key="parts_frame")

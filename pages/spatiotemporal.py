@@ -52,14 +52,13 @@ def overlay():
     return frames
 
 
-frames = clip.frames  # nothing drawn on them: the clip's own frames
+frames, drawn_as = clip.frames, None  # nothing drawn on them: the clip's own frames
 if alpha is not None or skeleton:
-    drawn_from = (ui.frames_key(clip.frames), ui.frames_key(clip.joints2d) if skeleton else None)
-    frames = ui.drawn("spatiotemporal", (*drawn_from, entry.name, alpha, skeleton), overlay)
+    frames, drawn_as = state.drawn("spatiotemporal", entry, clip, (alpha, skeleton), overlay)
 
 left, right = st.columns(2)
 with left:
-    ui.video(frames, clip.meta.get("fps", 30.0), f"{name}-spatial.webm", key="sta_video")
+    ui.video(frames, clip.meta.get("fps", 30.0), f"{name}-spatial.webm", key="sta_video", digest=drawn_as)
 with right:
     t = ui.frame_slider(clip.num_frames)
     ui.image(frames[t], f"frame {t}", f"{name}-spatial-frame{t}", key="sta_frame")

@@ -270,18 +270,23 @@ def test_drawn_overlays_are_kept_while_what_they_are_drawn_from_stays():
     """Moving the frame slider does not draw every frame again; a new clip does."""
 
     def app():
+        from types import SimpleNamespace
+
         import numpy as np
         import streamlit as st
 
-        from app_support import ui
+        from app_support import state
 
         def make():
             st.session_state["made"] = st.session_state.get("made", 0) + 1
             return np.zeros((2, 4, 4, 3), np.uint8)
 
         token = st.session_state.setdefault("token", str(id(st.session_state)))  # this test's own entries
-        frames = ui.drawn("page", (token, st.session_state.get("clip", "a")), make)
+        clip = SimpleNamespace(frames=np.full((2, 4, 4, 3), ord(st.session_state.get("clip", "a")), np.uint8),
+                               joints2d=None)  # fmt: skip
+        frames, digest = state.drawn("page", None, clip, (token,), make)
         assert not frames.flags.writeable  # shared between sessions: nobody draws on them in place
+        assert digest == state.drawn("page", None, clip, (token,), make)[1]  # names them for the video
         st.slider("Frame", 0, 5, key="frame")
 
     at = AppTest.from_function(app, default_timeout=60).run()
