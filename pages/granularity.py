@@ -12,6 +12,7 @@ from app_support.models import metrics
 from app_support.navigation import through_router
 from app_support.sources import describe
 from core_models.attention_scores import segment_scores
+from core_models.models import POSE_CLASSIFIER_LABEL
 from viz.granularity import (
     granularity_image,
     granularity_rows,
@@ -65,9 +66,10 @@ if clip.truth is not None:
         st.markdown(text)
 checks = (scores.get("attention_checks") or {}).get("interventions") or {}
 rows_flat = [v["top1"] for k, v in checks.items() if k.startswith("uniform:segments:")]
+fused = f" ({POSE_CLASSIFIER_LABEL})" if entry.pose_classifier else ""
 if rows_flat and "uniform:granularity" in checks:
     st.markdown(
-        f"What the weights are worth to the model, over its test split: top-1 {scores['top1']:.3f} "
+        f"What the weights are worth to the model{fused}, over its test split: top-1 {scores['top1']:.3f} "
         f"with its own weights, {min(rows_flat):.3f}–{max(rows_flat):.3f} with equal segment weights "
         f"in one row, {checks['uniform:granularity']['top1']:.3f} with equal granularity weights."
     )

@@ -93,6 +93,6 @@ if per_step:
     fig = part_weights_over_time_figure(names, weights, clip.num_frames, t)
     ui.figure(fig, f"{name}-over-time", key="parts_time")
 
-worth = worth_sentence(metrics(entry))
+worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)

@@ -100,6 +100,6 @@ with right:
         elif clip.truth is not None:
             st.caption("This action is carried by the whole body: no one place of the map to score.")
 
-worth = worth_sentence(metrics(entry))
+worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)

@@ -278,6 +278,9 @@ def test_worth_sentence_names_the_attention_a_model_does_not_need():
         "Equal map weights do as well: that part of the picture is not what the model relies on."
     )
     assert worth_sentence({"top1": 0.5}) is None and worth_sentence(None) is None
+    # a model whose scores add a pose classifier's says so beside its accuracy
+    fused = worth_sentence(metrics, fused=True)
+    assert fused.startswith("Over its test split this model (+ pose classifier) scores")
 
 
 def test_a_model_without_part_attention_offers_the_models_that_have_it():

@@ -31,15 +31,19 @@ KIND_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "granu
 NEEDED = 0.02  # a uniform kind within this of the model's own top-1 is not needed
 
 
-def worth_sentence(metrics: dict[str, Any] | None) -> str | None:
+def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str | None:
     """What a model's attention is worth to it over its test split, from its interventions, in
     one markdown sentence: top-1 with its own attention, with all of it and each kind alone made
     uniform, and with another clip's; a kind whose equal weights do as well (within
-    :data:`NEEDED`) is named as one the model does not need. None without interventions."""
+    :data:`NEEDED`) is named as one the model does not need. ``fused``: the model adds a pose
+    classifier to its scores, and the sentence says so. None without interventions."""
     inter = ((metrics or {}).get("attention_checks") or {}).get("interventions") or {}
     if "uniform" not in inter or metrics.get("top1") is None:
         return None
     own = metrics["top1"]
+    if fused:
+        from core_models.models import POSE_CLASSIFIER_LABEL  # torch: only when it is needed
+    pose = f" ({POSE_CLASSIFIER_LABEL})" if fused else ""
     bits = [f"all of it uniform {inter['uniform']['top1']:.3f}"]
     idle = []
     for key, value in inter.items():
@@ -52,9 +56,8 @@ def worth_sentence(metrics: dict[str, Any] | None) -> str | None:
     swaps = {"swap_other": "another class's clip's attention", "swap_same": "a same-class clip's"}
     bits += [f"{words} {inter[plan]['top1']:.3f}" for plan, words in swaps.items() if plan in inter]
     text = (
-        f"Over its test split this model scores top-1 **{own:.3f}** with its own attention; "
-        + ", ".join(bits)
-        + "."
+        f"Over its test split this model{pose} scores top-1 "
+        f"**{own:.3f}** with its own attention; " + ", ".join(bits) + "."
     )
     if idle:
         text += (
