@@ -127,6 +127,73 @@ def segment_scores(
 # body parts
 
 
+def received_scores(matrices: np.ndarray, intervals: np.ndarray) -> dict[str, float]:
+    """Self-attention scored like a temporal attention, over clips.
+
+    Each clip's (T, T) attention matrix (rows = reading steps, summing to one; heads already
+    averaged) gives the weight each step *receives*, the mean of its column: how much of the pooled
+    output the step's value makes through that block. That (T,) distribution is scored against the
+    clip's truth interval by :func:`temporal_scores` (each step the field of an equal bin).
+
+    Args:
+        matrices: (N, T, T).
+        intervals: (N, 2) truth intervals as fractions of the clip.
+
+    Returns:
+        The means over clips of ``share``, ``uniform``, ``best`` and ``middle``, and ``clips``.
+    """
+    m = np.asarray(matrices, dtype=float)
+    if m.ndim != 3 or m.shape[1] != m.shape[2] or len(m) != len(intervals):
+        raise ValueError(
+            f"need (N, T, T) matrices and (N, 2) intervals, got {m.shape}, {np.shape(intervals)}"
+        )
+    rows = [temporal_scores(w.mean(0), (float(a), float(b))) for w, (a, b) in zip(m, intervals, strict=True)]
+    out = {k: float(np.mean([r[k] for r in rows])) for k in ("share", "uniform", "best", "middle")}
+    out["clips"] = len(rows)
+    return out
+
+
+def grid_box(grid: np.ndarray) -> list[float]:
+    """``x_min, x_max, y_min, y_max`` of the points a spatial transformer's grid (H', W', 2) reads,
+    in the input's [-1, 1] coordinates (``align_corners=False``: the output pixels' centres)."""
+    g = np.asarray(grid, dtype=float)
+    if g.ndim < 3 or g.shape[-1] != 2:
+        raise ValueError(f"grid must be (..., H', W', 2), got {g.shape}")
+    return [float(g[..., 0].min()), float(g[..., 0].max()), float(g[..., 1].min()), float(g[..., 1].max())]
+
+
+def warp_boxes(boxes: np.ndarray, size: int | None = None) -> dict[str, Any]:
+    """What a spatial transformer's warps read, and how much that moves between clips.
+
+    Args:
+        boxes: (N, 4) per clip :func:`grid_box` of its grid (``evaluate``'s ``grid_box``): the
+            extent ``x_min, x_max, y_min, y_max`` of the points read, in [-1, 1] input coordinates.
+        size: the side of the warp's output, when known. The points are the output pixels'
+            centres, so each extent then grows by ``size / (size - 1)`` to their outer edges (the
+            identity grid then covers the input exactly) and is capped at the input's side (a
+            point past the edge reads the border pixel). Without it the extents are taken as
+            they are.
+
+    Returns:
+        ``clips``; ``mean`` and ``spread`` (standard deviation over the clips) of the four
+        extents; ``area``: the mean area read as a fraction of the input (1 for the identity);
+        ``centre``: the mean distance of the box's centre from the input's centre, in half-sides;
+        ``edge_sd``: the largest spread of one extent (0 when every clip gets the same warp).
+    """
+    b = np.asarray(boxes, dtype=float)
+    if b.ndim != 2 or b.shape[1] != 4 or not len(b):
+        raise ValueError(f"boxes must be a non-empty (N, 4) array: x_min, x_max, y_min, y_max; got {b.shape}")
+    if size is not None and size < 2:
+        raise ValueError(f"size must be at least 2 output pixels, got {size}")
+    grow = size / (size - 1) if size else 1.0
+    w = np.minimum((b[:, 1] - b[:, 0]) * grow, 2.0)
+    h = np.minimum((b[:, 3] - b[:, 2]) * grow, 2.0)
+    centres = np.stack([(b[:, 0] + b[:, 1]) / 2, (b[:, 2] + b[:, 3]) / 2], axis=1)
+    spread = b.std(0)
+    return {"clips": len(b), "mean": b.mean(0), "spread": spread, "area": float((w * h / 4.0).mean()),
+            "centre": float(np.hypot(*centres.T).mean()), "edge_sd": float(spread.max())}  # fmt: skip
+
+
 def part_scores(
     weights: np.ndarray,
     part_names: Sequence[str],

@@ -113,9 +113,7 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
         if "self" in att:
             r["self_attention"] = att["self"][i].mean(0).tolist()
         if "grid" in att:
-            gr = att["grid"][i]
-            r["grid_box"] = [float(gr[..., 0].min()), float(gr[..., 0].max()),
-                             float(gr[..., 1].min()), float(gr[..., 1].max())]  # fmt: skip
+            r["grid_box"] = scores.grid_box(att["grid"][i])
         if truth_parts is not None and truth_interval is not None:
             tp = truth_parts[i].astype(bool)
             ti = (float(truth_interval[i][0]), float(truth_interval[i][1]))

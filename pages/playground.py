@@ -3,6 +3,8 @@ each computed by hand on the sidebar's clip, with its knobs as widgets."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -11,6 +13,7 @@ from app_support.models import SHIPPED_DIR
 from app_support.navigation import through_router
 from app_support.sources import describe
 from app_support.state import current_clip
+from core_models.attention_scores import warp_boxes
 from viz import playground as pg
 from viz.export import html_bytes, png_bytes
 
@@ -43,9 +46,11 @@ def shipped_stn_grids() -> dict | None:
     path = SHIPPED_DIR / STN_RUN / "eval" / "test" / "predictions.parquet"
     try:
         boxes = _grid_boxes(str(path), path.stat().st_mtime)
-    except (OSError, KeyError, ValueError):  # not shipped, or a table without grids
+        settings = json.loads((SHIPPED_DIR / STN_RUN / "settings.json").read_text())
+        size = int(settings["config"]["frame_size"])  # the warp's output side
+    except (OSError, KeyError, ValueError, TypeError):  # not shipped, or a table without grids
         return None
-    return pg.learned_grids(boxes) if boxes is not None else None
+    return warp_boxes(boxes, size) if boxes is not None else None
 
 
 def html_button(label: str, fig, file_name: str, key: str) -> None:

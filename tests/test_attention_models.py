@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from core_models.data.sampling import segment_bounds
-from core_models.models.output import ModelOutput, check_output
+from core_models.models.output import ModelOutput, check_output, steer_key
 from core_models.models.separable_sta import SeparableSTA, separable_sta, spatial_focus, temporal_spread
 from core_models.models.temporal_granularity import (
     TemporalGranularity,
     granularity_collapse,
     segment_collapse,
+    segment_confidence,
     segment_frame_index,
     split_segments,
     temporal_granularity,
@@ -627,3 +628,30 @@ def test_attention_adversary_reverses_its_gradient():
         torch.stack(terms).mean().backward()
         torch.testing.assert_close(grads[scale], -scale * x["a"].grad)
     assert float(grads[0.0].abs().sum()) == 0.0 and float(grads[1.0].abs().sum()) > 0
+
+
+def test_tg_granularity_weights_from_the_segment_weights_confidence():
+    """``granularity_scoring="confidence"``: each granularity's logit is the learned scale times
+    how sure its segment weights are, plus its bias; no pose map of the granularity is built.
+    Equal segment weights (steered) leave the biases alone; one-hot ones add the scale."""
+    torch.manual_seed(0)
+    base = temporal_granularity("cpu", num_classes=K).config
+    model = TemporalGranularity(replace(base, granularity_scoring="confidence")).eval()
+    assert not hasattr(model, "granularity_score")
+    with torch.no_grad():
+        model.granularity_scale.fill_(2.0)
+        model.granularity_bias.copy_(torch.tensor([0.0, 0.5, -0.5]))
+    batch = make_batch(model)
+    n = batch["label"].shape[0]
+    equal = {steer_key(f"segments:{g}"): torch.full((n, g), 1 / g) for g in (2, 3, 4)}
+    with torch.no_grad():
+        gamma = model({**batch, **equal}).attention["granularity"]
+    torch.testing.assert_close(gamma, torch.softmax(torch.tensor([0.0, 0.5, -0.5]), 0).expand(n, 3))
+    one_hot = {**equal, steer_key("segments:3"): torch.eye(3)[[0] * n]}  # G = 3 sure, the others not
+    with torch.no_grad():
+        gamma = model({**batch, **one_hot}).attention["granularity"]
+    torch.testing.assert_close(gamma, torch.softmax(torch.tensor([0.0, 2.5, -0.5]), 0).expand(n, 3))
+    sure = segment_confidence(torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+    assert sure.tolist() == pytest.approx([0.0, 1.0], abs=1e-6)
+    with pytest.raises(ValueError, match="granularity_scoring"):
+        replace(base, granularity_scoring="class")

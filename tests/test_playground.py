@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from streamlit.testing.v1 import AppTest
 
+from core_models.attention_scores import warp_boxes
 from viz import playground as pg
 
 ROOT = Path(__file__).parents[1]
@@ -167,14 +168,14 @@ def _z(at, i: int) -> np.ndarray:
 
 def test_learned_grids_summarise_the_boxes_and_refuse_bad_ones():
     boxes = np.array([[-1.0, 1.0, -0.8, 0.9], [-1.0, 1.0, -0.82, 0.86]])
-    out = pg.learned_grids(boxes)
+    out = warp_boxes(boxes)
     assert out["clips"] == 2
     np.testing.assert_allclose(out["mean"], [-1.0, 1.0, -0.81, 0.88])
     np.testing.assert_allclose(out["spread"], [0.0, 0.0, 0.01, 0.02])
     assert out["area"] == pytest.approx(((1.7 + 1.68) / 2) / 2)  # width 2 x mean height / 4
-    assert pg.learned_grids(np.array([[-1.0, 1.0, -1.0, 1.0]]))["area"] == 1.0  # the identity
+    assert warp_boxes(np.array([[-1.0, 1.0, -1.0, 1.0]]))["area"] == 1.0  # the identity
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
-        pg.learned_grids(np.zeros((0, 4)))
+        warp_boxes(np.zeros((0, 4)))
 
 
 def test_the_playground_says_what_the_shipped_stn_learnt():

@@ -343,24 +343,6 @@ def draw_grid(frame: np.ndarray, theta: np.ndarray, lines: int = 8) -> np.ndarra
     return out
 
 
-def learned_grids(boxes: np.ndarray) -> dict:
-    """What a trained spatial transformer's grids cover, from the boxes ``evaluate`` records.
-
-    Args:
-        boxes: (N, 4) ``grid_box`` per clip: x0, x1, y0, y1 of the grid in [-1, 1] input
-            coordinates (``core_models.evaluate``).
-
-    Returns:
-        ``clips``; ``mean`` and ``spread`` (standard deviation over the clips) of x0, x1, y0, y1;
-        ``area``: the mean share of the input's area inside the grid (1 for the identity).
-    """
-    b = np.asarray(boxes, dtype=float)
-    if b.ndim != 2 or b.shape[1] != 4 or len(b) == 0:
-        raise ValueError(f"boxes must be a non-empty (N, 4) array of x0, x1, y0, y1, got {b.shape}")
-    area = (b[:, 1] - b[:, 0]) * (b[:, 3] - b[:, 2]) / 4.0
-    return {"clips": len(b), "mean": b.mean(0), "spread": b.std(0), "area": float(area.mean())}
-
-
 # ---------------------------------------------------------------------------------------------
 # scaled dot-product attention between frames
 

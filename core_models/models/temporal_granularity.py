@@ -86,6 +86,7 @@ Departures and choices, with reasons:
       class_code_weight=1.0                           0.425  0.34   0.33  0.34  0.36
       segment_key_centre=true lambda_segments=-0.2    0.495  0.29   0.17  0.54  0.17
       segment_key_centre=true segment_key_pool=max    0.440  0.46   0.51  0.42  0.46
+      granularity_scoring=confidence (centred keys)   0.366  0.41   0.37  0.39  0.46
 
   Adding each segment's pose code to its key (``rgb_pose``) lets the segment weights name the
   class (0.15 for G = 4 against 0.06 from the true interval) instead of the time. Rewarding a
@@ -121,6 +122,15 @@ Departures and choices, with reasons:
   (all the attention together names the class at 0.33 against 0.26) nor placed (0.34). Centred
   keys with a reward for a choice (``lambda_segments=-0.2``) pick the segment that differs most,
   which for G = 2 and 4 is the wrong one (0.17).
+  One more (2026-12-06, 4.4 min): the granularity weights read the granularities' pose codes, so
+  they can pass the pose branch's idea of the class to the head, which is what "pose steers, RGB
+  classifies" rules out; taking them from how sure each granularity's segment weights are
+  (``granularity_scoring="confidence"``: a learned scale and one bias per granularity, nothing
+  else) closes that path. Top-1 falls to 0.366 (validation 0.43 at its best, against 0.565): the
+  pose path through the granularity weights was carrying about a third of the accuracy. It does
+  not remove the class code either: the granularity weights still name the class at 0.28 and the
+  segment weights, now what the choice is read from, at 0.14-0.16 (0.07-0.12 before; 0.06-0.08
+  for the true interval), all of it together 0.29 against 0.06. Not shipped.
 * End to end: the authors extracted the per-segment I3D features offline with a fine-tuned,
   frozen I3D; here one shared trunk runs on all segments of all granularities in one batched
   call and trains with the heads.
@@ -150,6 +160,7 @@ Departures and choices, with reasons:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -258,6 +269,11 @@ class TemporalGranularityConfig:
         class_code_weight: when above 0, an adversary tries to name the class from the segment
             and granularity weights and the attention learns, through its reversed gradient
             scaled by this weight, to give it nothing (``core_models.models.class_code``).
+        granularity_scoring: ``"pose"`` (the released code): the granularity weights are a
+            linear map of the granularities' pose codes; ``"confidence"`` (an addition): each
+            granularity's logit is ``a * (1 - H(beta_G) / log G) + b_G``, how sure its segment
+            weights are, with a learned scale ``a`` and one learned bias per granularity, so the
+            choice of granularity cannot carry more of the class than the segment weights do.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -292,8 +308,13 @@ class TemporalGranularityConfig:
     evidence_temperature: float = 1.0
     segment_key_centre: bool = False
     class_code_weight: float = 0.0
+    granularity_scoring: str = "pose"
 
     def __post_init__(self):
+        if self.granularity_scoring not in ("pose", "confidence"):
+            raise ValueError(
+                f"granularity_scoring must be 'pose' or 'confidence', got {self.granularity_scoring!r}"
+            )
         if self.segment_target not in ("none", "evidence"):
             raise ValueError(f"segment_target must be 'none' or 'evidence', got {self.segment_target!r}")
         if self.evidence_temperature < 0:
@@ -386,7 +407,11 @@ class TemporalGranularity(nn.Module):
             )
         if c.segment_target == "evidence":  # each segment's own read, one head per granularity
             self.segment_head = nn.ModuleDict({k: nn.Linear(c.rgb_hidden, c.num_classes) for k in multi})
-        self.granularity_score = nn.Linear(len(keys) * c.pose_hidden, len(keys))
+        if c.granularity_scoring == "confidence":
+            self.granularity_scale = nn.Parameter(torch.tensor(1.0))
+            self.granularity_bias = nn.Parameter(torch.zeros(len(keys)))
+        else:
+            self.granularity_score = nn.Linear(len(keys) * c.pose_hidden, len(keys))
         if c.class_code_weight > 0:
             sizes = {f"segments:{g}": g for g in c.granularities if g > 1}
             sizes = {**sizes, **({"granularity": len(keys)} if len(keys) > 1 else {})}
@@ -456,9 +481,12 @@ class TemporalGranularity(nn.Module):
                 reads[g] = self.segment_head[key](h)  # (B, G, K): each segment read alone
             codes.append(m)
             segments[g] = beta
-        gamma = steer(
-            batch, "granularity", self.attend(self.granularity_score(torch.cat(codes, dim=1)))
-        )  # (B, n_G)
+        if c.granularity_scoring == "confidence":
+            sure = torch.stack([segment_confidence(segments[g]) for g in c.granularities], dim=1)  # (B, n_G)
+            gamma_logits = self.granularity_scale * sure + self.granularity_bias
+        else:
+            gamma_logits = self.granularity_score(torch.cat(codes, dim=1))
+        gamma = steer(batch, "granularity", self.attend(gamma_logits))  # (B, n_G)
         z = torch.cat([gamma[:, i : i + 1] * f for i, f in enumerate(feats)], dim=1)  # (B, n_G * Hr)
         code = torch.cat(codes, dim=1)  # (B, n_G * Hp)
         logits, aux = fuse(self.head(z), self.pose_scores(code) if self.pose_scores is not None else None)
@@ -511,6 +539,16 @@ class TemporalGranularity(nn.Module):
 
 # ---------------------------------------------------------------------------------------------
 # regularisers (off by default)
+
+
+def segment_confidence(beta: torch.Tensor) -> torch.Tensor:
+    """Per clip ``1 - H(beta) / log G`` of (B, G) segment weights: 0 when equal (and for G = 1),
+    1 when one segment holds all the weight -> (B,)."""
+    g = beta.shape[1]
+    if g <= 1:
+        return beta.new_zeros(beta.shape[0])
+    h = -(beta * (beta + 1e-8).log()).sum(dim=1)
+    return 1.0 - h / math.log(g)
 
 
 def segment_collapse(segments: dict[int, torch.Tensor]) -> torch.Tensor:
