@@ -153,7 +153,8 @@ if self_weights is not None:
             f"heads and {steps} reading steps)"
         )
         band = clip.truth.interval if clip.truth is not None else None
-        fig = temporal_curve_figure(received, clip.num_frames, t if clip.frames is not None else None, band)
+        at = t if clip.frames is not None else None
+        fig = temporal_curve_figure(received, clip.num_frames, at, band, name="weight received")
         ui.figure(fig, f"{clip.name}-{entry.name}-received", key="clip_received")
         here = None
         if band is not None:

@@ -5,6 +5,8 @@ on the shipped checkpoints against the model run directly."""
 
 from __future__ import annotations
 
+import base64
+import json
 from functools import cache
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from viz.baselines import (
     warp_outline,
     warp_sentence,
 )
+from viz.charts import frame_steps
 
 ROOT = Path(__file__).parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -37,6 +40,14 @@ needs_shipped = pytest.mark.skipif(
     not all((CHECKPOINTS / n / "eval" / "test" / "predictions.parquet").is_file() for n in (STN, SELF)),
     reason="no shipped evaluation of stn-cs and self_attention-cs",
 )
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array (plotly 6 writes numpy arrays as base64 ``bdata``)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else flat
+    return np.asarray(value)
 
 
 def affine(theta: list[list[float]], size: int = 8) -> np.ndarray:
@@ -178,8 +189,12 @@ def test_clip_page_scores_self_attention_against_the_truth_and_its_baselines():
     for line in received_sentences(here, (start, end), split, len(received)):
         assert line in shown
     assert any("all of it uniform" in m for m in shown)  # what the attention is worth, from the interventions
-    charts = at.get("plotly_chart")
+    charts = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")]
     assert len(charts) == 2  # the received weights along the clip, and the matrix
+    (curve,) = [d for d in charts[0] if d.get("name") == "weight received"]
+    steps = frame_steps(clip.num_frames, len(received))
+    assert np.allclose(array(curve["y"])[:-1], received[steps], atol=1e-6)
+    assert np.allclose(array(charts[1][0]["z"]), insp.attention["self"].mean(0), atol=1e-6)
     assert not any("spatial transformer" in m for m in shown)
 
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-WARP_COLOUR = (255, 200, 0)  # RGB: the outline of what the warp reads
+WARP_COLOUR = (0, 220, 255)  # RGB: the outline of what the warp reads (cyan, apart from the skeleton)
 VIEW_COLOUR = (150, 150, 150)  # RGB: the box the model's input covers
 FIXED_WARP = 0.05  # edges that move less than this (half-sides) over a split: one warp for all
 
@@ -57,7 +57,7 @@ def warp_outline(grid: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def draw_warp(frames: np.ndarray, grid: np.ndarray, view_boxes: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Frames with the view box (grey) and the part of it the warp reads (yellow) outlined.
+    """Frames with the view box (grey) and the part of it the warp reads (cyan) outlined.
 
     Args:
         frames: (T, H, W, 3) uint8, possibly enlarged by ``scale`` from the clip's frames.
@@ -120,7 +120,7 @@ def warp_sentence(here: dict, split: dict | None, person_crop: bool) -> str:
     ``split``: ``core_models.attention_scores.warp_boxes``), beside the identity warp."""
     given = "the person crop" if person_crop else "the centred square"
     text = (
-        f"**Where the spatial transformer reads.** The yellow outline is the part of its input (the "
+        f"**Where the spatial transformer reads.** The cyan outline is the part of its input (the "
         f"grey box, {given} it is given) that its warp samples, one warp for the whole clip. It reads "
         f"**{here['area']:.2f}** of the input's area (the identity warp, no attention: 1.00), its centre "
         f"{here['centre']:.2f} of a half-side from the input's centre (identity: 0.00)."

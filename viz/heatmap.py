@@ -68,6 +68,7 @@ def temporal_curve_figure(
     num_frames: int,
     frame: int | None = None,
     truth_interval: tuple[int, int] | None = None,
+    name: str = "temporal attention",
 ) -> go.Figure:
     """Temporal attention as a step curve over the clip's frames.
 
@@ -80,6 +81,7 @@ def temporal_curve_figure(
         num_frames: T, frames of the clip.
         frame: the frame slider's frame, or ``None``.
         truth_interval: half-open ``(start, end)`` frames where the action happens, or ``None``.
+        name: the curve's legend entry.
     """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or len(weights) == 0:
@@ -101,7 +103,7 @@ def temporal_curve_figure(
         x=np.arange(num_frames + 1),
         y=np.append(y, y[-1]),
         mode="lines",
-        name="temporal attention",
+        name=name,
         line={"shape": "hv", "color": PRED_COLOUR, "width": 2},
         customdata=np.append(steps, steps[-1]),
         hovertemplate="frame %{x}<br>step %{customdata}<br>weight %{y:.3f}<extra></extra>",
