@@ -142,7 +142,7 @@ if grid is not None or self_weights is not None:
 if grid is not None:
     crop = getattr(state.loaded_model(entry).model.config, "person_crop", False)
     here = warp_boxes(np.array([grid_box(grid)]), grid.shape[0])
-    st.markdown(warp_sentence(here, split.get("warp"), crop))
+    st.markdown(warp_sentence(here, split.get("warp"), crop, metrics(entry)))
 if self_weights is not None:
     received = received_weights(self_weights)
     left, right = st.columns(2)

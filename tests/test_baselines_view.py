@@ -107,6 +107,16 @@ def test_warp_sentence_names_a_fixed_crop_only_when_the_warp_does_not_move():
     fixed = warp_sentence(here, {"clips": 588, "area": 0.85, "edge_sd": 0.013}, person_crop=True)
     assert "**0.85**" in fixed and "the person crop" in fixed and "identity warp, no attention: 1.00" in fixed
     assert "588 clips" in fixed and "one crop for every clip" in fixed and "not measured" in fixed
+    checks = {
+        "interventions": {
+            "uniform": {"top1": 0.41},
+            "swap_same": {"top1": 0.44},
+            "swap_other": {"top1": 0.43},
+        }
+    }
+    worth = warp_sentence(here, None, True, {"top1": 0.449, "attention_checks": checks})
+    assert "**0.449** with its own warps, 0.410 through the identity" in worth and "not measured" not in worth
+    assert "0.430 through another class's clip's warp, 0.440 through a same-class clip's" in worth
     moving = warp_sentence(here, {"clips": 588, "area": 0.6, "edge_sd": 0.2}, person_crop=False)
     assert "one crop for every clip" not in moving and "the centred square" in moving
     assert "test split" not in warp_sentence(here, None, True)
@@ -168,7 +178,12 @@ def test_clip_page_says_where_the_stn_reads_and_that_it_is_one_crop():
     here = warp_boxes(np.array([grid_box(grid)]), grid.shape[0])
     table = pd.read_parquet(CHECKPOINTS / STN / "eval" / "test" / "predictions.parquet")
     split = warp_boxes(np.stack(table["grid_box"].to_numpy()), grid.shape[0])
-    assert warp_sentence(here, split, person_crop=True) == text
+    assert (
+        warp_sentence(
+            here, split, True, json.loads((CHECKPOINTS / STN / "eval/test/metrics.json").read_text())
+        )
+        == text
+    )
     assert f"({len(table)} clips)" in text and "one crop for every clip" in text  # the shipped STN's
     assert not any("receives" in m.value for m in at.markdown)
 

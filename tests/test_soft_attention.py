@@ -175,6 +175,34 @@ def test_stn_cpu_preset_warps_the_person_crop():
         model({"rgb": crop})
 
 
+def test_stn_grid_is_steerable_to_the_identity_and_to_another_clips():
+    """An intervention replaces the warp's grid: the identity (``uniform_attention("grid")``) reads
+    the crop as it is; another clip's grid reads this clip where that one looked; the model
+    reports the grid it read through."""
+    from core_models.models.output import steer_key, uniform_attention
+
+    model = build_model("stn", "cpu", num_classes=K).eval()
+    c = model.config
+    with torch.no_grad():  # a transform that zooms on the top-left quarter, whatever the clip
+        model.transformer.regress[-1].bias.copy_(torch.tensor([0.5, 0.0, -0.5, 0.0, 0.5, -0.5]))
+    crop = _rgb(2, c.num_frames, c.frame_size)
+    seen = []
+    model.backbone.Conv3d_1a_7x7.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    with torch.no_grad():
+        own = model({"crops": crop[:, None]})
+        identity = uniform_attention("grid", own.attention["grid"])
+        steered = model({"crops": crop[:, None], steer_key("grid"): identity})
+        swapped = model({"crops": crop[:, None], steer_key("grid"): own.attention["grid"].flip(0)})
+    assert model.steerable == ("grid",)
+    assert not torch.allclose(seen[0], crop, atol=1e-2)  # its own grid zooms
+    torch.testing.assert_close(seen[1], crop, atol=1e-4, rtol=0)  # the identity reads the crop as it is
+    torch.testing.assert_close(steered.attention["grid"], identity)
+    torch.testing.assert_close(seen[2], seen[0])  # one transform for both clips: a swap changes nothing
+    torch.testing.assert_close(swapped.logits, own.logits)
+    with pytest.raises(ValueError, match="override must have the model's shape"):
+        model({"crops": crop[:, None], steer_key("grid"): identity[:, :4]})
+
+
 # ---------------------------------------------------------------------------------------------
 # soft-attention LSTM
 

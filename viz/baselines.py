@@ -115,9 +115,11 @@ def matrix_figure(weights: np.ndarray, frame_index: np.ndarray | None = None) ->
     return fig
 
 
-def warp_sentence(here: dict, split: dict | None, person_crop: bool) -> str:
+def warp_sentence(here: dict, split: dict | None, person_crop: bool, metrics: dict | None = None) -> str:
     """What the spatial transformer reads on this clip (``here``, and over its test split,
-    ``split``: ``core_models.attention_scores.warp_boxes``), beside the identity warp."""
+    ``split``: ``core_models.attention_scores.warp_boxes``), beside the identity warp, and what
+    the warp is worth to it over the test split when ``metrics`` (its ``evaluate`` figures) hold
+    the interventions: top-1 with its own warp, the identity's and another clip's."""
     given = "the person crop" if person_crop else "the centred square"
     text = (
         f"**Where the spatial transformer reads.** The cyan outline is the part of its input (the "
@@ -133,7 +135,19 @@ def warp_sentence(here: dict, split: dict | None, person_crop: bool) -> str:
         )
         fixed = split["edge_sd"] < FIXED_WARP
         text += ": one crop for every clip, a fixed trim, not a look at this clip's action." if fixed else "."
-    return text + " The warp cannot be replaced at inference: what it is worth to the model is not measured."
+    inter = ((metrics or {}).get("attention_checks") or {}).get("interventions") or {}
+    if "uniform" not in inter or (metrics or {}).get("top1") is None:
+        return (
+            text
+            + " What the warp is worth to the model is not measured (no interventions in its evaluation)."
+        )
+    text += (
+        f" Over its test split it scores top-1 **{metrics['top1']:.3f}** with its own warps, "
+        f"{inter['uniform']['top1']:.3f} through the identity"
+    )
+    swaps = {"swap_other": "another class's clip's warp", "swap_same": "a same-class clip's"}
+    text += "".join(f", {inter[k]['top1']:.3f} through {words}" for k, words in swaps.items() if k in inter)
+    return text + "."
 
 
 def received_sentences(

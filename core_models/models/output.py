@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 ATTENTION_KINDS = (
     "parts", "spatial", "temporal", "segments", "granularity", "glimpses", "assignment", "self", "grid",
@@ -154,8 +155,13 @@ def uniform_attention(name: str, like: torch.Tensor) -> torch.Tensor:
 
     Weights that sum to one over their last axis (or the last two for ``spatial``) become equal;
     glimpses (locations, not weights) become an even grid over the frame at their mean scale,
-    the same for every clip and step.
+    the same for every clip and step; a spatial transformer's sampling grid (``grid``, (B, H, W, 2))
+    becomes the identity, which reads the whole input as it is.
     """
+    if name == "grid":
+        b, h, w = like.shape[:3]
+        eye = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], device=like.device).expand(b, 2, 3)
+        return F.affine_grid(eye, [b, 1, h, w], align_corners=False).to(like.dtype)
     if name == "glimpses":  # (B, T', N, 4)
         n = like.shape[2]
         side = int(np.ceil(np.sqrt(n)))

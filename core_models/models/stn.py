@@ -33,6 +33,10 @@ Departures and choices, with reasons:
   zeros; border padding avoids black bands that the trunk could key on when the transform zooms out.
 * The localisation net is small and trained from scratch; its last layer starts at zero weight
   and identity bias, as in the paper, so training starts from the plain backbone.
+* The grid is steerable (``steerable = ("grid",)``, an addition): ``evaluate``'s interventions
+  read each clip through the identity grid (the whole input as it is; ``uniform_attention``)
+  and through another clip's grid, as they replace the other models' attention, and the clip
+  page reports those test-split figures beside the warp it draws.
 * ``source_size`` (an addition, off in both presets: 0 means ``frame_size``): the model reads
   the frames at this side and the transformer samples its ``frame_size`` output from them, so a
   zoom on the person gains real pixels, as the paper's high-resolution input does, instead of
@@ -82,7 +86,7 @@ from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput
+from core_models.models.output import ModelOutput, steer, steer_key
 
 IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -198,6 +202,17 @@ class SpatialTransformer(nn.Module):
         warped = sample(x.reshape(b, c * t, h, w), grid)  # every frame through the same grid
         return warped.view(b, c, t, *size), grid  # (B, C, T, Ho, Wo)
 
+    def resample(self, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """Warp a clip (B, C, T, H, W) through a given per-clip grid (B, Ho, Wo, 2) -> (B, C, T, Ho, Wo):
+        the sampler alone, for a grid that replaces the one the transform made (an intervention)."""
+        if x.dim() != 5 or grid.dim() != 4:
+            raise ValueError(f"need a clip (B, C, T, H, W) and a grid (B, Ho, Wo, 2), got {tuple(x.shape)}, "
+                             f"{tuple(grid.shape)}")  # fmt: skip
+        b, c, t, h, w = x.shape
+        with torch.autocast(x.device.type, enabled=False):
+            warped = sample(x.float().reshape(b, c * t, h, w), grid.float())
+        return warped.view(b, c, t, *grid.shape[1:3])
+
 
 # ---------------------------------------------------------------------------------------------
 # config and model
@@ -248,6 +263,7 @@ class STNClassifier(nn.Module):
     """A spatial transformer (one affine warp per clip) in front of an I3D trunk."""
 
     attention_kinds = ("grid",)
+    steerable = ("grid",)  # an intervention replaces the grid: the identity, or another clip's
 
     def __init__(self, config: STNConfig) -> None:
         super().__init__()
@@ -268,6 +284,9 @@ class STNClassifier(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, self.config.person_crop)  # (B, 3, T, S, S), shape checked
         warped, grid = self.transformer(rgb)  # (B, 3, T, S, S), (B, S, S, 2); S = frame_size
+        if steer_key("grid") in batch:  # an intervention: read through the grid it gives
+            grid = steer(batch, "grid", grid)
+            warped = self.transformer.resample(rgb, grid)
         feat = self.backbone.forward_features(warped)  # (B, C, T', H', W')
         pooled = feat.mean(dim=(2, 3, 4))  # (B, C)
         return ModelOutput(logits=self.head(self.drop(pooled)), attention={"grid": grid}, features=pooled)
