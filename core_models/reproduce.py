@@ -243,8 +243,8 @@ def reevaluate(
         _, m = evaluate_run(checkpoints / row["name"], root=root, cache_dir=".cache/prepared",
                             progress=False, interventions=checked(row))  # fmt: skip
         row.setdefault("data_version", 1)
-        if row.get("evaluated_on", row["data_version"]) == row["data_version"]:
-            row["metrics_at_training"] = row["metrics"]
+        if row.get("evaluated_on", row["data_version"]) == row["data_version"] != version:
+            row["metrics_at_training"] = row["metrics"]  # first evaluated on other data than its own
         row["metrics"] = {k: m[k] for k in KEEP if k in m}
         row["evaluated_on"] = version
         results.write_json(checkpoints / "manifest.json", manifest)
