@@ -124,7 +124,18 @@ def segment_scores(
 
 
 # ---------------------------------------------------------------------------------------------
-# body parts
+# the baselines' own attention: self-attention's matrices, the spatial transformer's grids
+
+
+def received_weights(weights: np.ndarray) -> np.ndarray:
+    """(T,) the weight each time step receives: (heads, T, T) rows that sum to one, averaged
+    over heads and query steps, so the result sums to one as well."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3 or w.shape[1] != w.shape[2]:
+        raise ValueError(f"self-attention weights must be (heads, T, T), got {w.shape}")
+    return w.mean(axis=(0, 1))
 
 
 def received_scores(matrices: np.ndarray, intervals: np.ndarray) -> dict[str, float]:
@@ -147,7 +158,10 @@ def received_scores(matrices: np.ndarray, intervals: np.ndarray) -> dict[str, fl
         raise ValueError(
             f"need (N, T, T) matrices and (N, 2) intervals, got {m.shape}, {np.shape(intervals)}"
         )
-    rows = [temporal_scores(w.mean(0), (float(a), float(b))) for w, (a, b) in zip(m, intervals, strict=True)]
+    rows = [
+        temporal_scores(received_weights(w), (float(a), float(b)))
+        for w, (a, b) in zip(m, intervals, strict=True)
+    ]
     out = {k: float(np.mean([r[k] for r in rows])) for k in ("share", "uniform", "best", "middle")}
     out["clips"] = len(rows)
     return out
@@ -192,6 +206,10 @@ def warp_boxes(boxes: np.ndarray, size: int | None = None) -> dict[str, Any]:
     spread = b.std(0)
     return {"clips": len(b), "mean": b.mean(0), "spread": spread, "area": float((w * h / 4.0).mean()),
             "centre": float(np.hypot(*centres.T).mean()), "edge_sd": float(spread.max())}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# body parts
 
 
 def part_scores(

@@ -10,10 +10,16 @@ from app_support import state, ui, uploads
 from app_support.models import metrics, predictions
 from app_support.navigation import through_router
 from app_support.sources import describe
-from core_models.attention_scores import grid_box, received_scores, temporal_scores, warp_boxes
+from core_models.attention_scores import (
+    grid_box,
+    received_scores,
+    received_weights,
+    temporal_scores,
+    warp_boxes,
+)
 from core_models.checkpoint import CheckpointError
 from core_models.results import eval_dir
-from viz.baselines import draw_warp, matrix_figure, received_sentences, received_weights, warp_sentence
+from viz.baselines import draw_warp, matrix_figure, received_sentences, warp_sentence
 from viz.charts import topk_figure, topk_rows
 from viz.checks import worth_sentence
 from viz.export import html_bytes

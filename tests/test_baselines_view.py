@@ -18,7 +18,13 @@ import torch.nn.functional as F  # noqa: N812
 from streamlit.testing.v1 import AppTest
 
 from app_support.sources import load_source
-from core_models.attention_scores import grid_box, received_scores, temporal_scores, warp_boxes
+from core_models.attention_scores import (
+    grid_box,
+    received_scores,
+    received_weights,
+    temporal_scores,
+    warp_boxes,
+)
 from core_models.inspect import Inspection, inspect_clip, load_model
 from viz.baselines import (
     VIEW_COLOUR,
@@ -26,7 +32,6 @@ from viz.baselines import (
     draw_warp,
     matrix_figure,
     received_sentences,
-    received_weights,
     warp_outline,
     warp_sentence,
 )

@@ -6,10 +6,10 @@
   and :func:`draw_warp` outlines it on the frames (how much of the input it reads, and how that
   moves between clips: ``core_models.attention_scores.warp_boxes``).
 * Self-attention (``self_attention``) weighs its time steps against each other
-  (``attention["self"]``, (heads, T, T) of the last block, rows sum to one):
-  :func:`received_weights` is the weight each step receives, averaged over heads and queries (a
-  (T,) distribution, scored against the truth interval like any temporal attention), and
-  :func:`matrix_figure` draws the head-averaged matrix.
+  (``attention["self"]``, (heads, T, T) of the last block, rows sum to one): the weight each step
+  receives (``core_models.attention_scores.received_weights``, scored against the truth interval
+  like any temporal attention) is drawn as a temporal curve, and :func:`matrix_figure` draws the
+  head-averaged matrix.
 
 Pure: numpy, OpenCV and plotly; no streamlit.
 """
@@ -77,17 +77,6 @@ def draw_warp(frames: np.ndarray, grid: np.ndarray, view_boxes: np.ndarray, scal
         poly = (warp_outline(grid, boxes[t]) * scale).round().astype(np.int32)
         cv2.polylines(out[t], [poly], True, WARP_COLOUR, thick)
     return out
-
-
-def received_weights(weights: np.ndarray) -> np.ndarray:
-    """(T,) the weight each time step receives: (heads, T, T) rows that sum to one, averaged
-    over heads and query steps, so the result sums to one as well."""
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim == 2:
-        w = w[None]
-    if w.ndim != 3 or w.shape[1] != w.shape[2]:
-        raise ValueError(f"self-attention weights must be (heads, T, T), got {w.shape}")
-    return w.mean(axis=(0, 1))
 
 
 def matrix_figure(weights: np.ndarray, frame_index: np.ndarray | None = None) -> go.Figure:
