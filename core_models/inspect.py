@@ -92,6 +92,14 @@ class Inspection:
     logits: np.ndarray | None = None  # (K,) the fused scores
     stream_logits: dict[str, np.ndarray] = field(default_factory=dict)  # stream -> (K,)
     fusion: str | None = None  # how the streams make the logits: one of FUSION_RULES, or None
+    segment_fields: dict[int, np.ndarray] = field(
+        default_factory=dict
+    )  # G -> what each segment's feature covers
+
+    def fields(self, kind: str, n: int) -> np.ndarray | None:
+        """The model's ``attention_fields`` for the segments it returned (``attention_scores``'
+        ``fields`` argument); None (equal bins) for anything else."""
+        return self.segment_fields.get(n) if kind == "segments" else None
 
     @property
     def outside(self) -> bool:
@@ -242,4 +250,13 @@ def inspect_clip(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> In
         ood=verdict, trained_on=loaded.trained_on,
         logits=out.logits.float()[0].cpu().numpy(), fusion=fusion,
         stream_logits={s: z.float()[0].cpu().numpy() for s, z in per_stream.items()},
+        segment_fields=_segment_fields(model, attention),
     )  # fmt: skip
+
+
+def _segment_fields(model: nn.Module, attention: dict[str, Any]) -> dict[int, np.ndarray]:
+    fields = getattr(model, "attention_fields", None)
+    if fields is None or "segments" not in attention:
+        return {}
+    out = {int(g): fields("segments", int(g)) for g in attention["segments"]}
+    return {g: f for g, f in out.items() if f is not None}

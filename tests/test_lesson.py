@@ -72,6 +72,14 @@ def test_the_lesson_holds_every_view_and_nothing_outside_the_file(lesson_file):
     assert " and not " in page  # why X and not Y
     # the spatial map's place on the parts that carry the action, with its baselines
     assert "of the map's weight lies on the cells holding the parts" in page and "always the centre" in page
+    # every other attention view says what it is compared with too (numbers: the test below)
+    for phrase in (
+        "of the weight (equal weights:",
+        "of the step weights (equal weights:",
+        "of each row's weight on the interval",
+        "of the glimpse area lies on the person's box",
+    ):
+        assert phrase in page, phrase  # fmt: skip
     from plotly.offline import get_plotlyjs
 
     plotly_js = get_plotlyjs()
@@ -79,6 +87,44 @@ def test_the_lesson_holds_every_view_and_nothing_outside_the_file(lesson_file):
     ours = page.replace(plotly_js, "")
     assert not EXTERNAL.search(ours), EXTERNAL.search(ours)  # no src/href/url() leaves the file
     assert lesson_file.stat().st_size < 12 * 2**20
+
+
+def test_each_views_share_on_the_truth_is_the_scorers_with_its_baselines():
+    """The lesson's captions give each attention's share on this clip's truth with the numbers the
+    shared scorers give (parts table, temporal and segment scores, glimpse person share)."""
+    from app_support.sources import load_source
+    from core_models.attention_scores import segment_scores, temporal_scores
+    from core_models.inspect import inspect_clip, load_model
+    from viz import lesson
+    from viz.glimpses import person_share
+    from viz.parts import part_weights_table
+
+    clip = load_source({"kind": "synthetic", "name": CLIP})
+    start, end = clip.truth.interval
+    span = (start / clip.num_frames, end / clip.num_frames)
+
+    def inspect(name):
+        return inspect_clip(load_model(ROOT / "checkpoints" / name / "model.pt", name), clip)
+
+    pa, sta, tg, gc = (inspect(n) for n in ("part_attention-cs", "separable_sta-cs",
+                                               "temporal_granularity-cs", "glimpse_clouds-cs"))  # fmt: skip
+    table = part_weights_table(list(pa.part_names), np.asarray(pa.attention["parts"]), clip.truth)
+    on = float(table.loc[table["ground truth"], "weight"].sum())
+    text = lesson.parts_section(clip, pa, "pa").caption
+    assert f"get {on:.2f} of the weight (equal weights: {table['ground truth'].mean():.2f}" in text
+    here = temporal_scores(sta.attention["temporal"], span)
+    text = lesson.spatiotemporal_section(clip, sta, "sta").caption
+    assert f"holds {here['share']:.2f} of the step weights (equal weights: {here['uniform']:.2f}" in text
+    _, mean = segment_scores(tg.attention["segments"], span, tg.fields)
+    text = lesson.granularity_section(clip, tg, "tg").caption
+    assert (
+        f"put {mean['share']:.2f} of each row's weight" in text
+        and f"the best segment: {mean['best']:.2f}" in text
+    )
+    share = person_share(gc.attention["glimpses"], clip.joints2d, gc.view_boxes, gc.frame_index)
+    text = lesson.glimpses_section(clip, gc, "gc").caption
+    assert f"{share['share']:.2f} of the glimpse area lies on the person's box" in text
+    assert f"random: {share['uniform']:.2f}" in text
 
 
 pytestmark_browser = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine")

@@ -24,15 +24,16 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from core_models.attention_scores import segment_scores, temporal_scores
 from core_models.where import clip_spatial_scores
 from viz.charts import prediction_caption, topk_figure
 from viz.explain import frames_figure, input_attribution_figure, nearest_step, per_frame
 from viz.export import png_bytes
 from viz.fusion import fusion_table, fusion_text
-from viz.glimpses import draw_glimpses, glimpses_in_frame, trajectory_figure
+from viz.glimpses import draw_glimpses, glimpses_in_frame, person_share, trajectory_figure
 from viz.granularity import granularity_image, granularity_rows, granularity_table, with_truth
 from viz.heatmap import overlay_boxed_heatmap, temporal_curve_figure
-from viz.parts import draw_parts_overlay, enlarge, part_weights_figure
+from viz.parts import draw_parts_overlay, enlarge, part_weights_figure, part_weights_table
 from viz.player import PLAYER_CSS, PLAYER_JS, player_fragment
 from viz.skeleton import draw_skeleton
 
@@ -137,6 +138,12 @@ def clip_section(clip: Clip, insp: Inspection, model: str) -> Section:
     return Section("The clip and the prediction", _row(_player(frames, fps, "lesson-clip"), right), caption)
 
 
+def _fractions(clip: Clip) -> tuple[float, float]:
+    """The clip's truth interval as fractions of the clip (what ``attention_scores`` reads)."""
+    start, end = clip.truth.interval
+    return start / clip.num_frames, end / clip.num_frames
+
+
 def parts_section(clip: Clip, insp: Inspection, model: str) -> Section:
     weights = np.asarray(insp.attention["parts"])  # (P,) or (T', P)
     names = list(insp.part_names)
@@ -154,6 +161,16 @@ def parts_section(clip: Clip, insp: Inspection, model: str) -> Section:
         "pooled. The bars are the weights (hatched: the parts that carry the action); dashed, the "
         "uniform 1/P."
     )
+    if clip.truth is not None:
+        table = part_weights_table(names, weights, clip.truth)
+        if table["ground truth"].any():
+            on_truth = float(table.loc[table["ground truth"], "weight"].sum())
+            caption += (
+                f" On this clip the parts that carry the action get {on_truth:.2f} of the weight (equal "
+                f"weights: {float(table['ground truth'].mean()):.2f}; the best possible: 1.00)."
+            )
+        else:
+            caption += " None of the model's parts carries this clip's action, so there is no share to score."
     return Section(VIEWS["parts"][1], _row(_player(drawn, _fps(clip), "lesson-parts-player"), fig), caption)
 
 
@@ -172,6 +189,13 @@ def spatiotemporal_section(clip: Clip, insp: Inspection, model: str) -> Section:
         "red where it looks most; the curve is how much each time step counts (dashed: uniform), "
         "the ground-truth interval shaded."
     )
+    if "temporal" in att and clip.truth is not None:
+        here = temporal_scores(att["temporal"], _fractions(clip))
+        caption += (
+            f" The interval holds {here['share']:.2f} of the step weights (equal weights: "
+            f"{here['uniform']:.2f}; always the middle step: {here['middle']:.2f}; the best step: "
+            f"{here['best']:.2f})."
+        )
     place = clip_spatial_scores(insp, clip)
     if place is not None:
         caption += (
@@ -193,6 +217,14 @@ def granularity_section(clip: Clip, insp: Inspection, model: str) -> Section:
         "segment counts within its row, TG-att how much each row counts; the orange frame marks a row's "
         "most attended segment, red the most attended granularity, green the ground-truth interval."
     )
+    if clip.truth is not None:
+        _, here = segment_scores(insp.attention["segments"], _fractions(clip), insp.fields)
+        if here is not None:
+            caption += (
+                f" On this clip the segment weights put {here['share']:.2f} of each row's weight on the "
+                f"interval (mean over the rows with G > 1; equal weights: {here['uniform']:.2f}, always the "
+                f"middle segment: {here['middle']:.2f}, the best segment: {here['best']:.2f})."
+            )
     return Section(VIEWS["granularity"][1], body, caption)
 
 
@@ -205,6 +237,13 @@ def glimpses_section(clip: Clip, insp: Inspection, model: str) -> Section:
         f"{model}: at each step the model places N glimpses on its feature map, each with its colour and "
         "number and the path behind it; the plot is their trajectories over the clip."
     )
+    on_person = person_share(insp.attention["glimpses"], clip.joints2d, insp.view_boxes, insp.frame_index)
+    if on_person is not None:
+        caption += (
+            f" {on_person['share']:.2f} of the glimpse area lies on the person's box (glimpses placed at "
+            f"random: {on_person['uniform']:.2f}; the best place for glimpses of these sizes: "
+            f"{on_person['best']:.2f})."
+        )
     return Section(
         VIEWS["glimpses"][1], _row(_player(drawn, _fps(clip), "lesson-glimpses-player"), fig), caption
     )
