@@ -184,6 +184,34 @@ def test_sta_motion_query_reads_when_the_joints_move():
         assert not torch.allclose(a, c)
 
 
+def test_sta_spatial_maps_asked_by_each_steps_motion():
+    """``spatial_query="motion"``: each step's map is scored with that step's joint movement as
+    the query, not the pose code of the whole clip: the code leaves the maps alone, a step's
+    movement changes its own map."""
+    from core_models.models.separable_sta import step_motion
+
+    base = separable_sta("cpu", num_classes=K).config
+    with pytest.raises(ValueError, match="spatial_query"):
+        replace(base, spatial_query="class")
+    with pytest.raises(ValueError, match="joint=True"):
+        replace(base, spatial_query="motion", joint=False)
+    torch.manual_seed(0)
+    model = SeparableSTA(replace(base, spatial_query="motion")).eval()
+    assert model.spatial_attention.query.in_features == 2 * 25
+    channels = model.spatial_attention.key.in_features
+    feat = torch.randn(B, channels, 4, 8, 8)
+    skeleton = torch.zeros(B, 20, 2, 25, 3)
+    skeleton[:, 9:, 0, 11, 0] = torch.arange(11).float()  # one hand moves in the second half
+    with torch.no_grad():
+        a = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": skeleton})[0]
+        b = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": skeleton})[0]
+        torch.testing.assert_close(a, b)  # the clip's pose code does not steer the maps
+        moved = skeleton.clone()
+        moved[:, :, 0, 11, 0] = torch.arange(20).clamp(max=9).float()  # now it moves in the first half
+        c = model._joint(feat, torch.randn(B, base.pose_hidden), {"skeleton": moved})[0]
+    assert step_motion(moved, 4)[0, 0, 11] > 0 and not torch.allclose(a[:, 0], c[:, 0])
+
+
 def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
     """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
     from dataclasses import asdict

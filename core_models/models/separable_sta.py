@@ -249,6 +249,8 @@ class SeparableSTAConfig:
         uniform_steps: share of training clips whose steps are pooled with equal weights instead
             of the temporal mask (drawn per clip; the mask and its regulariser are unchanged), so
             that equal weights are an input the head knows, not one it never saw (``joint`` only).
+        spatial_query: what steers the spatial maps: ``"pose"`` the pose LSTM's code of the whole
+            clip (the paper), ``"motion"`` each step's own :func:`step_motion` (``joint`` only).
         key_centre: the scores read each cell's feature minus the mean of its step's cells, and
             each attended step's feature minus the mean of the steps (the pooled values are
             unchanged), so a score says how a cell or step differs from the rest of the clip
@@ -288,10 +290,15 @@ class SeparableSTAConfig:
     uniform_steps: float = 0.0
     key_centre: bool = False
     temporal_query: str = "pose"
+    spatial_query: str = "pose"
 
     def __post_init__(self):
         if self.temporal_query not in TEMPORAL_QUERIES:
             raise ValueError(f"temporal_query must be one of {TEMPORAL_QUERIES}, got {self.temporal_query!r}")
+        if self.spatial_query not in ("pose", "motion"):
+            raise ValueError(f"spatial_query must be 'pose' or 'motion', got {self.spatial_query!r}")
+        if self.spatial_query == "motion" and not self.joint:
+            raise ValueError("spatial_query='motion' needs joint=True (a map per step)")
 
 
 PRESETS = {
@@ -323,7 +330,8 @@ class SeparableSTA(nn.Module):
                 hidden=c.pose_hidden, num_layers=c.pose_layers, dropout=c.dropout, timesteps=c.timesteps,
             )
         )  # fmt: skip
-        self.spatial_attention = PoseQueryAttention(channels, c.pose_hidden, c.attention_hidden)
+        spatial_dim = c.num_persons * c.num_joints if c.spatial_query == "motion" else c.pose_hidden
+        self.spatial_attention = PoseQueryAttention(channels, spatial_dim, c.attention_hidden)
         motion = c.temporal_query != "pose"  # each step's query from its own joints' movement
         query_dim = c.num_persons * c.num_joints if motion else c.pose_hidden
         self.temporal_attention = PoseQueryAttention(channels, query_dim, c.attention_hidden)
@@ -357,7 +365,10 @@ class SeparableSTA(nn.Module):
         """Per-step spatial maps, then a temporal mask on the attended steps; their product pools."""
         b, c, t, h, w = feat.shape
         cells = feat.flatten(3).permute(0, 2, 3, 1)  # (B, T', H'W', C)
-        query = code[:, None].expand(b, t, code.shape[-1]).reshape(b * t, -1)  # (B*T', Hp)
+        if self.config.spatial_query == "motion":  # each step's map asked by how its joints move
+            query = step_motion(batch["skeleton"], t).reshape(b * t, -1)  # (B*T', M*J)
+        else:
+            query = code[:, None].expand(b, t, code.shape[-1]).reshape(b * t, -1)  # (B*T', Hp)
         centre = self.config.key_centre
         keys = cells - cells.mean(dim=2, keepdim=True) if centre else cells
         spatial, _ = self.spatial_attention(keys.reshape(b * t, h * w, c), query)  # (B*T', H'W')
