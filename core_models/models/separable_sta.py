@@ -129,6 +129,16 @@ Departures and choices, with reasons:
   both): 0.568, 0.68 on the truth interval, steps 0.09 against 0.06, all the attention 0.28
   against 0.22 as shipped, but uniform attention costs 0.066, under the 0.08 of "attention
   matters", and another class's attention 0.194. Neither is shipped.
+* ``spatial_query`` (``"pose"`` in both presets): the maps are asked by the pose LSTM's code of
+  the whole clip, which names the class by itself, the likely source of the maps' class code.
+  ``"motion"`` asks each step's map by how fast each joint moves in that step (:func:`step_motion`,
+  as ``temporal_query`` does). Tried once (2026-12-06, ``train --model separable_sta --protocol cs
+  --set spatial_query=motion``, 3.3 min of training): 0.595 top-1, uniform attention costs 0.132
+  and another class's 0.234 (as shipped: 0.133, 0.230), 0.66 of the steps' weight on the truth
+  interval; the class code shrinks (the maps alone 0.24 against the true maps' 0.23, shipped 0.28;
+  the steps 0.09, shipped 0.13; all of it 0.25 against 0.22, shipped 0.28), but the maps leave the
+  parts that act: ``where`` puts 0.053 of their weight on the acting parts' cells, under equal
+  weights' 0.059 (shipped 0.096). Less of a class code, and no longer on the evidence: not shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
