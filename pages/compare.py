@@ -171,7 +171,8 @@ else:
         "uniform weights, or by the attention of another clip of the same or of another class? A model that "
         "loses nothing ignores its attention. And is the attention a place or a class code? If the weights "
         "alone predict the class (cross-validated over subjects) better than the ground-truth attention at "
-        "the same resolution would, they say *which class*, not *where*."
+        'the same resolution would, they say *which class*, not *where*. "Uniform" is equal weights; for '
+        "glimpses, an even grid of them; for the STN's warp, the identity (the whole input as it is)."
     )
     figure = checks_figure({n: metrics_by[n] for n in checks.index})
     ui.figure(figure, "attention-checks", "compare_checks_fig")
@@ -183,7 +184,7 @@ else:
             "ground-truth attention at the same resolution (the true parts; the truth interval's share of "
             "each step or segment; for a spatial map, the cells holding the joints of the parts that act). "
             "A positive excess is class information the truth does not hold; a kind without a ground truth "
-            "(temporal granularity's granularity weights) has nothing to be compared with."
+            "(temporal granularity's granularity weights, the STN's grid) has nothing to be compared with."
         )
         ui.table(code.round(3), "attention-class-code", key="compare_class_code")
     shares = shares_table(metrics_by)

@@ -105,8 +105,8 @@ def class_code_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per (model, kind of attention, and ``all`` of them together): how well those
     weights alone predict the class, next to the ground-truth attention at the same resolution
     and chance, and by how much they exceed the truth (``excess``). A kind with no ground truth
-    (temporal granularity's granularity weights) has no comparison: ``truth`` and ``excess`` are
-    empty and ``compared with`` says so."""
+    (temporal granularity's granularity weights, the STN's grid) has no comparison: ``truth`` and
+    ``excess`` are empty and ``compared with`` says so."""
     rows = []
     for name, m in models.items():
         code = (m.get("attention_checks") or {}).get("class_code") or {}
