@@ -116,6 +116,7 @@ def bench_data() -> dict[str, Any]:
 
 def _overlays(insp, clip) -> np.ndarray | None:
     """The overlay clip an inspection page draws for the attention in ``insp`` (None without one)."""
+    from viz.baselines import draw_warp
     from viz.glimpses import draw_glimpses
     from viz.granularity import granularity_image, granularity_rows
     from viz.heatmap import overlay_heatmap, upsample_maps
@@ -132,7 +133,10 @@ def _overlays(insp, clip) -> np.ndarray | None:
     if "segments" in att:
         rows = granularity_rows(att["segments"], att["granularity"], len(frames))
         return granularity_image(frames, rows)[None]
-    return None
+    if "grid" in att and insp.view_boxes is not None:  # the STN's warp, on the clip page's frames
+        big, scale = enlarge(frames)
+        return draw_warp(big, att["grid"], insp.view_boxes, scale)
+    return None  # self-attention: charts only
 
 
 def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> dict[str, Any]:
