@@ -1,5 +1,8 @@
 """Clip and prediction: the clip playing in the browser, a frame slider, the model's top-k scores
-with the ground truth marked, and the "Groundtruth: ... - Prediction: ... (0.825)" caption."""
+with the ground truth marked, and the "Groundtruth: ... - Prediction: ... (0.825)" caption. For the
+two baselines with an attention of their own, what it is and what it is compared with: the STN's
+warp outlined on the frames (against the identity, and how much it moves over the test split),
+self-attention's weight received per step (against equal weights, the middle and the best)."""
 
 from __future__ import annotations
 
