@@ -546,3 +546,25 @@ def test_hand_motion_in_the_body_frame_ignores_the_camera_azimuth():
     with pytest.raises(ValueError, match="motion_frame"):
         part_attention("cpu", num_classes=K, motion_frame="world")
     assert PartAttentionConfig.LEGACY["motion_frame"] == "camera"
+
+
+def test_step_scores_from_each_steps_hand_speed_alone():
+    """``step_scores="motion"``: the logits of the hands at each step come from how fast each hand
+    moves in that step against the clip's mean, so the hand that moves, when it moves, gets the
+    weight, and the pose LSTM's code of the clip does not reach them."""
+    torch.manual_seed(0)
+    model = part_attention("cpu", num_classes=K, step_scores="motion").eval()
+    c = model.config
+    skeleton = torch.zeros(B, model.input_spec.skeleton_frames, c.num_persons, c.num_joints, 3)
+    half = skeleton.shape[1] // 2
+    skeleton[:, half:, 0, c.right_hand_joint, 0] = torch.arange(skeleton.shape[1] - half).float() * 0.1
+    with torch.no_grad():
+        alpha, _, temporal = model.attention(skeleton, 4)
+        model.attention.pose.lstm.weight_ih_l0.normal_()  # another pose code: nothing changes
+        again, _, _ = model.attention(skeleton, 4)
+    right = c.parts.index("right_hand")
+    assert temporal[:, 2:].sum(1).min() > 0.5 and temporal[:, 2:].sum(1).min() > temporal[:, :2].sum(1).max()
+    assert (alpha[:, 2:, right] > 0.5).all()  # when the right hand moves, the right hand
+    torch.testing.assert_close(again, alpha)
+    with pytest.raises(ValueError, match="step_scores"):
+        part_attention("cpu", num_classes=K, step_scores="class")

@@ -128,7 +128,14 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   ``--set attend_time=false --set part_pool=mean``, CS, one seed, 6.0 min of training at
   f115fac) the class code goes (0.06 against 0.12) and the acting hand still wins (0.89 left-,
   0.93 right-handed), but so does the need for attention: 0.536 top-1, and 0.604 with uniform
-  hand weights. Not shipped.
+  hand weights. Not shipped. Steps and hands scored from each step's own hand speeds instead of
+  the pose LSTM (``step_scores="motion"``, :class:`HandSpeedScore`; both steps of the ``cpu``
+  recipe with ``--set step_scores=motion``, CS, one seed, 2026-12-06, 5.0 + 1.9 min): the class
+  code is gone (all the attention names the class at 0.05, the true attention at 0.09; the steps
+  0.05 against 0.06) and the acting hand still wins (0.79 left-, 0.85 right-handed), but top-1
+  falls to 0.502, uniform attention does as well (0.527) and the steps' weight sits at uniform on
+  the truth interval (0.33): two numbers per score cannot say more than "the hand that moves", and
+  that does not tell the classes apart. Not shipped.
 * The recipe (``train.RECIPES``): 1800 AdamW steps at 2e-3, weight decay 0.05, ``jitter``
   (light and the framing of each crop change per item), and no patience. Measured on the CS split
   with Mixed_4f, ``per_step`` and ``attend_time`` (``train --model part_attention --protocol cs
@@ -327,6 +334,11 @@ class PartAttentionConfig:
         hand_aux: ``"each"``: every part stream's own head is asked for the class; ``"either"``:
             the two hand heads are asked together, through a smooth maximum of their logits, so
             the idle hand is not asked for the class (see the module docstring).
+        step_scores: ``"pose"``: the attention logits come from the pose LSTM's states (plus
+            ``hand_motion``'s); ``"motion"`` (an addition): each step's and hand's logit is a
+            learned function of how fast that hand moves in that step against the clip's mean
+            (:class:`HandSpeedScore`), nothing else, so the weights cannot carry what the whole
+            pose says about the class.
         attend_time: with ``per_step``, one softmax over the feature steps and the parts together
             (when and where), returned as the parts' weights per step (``parts``) and each step's
             share (``temporal``); the fused feature weighs the steps by that share instead of
@@ -387,6 +399,7 @@ class PartAttentionConfig:
     attend_time: bool = False
     part_pool: str = "mean"
     hand_read: str = "mix"
+    step_scores: str = "pose"
 
     def __post_init__(self):
         if self.motion_frame not in ("body", "camera"):
@@ -405,6 +418,10 @@ class PartAttentionConfig:
             raise ValueError("part_pool='attended' needs per_step and attend_time (the steps' shares)")
         if self.hand_aux not in ("each", "either"):
             raise ValueError(f"hand_aux must be 'each' or 'either', got {self.hand_aux!r}")
+        if self.step_scores not in ("pose", "motion"):
+            raise ValueError(f"step_scores must be 'pose' or 'motion', got {self.step_scores!r}")
+        if self.step_scores == "motion" and not (self.per_step and set(HANDS) <= set(self.parts)):
+            raise ValueError("step_scores='motion' needs per_step and both hands among the parts")
         if self.hand_aux == "either" and not set(HANDS) <= set(self.parts):
             raise ValueError(f"hand_aux='either' needs both {HANDS} among the parts, got {self.parts}")
 
@@ -501,19 +518,23 @@ class PartAttentionBranch(nn.Module):
         nn.init.zeros_(self.score.bias)
         self.attend = nn.Softmax(dim=-1)  # a named module, so hooks can capture alpha
         self.hand_motion = HandMotionScore(config) if config.hand_motion else None
+        self.hand_speed = HandSpeedScore(config) if config.step_scores == "motion" else None
 
     def forward(
         self, skeleton: torch.Tensor, steps: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(alpha (B, [T',] P), last LSTM state (B, H), temporal (B, T') or None)``."""
         states, last = self.pose(skeleton)  # (B, Ts, H), (B, H)
-        h = last  # (B, H)
-        if self.per_step:
-            h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
-        z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
-        logits = self.score(z)
-        if self.hand_motion is not None:
-            logits = logits + self.hand_motion(skeleton, steps if self.per_step else 0)
+        if self.hand_speed is not None:  # each step's own hand speeds, not the clip's pose code
+            logits = self.hand_speed(skeleton, steps)  # (B, T', P)
+        else:
+            h = last  # (B, H)
+            if self.per_step:
+                h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
+            z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
+            logits = self.score(z)
+            if self.hand_motion is not None:
+                logits = logits + self.hand_motion(skeleton, steps if self.per_step else 0)
         if not self.attend_time:
             return self.attend(logits), last, None
         joint = torch.softmax(logits.flatten(1), dim=1).view_as(logits)  # (B, T', P), sums to 1
@@ -565,6 +586,36 @@ class HandMotionScore(nn.Module):
         s = self.out(h).squeeze(-1).reshape(B, 2, *h.shape[1:-1])  # (B, 2[, T'])
         if steps:
             s = s.transpose(1, 2)  # (B, T', 2)
+        full = s.new_zeros(*s.shape[:-1], self.num_parts)
+        full[..., self.index] = s
+        return full
+
+
+class HandSpeedScore(nn.Module):
+    """Per feature step and hand, a logit from how fast that hand moves in the step alone.
+
+    Each hand joint of the first person, relative to the mean of its joints, moves some distance
+    between skeleton frames; the mean of those distances within each of the ``steps`` stretches,
+    divided by their mean over all stretches and both hands, is ``r`` (1: the clip's usual
+    movement, 0: still). The logit is ``a * r + b * log(r + 0.05)`` with two learned numbers, the
+    same for both hands and every step: the score can say "the hand that moves, when it moves",
+    and nothing about which class the whole pose looks like. Parts other than the hands get 0.
+    """
+
+    def __init__(self, config: PartAttentionConfig):
+        super().__init__()
+        self.index = [config.parts.index(h) for h in HANDS]
+        self.joints = [config.left_hand_joint, config.right_hand_joint]
+        self.num_parts = len(config.parts)
+        self.weight = nn.Parameter(torch.tensor([1.0, 0.0]))
+
+    def forward(self, skeleton: torch.Tensor, steps: int) -> torch.Tensor:
+        body = skeleton[:, :, 0]  # (B, Ts, J, 3)
+        rel = body[:, :, self.joints] - body.mean(dim=2, keepdim=True)  # (B, Ts, 2, 3)
+        speed = (rel[:, 1:] - rel[:, :-1]).norm(dim=-1)  # (B, Ts-1, 2)
+        per_step = F.adaptive_avg_pool1d(speed.transpose(1, 2), steps).transpose(1, 2)  # (B, T', 2)
+        r = per_step / per_step.mean(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+        s = self.weight[0] * r + self.weight[1] * torch.log(r + 0.05)  # (B, T', 2)
         full = s.new_zeros(*s.shape[:-1], self.num_parts)
         full[..., self.index] = s
         return full
