@@ -15,6 +15,7 @@ from app_support.sources import describe
 from app_support.state import current_clip
 from core_models.attention_scores import warp_boxes
 from viz import playground as pg
+from viz.charts import attention_matrix_figure
 from viz.export import html_bytes, png_bytes
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -191,7 +192,7 @@ with dot_tab:
     weights = pg.dot_product_attention(feats, feats, dot_temperature)  # (T, T)
     left, right = st.columns(2)
     with left:
-        fig_matrix = pg.attention_matrix_figure(weights, query)
+        fig_matrix = attention_matrix_figure(weights, query)
         st.plotly_chart(fig_matrix, key="pg_fig_matrix")
         html_button("Attention matrix (HTML)", fig_matrix, f"attention-matrix-{action}.html", "pg_dl_matrix")
     with right:

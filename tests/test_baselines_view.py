@@ -5,7 +5,6 @@ on the shipped checkpoints against the model run directly."""
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import cache
 from pathlib import Path
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from plotly_arrays import array
 from streamlit.testing.v1 import AppTest
 
 from app_support.sources import load_source
@@ -45,14 +45,6 @@ needs_shipped = pytest.mark.skipif(
     not all((CHECKPOINTS / n / "eval" / "test" / "predictions.parquet").is_file() for n in (STN, SELF)),
     reason="no shipped evaluation of stn-cs and self_attention-cs",
 )
-
-
-def array(value) -> np.ndarray:
-    """A plotly JSON array (plotly 6 writes numpy arrays as base64 ``bdata``)."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else flat
-    return np.asarray(value)
 
 
 def affine(theta: list[list[float]], size: int = 8) -> np.ndarray:

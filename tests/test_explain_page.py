@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from plotly_arrays import array
 from streamlit.testing.v1 import AppTest
 
 from app_support.models import ModelEntry, faithfulness_frame
@@ -50,16 +51,6 @@ def _figure(at: AppTest, key: str) -> dict:
     return json.loads(chart.proto.spec)
 
 
-def _array(z) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array ``{"dtype", "bdata", "shape"}``."""
-    import base64
-
-    if isinstance(z, dict):
-        shape = [int(n) for n in str(z.get("shape", "-1")).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
-    return np.asarray(z, dtype=np.float64)
-
-
 def test_a_failure_is_explained_as_why_the_prediction_and_not_the_truth_on_what_the_model_read():
     import pandas as pd
 
@@ -87,7 +78,7 @@ def test_a_failure_is_explained_as_why_the_prediction_and_not_the_truth_on_what_
     axis = fig["layout"]["coloraxis"]
     assert axis["cmid"] == 0 and axis["cmin"] == -axis["cmax"]  # a diverging, sign-aware scale
     for r in range(3):  # each row on the -1..1 scale: divided by its largest magnitude
-        z = np.concatenate([_array(d["z"]).ravel() for d in heat[P * r : P * r + P]])
+        z = np.concatenate([array(d["z"], np.float64).ravel() for d in heat[P * r : P * r + P]])
         assert np.abs(z).max() == pytest.approx(1.0) and np.abs(z).max() <= 1.0 + 1e-9
     shares = _figure(at, "explain_parts")
     assert [d["name"] for d in shares["data"]][-1] == "attention" and len(shares["data"]) == 4

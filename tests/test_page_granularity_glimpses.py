@@ -3,13 +3,13 @@ through AppTest on the shipped checkpoints, compared with the model run directly
 
 from __future__ import annotations
 
-import base64
 import json
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+from plotly_arrays import array
 from streamlit.testing.v1 import AppTest
 
 from app_support.sources import load_source
@@ -153,14 +153,6 @@ def page(name: str, model: str | None = None, source: dict | None = None) -> App
 
 def plotly(at: AppTest, i: int) -> dict:
     return json.loads(at.get("plotly_chart")[i].proto.spec)
-
-
-def array(value) -> np.ndarray:
-    """A plotly JSON array (plotly 6 writes numpy arrays as base64 ``bdata``)."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return flat.reshape([int(n) for n in value["shape"].split(",")]) if "shape" in value else flat
-    return np.asarray(value)
 
 
 def _segments_mean(*args):

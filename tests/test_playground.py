@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from plotly_arrays import array
 from streamlit.testing.v1 import AppTest
 
 from core_models.attention_scores import warp_boxes
 from viz import playground as pg
+from viz.charts import attention_matrix_figure
 
 ROOT = Path(__file__).parents[1]
 
@@ -123,7 +125,7 @@ def test_figures_carry_their_data():
     w = pg.soft_attention(np.random.default_rng(0).random((4, 4)), 0.3)
     assert np.allclose(pg.weight_grid_figure(w).data[0].z, w)
     m = pg.dot_product_attention(np.eye(5), np.eye(5))
-    assert np.allclose(pg.attention_matrix_figure(m, 2).data[0].z, m)
+    assert np.allclose(attention_matrix_figure(m, 2).data[0].z, m)
     assert np.allclose(pg.attention_row_figure(m[2], 2).data[0].y, m[2])
 
 
@@ -156,14 +158,9 @@ def test_the_default_temperature_shows_soft_and_hard_attention_apart():
 
 
 def _z(at, i: int) -> np.ndarray:
-    import base64
     import json
 
-    z = json.loads(at.get("plotly_chart")[i].proto.spec)["data"][0]["z"]
-    if isinstance(z, dict):  # a typed array
-        shape = [int(n) for n in str(z["shape"]).split(",")]
-        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
-    return np.asarray(z, dtype=np.float64)
+    return array(json.loads(at.get("plotly_chart")[i].proto.spec)["data"][0]["z"], np.float64)
 
 
 def test_learned_grids_summarise_the_boxes_and_refuse_bad_ones():

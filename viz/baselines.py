@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.charts import attention_matrix_figure
+
 WARP_COLOUR = (0, 220, 255)  # RGB: the outline of what the warp reads (cyan, apart from the skeleton)
 VIEW_COLOUR = (150, 150, 150)  # RGB: the box the model's input covers
 FIXED_WARP = 0.05  # edges that move less than this (half-sides) over a split: one warp for all
@@ -80,28 +82,10 @@ def draw_warp(frames: np.ndarray, grid: np.ndarray, view_boxes: np.ndarray, scal
 
 
 def matrix_figure(weights: np.ndarray, frame_index: np.ndarray | None = None) -> go.Figure:
-    """The head-averaged (T, T) attention matrix: row = the step that reads (query), column =
-    the step it reads from (key); hover shows each step's clip frame when ``frame_index`` is given."""
+    """The head-averaged (T, T) self-attention matrix (:func:`viz.charts.attention_matrix_figure`):
+    row = the step that reads, column = the step it reads from, each key's clip frame on hover."""
     w = np.asarray(weights, dtype=np.float64)
-    m = w.mean(axis=0) if w.ndim == 3 else w
-    steps = np.arange(m.shape[0])
-    frames = np.asarray(frame_index) if frame_index is not None else steps
-    fig = go.Figure(
-        go.Heatmap(
-            z=m, x=steps, y=steps, colorscale="Viridis", zmin=0,
-            customdata=np.broadcast_to(frames[None, :], m.shape),
-            hovertemplate="query step %{y}<br>key step %{x} (frame %{customdata})<br>"
-                          "weight %{z:.3f}<extra></extra>",
-            colorbar={"title": "weight"},
-        )
-    )  # fmt: skip
-    fig.update_layout(
-        xaxis={"title": "key step (read from)"},
-        yaxis={"title": "query step", "autorange": "reversed", "scaleanchor": "x"},
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        height=360,
-    )
-    return fig
+    return attention_matrix_figure(w.mean(axis=0) if w.ndim == 3 else w, unit="step", frames=frame_index)
 
 
 def warp_sentence(here: dict, split: dict | None, person_crop: bool, metrics: dict | None = None) -> str:

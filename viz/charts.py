@@ -14,6 +14,7 @@ PRED_COLOUR = "rgb(99, 110, 250)"
 TRUTH_COLOUR = "rgb(0, 170, 90)"
 MARKER_COLOUR = "rgb(220, 40, 40)"
 UNIFORM_LINE = {"dash": "dash", "color": "grey", "width": 1}
+MATRIX_SCALE = "Blues"  # attention matrices (query rows, key columns)
 # Legends sit above the plot area, left-aligned, never on the axes or their titles.
 LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
 # Series that may coincide (attribution and attention curves) each get their own dash, marker and
@@ -164,3 +165,40 @@ def topk_rows(probs: np.ndarray, class_names: list[str], truth: int | None, k: i
         shown.append(int(truth))
     return [{"class": i, "name": str(class_names[i]), "prob": float(probs[i]), "rank": order.index(i) + 1,
              "truth": i == truth} for i in shown]  # fmt: skip
+
+
+def attention_matrix_figure(
+    weights: np.ndarray, query: int | None = None, *, unit: str = "frame", frames: np.ndarray | None = None
+) -> go.Figure:
+    """A (T, S) attention matrix as a heatmap, query rows down the side, key columns across.
+
+    Args:
+        weights: (T, S), each row a query's weights over the keys.
+        query: a row to outline, or None.
+        unit: what a row and a column are ("frame", "step").
+        frames: (S,) the clip frame of each key, shown on hover, or None.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be (T, S), got {weights.shape}")
+    hover = f"query {unit} %{{y}}<br>key {unit} %{{x}}"
+    extra = {}
+    if frames is not None:
+        hover += " (frame %{customdata})"
+        extra["customdata"] = np.broadcast_to(np.asarray(frames)[None, :], weights.shape)
+    fig = go.Figure(
+        go.Heatmap(z=weights, colorscale=MATRIX_SCALE, zmin=0.0,
+                   hovertemplate=hover + "<br>weight %{z:.4f}<extra></extra>", **extra)
+    )  # fmt: skip
+    if query is not None:
+        fig.add_shape(
+            type="rect", x0=-0.5, x1=weights.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
+            line={"color": "red", "width": 2},
+        )  # fmt: skip
+    fig.update_layout(
+        xaxis={"title": f"key {unit}"},
+        yaxis={"title": f"query {unit}", "autorange": "reversed", "scaleanchor": "x"},
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        height=420,
+    )
+    return fig

@@ -26,7 +26,6 @@ import torch.nn.functional as F  # noqa: N812
 
 SCORE_SOURCES = ("motion", "saliency", "position")
 WEIGHT_SCALE = "Viridis"  # the cell weights
-MATRIX_SCALE = "Blues"  # the frame-to-frame attention matrix
 GRID_COLOUR = (0, 255, 255)  # sampling grid lines on the image
 BOX_COLOUR = (255, 60, 60)  # the outline of the sampled region / the hard-attention cell
 DIM = 0.25  # brightness of what attention leaves out
@@ -389,31 +388,6 @@ def top_frames(row: np.ndarray, k: int = 5) -> np.ndarray:
     """Indices of the ``k`` largest weights of one attention row, largest first."""
     row = np.asarray(row)
     return np.argsort(-row, kind="stable")[:k]
-
-
-def attention_matrix_figure(weights: np.ndarray, query: int | None = None) -> go.Figure:
-    """The (T, T) frame-to-frame attention as a heatmap; the query frame's row outlined."""
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 2:
-        raise ValueError(f"weights must be (T, S), got {weights.shape}")
-    fig = go.Figure(
-        go.Heatmap(
-            z=weights, colorscale=MATRIX_SCALE, zmin=0.0,
-            hovertemplate="query frame %{y}<br>key frame %{x}<br>weight %{z:.4f}<extra></extra>",
-        )
-    )  # fmt: skip
-    if query is not None:
-        fig.add_shape(
-            type="rect", x0=-0.5, x1=weights.shape[1] - 0.5, y0=query - 0.5, y1=query + 0.5,
-            line={"color": "red", "width": 2},
-        )  # fmt: skip
-    fig.update_layout(
-        xaxis={"title": "key frame"},
-        yaxis={"title": "query frame", "autorange": "reversed", "scaleanchor": "x"},
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        height=420,
-    )
-    return fig
 
 
 def attention_row_figure(row: np.ndarray, query: int) -> go.Figure:
