@@ -17,6 +17,7 @@ from viz.parts import (
     part_weights_figure,
     part_weights_over_time_figure,
     part_weights_table,
+    truth_weight,
 )
 
 through_router()  # a deep link on a fresh server still gets the sidebar and the menu
@@ -80,10 +81,11 @@ with right:
             f"**Ground truth.** The action is carried by **{', '.join(clip.truth.active_parts())}** "
             f"in frames {start}–{end - 1} (hatched bars)."
         )
-        if table["ground truth"].any():
-            on_truth = float(table.loc[table["ground truth"], "weight"].sum())
-            uniform = float(table["ground truth"].mean())
-            st.markdown(f"Weight on the ground-truth parts: **{on_truth:.2f}** (uniform: {uniform:.2f}).")
+        on_truth = truth_weight(table)
+        if on_truth is not None:
+            st.markdown(
+                f"Weight on the ground-truth parts: **{on_truth[0]:.2f}** (uniform: {on_truth[1]:.2f})."
+            )
         else:
             st.markdown("None of the model's parts is a ground-truth part of this clip.")
     ui.table(table, f"{name}-table", key="parts_table")

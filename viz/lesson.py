@@ -33,7 +33,7 @@ from viz.fusion import fusion_table, fusion_text
 from viz.glimpses import draw_glimpses, glimpses_in_frame, person_share, trajectory_figure
 from viz.granularity import granularity_image, granularity_rows, granularity_table, with_truth
 from viz.heatmap import overlay_boxed_heatmap, temporal_curve_figure
-from viz.parts import draw_parts_overlay, enlarge, part_weights_figure, part_weights_table
+from viz.parts import draw_parts_overlay, enlarge, part_weights_figure, part_weights_table, truth_weight
 from viz.player import PLAYER_CSS, PLAYER_JS, player_fragment
 from viz.skeleton import draw_skeleton
 
@@ -162,12 +162,11 @@ def parts_section(clip: Clip, insp: Inspection, model: str) -> Section:
         "uniform 1/P."
     )
     if clip.truth is not None:
-        table = part_weights_table(names, weights, clip.truth)
-        if table["ground truth"].any():
-            on_truth = float(table.loc[table["ground truth"], "weight"].sum())
+        on_truth = truth_weight(part_weights_table(names, weights, clip.truth))
+        if on_truth is not None:
             caption += (
-                f" On this clip the parts that carry the action get {on_truth:.2f} of the weight (equal "
-                f"weights: {float(table['ground truth'].mean()):.2f}; the best possible: 1.00)."
+                f" On this clip the parts that carry the action get {on_truth[0]:.2f} of the weight (equal "
+                f"weights: {on_truth[1]:.2f}; the best possible: 1.00)."
             )
         else:
             caption += " None of the model's parts carries this clip's action, so there is no share to score."

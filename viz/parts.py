@@ -471,3 +471,12 @@ def enlarge(
     scale = height / rows
     size = (int(round(cols * scale)), height)
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames]), scale
+
+
+def truth_weight(table: pd.DataFrame) -> tuple[float, float] | None:
+    """From :func:`part_weights_table` with a ground truth: the weight on the parts that carry the
+    action and what equal weights would put there, or None when none of the model's parts does."""
+    truth = table["ground truth"]
+    if not truth.any():
+        return None
+    return float(table.loc[truth, "weight"].sum()), float(truth.mean())
