@@ -24,7 +24,7 @@ RUNS_DIR = Path("runs")
 ATTENTION = {
     "skeleton_lstm": (),
     "i3d": (),
-    "i3d_nl": (),
+    "i3d_nl": ("nonlocal",),
     "part_attention": ("parts",),
     "separable_sta": ("spatial", "temporal"),
     "temporal_granularity": ("segments", "granularity"),

@@ -540,12 +540,12 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from core_models.checkpoint import CheckpointError
     from core_models.evaluate import evaluate_checkpoint, evaluate_run
-    from core_models.train import close_distributed, init_distributed
+    from core_models.train import _show_progress, close_distributed, init_distributed
 
     d = init_distributed("cpu")
     kw = dict(split=args.split, data=args.data, root=args.root, protocol=args.protocol, clips=args.clips,
               batch_size=args.batch_size, cache_dir=args.cache_dir or None, dist=d,
-              interventions=not args.no_interventions)  # fmt: skip
+              interventions=not args.no_interventions, progress=_show_progress())  # fmt: skip
     try:
         if args.run:
             out = args.run

@@ -69,7 +69,7 @@ def _fields(model, kind: str, n: int) -> np.ndarray | None:
 
 def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str, Any]]:
     """Compact per-clip summaries of every attention a model returned (see module docstring)."""
-    att = {k: _np(v) for k, v in out.attention.items() if k != "segments"}
+    att = {k: _np(v) for k, v in out.attention.items() if k not in ("segments", "nonlocal")}
     segs = {int(g): _np(v) for g, v in out.attention.get("segments", {}).items()}
     B = out.logits.shape[0]
     part_names = list(getattr(model.config, "parts", ()) or ())
@@ -165,6 +165,8 @@ def _steerable(out, name: str) -> torch.Tensor:
     """The attention tensor an override named ``name`` replaces (see ``models.output.steer``)."""
     if name.startswith("segments:"):
         return out.attention["segments"][int(name.split(":")[1])]
+    if name.startswith("nonlocal:"):
+        return out.attention["nonlocal"][name.split(":", 1)[1]]
     return out.attention[name]
 
 

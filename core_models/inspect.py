@@ -206,8 +206,10 @@ def _part_boxes(model: nn.Module, clip: Clip) -> tuple[np.ndarray | None, tuple[
 def _numpy(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().float().cpu().numpy()[0]
-    if isinstance(value, dict):
-        return {int(k): _numpy(v) for k, v in value.items()}
+    if isinstance(value, dict):  # segments by granularity, non-local affinities by block
+        return {
+            (int(k) if isinstance(k, int) or str(k).isdigit() else k): _numpy(v) for k, v in value.items()
+        }
     return value
 
 

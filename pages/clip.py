@@ -22,7 +22,7 @@ from core_models.attention_scores import (
 )
 from core_models.checkpoint import CheckpointError
 from core_models.results import eval_dir
-from viz.baselines import draw_warp, matrix_figure, received_sentences, warp_sentence
+from viz.baselines import draw_warp, matrix_figure, nonlocal_sentence, received_sentences, warp_sentence
 from viz.charts import topk_figure, topk_rows
 from viz.checks import worth_sentence
 from viz.export import html_bytes
@@ -174,6 +174,12 @@ if self_weights is not None:
         st.markdown("**Who reads whom** (rows read from columns; the mean over heads)")
         fig = matrix_figure(self_weights, insp.frame_index)
         ui.figure(fig, f"{clip.name}-{entry.name}-self", key="clip_self")
+    worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
+    if worth:
+        st.markdown(worth)
+nonlocal_maps = insp.attention.get("nonlocal") if insp is not None else None  # {block: (N, M)}
+if nonlocal_maps:
+    st.markdown(nonlocal_sentence(nonlocal_maps))
     worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
     if worth:
         st.markdown(worth)

@@ -324,10 +324,11 @@ def test_glimpse_area_on_the_person_box_with_its_baselines():
     assert scores.glimpse_person_scores(np.stack([inside]), np.full((1, 2, 25, 2), np.nan)) is None
 
 
-@pytest.mark.parametrize("name", ["separable_sta", "glimpse_clouds"])
+@pytest.mark.parametrize("name", ["separable_sta", "glimpse_clouds", "i3d_nl"])
 def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path):
     """The joint STA masks (a map per step) take uniform and swapped attention; Glimpse Clouds'
-    glimpses are scored against the person's box. A fresh cpu-preset model, saved as a checkpoint."""
+    glimpses are scored against the person's box; I3D's non-local affinities take uniform and
+    swapped ones block by block. A fresh cpu-preset model, saved as a checkpoint."""
     from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
     from core_models.evaluate import evaluate_checkpoint
     from core_models.models import build_model
@@ -344,8 +345,14 @@ def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path)
     })  # fmt: skip
     clips = sorted(f.name.split(".")[0] for f in tiny_synth.glob("S*C001P003*.skeleton"))[:6]
     table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
-                                   progress=False, interventions=name == "separable_sta")  # fmt: skip
-    if name == "separable_sta":
+                                   progress=False, interventions=name != "glimpse_clouds")  # fmt: skip
+    if name == "i3d_nl":  # every block's affinity made equal, all together and one by one, and swapped
+        inter = m["attention_checks"]["interventions"]
+        blocks = [f"nonlocal:Mixed_{b}" for b in ("4b", "4c", "4d", "4e", "4f", "5b", "5c")]
+        assert {"uniform", "swap_same", "swap_other", *(f"uniform:{b}" for b in blocks)} == set(inter)
+        assert set(m["attention_checks"]["class_code"]) == {"chance", "all", *blocks}
+        assert not any(c.startswith("nonlocal") for c in table.columns)  # no per-clip summary
+    elif name == "separable_sta":
         assert np.asarray(table["spatial"].iloc[0]).shape == (8, 8)  # the mean of the 8 step maps
         assert {"uniform", "uniform:spatial", "uniform:temporal", "swap_other"} <= set(
             m["attention_checks"]["interventions"]

@@ -31,6 +31,7 @@ from viz.baselines import (
     WARP_COLOUR,
     draw_warp,
     matrix_figure,
+    nonlocal_sentence,
     received_sentences,
     warp_outline,
     warp_sentence,
@@ -215,3 +216,38 @@ def test_clip_page_of_a_model_without_either_shows_neither():
     at = clip_page("i3d-cs")
     assert not at.exception, at.exception
     assert not any("spatial transformer" in m.value or "receives" in m.value for m in at.markdown)
+    assert not any("Non-local blocks" in m.value for m in at.markdown)
+
+
+def test_nonlocal_sentence_names_each_block_and_how_even_its_rows_are():
+    even = np.full((64, 16), 1 / 16)
+    peaked = np.zeros((8, 2))
+    peaked[:, 0] = 1.0  # every position weighs one other
+    text = nonlocal_sentence({"Mixed_4b": even, "Mixed_5c": peaked})
+    assert text.startswith("**Non-local blocks** (2):")
+    assert "Mixed_4b 64 x 16 (1.00)" in text and "Mixed_5c 8 x 2 (0.00)" in text
+    with pytest.raises(ValueError, match="no non-local affinities"):
+        nonlocal_sentence({})
+    with pytest.raises(ValueError, match=r"must be \(N, M\)"):
+        nonlocal_sentence({"Mixed_4b": np.ones(4)})
+
+
+NONLOCAL = "i3d_nl-cs"
+
+
+@pytest.mark.skipif(
+    not (CHECKPOINTS / NONLOCAL / "eval" / "test" / "metrics.json").is_file(), reason="no shipped i3d_nl-cs"
+)
+def test_clip_page_says_what_the_nonlocal_blocks_are_and_what_they_are_worth():
+    at = clip_page(NONLOCAL)
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown]
+    insp = reference(NONLOCAL)
+    blocks = {f"Mixed_{b}" for b in ("4b", "4c", "4d", "4e", "4f", "5b", "5c")}
+    assert set(insp.attention["nonlocal"]) == blocks
+    assert nonlocal_sentence(insp.attention["nonlocal"]) in shown
+    metrics = json.loads((CHECKPOINTS / NONLOCAL / "eval/test/metrics.json").read_text())
+    inter = metrics["attention_checks"]["interventions"]
+    worth = next(m for m in shown if m.startswith("Over its test split"))
+    assert f"all of it uniform {inter['uniform']['top1']:.3f}" in worth
+    assert "nonlocal:" not in worth  # the blocks one by one stay in the metrics, not the sentence

@@ -278,6 +278,11 @@ def test_worth_sentence_names_the_attention_a_model_does_not_need():
         "Equal map weights do as well: that part of the picture is not what the model relies on."
     )
     assert worth_sentence({"top1": 0.5}) is None and worth_sentence(None) is None
+    # equal weights everywhere doing as well is said of the whole attention (one-kind models too)
+    flat = {"top1": 0.374, "attention_checks": {"interventions": {"uniform": {"top1": 0.372}}}}
+    assert worth_sentence(flat).endswith("Equal weights everywhere do as well: the model does not rely on "
+                                         "where its attention goes.")  # fmt: skip
+    assert "do as well" not in worth_sentence({**flat, "top1": 0.40})
     # a model whose scores add a pose classifier's says so beside its accuracy
     fused = worth_sentence(metrics, fused=True)
     assert fused.startswith("Over its test split this model (+ pose classifier) scores")

@@ -203,6 +203,44 @@ def test_stn_grid_is_steerable_to_the_identity_and_to_another_clips():
         model({"crops": crop[:, None], steer_key("grid"): identity[:, :4]})
 
 
+def test_nonlocal_affinities_are_returned_and_steerable_block_by_block():
+    """I3D with non-local blocks returns each block's affinity and honours an override per block
+    (``nonlocal:<block>``): its own affinity changes nothing, equal rows change the output; plain
+    I3D returns no attention and steers nothing."""
+    from core_models.models.output import check_output, steer_key, uniform_attention
+
+    torch.manual_seed(0)
+    # batch statistics: a fresh I3D's running statistics make its eval-mode map the same everywhere
+    model = build_model("i3d_nl", "cpu", num_classes=K).train()
+    for block in model.backbone.nonlocal_blocks.values():  # zero-initialised blocks add nothing
+        torch.nn.init.ones_(block.bn.weight)
+    c = model.config
+    rgb = _rgb(2, c.num_frames, c.frame_size)
+    with torch.no_grad():
+        own = model({"rgb": rgb})
+        check_output(own, 2, K)
+        maps = own.attention["nonlocal"]
+        assert tuple(maps) == model.blocks == ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
+                                               "Mixed_5b", "Mixed_5c")  # fmt: skip
+        assert model.steerable == tuple(f"nonlocal:{b}" for b in model.blocks)
+        assert maps["Mixed_4b"].shape == (2, 64, 16) and maps["Mixed_5c"].shape == (2, 8, 2)
+        same = model({"rgb": rgb, steer_key("nonlocal:Mixed_4b"): maps["Mixed_4b"]})
+        equal = uniform_attention("nonlocal:Mixed_4b", maps["Mixed_4b"])
+        flat = model({"rgb": rgb, steer_key("nonlocal:Mixed_4b"): equal})
+        first = torch.zeros_like(equal)
+        first[..., 0] = 1.0  # every position reads the first one alone
+        one = model({"rgb": rgb, steer_key("nonlocal:Mixed_4b"): first})
+    torch.testing.assert_close(same.features, own.features)
+    torch.testing.assert_close(flat.attention["nonlocal"]["Mixed_4b"], torch.full((2, 64, 16), 1 / 16))
+    torch.testing.assert_close(one.attention["nonlocal"]["Mixed_4b"], first)
+    assert not torch.allclose(one.features, flat.features, atol=1e-2)  # the map the head pools
+    with pytest.raises(ValueError, match="non-local affinity override must be"):
+        model({"rgb": rgb, steer_key("nonlocal:Mixed_5b"): equal})
+    plain = build_model("i3d", "cpu", num_classes=K).eval()
+    with torch.no_grad():
+        assert plain({"rgb": rgb}).attention == {} and plain.steerable == () == plain.attention_kinds
+
+
 # ---------------------------------------------------------------------------------------------
 # soft-attention LSTM
 

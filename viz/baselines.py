@@ -1,4 +1,4 @@
-"""What the two baselines with an attention of their own look at, ready to draw.
+"""What the baselines with an attention of their own look at, ready to draw or to say.
 
 * The spatial transformer (``stn``) samples its input through one affine grid per clip
   (``attention["grid"]``, (S, S, 2) points of the input in [-1, 1], ``align_corners=False``):
@@ -10,6 +10,10 @@
   receives (``core_models.attention_scores.received_weights``, scored against the truth interval
   like any temporal attention) is drawn as a temporal curve, and :func:`matrix_figure` draws the
   head-averaged matrix.
+* I3D with non-local blocks (``i3d_nl``) gives every position of a block's map weights over all
+  the block's (subsampled) positions (``attention["nonlocal"]``, ``{block: (N, M)}``); they span
+  space and time at once and are not drawn: :func:`nonlocal_sentence` says what they are, and the
+  page sets beside it what equal affinities score over the test split.
 
 Pure: numpy, OpenCV and plotly; no streamlit.
 """
@@ -143,3 +147,26 @@ def received_sentences(
             f"the best {split['best']:.2f}."
         )
     return out
+
+
+def nonlocal_sentence(affinities: dict[str, np.ndarray]) -> str:
+    """What a non-local model's affinities are, in one markdown sentence: how many blocks, and per
+    block how many positions weigh how many (``affinities``: ``{block: (N, M)}``, rows sum to one);
+    the entropy of each block's rows against equal weights says how spread they are on this clip."""
+    if not affinities:
+        raise ValueError("no non-local affinities: the model has no non-local blocks")
+    parts = []
+    for block, a in affinities.items():
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] < 1:
+            raise ValueError(f"the affinity of {block} must be (N, M), got {a.shape}")
+        m = a.shape[1]
+        entropy = -(a * np.log(np.clip(a, 1e-12, None))).sum(1).mean()
+        spread = 1.0 if m == 1 else max(0.0, float(entropy / np.log(m)))  # 0: one position each
+        parts.append(f"{block} {a.shape[0]} x {m} ({spread:.2f})")
+    return (
+        f"**Non-local blocks** ({len(affinities)}): each position of a block's map weighs all of its "
+        "block's positions (subsampled), across space and time at once, so they are not drawn. "
+        "Positions x weighed positions per block, with how even this clip's weights are (1.00: equal "
+        "weights): " + "; ".join(parts) + "."
+    )

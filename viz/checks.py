@@ -35,7 +35,8 @@ def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str |
     """What a model's attention is worth to it over its test split, from its interventions, in
     one markdown sentence: top-1 with its own attention, with all of it and each kind alone made
     uniform, and with another clip's; a kind whose equal weights do as well (within
-    :data:`NEEDED`) is named as one the model does not need. ``fused``: the model adds a pose
+    :data:`NEEDED`) is named as one the model does not need, and so is the whole attention when
+    equal weights everywhere do as well. ``fused``: the model adds a pose
     classifier to its scores, and the sentence says so. None without interventions."""
     inter = ((metrics or {}).get("attention_checks") or {}).get("interventions") or {}
     if "uniform" not in inter or metrics.get("top1") is None:
@@ -47,7 +48,7 @@ def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str |
     bits = [f"all of it uniform {inter['uniform']['top1']:.3f}"]
     idle = []
     for key, value in inter.items():
-        if key.startswith("uniform:") and not key.startswith("uniform:segments:"):
+        if key.startswith("uniform:") and not key.startswith(("uniform:segments:", "uniform:nonlocal:")):
             kind = key.split(":", 1)[1]
             word = KIND_WORDS.get(kind, kind)
             bits.append(f"uniform {word} weights alone {value['top1']:.3f}")
@@ -59,7 +60,9 @@ def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str |
         f"Over its test split this model{pose} scores top-1 "
         f"**{own:.3f}** with its own attention; " + ", ".join(bits) + "."
     )
-    if idle:
+    if inter["uniform"]["top1"] >= own - NEEDED:
+        text += " Equal weights everywhere do as well: the model does not rely on where its attention goes."
+    elif idle:
         text += (
             f" Equal {' and '.join(idle)} weights do as well: that part of the picture is not what the "
             "model relies on."

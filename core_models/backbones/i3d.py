@@ -272,12 +272,22 @@ class I3D(nn.Module):
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {self.ENDPOINTS}")
         return self._channels[endpoint]
 
-    def forward_features(self, x: torch.Tensor, *, until: str = "Mixed_5c") -> torch.Tensor:
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        *,
+        until: str = "Mixed_5c",
+        affinities: dict[str, torch.Tensor] | None = None,
+        overrides: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Run the trunk up to and including ``until``.
 
         Args:
             x: (B, in_channels, T, H, W) clip in [-1, 1].
             until: endpoint name in ``I3D.ENDPOINTS``.
+            affinities: when given, filled with each non-local block's affinity (B, N, M) under
+                the name of the block it follows.
+            overrides: affinities by block name that replace the blocks' own (an intervention).
 
         Returns:
             (B, C, T', H', W') feature map; for 64x224x224 input Mixed_5c is (B, 1024, 8, 7, 7).
@@ -289,7 +299,9 @@ class I3D(nn.Module):
         for name in self.ENDPOINTS:
             x = getattr(self, name)(x)
             if name in self.nonlocal_blocks:
-                x = self.nonlocal_blocks[name](x)
+                x, attn = self.nonlocal_blocks[name].attend_and_mix(x, (overrides or {}).get(name))
+                if affinities is not None:
+                    affinities[name] = attn
             if name == until:
                 break
         return x

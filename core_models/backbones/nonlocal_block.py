@@ -66,6 +66,14 @@ class NonLocalBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the block; returns a tensor of the input's shape (B, C, T, H, W)."""
+        return self.attend_and_mix(x)[0]
+
+    def attend_and_mix(
+        self, x: torch.Tensor, override: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The block's output and its affinity (B, N, M). ``override`` (the affinity's shape, rows
+        summing to one) replaces the affinity the block computes: an evaluation's intervention,
+        e.g. equal rows, where every position reads the mean of all the keys' values."""
         if x.dim() != 5 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected (B, {self.in_channels}, T, H, W), got {tuple(x.shape)}")
         b, _, t, h, w = x.shape
@@ -73,6 +81,11 @@ class NonLocalBlock(nn.Module):
         key = self.pool(self.phi(x)).flatten(2)  # (B, C', M)
         value = self.pool(self.g(x)).flatten(2).transpose(1, 2)  # (B, M, C')
         attn = self.attend(torch.bmm(query, key))  # (B, N, M), rows sum to 1
+        if override is not None:
+            if override.shape != attn.shape:
+                raise ValueError(f"the non-local affinity override must be {tuple(attn.shape)}, "
+                                 f"got {tuple(override.shape)}")  # fmt: skip
+            attn = override.to(attn.dtype)
         y = torch.bmm(attn, value)  # (B, N, C')
         y = y.transpose(1, 2).reshape(b, self.inner_channels, t, h, w)  # (B, C', T, H, W)
-        return x + self.bn(self.out(y))
+        return x + self.bn(self.out(y)), attn

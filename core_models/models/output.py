@@ -19,6 +19,7 @@ glimpses        (B, T', N, 4)                                centre x, y and sca
 assignment      (B, T', C, N)                                sums to 1 over N
 self            (B, heads, T', T')                           rows sum to 1
 grid            (B, H', W', 2)                               sampling grid in [-1, 1]
+nonlocal        {block: (B, N, M)}                           rows sum to 1 over M
 ==============  ===========================================  =================================
 
 Besides logits and attention, a model returns ``features`` (B, D): the vector its classifier
@@ -38,6 +39,7 @@ import torch.nn.functional as F  # noqa: N812
 
 ATTENTION_KINDS = (
     "parts", "spatial", "temporal", "segments", "granularity", "glimpses", "assignment", "self", "grid",
+    "nonlocal",
 )  # fmt: skip
 
 # kind -> (allowed ranks, axes that sum to one or None)
@@ -96,6 +98,12 @@ def check_output(out: ModelOutput, batch_size: int, num_classes: int, *, atol: f
                 if seg.shape[-1] != int(g):
                     raise ValueError(f"segments[{g}] must have {g} columns, got {tuple(seg.shape)}")
             continue
+        if kind == "nonlocal":
+            if not isinstance(value, dict) or not value:
+                raise ValueError("nonlocal must be a non-empty dict {block: (B, N, M)}")
+            for block, aff in value.items():
+                _check_tensor(f"nonlocal[{block}]", aff, (3,), (-1,), batch_size, atol)
+            continue
         ranks, sum_axes = _RULES[kind]
         _check_tensor(kind, value, ranks, sum_axes, batch_size, atol)
         if kind in ("glimpses", "grid") and (value.abs() > 1 + atol).any():
@@ -132,7 +140,8 @@ def steer(batch: dict[str, Any], name: str, weights: torch.Tensor) -> torch.Tens
     An evaluation that asks "does the prediction need this attention?" puts
     ``batch["attention:<name>"]`` (the same shape as the model's own weights) into the batch; the
     model then pools its features with those weights instead of its own, and reports them as its
-    attention. Names are the attention kinds, with ``segments:G`` for one granularity. A model
+    attention. Names are the attention kinds, with ``segments:G`` for one granularity and
+    ``nonlocal:<block>`` for one non-local block. A model
     lists the names it honours in ``steerable``.
     """
     override = batch.get(STEER_PREFIX + name)

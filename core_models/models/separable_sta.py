@@ -141,6 +141,15 @@ Departures and choices, with reasons:
   weights' 0.059 (shipped 0.096). Less of a class code, and no longer on the evidence: not shipped.
   With ``key_centre=true`` as well (3.5 min): 0.556 top-1, the maps 0.069 on the acting parts,
   the class code back up (all of it 0.27, the steps 0.15).
+* An ordered read-out (tried once, 2026-12-06, the code not kept): the attended steps summed in
+  two halves of the clip and the head reading the halves in order (a Linear over 2C), as the
+  released P-I3D head flattens its 7 time positions before its Dense layer, since the weighted
+  sum over steps is the same whatever their order and three of the most confused pairs are time
+  reversals of each other (wear / take off a shoe, pick up / drop). CS, one seed, 4.1 min of
+  training: 0.514 top-1 (0.604 shipped), best validation 0.518 (0.506); the reversal pairs were
+  confused as often as before (take off a shoe 0.26, wear 0.43, pick up 0.31, drop 0.57; shipped
+  0.38 / 0.52 / 0.64 / 0.48): the steps' features at Mixed_3c do not carry the state a head would
+  need to order. Not shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
