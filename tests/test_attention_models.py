@@ -212,6 +212,28 @@ def test_sta_spatial_maps_asked_by_each_steps_motion():
     assert step_motion(moved, 4)[0, 0, 11] > 0 and not torch.allclose(a[:, 0], c[:, 0])
 
 
+def test_sta_class_code_adversary_reads_the_maps_and_the_mask():
+    """``class_code_weight``: readers sized to the feature map (8 steps of 8 x 8 cells in the cpu
+    preset) name the class from the maps, the mask and both; sizing them leaves the trunk's
+    batch-norm statistics alone, and the loss adds their term only when the weight is above 0."""
+    base = separable_sta("cpu", num_classes=K).config
+    torch.manual_seed(0)
+    plain = SeparableSTA(base)
+    torch.manual_seed(0)
+    model = SeparableSTA(replace(base, class_code_weight=1.0)).train()
+    sizes = {name: read.in_features for name, read in model.class_code.read.items()}
+    assert sizes == {"spatial": 8 * 8 * 8, "temporal": 8, "all": 8 * 8 * 8 + 8}
+    for name, buf in plain.backbone.named_buffers():
+        torch.testing.assert_close(dict(model.backbone.named_buffers())[name], buf)
+    batch = make_batch(model)
+    out = model(batch)
+    total, terms = model.loss(out, batch)
+    assert "class_code" in terms and terms["class_code"] > 0
+    total.backward()
+    assert all(p.grad is not None for p in model.class_code.parameters())
+    assert not hasattr(plain, "class_code") and "class_code" not in plain.loss(plain(batch), batch)[1]
+
+
 def test_old_sta_and_tg_checkpoints_rebuild_their_own_variant():
     """A config saved before ``joint``/``feature_endpoint``/``mixing`` existed rebuilds the old model."""
     from dataclasses import asdict

@@ -150,6 +150,30 @@ Departures and choices, with reasons:
   confused as often as before (take off a shoe 0.26, wear 0.43, pick up 0.31, drop 0.57; shipped
   0.38 / 0.52 / 0.64 / 0.48): the steps' features at Mixed_3c do not carry the state a head would
   need to order. Not shipped.
+* ``class_code_weight`` (0 in both presets): the adversary of ``core_models.models.class_code``,
+  linear readers that learn to name the class from the maps, the mask and both, their gradient
+  reversed into the attention. Tried on CS (2026-12-06, ``train --model separable_sta --protocol
+  cs --set class_code_weight=W``, one seed each, 5.3 and 6.2 min of training):
+
+  ======  =====  ==============  ==============  =============  =====  =====
+  W       top-1  uniform costs   other's costs   class: all     steps  where
+  ======  =====  ==============  ==============  =============  =====  =====
+  0       0.604  0.133           0.230           0.28 (0.22)    0.65   0.096
+  0.3     0.549  0.078           0.153           0.216 (0.219)  0.73   0.077
+  1.0     0.498  0.049           0.154           0.202 (0.219)  0.70   (not run)
+  ======  =====  ==============  ==============  =============  =====  =====
+
+  (class: all = the class named from the maps and mask together, the true attention's in
+  brackets; steps: the mask's share on the truth interval, uniform 0.33; where: the maps' weight
+  on the acting parts' cells, equal weights 0.059.) The adversary takes the class code down to
+  the truth's (the maps alone 0.21 / 0.20 against the true maps' 0.23; the mask 0.10 / 0.15
+  against 0.06) and the mask stays on the action's time, but the attention is then needed less:
+  at 0.3 equal weights cost 0.078, under the 0.08 of "attention matters", and top-1 falls by
+  0.055 (the two shipped seeds differ by 0.050); the maps stay on the acting parts more than
+  equal weights but less than shipped (reading, writing, typing 0.16-0.19 against 0.31-0.33;
+  drinking, eating, phoning 0.05-0.07 against 0.04-0.05). Not shipped: it trades a met row for
+  one this model alone cannot meet (the row needs all three attention models, and temporal
+  granularity's adversary run did not take its class code down).
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -166,6 +190,7 @@ from torch import nn
 from core_models import losses
 from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
 from core_models.models.output import ModelOutput, steer, steer_key
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
@@ -282,6 +307,9 @@ class SeparableSTAConfig:
             moves in it relative to the clip (:func:`step_motion`), read with the step's
             attended feature, ``"motion_only"`` that query alone (``joint`` only; see the module
             docstring).
+        class_code_weight: when above 0, an adversary tries to name the class from the spatial
+            maps, the temporal mask and both together, and its gradient reaches them reversed and
+            scaled by this weight (``core_models.models.class_code``; off in both presets).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -312,6 +340,7 @@ class SeparableSTAConfig:
     key_centre: bool = False
     temporal_query: str = "pose"
     spatial_query: str = "pose"
+    class_code_weight: float = 0.0
 
     def __post_init__(self):
         if self.temporal_query not in TEMPORAL_QUERIES:
@@ -359,6 +388,14 @@ class SeparableSTA(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear((1 if c.joint else 2) * channels, c.num_classes)
         self.pose_scores = PoseScores(c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
+        if c.class_code_weight > 0:  # the readers' sizes: the feature map's, from one empty clip
+            was = self.backbone.training
+            with torch.no_grad():
+                empty = torch.zeros(1, 3, c.num_frames, c.frame_size, c.frame_size)
+                t, h, w = self.backbone.eval().forward_features(empty, until=c.feature_endpoint).shape[2:]
+            self.backbone.train(was)
+            sizes = {"spatial": (t if c.joint else 1) * h * w, "temporal": t}
+            self.class_code = AttentionAdversary(sizes, c.num_classes, c.class_code_weight)
         self.inputs = (clip_key(c.person_crop), "skeleton")
         self.input_spec = clip_spec(
             c.num_frames, c.frame_size, c.person_crop, skeleton_frames=c.timesteps,
@@ -436,6 +473,12 @@ class SeparableSTA(nn.Module):
             total = total + streams
         terms = {"ce": float(ce.detach()), "spatial_focus": float(focus.detach()), **stream_terms}
         terms["temporal_spread"] = float(spread.detach())
+        if c.class_code_weight > 0:
+            adversary = self.class_code(
+                {n: out.attention[n] for n in ("spatial", "temporal")}, batch["label"]
+            )
+            total = total + adversary
+            terms["class_code"] = float(adversary.detach())
         return total, terms
 
 
