@@ -568,3 +568,27 @@ def test_step_scores_from_each_steps_hand_speed_alone():
     torch.testing.assert_close(again, alpha)
     with pytest.raises(ValueError, match="step_scores"):
         part_attention("cpu", num_classes=K, step_scores="class")
+
+
+def test_class_code_adversary_reads_the_steps_shares():
+    """``class_code_weight``: a reader sized to the feature steps (4 in the cpu preset) names the
+    class from the steps' shares; its term joins the loss outside the parts-only stage, sizing it
+    leaves the trunk's batch-norm statistics alone, and it needs the steps' shares to exist."""
+    torch.manual_seed(0)
+    plain = part_attention("cpu", num_classes=K)
+    torch.manual_seed(0)
+    model = part_attention("cpu", num_classes=K, class_code_weight=0.3).train()
+    assert {n: r.in_features for n, r in model.class_code.read.items()} == {"temporal": 4}
+    trunk = dict(model.parts["left_hand"].named_buffers())
+    for name, buf in plain.parts["left_hand"].named_buffers():
+        torch.testing.assert_close(trunk[name], buf)
+    batch = make_batch(model)
+    total, terms = model.loss(model(batch), batch)
+    assert terms["class_code"] > 0
+    total.backward()
+    assert all(p.grad is not None for p in model.class_code.parameters())
+    model.set_stage("parts")
+    assert "class_code" not in model.loss(model(batch), batch)[1]
+    assert "class_code" not in plain.loss(plain(batch), batch)[1]
+    with pytest.raises(ValueError, match="class_code_weight needs attend_time"):
+        part_attention("cpu", num_classes=K, class_code_weight=0.3, attend_time=False, part_pool="mean")

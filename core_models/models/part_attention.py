@@ -135,7 +135,15 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   0.05 against 0.06) and the acting hand still wins (0.79 left-, 0.85 right-handed), but top-1
   falls to 0.502, uniform attention does as well (0.527) and the steps' weight sits at uniform on
   the truth interval (0.33): two numbers per score cannot say more than "the hand that moves", and
-  that does not tell the classes apart. Not shipped.
+  that does not tell the classes apart. Not shipped. The class-code adversary on the steps'
+  shares (``class_code_weight=0.3``, ``core_models.models.class_code``, which took separable STA's
+  class code down to its truth's; both steps of the ``cpu`` recipe with it, CS, one seed,
+  2026-12-06, 6.5 + 3.6 min): worse on every count. The steps name the class more (0.28 against
+  0.21 shipped and 0.06 for the true interval; all the attention 0.24 against 0.20 and 0.09), their
+  weight leaves the action's time (0.37 on the truth interval, uniform 0.33, middle 0.41; shipped
+  0.54), top-1 0.539, and the acting hand wins on 0.65 of the left-handed subjects' clips (0.89).
+  Reversed, the gradient does not make the steps follow the evidence; it rearranges which steps
+  name the class. Not shipped.
 * The recipe (``train.RECIPES``): 1800 AdamW steps at 2e-3, weight decay 0.05, ``jitter``
   (light and the framing of each crop change per item), and no patience. Measured on the CS split
   with Mixed_4f, ``per_step`` and ``attend_time`` (``train --model part_attention --protocol cs
@@ -283,6 +291,7 @@ from core_models.backbones.i3d import I3D, I3DConfig, i3d_trunk
 from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
+from core_models.models.class_code import AttentionAdversary
 from core_models.models.output import ModelOutput, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
@@ -339,6 +348,10 @@ class PartAttentionConfig:
             learned function of how fast that hand moves in that step against the clip's mean
             (:class:`HandSpeedScore`), nothing else, so the weights cannot carry what the whole
             pose says about the class.
+        class_code_weight: when above 0 (``attend_time`` only), an adversary tries to name the
+            class from the steps' shares (``temporal``, the kind whose class code the shipped
+            model carries), and its gradient reaches them reversed and scaled by this weight
+            (``core_models.models.class_code``; off in both presets).
         attend_time: with ``per_step``, one softmax over the feature steps and the parts together
             (when and where), returned as the parts' weights per step (``parts``) and each step's
             share (``temporal``); the fused feature weighs the steps by that share instead of
@@ -400,6 +413,7 @@ class PartAttentionConfig:
     part_pool: str = "mean"
     hand_read: str = "mix"
     step_scores: str = "pose"
+    class_code_weight: float = 0.0
 
     def __post_init__(self):
         if self.motion_frame not in ("body", "camera"):
@@ -422,6 +436,8 @@ class PartAttentionConfig:
             raise ValueError(f"step_scores must be 'pose' or 'motion', got {self.step_scores!r}")
         if self.step_scores == "motion" and not (self.per_step and set(HANDS) <= set(self.parts)):
             raise ValueError("step_scores='motion' needs per_step and both hands among the parts")
+        if self.class_code_weight > 0 and not self.attend_time:
+            raise ValueError("class_code_weight needs attend_time (the steps' shares it reads)")
         if self.hand_aux == "either" and not set(HANDS) <= set(self.parts):
             raise ValueError(f"hand_aux='either' needs both {HANDS} among the parts, got {self.parts}")
 
@@ -659,6 +675,16 @@ class PartAttention(nn.Module):
         self.pose_scores = (
             PoseScores(config.lstm_hidden, config.num_classes, config.dropout) if config.pose_scores else None
         )
+        if config.class_code_weight > 0:  # the reader's size: the feature steps, from one empty crop
+            trunk = self.parts[config.parts[0]]
+            was = trunk.training
+            with torch.no_grad():
+                empty = torch.zeros(1, 3, config.num_frames, config.crop_size, config.crop_size)
+                steps = trunk.eval().forward_features(empty, until=config.fusion_endpoint).shape[2]
+            trunk.train(was)
+            self.class_code = AttentionAdversary(
+                {"temporal": steps}, config.num_classes, config.class_code_weight
+            )
         self.input_spec = InputSpec(
             num_frames=config.num_frames, frame_size=config.crop_size,
             crops=CropSpec(parts=config.parts, size=config.crop_size, hand_ratio=config.hand_ratio),
@@ -795,6 +821,10 @@ class PartAttention(nn.Module):
         if choice is not None and self.stage != "parts":
             total = total + choice
             stream_terms = {**stream_terms, "choice": float(choice.detach())}
+        if c.class_code_weight > 0 and self.stage != "parts":
+            adversary = self.class_code({"temporal": out.attention["temporal"]}, labels)
+            total = total + adversary
+            stream_terms = {**stream_terms, "class_code": float(adversary.detach())}
         return total, {"ce": float(ce.detach()), "part_ce": float(part_ce.detach()),
                        "attention": float(att.detach()), **stream_terms}  # fmt: skip
 
