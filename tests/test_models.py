@@ -110,6 +110,11 @@ def test_check_output_rejects_broken_outputs():
         check_output(ModelOutput(logits, {"temporal": torch.ones(2, 4)}), 2, 3)
     with pytest.raises(ValueError, match=r"segments\[3\] must have 3 columns"):
         check_output(ModelOutput(logits, {"segments": {3: torch.full((2, 2), 0.5)}}), 2, 3)
+    check_output(ModelOutput(logits, {"nonlocal": {"Mixed_4b": torch.full((2, 6, 3), 1 / 3)}}), 2, 3)
+    with pytest.raises(ValueError, match="nonlocal must be a non-empty dict"):
+        check_output(ModelOutput(logits, {"nonlocal": torch.full((2, 6, 3), 1 / 3)}), 2, 3)
+    with pytest.raises(ValueError, match=r"nonlocal\[Mixed_4b\] must sum to 1"):
+        check_output(ModelOutput(logits, {"nonlocal": {"Mixed_4b": torch.ones(2, 6, 3)}}), 2, 3)
     with pytest.raises(ValueError, match="NaN"):
         check_output(ModelOutput(torch.full((2, 3), float("nan"))), 2, 3)
     with pytest.raises(ValueError, match="features must be"):
