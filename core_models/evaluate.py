@@ -163,11 +163,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _steerable(out, name: str) -> torch.Tensor:
     """The attention tensor an override named ``name`` replaces (see ``models.output.steer``)."""
-    if name.startswith("segments:"):
-        return out.attention["segments"][int(name.split(":")[1])]
-    if name.startswith("nonlocal:"):
-        return out.attention["nonlocal"][name.split(":", 1)[1]]
-    return out.attention[name]
+    kind, _, key = name.partition(":")  # ``segments:G`` / ``nonlocal:<block>``: one entry of a dict kind
+    if not key:
+        return out.attention[name]
+    return out.attention[kind][int(key) if key.isdigit() else key]
 
 
 def predict_rows(

@@ -174,12 +174,10 @@ if self_weights is not None:
         st.markdown("**Who reads whom** (rows read from columns; the mean over heads)")
         fig = matrix_figure(self_weights, insp.frame_index)
         ui.figure(fig, f"{clip.name}-{entry.name}-self", key="clip_self")
-    worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
-    if worth:
-        st.markdown(worth)
 nonlocal_maps = insp.attention.get("nonlocal") if insp is not None else None  # {block: (N, M)}
 if nonlocal_maps:
     st.markdown(nonlocal_sentence(nonlocal_maps))
+if self_weights is not None or nonlocal_maps:  # what that attention is worth over the test split
     worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
     if worth:
         st.markdown(worth)

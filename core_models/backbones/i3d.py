@@ -272,6 +272,17 @@ class I3D(nn.Module):
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {self.ENDPOINTS}")
         return self._channels[endpoint]
 
+    def feature_shape(self, frames: int, size: int, endpoint: str) -> tuple[int, int, int]:
+        """``(T', H', W')`` of the map at ``endpoint`` for a clip of ``frames`` x ``size``^2, from
+        one empty clip run in eval mode (batch-norm statistics untouched; the mode is restored)."""
+        was = self.training
+        try:
+            with torch.no_grad():
+                empty = torch.zeros(1, self.config.in_channels, frames, size, size)
+                return tuple(self.eval().forward_features(empty, until=endpoint).shape[2:])
+        finally:
+            self.train(was)
+
     def forward_features(
         self,
         x: torch.Tensor,

@@ -675,13 +675,9 @@ class PartAttention(nn.Module):
         self.pose_scores = (
             PoseScores(config.lstm_hidden, config.num_classes, config.dropout) if config.pose_scores else None
         )
-        if config.class_code_weight > 0:  # the reader's size: the feature steps, from one empty crop
+        if config.class_code_weight > 0:  # the reader's size: the feature steps
             trunk = self.parts[config.parts[0]]
-            was = trunk.training
-            with torch.no_grad():
-                empty = torch.zeros(1, 3, config.num_frames, config.crop_size, config.crop_size)
-                steps = trunk.eval().forward_features(empty, until=config.fusion_endpoint).shape[2]
-            trunk.train(was)
+            steps = trunk.feature_shape(config.num_frames, config.crop_size, config.fusion_endpoint)[0]
             self.class_code = AttentionAdversary(
                 {"temporal": steps}, config.num_classes, config.class_code_weight
             )

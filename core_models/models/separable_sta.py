@@ -388,12 +388,8 @@ class SeparableSTA(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear((1 if c.joint else 2) * channels, c.num_classes)
         self.pose_scores = PoseScores(c.pose_hidden, c.num_classes, c.dropout) if c.pose_scores else None
-        if c.class_code_weight > 0:  # the readers' sizes: the feature map's, from one empty clip
-            was = self.backbone.training
-            with torch.no_grad():
-                empty = torch.zeros(1, 3, c.num_frames, c.frame_size, c.frame_size)
-                t, h, w = self.backbone.eval().forward_features(empty, until=c.feature_endpoint).shape[2:]
-            self.backbone.train(was)
+        if c.class_code_weight > 0:  # the readers' sizes: the feature map's
+            t, h, w = self.backbone.feature_shape(c.num_frames, c.frame_size, c.feature_endpoint)
             sizes = {"spatial": (t if c.joint else 1) * h * w, "temporal": t}
             self.class_code = AttentionAdversary(sizes, c.num_classes, c.class_code_weight)
         self.inputs = (clip_key(c.person_crop), "skeleton")
