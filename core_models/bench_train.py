@@ -26,6 +26,7 @@ records the load average.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import tempfile
@@ -58,11 +59,34 @@ def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
+def _recurrent_flops(steps_and_batch: int, weights) -> int:
+    """Multiply-adds (as two) of a recurrent layer: every step multiplies its input and its hidden
+    state by the gate matrices (the 2D ``weights``); the gates' elementwise work is left out, as
+    PyTorch's counter leaves it out of every other op."""
+    return 2 * steps_and_batch * sum(math.prod(w) for w in weights if w is not None and len(w) == 2)
+
+
+def _mkldnn_rnn_layer_flops(input_shape, w_ih, w_hh, *args, out_shape=None, **kwargs) -> int:
+    """``aten.mkldnn_rnn_layer`` (a CPU LSTM's layer and direction, what ``nn.LSTM`` runs on the
+    CPU): uncounted by ``FlopCounterMode``, which read the skeleton LSTM as 0 FLOPs."""
+    return _recurrent_flops(input_shape[0] * input_shape[1], (w_ih, w_hh))
+
+
+def _cudnn_rnn_flops(input_shape, weights, *args, out_shape=None, **kwargs) -> int:
+    """``aten._cudnn_rnn`` (every layer and direction of a cuDNN LSTM or GRU at once; each
+    direction's matrices are in ``weights`` and each reads every step)."""
+    return _recurrent_flops(input_shape[0] * input_shape[1], weights)
+
+
 def forward_flops(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:
-    """FLOPs of one forward pass of ``model`` on ``batch`` (multiply-adds as two)."""
+    """FLOPs of one forward pass of ``model`` on ``batch`` (multiply-adds as two), recurrent layers
+    included (their fused kernels are not in PyTorch's table; a GRU on the CPU is made of matrix
+    products that are)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    aten = torch.ops.aten
+    mapping = {aten.mkldnn_rnn_layer: _mkldnn_rnn_layer_flops, aten._cudnn_rnn: _cudnn_rnn_flops}
+    counter = FlopCounterMode(display=False, custom_mapping=mapping)
     with torch.no_grad(), counter:
         model(batch)
     return float(counter.get_total_flops())

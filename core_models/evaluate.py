@@ -73,15 +73,8 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
     segs = {int(g): _np(v) for g, v in out.attention.get("segments", {}).items()}
     B = out.logits.shape[0]
     part_names = list(getattr(model.config, "parts", ()) or ())
-    truth_parts = _np(batch["truth_parts"]) if "truth_parts" in batch else None
-    truth_interval = _np(batch["truth_interval"]) if "truth_interval" in batch else None
     joints2d = _np(batch["joints2d"]) if "joints2d" in batch and "glimpses" in att else None
-    hands = ("left", "right")
-    dominant = batch["truth_dominant"].tolist() if "truth_dominant" in batch else [-1] * B
-    acting = batch["truth_acting"].tolist() if "truth_acting" in batch else [-1] * B
-    from core_models.data.layouts import NTU25
-
-    layout_parts = list(NTU25.part_names)
+    truth = _truth_columns(batch, B)
     rows = []
     for i in range(B):
         r: dict[str, Any] = {}
@@ -114,14 +107,9 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
             r["self_attention"] = att["self"][i].mean(0).tolist()
         if "grid" in att:
             r["grid_box"] = scores.grid_box(att["grid"][i])
-        if truth_parts is not None and truth_interval is not None:
-            tp = truth_parts[i].astype(bool)
-            ti = (float(truth_interval[i][0]), float(truth_interval[i][1]))
-            r["truth_parts"] = [n for n, t in zip(layout_parts, tp, strict=False) if t]
-            r["truth_interval"] = list(ti)
-            r["interval_fraction"] = ti[1] - ti[0]
-            r["dominant"] = hands[dominant[i]] if dominant[i] in (0, 1) else None
-            r["acting_hand"] = hands[acting[i]] if acting[i] in (0, 1) else None
+        if truth is not None:
+            r.update(truth[i])
+            ti = truth[i]["truth_interval"]
             if "parts" in r and part_names:
                 ps = scores.part_scores(
                     r["parts"], part_names, r["truth_parts"], acting_hand=r["acting_hand"]
@@ -135,15 +123,42 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
             if "temporal" in r:
                 w = np.asarray(r["temporal"])
                 _put(r, "temporal", scores.temporal_scores(w, ti, _fields(model, "temporal", len(w))))
-            per_g, mean = scores.segment_scores(
-                {g: v[i] for g, v in segs.items()}, ti, lambda kind, n: _fields(model, kind, n)
-            )
-            for g, sc in per_g.items():
-                _put(r, f"segments_{g}", sc)
-            if mean is not None:
-                _put(r, "segments", mean)
+            if segs:
+                per_g, mean = scores.segment_scores(
+                    {g: v[i] for g, v in segs.items()}, ti, lambda kind, n: _fields(model, kind, n)
+                )
+                for g, sc in per_g.items():
+                    _put(r, f"segments_{g}", sc)
+                if mean is not None:
+                    _put(r, "segments", mean)
         rows.append(r)
     return rows
+
+
+def _truth_columns(batch: dict[str, torch.Tensor], B: int) -> list[dict[str, Any]] | None:
+    """Each clip's ground truth as its row holds it (the parts' names, the interval as fractions
+    and its length, the dominant and acting hands), made from the batch's tensors at once; None
+    for clips without a ground truth."""
+    if "truth_parts" not in batch or "truth_interval" not in batch:
+        return None
+    from core_models.data.layouts import NTU25
+
+    hands = {0: "left", 1: "right"}
+    names: dict[tuple[bool, ...], list[str]] = {}  # a batch holds few distinct part sets
+    parts = batch["truth_parts"].bool().tolist()
+    intervals = batch["truth_interval"].float().tolist()
+    dominant = batch["truth_dominant"].tolist() if "truth_dominant" in batch else [-1] * B
+    acting = batch["truth_acting"].tolist() if "truth_acting" in batch else [-1] * B
+    out = []
+    for tp, ti, dom, act in zip(parts, intervals, dominant, acting, strict=True):
+        key = tuple(tp)
+        if key not in names:
+            names[key] = [n for n, t in zip(NTU25.part_names, key, strict=False) if t]
+        out.append({
+            "truth_parts": list(names[key]), "truth_interval": ti, "interval_fraction": ti[1] - ti[0],
+            "dominant": hands.get(dom), "acting_hand": hands.get(act),
+        })  # fmt: skip
+    return out
 
 
 def _put(row: dict, kind: str, sc: dict[str, float]) -> None:

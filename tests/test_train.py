@@ -370,6 +370,22 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
             return self.fc(batch["x"])
 
     assert forward_flops(Linear(), {"x": torch.zeros(3, 10)}) == 2 * 3 * 10 * 4
+
+    class Recurrent(nn.Module):  # an LSTM's fused CPU kernel is not in PyTorch's table
+        def __init__(self, rnn):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, batch):
+            return self.rnn(batch["x"])
+
+    x = torch.zeros(3, 5, 10)  # (B, T, I): every layer and direction multiplies at every step
+    lstm = nn.LSTM(10, 20, num_layers=2, batch_first=True)
+    assert forward_flops(Recurrent(lstm), {"x": x}) == 2 * 3 * 5 * 80 * (10 + 20 + 20 + 20)
+    both = nn.LSTM(10, 20, bidirectional=True)
+    assert forward_flops(Recurrent(both), {"x": x.transpose(0, 1)}) == 2 * 3 * 5 * 2 * 80 * (10 + 20)
+    gru = nn.GRU(10, 20, batch_first=True)  # matrix products on the CPU, counted by PyTorch
+    assert forward_flops(Recurrent(gru), {"x": x}) == 2 * 3 * 5 * 60 * (10 + 20)
     row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"),
                       rounds=3, train_steps=4)  # fmt: skip
     for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward",
@@ -380,6 +396,7 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
         low, high = row[f"{key}_quartiles"]
         assert low <= row[key] <= high, key
     assert row["rounds"] >= 3 and row["rounds"] * row["steps_per_round"] >= 4
+    assert row["gflop_per_clip"] > 0 and row["gflops_batch"] > 0  # the LSTM's layers counted
 
 
 def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
