@@ -59,23 +59,25 @@ def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def _recurrent_flops(steps_and_batch: int, weights) -> int:
-    """Multiply-adds (as two) of a recurrent layer: every step multiplies its input and its hidden
-    state by the gate matrices (the 2D ``weights``); the gates' elementwise work is left out, as
-    PyTorch's counter leaves it out of every other op."""
-    return 2 * steps_and_batch * sum(math.prod(w) for w in weights if w is not None and len(w) == 2)
+def _recurrent_flops(input_shape, weights) -> int:
+    """Multiply-adds (as two) of a recurrent layer: every step of every sequence multiplies its
+    input and its hidden state by the gate matrices (the 2D ``weights``); the gates' elementwise
+    work is left out, as PyTorch's counter leaves it out of every other op. ``input_shape``:
+    ``(T, B, I)`` or ``(B, T, I)``, or a packed sequence's ``(steps of all sequences, I)``."""
+    rows = input_shape[0] if len(input_shape) == 2 else input_shape[0] * input_shape[1]
+    return 2 * rows * sum(math.prod(w) for w in weights if w is not None and len(w) == 2)
 
 
 def _mkldnn_rnn_layer_flops(input_shape, w_ih, w_hh, *args, out_shape=None, **kwargs) -> int:
     """``aten.mkldnn_rnn_layer`` (a CPU LSTM's layer and direction, what ``nn.LSTM`` runs on the
     CPU): uncounted by ``FlopCounterMode``, which read the skeleton LSTM as 0 FLOPs."""
-    return _recurrent_flops(input_shape[0] * input_shape[1], (w_ih, w_hh))
+    return _recurrent_flops(input_shape, (w_ih, w_hh))
 
 
 def _cudnn_rnn_flops(input_shape, weights, *args, out_shape=None, **kwargs) -> int:
     """``aten._cudnn_rnn`` (every layer and direction of a cuDNN LSTM or GRU at once; each
     direction's matrices are in ``weights`` and each reads every step)."""
-    return _recurrent_flops(input_shape[0] * input_shape[1], weights)
+    return _recurrent_flops(input_shape, weights)
 
 
 def forward_flops(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> float:

@@ -386,6 +386,12 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
     assert forward_flops(Recurrent(both), {"x": x.transpose(0, 1)}) == 2 * 3 * 5 * 2 * 80 * (10 + 20)
     gru = nn.GRU(10, 20, batch_first=True)  # matrix products on the CPU, counted by PyTorch
     assert forward_flops(Recurrent(gru), {"x": x}) == 2 * 3 * 5 * 60 * (10 + 20)
+
+    class Packed(Recurrent):  # sequences of 5, 3 and 2 steps: only their 10 steps count
+        def forward(self, batch):
+            return self.rnn(nn.utils.rnn.pack_padded_sequence(batch["x"], [5, 3, 2], batch_first=True))
+
+    assert forward_flops(Packed(nn.LSTM(10, 20, batch_first=True)), {"x": x}) == 2 * 10 * 80 * (10 + 20)
     row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"),
                       rounds=3, train_steps=4)  # fmt: skip
     for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward",
