@@ -29,7 +29,14 @@ patience (``--seed 1 --patience 0``, the whole 2,000 steps) it reaches 0.284, so
 is not patience's doing and patience stays. Re-framing each whole training frame as the crops
 are (a random square of 0.8 to 1 of the side, resized back; I3D reads no 2D joints that it would
 have to follow) on top of that recipe: CS seed 0 0.342 (0.410 without), best validation 0.43 as
-before, 4.1 min (2026-12-06, one run, the code not kept). ``i3d_nl``
+before, 4.1 min (2026-12-06, one run, the code not kept; tried again with 0.75 to 1 and the 2D
+joints and flow moved along: 0.349). What held it back was the frame's size: at 64 pixels a
+standing subject's hands and the object they hold are a few pixels across, and the 7 x 7 stem
+with its stride and the first max-pool leave a quarter of that. The ``cpu`` preset reads 96
+pixels since 9e07074 (the same recipe; each step 2.25 times the work). ``reproduce --only i3d-cs
+i3d-cv``, then ``--seed 1``: CS 0.500 / 0.493 (0.410 / 0.241 at 64), CV 0.580 / 0.616 (0.384 /
+0.468), 7.7-12.1 min of training, every run stopped by patience (training top-1 0.63-0.75); CS
+seed 0 learnt from epoch 3 instead of 9 and seed 1 from epoch 4 instead of 8. ``i3d_nl``
 keeps the plain recipe: with jitter and weight decay 0.05 (``train --model i3d_nl --protocol cs
 --jitter --weight-decay 0.05``, one seed, 10.0 min) its CS test top-1 fell to 0.286 (the plain
 recipe's: 0.350 at b34846c, 0.374 as ``reproduce`` makes it at 235b7e3), though validation

@@ -174,6 +174,12 @@ Departures and choices, with reasons:
   drinking, eating, phoning 0.05-0.07 against 0.04-0.05). Not shipped: it trades a met row for
   one this model alone cannot meet (the row needs all three attention models, and temporal
   granularity's adversary run did not take its class code down).
+* 96-pixel frames (tried once, 2026-12-06, ``train --model separable_sta --protocol cs --set
+  frame_size=96``, 9.5 min of training): the trunk's Mixed_3c map grows to 12 x 12 cells, and
+  validation rose higher than the shipped run's (best 0.589 against 0.506) but the test clips
+  scored 0.597 (0.604 shipped; seeds 0.604 / 0.575). Whole-frame I3D gains 0.09 from the same
+  change (its ``cpu`` preset reads 96 pixels since 9e07074); this model, whose maps already pick
+  the cells to pool, does not. Not shipped.
 * ``pose_scores`` (off in both presets, as in the paper where pose only steers the attention):
   a linear classifier on the pose code adds its logits to the RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
