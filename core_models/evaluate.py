@@ -138,7 +138,7 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
 def _truth_columns(batch: dict[str, torch.Tensor], B: int) -> list[dict[str, Any]] | None:
     """Each clip's ground truth as its row holds it (the parts' names, the interval as fractions
     and its length, the dominant and acting hands), made from the batch's tensors at once; None
-    for clips without a ground truth."""
+    for a batch without ground truth (a dataset whose clips carry none)."""
     if "truth_parts" not in batch or "truth_interval" not in batch:
         return None
     from core_models.data.layouts import NTU25
