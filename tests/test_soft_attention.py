@@ -348,15 +348,45 @@ def test_two_stream_averages_its_temporal_stream_over_the_stacks():
         out = model({"rgb": rgb, "flow": torch.cat(stacks, dim=1)})
         alone = [model.flow_stream.head(model.flow_stream.features(s)) for s in stacks]
     torch.testing.assert_close(out.aux["flow_logits"], torch.stack(alone).mean(0), atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match="3 stacks of 20"):
-        model({"rgb": rgb, "flow": stacks[0]})
+    # evaluation reads more stacks (the paper's 25 at test) with the same weights
+    assert c.test_flow_stacks == 25 and model.input_spec.stacks(training=False) == 25
+    assert model.input_spec.stacks(training=True) == 3
+    with torch.no_grad():
+        one = model({"rgb": rgb, "flow": stacks[0]})
+    torch.testing.assert_close(one.aux["flow_logits"], alone[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="stacks of 20 channels"):
+        model({"rgb": rgb, "flow": stacks[0][:, :15]})
     from dataclasses import asdict
 
     from core_models.checkpoint import build_model_with
 
-    saved = {k: v for k, v in asdict(c).items() if k != "flow_stacks"}  # a file from before the field
+    saved = {k: v for k, v in asdict(c).items() if k not in ("flow_stacks", "test_flow_stacks")}  # before both
     old = build_model_with("two_stream", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True)
     assert old.config.flow_stacks == 1 and old.input_spec.flow_stacks == 1
+    assert old.input_spec.stacks(training=False) == 1  # evaluated as it was trained and shipped
+    saved = {k: v for k, v in asdict(c).items() if k != "test_flow_stacks"}  # 3 stacks, before the test count
+    old = build_model_with("two_stream", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True)
+    assert old.input_spec.stacks(training=False) == 3
+
+
+def test_evaluation_items_read_the_test_stacks(tmp_path):
+    """A training item draws ``flow_stacks`` stacks, an evaluation item ``test_flow_stacks``
+    centred in their bins; the prepared file is the same for both counts."""
+    root = tmp_path / "ntu"
+    write_sample(root, "S001C001P001R001A001", one_person(40))
+    reader = NTUReader(root)
+    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0, flow_frames=3, flow_stacks=2, test_flow_stacks=5)
+    cache = tmp_path / "cache"
+    train = ClipDataset(reader, reader.list_clips(), spec, cache_dir=cache, train=True)
+    test = ClipDataset(reader, reader.list_clips(), spec, cache_dir=cache, train=False)
+    assert train[0]["flow"].shape == (2 * 2 * 3, 16, 16)
+    item = test[0]["flow"]
+    assert item.shape == (5 * 2 * 3, 16, 16)
+    assert len(list(cache.glob("*.prep"))) == 1  # the count is sampling, not preparation
+    fields = test.prepared(0).flow.unpack()
+    want = flow_stack(fields, 3, None, count=5)
+    torch.testing.assert_close(item, want, rtol=0, atol=0)
+    assert _spec_key(spec) == _spec_key(InputSpec(num_frames=2, frame_size=16, skeleton_frames=0, flow_frames=3))
 
 
 def test_flow_items_and_cache_round_trip(tmp_path):

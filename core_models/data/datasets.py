@@ -180,6 +180,9 @@ class InputSpec:
             centred in the clip (evaluation) or at a random start (training).
         flow_stacks: stacks of L fields per item, spread over the clip (one per equal bin of the
             possible starts), one after the other on the channel axis.
+        test_flow_stacks: stacks of an evaluation item (no random draws: validation, test, the
+            app's clip); 0 takes ``flow_stacks``. The two-stream paper averages the temporal
+            stream over 25 stacks at test time and trains on one.
     """
 
     num_frames: int = 16
@@ -191,10 +194,15 @@ class InputSpec:
     cache_frames: int = 64
     flow_frames: int = 0
     flow_stacks: int = 1
+    test_flow_stacks: int = 0
 
     @property
     def needs_video(self) -> bool:
         return self.num_frames > 0 or self.crops is not None or self.flow_frames > 0
+
+    def stacks(self, *, training: bool) -> int:
+        """Flow stacks of a training item, or of an evaluation item (``test_flow_stacks``)."""
+        return self.flow_stacks if training or self.test_flow_stacks <= 0 else self.test_flow_stacks
 
 
 def square_frames(frames: np.ndarray, joints2d: np.ndarray | None, size: int):
@@ -503,7 +511,8 @@ def _draw(
         if prep.joints2d is not None:
             raw["joints2d"] = np.ascontiguousarray(_fit_persons(prep.joints2d[idx], spec.num_persons, np.nan))
         if prep.flow is not None:
-            raw["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, spec.flow_stacks)  # (K*2L, S, S)
+            count = spec.stacks(training=rng is not None)
+            raw["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, count)  # (K*2L, S, S)
     if prep.skeleton is not None:
         sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
         raw["skeleton"] = _fit_persons(prep.skeleton[sidx], spec.num_persons, np.nan)  # NaN: filled later
@@ -687,7 +696,7 @@ def _index(order: tuple[int, ...]) -> torch.Tensor:
 def _spec_key(spec: InputSpec) -> dict:
     """The settings that change the prepared arrays (sampling counts do not)."""
     d = asdict(spec)
-    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames", "flow_stacks"):
+    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames", "flow_stacks", "test_flow_stacks"):
         d.pop(k)
     d["rgb"] = spec.num_frames > 0
     d["skeleton"] = spec.skeleton_frames > 0

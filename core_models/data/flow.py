@@ -21,8 +21,8 @@ The :class:`~core_models.data.datasets.ClipDataset` keeps the quantised fields o
 cached file as the other prepared arrays, under ``flow``: uint8 (T - 1, S, S, 2), packed per field.
 
 Departures: no mean-flow subtraction (the paper's camera-motion compensation; the supported
-datasets are shot from fixed cameras); ``count`` stacks spread over the clip per item (the
-two-stream ``cpu`` preset reads 3) instead of the paper's 25 test stacks.
+datasets are shot from fixed cameras); ``count`` stacks spread over the clip per training item
+(the two-stream ``cpu`` preset reads 3, the paper 1); evaluation items read 25, as the paper's test.
 """
 
 from __future__ import annotations

@@ -295,7 +295,7 @@ def _prepare(loaded: LoadedModel, clip: Clip, prepared: Any = None) -> _Inputs:
         times["skeleton"] = item["skeleton_index"].numpy()
     if "flow" in keys:  # field i of a stack starting at s is the flow from clip frame s + i
         fields = max(clip.num_frames - 1, 1)
-        times["flow"] = stack_fields(fields, spec.flow_frames, spec.flow_stacks)
+        times["flow"] = stack_fields(fields, spec.flow_frames, spec.stacks(training=False))
     parts = tuple(spec.crops.parts) if spec.crops is not None else ()
     return _Inputs(model, batch, keys, times, clip.num_frames, parts, clip.layout)
 
