@@ -43,8 +43,9 @@ FP16_STEPS = 8
 
 
 def random_batch(model: torch.nn.Module, batch: int, *, device: torch.device | str = "cpu",
-                 seed: int = 0) -> dict[str, torch.Tensor]:  # fmt: skip
-    """A batch of ``batch`` random clips with the shapes ``model.input_spec`` asks for, on ``device``."""
+                 seed: int = 0, training: bool = True) -> dict[str, torch.Tensor]:  # fmt: skip
+    """A batch of ``batch`` random clips with the shapes ``model.input_spec`` asks for, on ``device``
+    (``training`` False: an evaluation batch, e.g. two-stream's test flow stacks)."""
     spec = model.input_spec
     g = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {"label": torch.randint(0, NUM_CLASSES, (batch,), generator=g)}
@@ -61,7 +62,7 @@ def random_batch(model: torch.nn.Module, batch: int, *, device: torch.device | s
         joints = getattr(model.config, "num_joints", 25)
         out["skeleton"] = torch.randn(batch, spec.skeleton_frames, spec.num_persons, joints, 3, generator=g)
     if "flow" in model.inputs:
-        channels = 2 * spec.flow_frames * spec.flow_stacks
+        channels = 2 * spec.flow_frames * spec.stacks(training=training)
         out["flow"] = torch.rand(batch, channels, spec.frame_size, spec.frame_size, generator=g) * 2 - 1
     return {k: v.to(device) for k, v in out.items()}
 
@@ -127,10 +128,11 @@ def bench_model(name: str, *, batch: int, steps: int, warmup: int = 3) -> dict[s
         skipped += scaler.get_scale() < before
 
     model.eval()
+    eval_data = random_batch(model, batch, device="cuda", training=False)
 
     def forward():
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-            model(data)
+            model(eval_data)
 
     forward()
     eval_s = _cuda_seconds(forward, steps)

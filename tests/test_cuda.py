@@ -29,10 +29,13 @@ ENV = {**os.environ, "CORE_MODELS_NO_PROGRESS": "1"}
 @pytest.mark.parametrize("name", list(MODELS))
 def test_random_batches_have_the_shapes_each_model_reads(name):
     model = build_model(name, "cpu", num_classes=60).eval()
-    batch = random_batch(model, 2)
-    assert set(model.inputs) <= set(batch)
-    with torch.no_grad():
-        check_output(model(batch), 2, 60)
+    for training in (True, False):  # an evaluation batch: two-stream's 9 test flow stacks
+        batch = random_batch(model, 2, training=training)
+        assert set(model.inputs) <= set(batch)
+        with torch.no_grad():
+            check_output(model(batch), 2, 60)
+    if "flow" in model.inputs:
+        assert random_batch(model, 1, training=False)["flow"].shape[1] == 2 * 10 * 9
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer without a CUDA device")

@@ -348,8 +348,9 @@ def test_two_stream_averages_its_temporal_stream_over_the_stacks():
         out = model({"rgb": rgb, "flow": torch.cat(stacks, dim=1)})
         alone = [model.flow_stream.head(model.flow_stream.features(s)) for s in stacks]
     torch.testing.assert_close(out.aux["flow_logits"], torch.stack(alone).mean(0), atol=1e-5, rtol=1e-5)
-    # evaluation reads more stacks (the paper's 25 at test) with the same weights
-    assert c.test_flow_stacks == 25 and model.input_spec.stacks(training=False) == 25
+    # evaluation reads more stacks (the paper: 25 at test) with the same weights
+    assert c.test_flow_stacks == 9 and model.input_spec.stacks(training=False) == 9
+    assert build_model("two_stream", "paper", num_classes=5).input_spec.stacks(training=False) == 25
     assert model.input_spec.stacks(training=True) == 3
     with torch.no_grad():
         one = model({"rgb": rgb, "flow": stacks[0]})

@@ -22,7 +22,8 @@ cached file as the other prepared arrays, under ``flow``: uint8 (T - 1, S, S, 2)
 
 Departures: no mean-flow subtraction (the paper's camera-motion compensation; the supported
 datasets are shot from fixed cameras); ``count`` stacks spread over the clip per training item
-(the two-stream ``cpu`` preset reads 3, the paper 1); evaluation items read 25, as the paper's test.
+(the two-stream ``cpu`` preset reads 3, the paper 1); evaluation items read more (``cpu``: 9; the
+paper's test: 25).
 """
 
 from __future__ import annotations
