@@ -257,9 +257,11 @@ def checked(row: dict[str, Any]) -> bool:
     return row["protocol"] == "cs" or "attention_checks" in row.get("metrics", {})
 
 
-def finished(run: Path, args: list[str]) -> bool:
+def finished(run: Path, args: list[str], commit: str | None = None) -> bool:
     """Whether ``run`` already holds a complete run of exactly these ``train`` arguments (model,
-    protocol, seed, initialisation, stage), so that an interrupted ``reproduce --seed`` resumes."""
+    protocol, seed, initialisation, stage), so that an interrupted ``reproduce --seed`` resumes;
+    with ``commit``, also made by that commit's code (a run of older code is trained again, or
+    the mean of the seeds would mix two versions of the model)."""
     try:
         done = results.read_status(run).get("state") == "complete"
         settings = json.loads((run / "settings.json").read_text())
@@ -271,7 +273,8 @@ def finished(run: Path, args: list[str]) -> bool:
 
     wanted = {"model": arg("--model"), "protocol": arg("--protocol"), "seed": int(arg("--seed", 0)),
               "stage": arg("--stage"), "init": arg("--init")}  # fmt: skip
-    return done and all(settings.get(k) == v for k, v in wanted.items())
+    same_code = commit is None or settings.get("commit") in (None, commit)
+    return done and same_code and all(settings.get(k) == v for k, v in wanted.items())
 
 
 def seed_row(run: Path, cmds: list[list[str]], *, seed: int, commit: str) -> dict:
@@ -319,8 +322,8 @@ def reproduce_seed(
         cmds = commands(entry, root, runs, seed)
         for args in cmds:
             run = Path(args[args.index("--out") + 1])
-            if finished(run, args):
-                print(f"{run}: already trained with these arguments, kept", file=sys.stderr)
+            if finished(run, args, commit):
+                print(f"{run}: already trained with these arguments at this commit, kept", file=sys.stderr)
                 continue
             shutil.rmtree(run, ignore_errors=True)
             print("python -m core_models " + " ".join(args), file=sys.stderr)

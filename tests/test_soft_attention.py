@@ -12,7 +12,7 @@ from ntu_files import one_person, write_sample
 
 from core_models import losses
 from core_models.data.datasets import ClipDataset, InputSpec, _spec_key
-from core_models.data.flow import FLOW_BOUND, clip_flow, flow_stack, frame_flow
+from core_models.data.flow import FLOW_BOUND, clip_flow, flow_stack, frame_flow, stack_fields
 from core_models.data.ntu import NTUReader
 from core_models.models import build_model
 from core_models.models.self_attention import MultiHeadSelfAttention
@@ -302,6 +302,28 @@ def test_flow_recovers_a_translation(dx, dy):
     assert np.median(stack[0]) * bound == pytest.approx(dx, abs=0.4)
     assert np.median(stack[1]) * bound == pytest.approx(dy, abs=0.4)
     assert np.median(stack[2]) * bound == pytest.approx(dx, abs=0.4)
+
+
+def test_flow_stack_values_are_the_dequantised_fields_channels_first():
+    """``dequantize`` gives, bit for bit, numpy's float32 ``(q - 128) / 127`` for every uint8
+    value (whatever the array's length, so the vectorised loops and their remainders alike), and
+    a stack lays its fields out as ``[dx_0, dy_0, dx_1, ...]``: the checkpoints trained before
+    the conversion moved to torch read exactly these numbers."""
+    from core_models.data.flow import dequantize, quantize
+
+    q = np.arange(256, dtype=np.uint8)
+    want = (q.astype(np.float32) - np.float32(128.0)) / np.float32(127.0)
+    for n in (256, 255, 7, 1):
+        np.testing.assert_array_equal(dequantize(q[-n:]).numpy(), want[-n:])
+    assert dequantize(q).dtype == torch.float32 and float(dequantize(np.array(128, np.uint8))) == 0.0
+    np.testing.assert_array_equal(quantize(dequantize(q[1:]).numpy() * 5.0, 5.0), q[1:])  # round trip
+    rng = np.random.default_rng(0)
+    fields = rng.integers(1, 256, size=(31, 7, 5, 2), dtype=np.uint8)
+    got = flow_stack(fields, 4, None, count=3).numpy()
+    idx = stack_fields(31, 4, 3)
+    old = ((fields[idx].astype(np.float32) - 128.0) / 127.0).transpose(0, 3, 1, 2).reshape(24, 7, 5)
+    np.testing.assert_array_equal(got, old)
+    assert got.flags["C_CONTIGUOUS"]
 
 
 def test_flow_stack_is_centred_or_random_and_pads_short_clips():

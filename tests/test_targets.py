@@ -378,7 +378,8 @@ def test_a_second_seed_is_recorded_beside_the_shipped_row_and_resumes(tmp_path, 
         _fake_train(args[3:], top1=0.5)
 
     monkeypatch.setattr(reproduce.subprocess, "run", fake_run)
-    monkeypatch.setattr(reproduce, "git_commit", lambda: "abc")
+    commit = ["c0ffee"]  # the made-up runs' commit
+    monkeypatch.setattr(reproduce, "git_commit", lambda: commit[0])
     rows = [{**_row("i3d", top1=0.4), "parameters": 1e6}, {**_row("i3d", "cv"), "parameters": 1e6}]
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": rows}))
     runs = tmp_path / "runs"
@@ -409,6 +410,10 @@ def test_a_second_seed_is_recorded_beside_the_shipped_row_and_resumes(tmp_path, 
     reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d"])
     assert [c[0] for c in calls] == ["train", "train", "train"]  # i3d-cs again, and i3d-cv
     assert reproduce.read_manifest(tmp_path)["checkpoints"][1]["seeds"][0]["seed"] == 1
+    # a complete run that older code made is trained again: the seeds' mean is of one model
+    commit[0] = "beef"
+    reproduce.reproduce_seed(seed=1, root="r", runs=str(runs), checkpoints=tmp_path, only=["i3d-cs"])
+    assert len(calls) == 4
 
 
 def test_views_use_the_seed_means_when_both_protocols_have_other_seeds():

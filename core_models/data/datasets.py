@@ -64,7 +64,7 @@ from torch.utils.data import Dataset, default_collate
 from core_models.data.base import DatasetReader
 from core_models.data.clip import Clip, ClipRef
 from core_models.data.crops import CropSpec, crop_parts
-from core_models.data.flow import clip_flow, flow_stack
+from core_models.data.flow import clip_flow, stack_channels, stack_fields
 from core_models.data.layouts import SkeletonLayout, mirror_name
 from core_models.data.sampling import sample_indices
 from core_models.data.skeleton import fill_missing, normalize_skeleton
@@ -496,8 +496,9 @@ def _draw(
     prep: _Prepared, spec: InputSpec, *, rng: np.random.Generator | None, rgb: bool
 ) -> dict[str, object]:
     """What an item holds, before any conversion: the sampled steps of the clip's arrays (frames
-    and crops still uint8, crops part-major ``(P, T, C, C, 3)``; the skeleton still NaN where a
-    joint or person is missing) and its extras. The draws from ``rng`` are the item's, in its
+    and crops still uint8, crops part-major ``(P, T, C, C, 3)``; the flow stacks' quantised
+    fields ``(K*L, S, S, 2)``; the skeleton still NaN where a joint or person is missing) and its
+    extras. The draws from ``rng`` are the item's, in its
     order (frames, flow, skeleton steps)."""
     raw: dict[str, object] = {}
     if spec.needs_video:
@@ -512,7 +513,8 @@ def _draw(
             raw["joints2d"] = np.ascontiguousarray(_fit_persons(prep.joints2d[idx], spec.num_persons, np.nan))
         if prep.flow is not None:
             count = spec.stacks(training=rng is not None)
-            raw["flow"] = flow_stack(prep.flow, spec.flow_frames, rng, count)  # (K*2L, S, S)
+            fields = stack_fields(len(prep.flow), spec.flow_frames, count, rng)
+            raw["flow"] = prep.flow[fields]  # uint8 (K*L, S, S, 2); as flow_stack once converted
     if prep.skeleton is not None:
         sidx = sample_indices(len(prep.skeleton), spec.skeleton_frames, rng=rng)
         raw["skeleton"] = _fit_persons(prep.skeleton[sidx], spec.num_persons, np.nan)  # NaN: filled later
@@ -547,6 +549,8 @@ def make_item(
             item[k] = _to_unit(v).permute(0, 4, 1, 2, 3)  # (P, 3, T, C, C)
         elif k == "skeleton":
             item[k] = torch.from_numpy(fill_missing(v))  # 0 where a joint or person is missing
+        elif k == "flow":
+            item[k] = stack_channels(v)  # (K*2L, S, S) in [-1, 1]
         else:
             item[k] = v if isinstance(v, torch.Tensor) else torch.from_numpy(v)
     return item
@@ -583,6 +587,8 @@ def make_batch(
             stacked.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         if k in _IMAGES:  # channels first while still uint8 (a quarter of the bytes to move)
             stacked = stacked.permute(_IMAGES[k]).contiguous()
+        if k == "flow":  # float before any mirror, which changes the sign of dx
+            stacked = stack_channels(stacked)
         batch[k] = stacked
     if any(mirrored):  # flips and swaps are exact, so mirroring uint8 images gives the same values
         m = torch.tensor(mirrored, dtype=torch.bool)

@@ -55,9 +55,11 @@ def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
     return (np.round(unit * 127.0) + 128.0).astype(np.uint8)
 
 
-def dequantize(fields: np.ndarray) -> np.ndarray:
-    """uint8 -> float32 in [-1, 1] (units of the bound); the inverse of :func:`quantize`."""
-    return (fields.astype(np.float32) - 128.0) / 127.0
+def dequantize(fields: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 -> float32 in [-1, 1] (units of the bound), ``(q - 128) / 127``; the inverse of
+    :func:`quantize`. One conversion and two in-place passes (numpy's ``astype``, subtraction and
+    division wrote three float arrays; the values are the same bit for bit, a test checks it)."""
+    return torch.as_tensor(fields).float().sub_(128.0).div_(127.0)
 
 
 def clip_flow(frames: np.ndarray, *, bound_fraction: float = FLOW_BOUND) -> np.ndarray:
@@ -124,6 +126,13 @@ def flow_stack(
         float32 (count * 2L, S, S) in [-1, 1], channels ``[dx_0, dy_0, dx_1, dy_1, ...]`` of
         the first stack, then the next.
     """
-    idx = stack_fields(len(fields), length, count, rng)
-    sel = torch.from_numpy(dequantize(fields[idx]))  # (count * L, S, S, 2)
-    return sel.permute(0, 3, 1, 2).reshape(2 * len(idx), *fields.shape[1:3])  # (count * 2L, S, S)
+    return stack_channels(fields[stack_fields(len(fields), length, count, rng)])
+
+
+def stack_channels(fields: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Quantised fields ``(..., N, S, S, 2)`` -> the float32 stack ``(..., 2N, S, S)`` in [-1, 1],
+    channels ``[dx_0, dy_0, dx_1, ...]``; any leading axes (a batch) stay. Channels move first
+    while still uint8 (a quarter of the bytes), then one float conversion."""
+    t = torch.as_tensor(fields)
+    *lead, n, h, w, _ = t.shape
+    return dequantize(t.movedim(-1, -3).reshape(*lead, 2 * n, h, w))
