@@ -206,7 +206,7 @@ def evaluate_targets(manifest: dict[str, Any]) -> list[Target]:
     measured = "-"
     if mins:
         measured = (f"longest {max(mins.values()):.1f} min" + (f" ({', '.join(slow)})" if slow else "")
-                    + f"; {len(rows)} of {shipped} checkpoints retrained, {total:.0f} min wall")  # fmt: skip
+                    + f"; {len(rows)} of {shipped} checkpoints retrained, {total:.1f} min wall")  # fmt: skip
         if explained or untimed:
             measured += f" (with {len(explained)} explain steps, {sum(explained) / 60:.1f} min" + (
                 f"; {untimed} not timed)" if untimed else ")"
