@@ -383,7 +383,8 @@ def test_two_stream_averages_its_temporal_stream_over_the_stacks():
 
     from core_models.checkpoint import build_model_with
 
-    saved = {k: v for k, v in asdict(c).items() if k not in ("flow_stacks", "test_flow_stacks")}  # before both
+    # a file from before both fields
+    saved = {k: v for k, v in asdict(c).items() if k not in ("flow_stacks", "test_flow_stacks")}
     old = build_model_with("two_stream", "cpu", num_classes=5, layout_name="ntu25", config=saved, legacy=True)
     assert old.config.flow_stacks == 1 and old.input_spec.flow_stacks == 1
     assert old.input_spec.stacks(training=False) == 1  # evaluated as it was trained and shipped
@@ -398,7 +399,8 @@ def test_evaluation_items_read_the_test_stacks(tmp_path):
     root = tmp_path / "ntu"
     write_sample(root, "S001C001P001R001A001", one_person(40))
     reader = NTUReader(root)
-    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0, flow_frames=3, flow_stacks=2, test_flow_stacks=5)
+    base = {"num_frames": 2, "frame_size": 16, "skeleton_frames": 0, "flow_frames": 3}
+    spec = InputSpec(**base, flow_stacks=2, test_flow_stacks=5)
     cache = tmp_path / "cache"
     train = ClipDataset(reader, reader.list_clips(), spec, cache_dir=cache, train=True)
     test = ClipDataset(reader, reader.list_clips(), spec, cache_dir=cache, train=False)
@@ -409,7 +411,7 @@ def test_evaluation_items_read_the_test_stacks(tmp_path):
     fields = test.prepared(0).flow.unpack()
     want = flow_stack(fields, 3, None, count=5)
     torch.testing.assert_close(item, want, rtol=0, atol=0)
-    assert _spec_key(spec) == _spec_key(InputSpec(num_frames=2, frame_size=16, skeleton_frames=0, flow_frames=3))
+    assert _spec_key(spec) == _spec_key(InputSpec(**base))
 
 
 def test_flow_items_and_cache_round_trip(tmp_path):

@@ -699,10 +699,16 @@ def _index(order: tuple[int, ...]) -> torch.Tensor:
     return torch.tensor(order, dtype=torch.long)
 
 
+# InputSpec fields that only choose what an item takes from the prepared arrays
+SAMPLING_FIELDS = (
+    "num_frames", "skeleton_frames", "num_persons", "flow_frames", "flow_stacks", "test_flow_stacks",
+)  # fmt: skip
+
+
 def _spec_key(spec: InputSpec) -> dict:
     """The settings that change the prepared arrays (sampling counts do not)."""
     d = asdict(spec)
-    for k in ("num_frames", "skeleton_frames", "num_persons", "flow_frames", "flow_stacks", "test_flow_stacks"):
+    for k in SAMPLING_FIELDS:
         d.pop(k)
     d["rgb"] = spec.num_frames > 0
     d["skeleton"] = spec.skeleton_frames > 0
