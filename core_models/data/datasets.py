@@ -498,8 +498,7 @@ def _draw(
     """What an item holds, before any conversion: the sampled steps of the clip's arrays (frames
     and crops still uint8, crops part-major ``(P, T, C, C, 3)``; the flow stacks' quantised
     fields ``(K*L, S, S, 2)``; the skeleton still NaN where a joint or person is missing) and its
-    extras. The draws from ``rng`` are the item's, in its
-    order (frames, flow, skeleton steps)."""
+    extras. The draws from ``rng`` are the item's, in its order (frames, flow, skeleton steps)."""
     raw: dict[str, object] = {}
     if spec.needs_video:
         idx = sample_indices(len(prep.frame_index), max(spec.num_frames, 1), rng=rng)
