@@ -500,3 +500,55 @@ def test_i3d_training_step_is_unchanged_by_the_channels_last_pool(monkeypatch) -
     monkeypatch.setattr(module.MaxPool3dSame, "forward", channels_first)
     plain = grads()
     assert fast.keys() == plain.keys() and all(torch.equal(fast[k], plain[k]) for k in fast)
+
+
+def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> None:
+    """A 1x1x1 unit (and any unit or pool whose "same" padding is zero) no longer calls ``F.pad``,
+    which copied its whole input: the loss, every parameter's gradient and the evaluation output
+    of a cpu-width I3D equal those of the padding-always version bit for bit."""
+    from core_models.backbones import i3d as module
+
+    torch.manual_seed(0)
+    net = i3d_cpu(5)
+    x = torch.rand(2, 3, 8, 32, 32) * 2 - 1
+    target = torch.tensor([1, 3])
+    pads = []
+    real_pad = F.pad
+
+    def counting_pad(*args, **kw):
+        pads.append(args[1])
+        return real_pad(*args, **kw)
+
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def step() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        net.load_state_dict(start)  # the batch norms' running statistics as they were
+        torch.manual_seed(1)  # the head's dropout
+        net.train()
+        net.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), target).backward()
+        net.eval()
+        with torch.no_grad():
+            out = net(x)
+        return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}, out
+
+    monkeypatch.setattr(module.F, "pad", counting_pad)
+    fast, fast_out = step()
+    assert pads and all(any(p) for p in pads)  # only the units that pad call F.pad
+
+    def unit_always_pads(self, h):
+        h = real_pad(h, module.same_padding(h.shape[2:], self.kernel, self.stride))
+        return F.relu(self.bn(self.conv(h)))
+
+    pool = module.MaxPool3dSame.forward
+
+    def pool_always_pads(self, h):
+        if not any(module.same_padding(h.shape[2:], self.kernel, self.stride)):
+            h = real_pad(h, (0,) * 6, value=float("-inf"))  # the copy it made
+        return pool(self, h)
+
+    monkeypatch.setattr(module.Unit3D, "forward", unit_always_pads)
+    monkeypatch.setattr(module.MaxPool3dSame, "forward", pool_always_pads)
+    plain, plain_out = step()
+    assert fast.keys() == plain.keys() and all(torch.equal(fast[k], plain[k]) for k in fast)
+    assert torch.equal(fast_out, plain_out)

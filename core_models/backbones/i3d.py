@@ -90,7 +90,9 @@ class Unit3D(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride))
+        pads = same_padding(x.shape[2:], self.kernel, self.stride)
+        if any(pads):  # a 1x1x1 unit pads nothing, and F.pad would still copy its whole input
+            x = F.pad(x, pads)
         return F.relu(self.bn(self.conv(x)))
 
 
@@ -150,7 +152,9 @@ class MaxPool3dSame(nn.Module):
         self.stride = _triple(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride), value=float("-inf"))
+        pads = same_padding(x.shape[2:], self.kernel, self.stride)
+        if any(pads):
+            x = F.pad(x, pads, value=float("-inf"))
         if x.device.type != "cpu":
             return F.max_pool3d(x, self.kernel, self.stride)
         if torch.is_grad_enabled() and x.requires_grad:
