@@ -62,6 +62,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = NON_NEGATIVE_FLOAT(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a number in [0, 1)")
+    return value
+
+
 # core_models.explain.METHODS, spelled out so that --help does not import torch
 EXPLAIN_METHODS = ("integrated_gradients", "saliency", "occlusion", "grad_cam", "segment_ablation")
 
@@ -429,6 +436,13 @@ def _add_train(sub) -> None:
         "(the recipe says whether; --jitter / --no-jitter to choose)",
     )
     p.add_argument(
+        "--squeeze",
+        type=_fraction,
+        metavar="A",
+        help="stretch or squeeze each training clip's images left to right by a random factor in "
+        "[1 - A, 1 / (1 - A)], a stand-in for unseen camera angles (0: off; the recipe says how much)",
+    )
+    p.add_argument(
         "--amp",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
@@ -482,7 +496,8 @@ def _run_train(args) -> int:
         protocol=args.protocol, epochs=args.epochs, steps=args.steps, patience=args.patience,
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
-        clip_grad=args.clip_grad, mirror=args.mirror, jitter=args.jitter, amp=args.amp,
+        clip_grad=args.clip_grad, mirror=args.mirror, jitter=args.jitter,
+        squeeze=args.squeeze, amp=args.amp,
         stage=args.stage, init=args.init, init_map=args.init_map,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -186,3 +188,69 @@ def test_only_a_training_set_jitters_and_the_recipe_or_flag_decides():
     args = build_parser().parse_args(["train", "--model", "stn", "--out", "x", "--no-jitter"])
     assert args.jitter is False
     assert TrainSettings(model="stn", out="x", jitter=True).resolved().jitter is True
+
+
+def test_squeeze_scales_images_flow_and_joints_about_the_centre():
+    """``squeeze_item``: a factor of 1 changes nothing; < 1 narrows a bright bar in the frames
+    and crops about the centre, scales the flow's dx (not dy) with it and the 2D joints' x; the
+    3D skeleton and labels stay; factors are log-uniform in the range, as likely to widen."""
+    from core_models.data.datasets import squeeze_factor, squeeze_item
+
+    S = 16
+    bar = torch.full((3, 2, S, S), -1.0)
+    bar[..., 4:12] = 1.0  # 8 bright columns about the centre
+    flow = torch.zeros(4, S, S)  # dx0, dy0, dx1, dy1
+    flow[:, :, 4:12] = 0.8
+    item = {
+        "rgb": bar.clone(), "crops": bar[None].repeat(2, 1, 1, 1, 1), "flow": flow,
+        "joints2d": torch.tensor([[[[0.5, 0.2], [float("nan"), float("nan")]]]]),
+        "skeleton": torch.ones(2, 1, 2, 3), "label": torch.tensor(3),
+    }  # fmt: skip
+    same = squeeze_item(item, 1.0)
+    for k in item:
+        torch.testing.assert_close(same[k], item[k], equal_nan=True, atol=1e-6, rtol=0)
+    half = squeeze_item(item, 0.5)
+    row = half["rgb"][0, 0, 0]
+    assert (row[6:10] > 0.99).all() and (row[:5] < -0.99).all() and (row[11:] < -0.99).all()
+    torch.testing.assert_close(half["crops"][1], half["rgb"])
+    assert half["flow"][0, 0, 8] == pytest.approx(0.4) and half["flow"][1, 0, 8] == pytest.approx(0.8)
+    assert half["flow"][0, 0, 2] == 0.0  # no motion comes in at the edges
+    assert half["joints2d"][0, 0, 0].tolist() == pytest.approx([0.25, 0.2])
+    assert torch.isnan(half["joints2d"][0, 0, 1]).all()
+    assert torch.equal(half["skeleton"], item["skeleton"]) and torch.equal(half["label"], item["label"])
+    wide = squeeze_item(item, 1.9)
+    assert wide["flow"].max() <= 1.0 and (wide["rgb"][0, 0, 0, 2:14] > 0.99).all()
+    rng = np.random.default_rng(0)
+    factors = np.array([squeeze_factor(rng, 0.3) for _ in range(2000)])
+    assert factors.min() >= 0.7 - 1e-9 and factors.max() <= 1 / 0.7 + 1e-9
+    assert abs(np.mean(np.log(factors))) < 0.02  # as likely to widen as to narrow
+
+
+def test_only_a_training_set_squeezes_and_the_recipe_or_flag_decides():
+    from core_models.cli import build_parser
+    from core_models.train import TrainSettings, check_settings
+
+    clip = _clip_with_marked_right_hand()
+    reader = _OneClipReader(clip)
+    spec = InputSpec(num_frames=2, frame_size=16, skeleton_frames=0)
+    plain = ClipDataset(reader, ["m"], spec, train=True, keep_in_memory=True)
+    squeezed = ClipDataset(reader, ["m"], spec, train=True, squeeze=0.3, keep_in_memory=True)
+    evaluation = ClipDataset(reader, ["m"], spec, train=False, squeeze=0.3, keep_in_memory=True)
+    central = ClipDataset(reader, ["m"], spec, train=False, keep_in_memory=True)
+    assert not torch.equal(squeezed[0]["rgb"], plain[0]["rgb"])
+    torch.testing.assert_close(evaluation[0]["rgb"], central[0]["rgb"])
+    args = build_parser().parse_args(["train", "--model", "stn", "--out", "x", "--squeeze", "0.25"])
+    assert args.squeeze == 0.25
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--model", "stn", "--out", "x", "--squeeze", "1"])
+    assert TrainSettings(model="stn", out="x").resolved().squeeze == 0.0
+    with pytest.raises(SystemExit, match="squeeze"):
+        check_settings(TrainSettings(model="stn", out="x", squeeze=1.5).resolved())
+
+
+def test_two_stream_recipe_squeezes_on_cpu_only():
+    from core_models.train import DEFAULT_RECIPE, recipe_for
+
+    assert recipe_for("two_stream", "cpu").squeeze == 0.3
+    assert recipe_for("two_stream", "paper") == DEFAULT_RECIPE["paper"]
+    assert replace(recipe_for("two_stream", "cpu"), squeeze=0.0) == DEFAULT_RECIPE["cpu"]

@@ -378,7 +378,7 @@ def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_f
             assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
             torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, equal_nan=True, msg=k)
 
-    for kw in ({}, {"train": False}):
+    for kw in ({}, {"train": False}, {"squeeze": 0.3}):
         ds = dataset(**kw)
         made = ds.__getitems__(idx)
         assert isinstance(made, Collated) and len(made) == len(idx)
@@ -395,6 +395,10 @@ def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_f
     key = "joints2d" if "joints2d" in want else "skeleton"
     flipped = [not torch.equal(mirroring[i][key].nan_to_num(), plain[i][key].nan_to_num()) for i in idx]
     assert 0 < sum(flipped) < len(idx)
+    # Squeezed items are made at once too, with every item's own factor.
+    squeezing = dataset(squeeze=0.3)
+    moved = [not torch.equal(squeezing[i][key].nan_to_num(), mirroring[i][key].nan_to_num()) for i in idx]
+    assert isinstance(squeezing.__getitems__(idx), Collated) and all(moved) == (key == "joints2d")
     # Jittered items, whose light depends on each item's own mean, are made one by one.
     jittered = dataset(jitter=True)
     items = jittered.__getitems__(idx)

@@ -17,7 +17,9 @@ foreign, damaged) is prepared again from the clip. A dataset that keeps its clip
 decompressed while its byte budget has room (``ClipDataset._keep``): an item from memory then
 indexes plain arrays (the same values). A training set made with ``mirror=True`` also
 left-right mirrors half of its items (:func:`mirror_item`), and one made with ``jitter=True``
-changes every item's light and the framing of its crops (:func:`jitter_item`). A DataLoader asks
+changes every item's light and the framing of its crops (:func:`jitter_item`); one made with
+``squeeze=a`` stretches or squeezes every item's images left to right by a random factor in
+[1 - a, 1 / (1 - a)] (:func:`squeeze_item`, a stand-in for an unseen camera angle). A DataLoader asks
 for a whole batch at once (``ClipDataset.__getitems__``; use :func:`collate_items` as its
 ``collate_fn``): the items are drawn one by one as above, but each key is stacked, mirrored and
 converted to float once for the batch (:func:`make_batch`): the same values, loaded in a quarter
@@ -49,6 +51,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -309,6 +312,9 @@ class ClipDataset(Dataset):
         mirror: a training set mirrors half of its items left to right (:func:`mirror_item`).
         jitter: a training set changes each item's brightness and contrast and re-frames its
             crops (:func:`jitter_item`).
+        squeeze: with ``a`` > 0, a training set stretches or squeezes each item's frames, crops,
+            flow and 2D joints horizontally by a factor drawn from [1 - a, 1 / (1 - a)]
+            (:func:`squeeze_item`).
     """
 
     def __init__(
@@ -326,6 +332,7 @@ class ClipDataset(Dataset):
         mirror: bool = False,
         reads: tuple[str, ...] | None = None,
         jitter: bool = False,
+        squeeze: float = 0.0,
     ):
         self.reader = reader
         self.refs = list(refs)
@@ -336,6 +343,7 @@ class ClipDataset(Dataset):
         self.seed = seed
         self.mirror = mirror and train
         self.jitter = jitter and train
+        self.squeeze = float(squeeze) if train else 0.0
         self.rgb = reads is None or "rgb" in reads
         self.epoch = 0
         self.labels = [reader.label_for(r, protocol) for r in self.refs]
@@ -424,6 +432,8 @@ class ClipDataset(Dataset):
             item = mirror_item(item, self.reader.layout, self.spec)
         if self.jitter:
             item = jitter_item(item, rng)
+        if self.squeeze:
+            item = squeeze_item(item, squeeze_factor(rng, self.squeeze))
         return item
 
     def __getitems__(self, indices: list[int]) -> Collated | list[dict[str, torch.Tensor]]:
@@ -433,13 +443,20 @@ class ClipDataset(Dataset):
         small models. Jittered items are made one by one (their light depends on their own mean)."""
         if self.jitter or not indices:
             return [self[i] for i in indices]
-        raws, mirrored = [], []
+        raws, mirrored, factors = [], [], []
         for i in indices:
             rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
             raws.append(_draw(self.prepared(i), self.spec, rng=rng, rgb=self.rgb))
             mirrored.append(bool(self.mirror and rng.random() < 0.5))
+            if self.squeeze:
+                factors.append(squeeze_factor(rng, self.squeeze))
         labels = [self.labels[i] for i in indices]
-        return Collated(make_batch(raws, labels, list(indices), mirrored, self.reader.layout, self.spec))
+        batch = make_batch(raws, labels, list(indices), mirrored, self.reader.layout, self.spec)
+        for k, f in enumerate(factors):  # item by item, as ``self[i]`` does (the same values)
+            one = squeeze_item({key: batch[key][k] for key in _SQUEEZED if key in batch}, f)
+            for key, v in one.items():
+                batch[key][k] = v
+        return Collated(batch)
 
 
 class Collated(Sequence):
@@ -598,6 +615,69 @@ def make_batch(
         if k in batch:
             batch[k] = batch[k].float().div_(127.5).sub_(1.0)  # as _to_unit, element by element
     return batch
+
+
+_SQUEEZED = ("rgb", "crops", "flow", "joints2d")
+
+
+def squeeze_factor(rng: np.random.Generator, amount: float) -> float:
+    """A horizontal scale factor for :func:`squeeze_item`, log-uniform in [1 - amount,
+    1 / (1 - amount)] (as likely to stretch as to squeeze)."""
+    edge = -math.log(1.0 - amount)
+    return math.exp(float(rng.uniform(-edge, edge)))
+
+
+@functools.lru_cache(maxsize=256)
+def _scale_matrix(width: int, factor: float, border: bool) -> torch.Tensor:
+    """(W, W) float32 ``M`` with ``row @ M.T`` the row scaled by ``factor`` about its centre:
+    linear interpolation between the two source pixels whose centres bracket each output
+    pixel's (pixel centres at half-integers, as ``F.grid_sample`` with ``align_corners=False``
+    places them); a source pixel past the edge is the edge pixel (``border``) or 0."""
+    j = np.arange(width, dtype=np.float64)
+    u = ((2 * j + 1 - width) / factor + width - 1) / 2  # the source coordinate of each output pixel
+    lo = np.floor(u)
+    frac = u - lo
+    m = np.zeros((width, width), dtype=np.float64)
+    for src, w in ((lo, 1 - frac), (lo + 1, frac)):
+        inside = (src >= 0) & (src <= width - 1)
+        if border:
+            src, inside = np.clip(src, 0, width - 1), np.ones_like(inside)
+        np.add.at(m, (j[inside].astype(int), src[inside].astype(int)), w[inside])
+    return torch.from_numpy(m.T.astype(np.float32)).contiguous()  # already transposed for x @ m
+
+
+def _scale_x(x: torch.Tensor, factor: float, padding: str) -> torch.Tensor:
+    """Images (..., H, W) scaled by ``factor`` along W about their centre (bilinear; what comes
+    in at the edges: ``"border"`` extends the edge columns, ``"zeros"`` is 0): one matrix
+    product over the rows, a fraction of ``F.grid_sample``'s time for the same values up to
+    rounding."""
+    m = _scale_matrix(x.shape[-1], float(factor), padding == "border")
+    return x @ m.to(x.dtype)
+
+
+def squeeze_item(item: dict[str, torch.Tensor], factor: float) -> dict[str, torch.Tensor]:
+    """The item seen ``factor`` times as wide (< 1: narrower), about the frame's centre.
+
+    A training augmentation for views no training clip has: turning the camera about a standing
+    person narrows or widens the person and the horizontal part of every motion (by the cosine of
+    the turn for motion across the body; a profile shows the motion toward the camera instead).
+    Cross-view protocols as NTU's train on views 0 and 90 degrees from the subject and test on
+    45, whose widths lie between. Frames and crops are resampled (bilinear, their edge columns
+    extended), flow too (no motion comes in at the edges) with its x component scaled by the
+    same factor and kept in [-1, 1], and the 2D joints' x (in [-1, 1] about the centre) scaled;
+    3D skeletons, which a camera turn rotates instead, and the ground truth are unchanged.
+    """
+    out = dict(item)
+    for key, padding in (("rgb", "border"), ("crops", "border"), ("flow", "zeros")):
+        if key in out:
+            out[key] = _scale_x(out[key], factor, padding)
+    if "flow" in out:  # (..., 2L, S, S), channels dx_0, dy_0, dx_1, ...
+        out["flow"][..., 0::2, :, :] = (out["flow"][..., 0::2, :, :] * factor).clamp_(-1.0, 1.0)
+    if "joints2d" in out:
+        j2d = out["joints2d"].clone()
+        j2d[..., 0] = j2d[..., 0] * factor
+        out["joints2d"] = j2d
+    return out
 
 
 JITTER_LIGHT = 0.2  # brightness shift (in [-1, 1] units) and contrast factor spread
