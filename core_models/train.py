@@ -114,10 +114,6 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     },
     "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800), "paper": _PAPER_I3D},  # no patience: as above
     "temporal_granularity": {"cpu": Recipe(lr=2e-3, steps=1000, patience=5), "paper": _PAPER_POSE},
-    # the default recipe's, with its images squeezed or stretched left to right by up to 0.3, a
-    # stand-in for the cross-view test's unseen angle (means of two seeds: CS 0.450 against 0.491
-    # without, CV 0.488 against 0.432; two_stream.py)
-    "two_stream": {"cpu": Recipe(lr=2e-3, steps=2400, patience=6, squeeze=0.3)},
     "glimpse_clouds": {  # each stage of the two-stage schedule (the glimpse stage's rate: STAGE_RECIPES)
         # The backbone stage: at 600 steps its validation was still rising (0.19); 1,500 steps of a
         # CS run reached 0.40, levelling off from about step 1,100 (glimpse_clouds.py).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -246,11 +244,3 @@ def test_only_a_training_set_squeezes_and_the_recipe_or_flag_decides():
     assert TrainSettings(model="stn", out="x").resolved().squeeze == 0.0
     with pytest.raises(SystemExit, match="squeeze"):
         check_settings(TrainSettings(model="stn", out="x", squeeze=1.5).resolved())
-
-
-def test_two_stream_recipe_squeezes_on_cpu_only():
-    from core_models.train import DEFAULT_RECIPE, recipe_for
-
-    assert recipe_for("two_stream", "cpu").squeeze == 0.3
-    assert recipe_for("two_stream", "paper") == DEFAULT_RECIPE["paper"]
-    assert replace(recipe_for("two_stream", "cpu"), squeeze=0.0) == DEFAULT_RECIPE["cpu"]
