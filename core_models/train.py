@@ -416,12 +416,16 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # foreach: each update is a few ops over all tensors at once instead of a few per tensor (the
+    # default on CUDA, not on the CPU), with the same values bit for bit (a test checks). On the
+    # 2-core CPU part attention's AdamW update (163 tensors) took 5.7 ms against 9.4 ms, its whole
+    # step 214.7 against 222.5 ms; the small models' steps did not change beyond the noise
     if s.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=s.lr, momentum=0.9)
+        return torch.optim.SGD(groups, lr=s.lr, momentum=0.9, foreach=True)
     if s.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=s.lr)
+        return torch.optim.Adam(groups, lr=s.lr, foreach=True)
     if s.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=s.lr)
+        return torch.optim.AdamW(groups, lr=s.lr, foreach=True)
     raise SystemExit(f"unknown optimizer {s.optimizer!r}; choose adamw, adam or sgd")
 
 
