@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
@@ -552,3 +554,37 @@ def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> No
     plain, plain_out = step()
     assert fast.keys() == plain.keys() and all(torch.equal(fast[k], plain[k]) for k in fast)
     assert torch.equal(fast_out, plain_out)
+
+
+def test_frame_cnn_inference_pool_is_the_channels_first_pool_bit_for_bit() -> None:
+    """The 2D trunks' max-pool runs channels-last only without gradients: the same outputs bit
+    for bit (ties, -0.0 and a ReLU's zeros included), and a training step still goes through the
+    channels-first pool with the gradients it always had."""
+    from core_models.backbones.cnn2d import SMALL_PLAIN, FrameCNN, FrameCNNConfig, MaxPool2d
+
+    torch.manual_seed(0)
+    pool = MaxPool2d(3, 2, 1)
+    x = torch.randn(7, 5, 17, 16).relu()  # many equal zeros
+    x[0, 0, :4, :4] = 0.5  # a block of equal positive values
+    x[1, 1] = -0.0
+    with torch.no_grad():
+        got = pool(x)
+    want = F.max_pool2d(x, 3, 2, 1)
+    assert got.is_contiguous() and torch.equal(got, want)
+    assert torch.equal(torch.signbit(got), torch.signbit(want))
+
+    net = FrameCNN(FrameCNNConfig(layers=SMALL_PLAIN)).eval()
+    ref = copy.deepcopy(net)
+    for i, m in enumerate(ref.blocks):
+        if isinstance(m, MaxPool2d):
+            ref.blocks[i] = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
+    assert sum(isinstance(m, MaxPool2d) for m in net.modules()) == 1
+    frames = torch.randn(6, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(frames), ref(frames))
+    net.train(), ref.train()
+    a, b = frames.clone().requires_grad_(True), frames.clone().requires_grad_(True)
+    net(a).square().sum().backward()
+    ref(b).square().sum().backward()
+    assert torch.equal(a.grad, b.grad)  # training: the channels-first pool, the same gradients
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), ref.parameters(), strict=True))
