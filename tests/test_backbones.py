@@ -579,6 +579,7 @@ def test_frame_cnn_inference_pool_is_the_channels_first_pool_bit_for_bit() -> No
         if isinstance(m, MaxPool2d):
             ref.blocks[i] = torch.nn.MaxPool2d(m.kernel_size, m.stride, m.padding)
     assert sum(isinstance(m, MaxPool2d) for m in net.modules()) == 1
+    assert isinstance(ResNet3D(ResNet3DConfig(stem="2d")).maxpool, MaxPool2d)  # Glimpse Clouds' trunk
     frames = torch.randn(6, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(net(frames), ref(frames))

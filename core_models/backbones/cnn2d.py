@@ -111,7 +111,8 @@ class SeparableUnit(nn.Module):
 
 
 class MaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d`` whose inference on the CPU runs on a channels-last copy.
+    """``nn.MaxPool2d`` whose inference on the CPU runs on a channels-last copy (these trunks'
+    pools, and the 2D stem of ``resnet3d``, which Glimpse Clouds' ``cpu`` preset uses).
 
     PyTorch's channels-first CPU max-pool is slow: on the 2-core machine a batch of 16
     self-attention clips' pool (256 frames of 16 x 32 x 32) took 16.2 ms channels-first and 4.6 ms
