@@ -506,8 +506,10 @@ def test_i3d_training_step_is_unchanged_by_the_channels_last_pool(monkeypatch) -
 
 def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> None:
     """A 1x1x1 unit (and any unit or pool whose "same" padding is zero) no longer calls ``F.pad``,
-    which copied its whole input: the loss, every parameter's gradient and the evaluation output
-    of a cpu-width I3D equal those of the padding-always version bit for bit."""
+    which copied its whole input, a pool whose padding is the same on both sides pads inside the
+    pool, and so does a unit's convolution without gradients: the loss, every parameter's
+    gradient and the evaluation output of a cpu-width I3D equal those of the padding-always
+    version (with PyTorch's own channels-first pool) bit for bit."""
     from core_models.backbones import i3d as module
 
     torch.manual_seed(0)
@@ -542,12 +544,9 @@ def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> No
         h = real_pad(h, module.same_padding(h.shape[2:], self.kernel, self.stride))
         return F.relu(self.bn(self.conv(h)))
 
-    pool = module.MaxPool3dSame.forward
-
-    def pool_always_pads(self, h):
-        if not any(module.same_padding(h.shape[2:], self.kernel, self.stride)):
-            h = real_pad(h, (0,) * 6, value=float("-inf"))  # the copy it made
-        return pool(self, h)
+    def pool_always_pads(self, h):  # the padded copy and PyTorch's own channels-first pool
+        h = real_pad(h, module.same_padding(h.shape[2:], self.kernel, self.stride), value=float("-inf"))
+        return F.max_pool3d(h, self.kernel, self.stride)
 
     monkeypatch.setattr(module.Unit3D, "forward", unit_always_pads)
     monkeypatch.setattr(module.MaxPool3dSame, "forward", pool_always_pads)
