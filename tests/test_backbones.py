@@ -555,10 +555,10 @@ def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> No
     assert torch.equal(fast_out, plain_out)
 
 
-def test_frame_cnn_inference_pool_is_the_channels_first_pool_bit_for_bit() -> None:
-    """The 2D trunks' max-pool runs channels-last only without gradients: the same outputs bit
-    for bit (ties, -0.0 and a ReLU's zeros included), and a training step still goes through the
-    channels-first pool with the gradients it always had."""
+def test_frame_cnn_pool_is_the_channels_first_pool_bit_for_bit() -> None:
+    """The 2D trunks' max-pool runs channels-last: the same outputs bit for bit (ties, -0.0 and a
+    ReLU's zeros included), and in training the channels-first backward on its indices gives the
+    gradients PyTorch's own pool gives, bit for bit."""
     from core_models.backbones.cnn2d import SMALL_PLAIN, FrameCNN, FrameCNNConfig, MaxPool2d
 
     torch.manual_seed(0)
@@ -571,6 +571,11 @@ def test_frame_cnn_inference_pool_is_the_channels_first_pool_bit_for_bit() -> No
     want = F.max_pool2d(x, 3, 2, 1)
     assert got.is_contiguous() and torch.equal(got, want)
     assert torch.equal(torch.signbit(got), torch.signbit(want))
+    ours, theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    g = torch.randn(got.shape)
+    (pool(ours) * g).sum().backward()
+    (F.max_pool2d(theirs, 3, 2, 1) * g).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)  # ties go where PyTorch's own pool sends them
 
     net = FrameCNN(FrameCNNConfig(layers=SMALL_PLAIN)).eval()
     ref = copy.deepcopy(net)
@@ -586,5 +591,5 @@ def test_frame_cnn_inference_pool_is_the_channels_first_pool_bit_for_bit() -> No
     a, b = frames.clone().requires_grad_(True), frames.clone().requires_grad_(True)
     net(a).square().sum().backward()
     ref(b).square().sum().backward()
-    assert torch.equal(a.grad, b.grad)  # training: the channels-first pool, the same gradients
+    assert torch.equal(a.grad, b.grad)  # training: the same gradients
     assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), ref.parameters(), strict=True))

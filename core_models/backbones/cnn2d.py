@@ -110,24 +110,49 @@ class SeparableUnit(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
+class _MaxPool2dChannelsLast(torch.autograd.Function):
+    """``F.max_pool2d`` whose forward runs on a channels-last copy and whose backward is the plain
+    channels-first one, fed the forward's indices (as ``i3d._MaxPool3dChannelsLast``)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel, stride, padding) -> torch.Tensor:
+        y, idx = F.max_pool2d(
+            x.contiguous(memory_format=torch.channels_last), kernel, stride, padding, return_indices=True
+        )
+        ctx.save_for_backward(x, idx.contiguous())
+        ctx.kernel, ctx.stride, ctx.padding = kernel, stride, padding
+        return y.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, idx = ctx.saved_tensors
+        pair = torch.nn.modules.utils._pair
+        grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad.contiguous(), x, list(pair(ctx.kernel)), list(pair(ctx.stride)), list(pair(ctx.padding)),
+            [1, 1], False, idx,
+        )  # fmt: skip
+        return grad_x, None, None, None
+
+
 class MaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d`` whose inference on the CPU runs on a channels-last copy (these trunks'
-    pools, and the 2D stem of ``resnet3d``, which Glimpse Clouds' ``cpu`` preset uses).
+    """``nn.MaxPool2d`` that runs on a channels-last copy on the CPU (these trunks' pools, and the
+    2D stem of ``resnet3d``, which Glimpse Clouds' ``cpu`` preset uses).
 
     PyTorch's channels-first CPU max-pool is slow: on the 2-core machine a batch of 16
     self-attention clips' pool (256 frames of 16 x 32 x 32) took 16.2 ms channels-first and 4.6 ms
     channels-last, copies included, about a third of that model's forward. A maximum is one of its
-    inputs whatever the layout, so the output is the same bit for bit (a test checks). Training
-    (gradients on) keeps the channels-first pool, whose backward places each gradient where it
-    always did, so training runs and the shipped checkpoints are unchanged; validation,
-    ``evaluate``, the app and the benchmarks' forward passes take the faster path.
+    inputs whatever the layout, so the output is the same bit for bit, and when training the
+    backward is PyTorch's channels-first one on the forward's indices (``_MaxPool2dChannelsLast``),
+    so the gradients are too (tests check both).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dim() != 4 or (torch.is_grad_enabled() and x.requires_grad):
+        if x.device.type != "cpu" or x.dim() != 4 or self.dilation not in (1, (1, 1)) or self.ceil_mode:
             return super().forward(x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _MaxPool2dChannelsLast.apply(x.contiguous(), self.kernel_size, self.stride, self.padding)
         y = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), self.kernel_size, self.stride,
-                         self.padding, self.dilation, ceil_mode=self.ceil_mode)  # fmt: skip
+                         self.padding)  # fmt: skip
         return y.contiguous()
 
 
