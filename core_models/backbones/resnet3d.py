@@ -122,7 +122,7 @@ class ResNet3D(nn.Module):
         if cfg.stem == "2d":
             self.conv1: nn.Module = nn.Conv2d(cfg.in_channels, stem_channels, 7, 2, 3, bias=False)
             self.bn1: nn.Module = nn.BatchNorm2d(stem_channels)
-            self.maxpool: nn.Module = MaxPool2d(3, 2, 1)  # channels-last without gradients (cnn2d)
+            self.maxpool: nn.Module = MaxPool2d(3, 2, 1)  # channels-last on the CPU, same values (cnn2d)
         else:
             self.conv1 = nn.Conv3d(
                 cfg.in_channels, stem_channels, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False

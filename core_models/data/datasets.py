@@ -627,7 +627,6 @@ def squeeze_factor(rng: np.random.Generator, amount: float) -> float:
     return math.exp(float(rng.uniform(-edge, edge)))
 
 
-@functools.lru_cache(maxsize=256)
 def _scale_matrix(width: int, factor: float, border: bool) -> torch.Tensor:
     """(W, W) float32 ``M`` with ``row @ M.T`` the row scaled by ``factor`` about its centre:
     linear interpolation between the two source pixels whose centres bracket each output
