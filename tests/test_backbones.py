@@ -509,8 +509,12 @@ def test_i3d_units_that_pad_nothing_skip_the_copy_bit_for_bit(monkeypatch) -> No
     which copied its whole input, a pool whose padding is the same on both sides pads inside the
     pool, and so does a unit's convolution without gradients: the loss, every parameter's
     gradient and the evaluation output of a cpu-width I3D equal those of the padding-always
-    version (with PyTorch's own channels-first pool) bit for bit."""
+    version (with PyTorch's own channels-first pool) bit for bit (the evaluation with its
+    BatchNorms unfolded: ``backbones.fold`` changes the last bits, the test above bounds it)."""
+    from core_models.backbones import fold
     from core_models.backbones import i3d as module
+
+    monkeypatch.setattr(fold, "applies", lambda *args: False)
 
     torch.manual_seed(0)
     net = i3d_cpu(5)
@@ -593,3 +597,81 @@ def test_frame_cnn_pool_is_the_channels_first_pool_bit_for_bit() -> None:
     ref(b).square().sum().backward()
     assert torch.equal(a.grad, b.grad)  # training: the same gradients
     assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), ref.parameters(), strict=True))
+
+
+def _with_running_statistics(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``net`` with BatchNorms whose statistics and affine parameters are not the identity's."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+    return net.eval()
+
+
+@pytest.mark.parametrize("factory", ["i3d", "resnet3d"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_folded_inference_is_the_two_steps_up_to_rounding(factory: str, batch: int) -> None:
+    """Without gradients the 3D trunks' units run the convolution and its BatchNorm as one
+    convolution (channels-last where oneDNN pays: several clips; channels-first for one small
+    clip): the features equal those of the two steps (the path that wants gradients) to float
+    rounding, the same classes come out, and the features are handed on channels-first."""
+    from core_models.backbones import fold
+
+    torch.manual_seed(0)
+    net = i3d_cpu(7) if factory == "i3d" else resnet3d_cpu(7)
+    net = _with_running_statistics(net)
+    x = torch.rand(batch, 3, 8, 64, 64) * 2 - 1
+    calls = []
+    real = fold.conv_bn
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fold, "conv_bn", lambda *a, **k: calls.append(1) or real(*a, **k))
+        with torch.no_grad():
+            folded_feat = net.forward_features(x)
+            folded_logits = net(x)
+    assert calls  # the folded path ran
+    two_steps_feat = net.forward_features(x).detach()  # gradients wanted: conv, then BatchNorm
+    two_steps_logits = net(x).detach()
+    assert folded_feat.is_contiguous() and folded_feat.shape == two_steps_feat.shape
+    scale = two_steps_feat.abs().max()
+    assert (folded_feat - two_steps_feat).abs().max() <= 1e-5 * scale
+    torch.testing.assert_close(
+        folded_logits, two_steps_logits, rtol=1e-4, atol=1e-5 * two_steps_logits.abs().max()
+    )
+    assert torch.equal(folded_logits.argmax(1), two_steps_logits.argmax(1))
+
+
+def test_folded_filters_follow_the_weights_and_stay_out_of_the_state_dict() -> None:
+    """The folded filters are remade after an in-place update (an optimiser's step,
+    ``load_state_dict``), add nothing to the state dict, and a training-mode BatchNorm or a
+    forward that wants gradients is never folded."""
+    from core_models.backbones import fold
+
+    torch.manual_seed(0)
+    net = _with_running_statistics(resnet3d_cpu(5))
+    keys = set(net.state_dict())
+    x = torch.rand(2, 3, 4, 64, 64) * 2 - 1
+    with torch.no_grad():
+        before = net(x)
+    other = _with_running_statistics(resnet3d_cpu(5), seed=1)
+    torch.manual_seed(1)
+    other.apply(
+        lambda m: torch.nn.init.normal_(m.weight, std=0.05) if isinstance(m, torch.nn.Conv3d) else None
+    )
+    net.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        after = net(x)
+    expected = other(x).detach()  # the two steps, from the other weights
+    assert not torch.allclose(after, before)
+    torch.testing.assert_close(after, expected, rtol=1e-4, atol=1e-5 * expected.abs().max())
+    assert set(net.state_dict()) == keys
+    conv, bn = net.layer1[0].conv1, net.layer1[0].bn1
+    with torch.no_grad():
+        assert fold.applies(x, conv, bn)
+        bn.train()
+        assert not fold.applies(x, conv, bn)
+        bn.eval()
+    assert not fold.applies(x, conv, bn)  # gradients wanted

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
 from torch import nn
 
+from core_models.backbones import fold
 from core_models.backbones.nonlocal_block import NonLocalBlock
 
 Triple = tuple[int, int, int]
@@ -81,10 +82,12 @@ class Unit3D(nn.Module):
 
     Where no gradient is wanted (validation, ``evaluate``, the app) on the CPU and the padding is
     equal on both sides of every axis, the convolution pads inside itself instead of reading a
-    zero-padded copy of its input: the same outputs bit for bit (a test checks; a part attention
-    forward of 16 clips took 52.5 ms against 57.4). Training keeps the padded copy, whose
-    gradients the implicit padding does not reproduce in their last bits (1e-7 apart), so no
-    training run changes.
+    zero-padded copy of its input. Training keeps the padded copy, whose gradients the implicit
+    padding does not reproduce in their last bits (1e-7 apart), so no training run changes.
+    There, too, the BatchNorm is folded into the convolution, which runs channels-last where
+    oneDNN pays (``backbones.fold``: the same values to float rounding; the units and pools then
+    pass channels-last maps to one another, and ``I3D.forward_features`` hands back the usual
+    layout). A BatchNorm in training mode is never folded.
     """
 
     def __init__(
@@ -99,6 +102,13 @@ class Unit3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = same_padding(x.shape[2:], self.kernel, self.stride)
+        if fold.applies(x, self.conv, self.bn):  # one channels-last convolution (backbones.fold)
+            inner = (0, 0, 0)
+            if pads[0::2] == pads[1::2]:
+                inner = tuple(reversed(pads[0::2]))  # (T, H, W)
+            elif any(pads):
+                x = F.pad(x, pads)
+            return fold.conv_bn(x, self.conv, self.bn, inner).relu_()
         if not any(pads):  # a 1x1x1 unit pads nothing, and F.pad would still copy its whole input
             return F.relu(self.bn(self.conv(x)))
         if x.device.type == "cpu" and not torch.is_grad_enabled() and pads[0::2] == pads[1::2]:
@@ -107,17 +117,10 @@ class Unit3D(nn.Module):
         return F.relu(self.bn(self.conv(F.pad(x, pads))))
 
 
-def _channels_first(x: torch.Tensor) -> torch.Tensor:
-    """``x`` with the strides of a plain contiguous tensor. ``contiguous()`` alone keeps a
-    channels-last tensor whose other sizes are all 1 as it is (it counts as contiguous), and the
-    convolution after it would then take its channels-last path and sum in another order."""
-    expected, step = [], 1
-    for size in reversed(x.shape):
-        expected.append(step)
-        step *= max(size, 1)
-    if x.stride() == tuple(reversed(expected)):
-        return x
-    return x.clone(memory_format=torch.contiguous_format)
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` (5D) is laid out channels-last and not also plainly contiguous (as a tensor
+    whose other sizes are all 1 is both)."""
+    return x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous()
 
 
 class _MaxPool3dChannelsLast(torch.autograd.Function):
@@ -132,17 +135,17 @@ class _MaxPool3dChannelsLast(torch.autograd.Function):
         y, idx = F.max_pool3d(
             x.contiguous(memory_format=torch.channels_last_3d), kernel, stride, padding, return_indices=True
         )
-        idx = _channels_first(idx)
+        idx = fold.channels_first(idx)
         ctx.save_for_backward(x, idx)
         ctx.kernel, ctx.stride, ctx.padding = kernel, stride, padding
-        return _channels_first(y)
+        return fold.channels_first(y)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, idx = ctx.saved_tensors
         grad_x = torch.ops.aten.max_pool3d_with_indices_backward(
-            _channels_first(grad), x, list(ctx.kernel), list(ctx.stride), list(ctx.padding), [1, 1, 1], False,
-            idx,
+            fold.channels_first(grad), x, list(ctx.kernel), list(ctx.stride), list(ctx.padding), [1, 1, 1],
+            False, idx,
         )  # fmt: skip
         return grad_x, None, None, None
 
@@ -173,6 +176,7 @@ class MaxPool3dSame(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = same_padding(x.shape[2:], self.kernel, self.stride)
+        keep = _is_channels_last(x)  # inference of folded units (backbones.fold): stay channels-last
         inner = (0, 0, 0)
         if pads[0::2] == pads[1::2] and all(2 * p <= k for p, k in zip(pads[0::2], reversed(self.kernel))):
             inner = tuple(reversed(pads[0::2]))  # (T, H, W)
@@ -181,9 +185,9 @@ class MaxPool3dSame(nn.Module):
         if x.device.type != "cpu":
             return F.max_pool3d(x, self.kernel, self.stride, inner)
         if torch.is_grad_enabled() and x.requires_grad:
-            return _MaxPool3dChannelsLast.apply(_channels_first(x), self.kernel, self.stride, inner)
-        return _channels_first(F.max_pool3d(x.contiguous(memory_format=torch.channels_last_3d),
-                                            self.kernel, self.stride, inner))  # fmt: skip
+            return _MaxPool3dChannelsLast.apply(fold.channels_first(x), self.kernel, self.stride, inner)
+        y = F.max_pool3d(x.contiguous(memory_format=torch.channels_last_3d), self.kernel, self.stride, inner)
+        return y if keep else fold.channels_first(y)
 
 
 class InceptionBlock(nn.Module):
@@ -337,12 +341,13 @@ class I3D(nn.Module):
         for name in self.ENDPOINTS:
             x = getattr(self, name)(x)
             if name in self.nonlocal_blocks:
+                x = fold.channels_first(x)  # folded units' inference runs channels-last (backbones.fold)
                 x, attn = self.nonlocal_blocks[name].attend_and_mix(x, (overrides or {}).get(name))
                 if affinities is not None:
                     affinities[name] = attn
             if name == until:
                 break
-        return x
+        return fold.channels_first(x)
 
     def forward_head(self, feat: torch.Tensor) -> torch.Tensor:
         """Classify a Mixed_5c map: (B, C, T', H', W') -> logits (B, K)."""

@@ -20,6 +20,10 @@ expansion 4, projection shortcut (1x1x1 conv + BN) when the shape changes. Tempo
 everywhere, so T is kept. Module names follow torchvision's ResNet so ImageNet weights inflate by
 name (``inflate.py``).
 
+Inference (no gradient wanted, BatchNorms in evaluation mode, on the CPU) runs each convolution
+and its BatchNorm as one convolution, channels-last where oneDNN pays (``backbones.fold``); the
+features come back channels-first, equal to the two steps' to float rounding.
+
 Departures: ``width`` scales the channel counts (multiples of 8, at least 8) for the CPU preset;
 the "3d" stem's temporal kernel (3) is our choice, Glimpse Clouds uses the "2d" stem.
 """
@@ -32,6 +36,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from core_models.backbones import fold
 from core_models.backbones.cnn2d import MaxPool2d
 from core_models.backbones.i3d import scale_channels
 
@@ -67,11 +72,20 @@ class Bottleneck3D(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norms = [self.bn1, self.bn2, self.bn3] + ([] if self.downsample is None else [self.downsample[1]])
+        if fold.applies(x, self.conv1, self.bn1) and not any(bn.training for bn in norms):
+            return self._folded(x)  # inference: folded, channels-last (backbones.fold)
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
         return self.relu(y + identity)
+
+    def _folded(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else fold.conv_bn(x, *self.downsample)
+        y = fold.conv_bn(x, self.conv1, self.bn1).relu_()
+        y = fold.conv_bn(y, self.conv2, self.bn2).relu_()
+        return fold.conv_bn(y, self.conv3, self.bn3).add_(identity).relu_()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +173,10 @@ class ResNet3D(nn.Module):
             return self.maxpool(self.relu(self.bn1(self.conv1(x))))
         b, c, t, h, w = x.shape
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # (B*T, C, H, W)
-        frames = self.maxpool(self.relu(self.bn1(self.conv1(frames))))  # (B*T, C', H', W')
+        if fold.applies(frames, self.conv1, self.bn1):  # inference (backbones.fold)
+            frames = self.maxpool(fold.conv_bn(frames, self.conv1, self.bn1).relu_())
+        else:
+            frames = self.maxpool(self.relu(self.bn1(self.conv1(frames))))  # (B*T, C', H', W')
         _, c2, h2, w2 = frames.shape
         return frames.reshape(b, t, c2, h2, w2).transpose(1, 2)  # (B, C', T, H', W')
 
@@ -180,7 +197,7 @@ class ResNet3D(nn.Module):
         x = self._stem(x)  # (B, C, T, H/4, W/4)
         for name in self.ENDPOINTS[1 : self.ENDPOINTS.index(until) + 1]:
             x = getattr(self, name)(x)
-        return x
+        return fold.channels_first(x)  # after folded inference (backbones.fold), channels-last
 
     def forward_head(self, feat: torch.Tensor) -> torch.Tensor:
         """Classify a layer4 map: (B, C, T, H', W') -> logits (B, K)."""
