@@ -42,6 +42,7 @@ def applies(x: torch.Tensor, conv: nn.Module, bn: nn.Module) -> bool:
     return (
         x.device.type == "cpu"
         and getattr(conv, "padding_mode", None) == "zeros"
+        and not isinstance(conv.padding, str)  # "same" / "valid": leave them to PyTorch
         and not torch.is_grad_enabled()
         and isinstance(bn, nn.modules.batchnorm._BatchNorm)
         and not bn.training
