@@ -613,13 +613,23 @@ def _with_running_statistics(net: torch.nn.Module, seed: int = 0) -> torch.nn.Mo
 
 
 @pytest.mark.parametrize("factory", ["i3d", "resnet3d"])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_folded_inference_is_the_two_steps_up_to_rounding(factory: str, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "threads"), [(1, 0), (3, 0), (3, 1)])
+def test_folded_inference_is_the_two_steps_up_to_rounding(factory: str, batch: int, threads: int) -> None:
     """Without gradients the 3D trunks' units run the convolution and its BatchNorm as one
     convolution (channels-last where oneDNN pays: several clips; channels-first for one small
-    clip): the features equal those of the two steps (the path that wants gradients) to float
-    rounding, the same classes come out, and the features are handed on channels-first."""
+    clip, and on one thread for the 1x1 units, so the layouts mix): the features equal those of
+    the two steps (the path that wants gradients) to float rounding, the same classes come out,
+    and the features are handed on channels-first."""
     from core_models.backbones import fold
+
+    if threads:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            test_folded_inference_is_the_two_steps_up_to_rounding(factory, batch, 0)
+        finally:
+            torch.set_num_threads(before)
+        return
 
     torch.manual_seed(0)
     net = i3d_cpu(7) if factory == "i3d" else resnet3d_cpu(7)

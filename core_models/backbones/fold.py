@@ -99,11 +99,19 @@ def folded(
     return weight, shift
 
 
-def _onednn_pays(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def _onednn_pays(x: torch.Tensor, conv: nn.Conv2d | nn.Conv3d) -> bool:
     """PyTorch's rule for a float32 CPU convolution to go to oneDNN rather than its native
-    kernel (``use_mkldnn`` in ATen's Convolution.cpp, torch 2.x): more than one item, a filter
-    wider than 3 both ways, or more than 20480 values in the input's leading four sizes."""
-    return x.shape[0] > 1 or (weight.shape[-1] > 3 and weight.shape[-2] > 3) or math.prod(x.shape[:4]) > 20480
+    kernel (``use_mkldnn`` in ATen's Convolution.cpp, torch 2.x): a 1x1 filter, unstrided and
+    undilated, on fewer than 16 items goes native on one thread; and any filter goes to oneDNN
+    only with grouped channels, a filter wider than 3 both ways, more than one item, or more than
+    20480 values in the input's leading four sizes."""
+    w = conv.weight
+    one_by_one = w.shape[-1] == 1 and w.shape[-2] == 1
+    plain = all(s == 1 for s in conv.stride) and all(d == 1 for d in conv.dilation)
+    if one_by_one and plain and x.shape[0] < 16 and torch.get_num_threads() == 1:
+        return False
+    wide = w.shape[-1] > 3 and w.shape[-2] > 3
+    return conv.groups > 1 or wide or x.shape[0] > 1 or math.prod(x.shape[:4]) > 20480
 
 
 def conv_bn(
@@ -115,7 +123,7 @@ def conv_bn(
     pad = conv.padding if padding is None else padding
     onednn = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
     if (onednn and x.dtype == torch.float32 and conv.in_channels >= LAST_FROM
-            and _onednn_pays(x, conv.weight)):  # fmt: skip
+            and _onednn_pays(x, conv)):  # fmt: skip
         weight, bias = folded(conv, bn, last=True)
         return torch.ops.aten.mkldnn_convolution(
             channels_last(x), weight, bias, list(pad), list(conv.stride), list(conv.dilation), conv.groups
