@@ -17,8 +17,9 @@ written to a temporary folder when there is none), in one process:
   forward, probabilities and attention summaries) against the pure forward over the same clips
   already collated in memory, and their ratio; taking turns the same way (``ROUNDS`` passes each).
 * **flops**: the forward's floating-point operations per clip (``torch.utils.flop_counter``,
-  multiply-adds counted as two) and the FLOP/s this reaches at the training batch and at batch 1,
-  against a float32 matmul (1024 x 1024) timed in the same run.
+  multiply-adds counted as two) and the FLOP/s this reaches at the training batch and at batch 1
+  (the median of ``FORWARDS`` forwards each), against a float32 matmul (1024 x 1024) timed in the
+  same run.
 
 Timings depend on the machine and on what else runs on it; the result says on which machine and
 records the load average.
@@ -45,6 +46,7 @@ MODELS = (
 CLIPS = 96  # clips of each split the benchmark reads
 ROUNDS = 9  # the fewest interleaved rounds (training: an epoch of each loop; evaluation: a pass)
 TRAIN_STEPS = 90  # the fewest training steps each loop takes over its rounds
+FORWARDS = 9  # forwards timed for the FLOP/s (their median; 3 moved a model's share by a fifth)
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -201,8 +203,8 @@ def bench_model(
     one = {k: v[:1] for k, v in batch.items()}
     flops = forward_flops(model, one)
     with torch.no_grad():
-        t1 = _seconds(lambda: model(one))
-        tb = _seconds(lambda: model(batch))
+        t1 = _seconds(lambda: model(one), repeats=FORWARDS)
+        tb = _seconds(lambda: model(batch), repeats=FORWARDS)
     n = len(batch["label"])
     return {
         "batch": n,
