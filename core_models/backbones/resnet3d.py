@@ -72,14 +72,17 @@ class Bottleneck3D(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norms = [self.bn1, self.bn2, self.bn3] + ([] if self.downsample is None else [self.downsample[1]])
-        if fold.applies(x, self.conv1, self.bn1) and not any(bn.training for bn in norms):
+        if fold.applies(x, self.conv1, self.bn1) and not self._any_norm_training():
             return self._folded(x)  # inference: folded, channels-last (backbones.fold)
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
         return self.relu(y + identity)
+
+    def _any_norm_training(self) -> bool:
+        norms = [self.bn2, self.bn3] + ([] if self.downsample is None else [self.downsample[1]])
+        return any(bn.training for bn in norms)
 
     def _folded(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else fold.conv_bn(x, *self.downsample)
