@@ -535,7 +535,11 @@ def summarise(table, part_names: Sequence[str]) -> dict[str, Any]:
     Returns a dict with, per kind present (``parts``, ``temporal``, ``segments_G``, ``glimpses``), the mean
     ``share``, ``uniform``, ``best``, ``middle`` and ``clips``; for parts also by the subject's
     dominant hand and, for one-hand actions, the mean acting-hand margin and how often the acting
-    hand outweighs the other (``acting_wins``).
+    hand outweighs the other (``acting_wins``), and ``parts_informative``: the same means over
+    the clips where part weights can miss, those whose truth holds some of the model's parts
+    but not all. On the others any weights score what uniform ones do (all of them on true
+    parts, or none: a model of two hands cannot attend to the legs of sitting down), so over
+    all clips the share's room above uniform is set by the mix of clips, not by the attention.
     """
     out: dict[str, Any] = {}
     cols = [c for c in table.columns if c.endswith("_truth_share")]
@@ -573,4 +577,13 @@ def summarise(table, part_names: Sequence[str]) -> dict[str, Any]:
             out["parts"]["acting_margin"] = float(m.mean())
             out["parts"]["acting_wins"] = float((m > 0).mean())
             out["parts"]["one_hand_clips"] = int(len(m))
+    if {"parts_truth_share", "parts_uniform", "parts_best"} <= set(table.columns):
+        sel = table[table["parts_truth_share"].notna() & (table["parts_uniform"] < table["parts_best"])]
+        if not sel.empty:
+            out["parts_informative"] = {
+                "share": float(sel["parts_truth_share"].mean()),
+                "uniform": float(sel["parts_uniform"].mean()),
+                "best": float(sel["parts_best"].mean()),
+                "clips": int(len(sel)),
+            }
     return out

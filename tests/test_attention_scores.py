@@ -64,6 +64,33 @@ def test_part_scores_uniform_baseline_counts_the_true_parts_and_the_acting_hand_
     )
 
 
+def test_the_parts_share_is_also_scored_where_part_weights_can_miss():
+    # A two-hand model: a sitting-down clip (truth: legs) scores 0 whatever the weights, a
+    # two-hand clip 1; only the one-hand clips tell where the weights went.
+    hands = ("left_hand", "right_hand")
+    clips = [  # (weights, truth, acting hand)
+        ([0.5, 0.5], ["full_body", "left_leg", "right_leg"], None),
+        ([1.0, 0.0], ["left_hand", "right_hand"], None),
+        ([1.0, 0.0], ["left_hand"], "left"),
+        ([0.0, 1.0], ["right_hand"], "right"),
+        ([1.0, 0.0], ["right_hand"], "right"),
+    ]
+    rows = []
+    for w, truth, acting in clips:
+        sc = scores.part_scores(w, hands, truth, acting_hand=acting)
+        rows.append({"parts_truth_share": sc["share"], "parts_uniform": sc["uniform"],
+                     "parts_best": sc["best"], "parts_acting_margin": sc.get("acting_margin", np.nan),
+                     "dominant": "right"})  # fmt: skip
+    out = scores.summarise(pd.DataFrame(rows), hands)
+    assert out["parts"]["share"] == pytest.approx(3 / 5) and out["parts"]["uniform"] == pytest.approx(2.5 / 5)
+    assert out["parts"]["best"] == pytest.approx(4 / 5)  # over all clips even perfect weights gain 0.3
+    informative = out["parts_informative"]
+    assert informative["clips"] == 3 and informative["share"] == pytest.approx(2 / 3)
+    assert informative["uniform"] == pytest.approx(0.5) and informative["best"] == 1.0
+    no_choice = pd.DataFrame(rows[:2])  # nothing to score: no entry rather than a mean of nothing
+    assert "parts_informative" not in scores.summarise(no_choice, hands)
+
+
 def test_spatial_map_scored_on_the_cells_of_the_acting_part():
     # a 40 x 40 frame read whole (the box), 4 x 4 cells of 10 px; 8 samples, 2 feature steps
     T, J = 12, 4

@@ -85,6 +85,22 @@ def test_each_target_fails_on_its_own_miss(change, what):
     assert _verdicts(manifest)[what] is False
 
 
+def test_parts_are_scored_on_the_clips_where_the_weights_can_miss():
+    manifest = _good()
+    rows = {r["model"] if r["protocol"] == "cs" else r["name"]: r for r in manifest["checkpoints"]}
+    sc = rows["part_attention"]["metrics"]["attention_scores"]
+    # over all clips 0.80 against 0.64 (best 0.86: two-hand and legs-only clips leave no room) ...
+    sc["parts"] = {"share": 0.80, "uniform": 0.64, "best": 0.86, "clips": 588}
+    assert _verdicts(manifest)["parts on the truth"] is False
+    # ... while on the one-hand clips the weights land on the acting hand
+    sc["parts_informative"] = {"share": 0.87, "uniform": 0.5, "best": 1.0, "clips": 252}
+    row = next(t for t in targets.evaluate_targets(manifest) if t.what == "parts on the truth")
+    assert row.met is True and "on the 252 clips where the weights can miss" in row.measured
+    assert "all clips 0.80 (uniform 0.64, best 0.86)" in row.measured
+    sc["parts_informative"]["share"] = 0.7  # 0.2 above uniform there
+    assert _verdicts(manifest)["parts on the truth"] is False
+
+
 def test_v1_rows_are_not_retrained_rather_than_missed():
     manifest = _good()
     for r in manifest["checkpoints"]:
