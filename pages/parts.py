@@ -17,6 +17,7 @@ from viz.parts import (
     part_weights_figure,
     part_weights_over_time_figure,
     part_weights_table,
+    parts_split_sentence,
     truth_weight,
 )
 
@@ -82,7 +83,12 @@ with right:
             f"in frames {start}–{end - 1} (hatched bars)."
         )
         on_truth = truth_weight(table)
-        if on_truth is not None:
+        if on_truth is not None and on_truth[1] >= 1.0:
+            st.markdown(
+                "Every one of the model's parts carries this action, so any weights put all of their "
+                "weight on the ground truth: this clip cannot tell where the weights go."
+            )
+        elif on_truth is not None:
             st.markdown(
                 f"Weight on the ground-truth parts: **{on_truth[0]:.2f}** (uniform: {on_truth[1]:.2f})."
             )
@@ -95,6 +101,9 @@ if per_step:
     fig = part_weights_over_time_figure(names, weights, clip.num_frames, t)
     ui.figure(fig, f"{name}-over-time", key="parts_time")
 
+split_parts = parts_split_sentence((metrics(entry) or {}).get("attention_scores"))
+if split_parts:
+    st.markdown(split_parts)
 worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)

@@ -38,6 +38,7 @@ from viz.parts import (
     draw_skeleton_weights,
     enlarge,
     part_weights_table,
+    parts_split_sentence,
     place_labels,
     weight_colour,
 )
@@ -258,8 +259,26 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     assert (inter["uniform:parts"]["top1"] >= split["top1"] - 0.02) == (
         "Equal part weights do as well" in worth
     )
+    # where the weights go over the test split, beside equal weights and the best the parts allow,
+    # and on the clips where weights can miss
+    sc = split["attention_scores"]
+    where = next(m.value for m in at.markdown if m.value.startswith("**Where the part weights go.**"))
+    assert f"**{sc['parts']['share']:.2f}**" in where and f"would put {sc['parts']['uniform']:.2f}" in where
+    assert f"On the {sc['parts_informative']['clips']} clips" in where
+    assert f"**{sc['parts_informative']['share']:.2f}**, equal weights 0.50" in where
+    assert f"{sc['parts_by_dominant_hand']['left']['acting_wins']:.2f} of the left-handed" in where
     at.slider(key="frame").set_value(7).run()
     assert not at.exception and at.get("image")[0].proto.imgs[0].caption == "frame 7"
+
+
+def test_parts_split_sentence_reads_without_the_informative_clips_or_hands():
+    scores = {"parts": {"share": 0.7, "uniform": 0.5, "best": 1.0, "clips": 10}}
+    text = parts_split_sentence(scores)
+    assert "**0.70**" in text and "would put 0.50 there" in text and "allow 1.00" in text
+    assert "can miss" not in text and "acting hand" not in text
+    # every clip is one where weights can miss: nothing more to say than the first sentence
+    assert parts_split_sentence({**scores, "parts_informative": {**scores["parts"]}}) == text
+    assert parts_split_sentence({}) is None and parts_split_sentence(None) is None
 
 
 def test_worth_sentence_names_the_attention_a_model_does_not_need():

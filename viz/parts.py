@@ -480,3 +480,39 @@ def truth_weight(table: pd.DataFrame) -> tuple[float, float] | None:
     if not truth.any():
         return None
     return float(table.loc[truth, "weight"].sum()), float(truth.mean())
+
+
+def parts_split_sentence(scores: dict | None) -> str | None:
+    """Where a part-attention model's weights go over its test split, from its evaluation's
+    ``attention_scores`` (``core_models.attention_scores.summarise``), each share beside equal
+    weights and the best its parts allow; then on the clips where the weights can miss (the
+    truth holds some of the model's parts, not all) and how often the acting hand wins. None
+    when the evaluation has no part scores."""
+    parts = (scores or {}).get("parts")
+    if not parts:
+        return None
+    text = (
+        f"**Where the part weights go.** Over its test split ({parts['clips']} clips), "
+        f"**{parts['share']:.2f}** of the part weight lies "
+        f"on the ground-truth parts; equal weights would put {parts['uniform']:.2f} there, the best "
+        f"its parts allow "
+        f"{parts.get('best', float('nan')):.2f}."
+    )
+    informative = scores.get("parts_informative")
+    if informative and informative["clips"] < parts["clips"]:
+        text += (
+            f" On the {informative['clips']} clips whose truth holds some of its parts but not all, "
+            f"the only ones where weights can miss: **{informative['share']:.2f}**, equal weights "
+            f"{informative['uniform']:.2f}."
+        )
+    hands = scores.get("parts_by_dominant_hand") or {}
+    wins = {h: e["acting_wins"] for h, e in hands.items() if "acting_wins" in e}
+    if wins:
+        text += (
+            " The acting hand outweighs the other on "
+            + " and ".join(
+                f"{w:.2f} of the {h}-handed subjects' one-hand clips" for h, w in sorted(wins.items())
+            )
+            + "."
+        )
+    return text
