@@ -342,12 +342,13 @@ def test_clips_kept_in_memory_are_decompressed_while_there_is_room_and_give_the_
 
 
 @pytest.mark.parametrize(
-    "name", ["skeleton_lstm", "part_attention", "two_stream", "glimpse_clouds", "self_attention"]
+    "name", ["skeleton_lstm", "part_attention", "two_stream", "glimpse_clouds", "self_attention", "i3d"]
 )
 def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_factory):
     """``ClipDataset.__getitems__`` (what a DataLoader asks for) converts and mirrors each key once
     for the batch: the same draws and the same values, dtypes and shapes as the items one by one,
-    mirrored items, missing joints and an absent second person included."""
+    mirrored items, missing joints, jittered light and re-framed crops and an absent second person
+    included."""
     from torch.utils.data import DataLoader, default_collate
 
     from core_models.data import open_reader
@@ -378,7 +379,7 @@ def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_f
             assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
             torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, equal_nan=True, msg=k)
 
-    for kw in ({}, {"train": False}, {"squeeze": 0.3}):
+    for kw in ({}, {"train": False}, {"squeeze": 0.3}, {"jitter": True}):
         ds = dataset(**kw)
         made = ds.__getitems__(idx)
         assert isinstance(made, Collated) and len(made) == len(idx)
@@ -399,11 +400,16 @@ def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_f
     squeezing = dataset(squeeze=0.3)
     moved = [not torch.equal(squeezing[i][key].nan_to_num(), mirroring[i][key].nan_to_num()) for i in idx]
     assert isinstance(squeezing.__getitems__(idx), Collated) and all(moved) == (key == "joints2d")
-    # Jittered items, whose light depends on each item's own mean, are made one by one.
+    # Jittered items are made at once too (above), each with its own light and crop windows; the
+    # images do change. With a squeeze as well they are made one by one.
     jittered = dataset(jitter=True)
-    items = jittered.__getitems__(idx)
+    images = [k for k in ("rgb", "crops") if k in want]
+    for k in images:
+        assert all(not torch.equal(jittered[i][k], mirroring[i][k]) for i in idx), k
+    both = dataset(jitter=True, squeeze=0.3)
+    items = both.__getitems__(idx)
     assert isinstance(items, list)
-    same(collate_items(items), default_collate([jittered[i] for i in idx]))
+    same(collate_items(items), default_collate([both[i] for i in idx]))
 
 
 def test_sample_indices_are_the_bins_formula():

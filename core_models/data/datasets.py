@@ -22,8 +22,10 @@ changes every item's light and the framing of its crops (:func:`jitter_item`); o
 [1 - a, 1 / (1 - a)] (:func:`squeeze_item`, a stand-in for an unseen camera angle). A DataLoader asks
 for a whole batch at once (``ClipDataset.__getitems__``; use :func:`collate_items` as its
 ``collate_fn``): the items are drawn one by one as above, but each key is stacked, mirrored and
-converted to float once for the batch (:func:`make_batch`): the same values, loaded in a quarter
-(skeleton LSTM) to a half (self-attention) of the time item-by-item conversion took.
+converted to float once for the batch (:func:`make_batch`), and jittered once for the batch
+(:func:`jitter_batch`): the same values, loaded in a quarter (skeleton LSTM) to a half
+(self-attention, and the jittered items of I3D and part attention) of the time item-by-item
+conversion took.
 
 The cache key hashes the reader, the clip's files (path, size, mtime) and every setting that
 changes the prepared arrays, so editing a setting or a file never serves stale tensors. Files
@@ -440,18 +442,26 @@ class ClipDataset(Dataset):
         """The items ``indices`` as one batch (what a DataLoader asks for): the same draws and the
         same values as ``[self[i] for i in indices]`` collated, but each key converted and
         mirrored once for the batch (:func:`make_batch`), which is most of an item's cost for the
-        small models. Jittered items are made one by one (their light depends on their own mean)."""
-        if self.jitter or not indices:
+        small models, and jittered once for the batch (:func:`jitter_batch`: each item's own light
+        and crop windows, the same values). Items both jittered and squeezed are made one by one."""
+        if (self.jitter and (self.squeeze or not self.train)) or not indices:
             return [self[i] for i in indices]
-        raws, mirrored, factors = [], [], []
+        raws, mirrored, factors, jitters = [], [], [], []
         for i in indices:
             rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
-            raws.append(_draw(self.prepared(i), self.spec, rng=rng, rgb=self.rgb))
+            raw = _draw(self.prepared(i), self.spec, rng=rng, rgb=self.rgb)
+            raws.append(raw)
             mirrored.append(bool(self.mirror and rng.random() < 0.5))
+            if self.jitter:  # (P, T, C, C, 3) crops
+                crops = raw.get("crops")
+                parts, size = (0, 0) if crops is None else (crops.shape[0], crops.shape[2])
+                jitters.append(_jitter_draws(rng, parts, size, light=JITTER_LIGHT, zoom=JITTER_ZOOM))
             if self.squeeze:
                 factors.append(squeeze_factor(rng, self.squeeze))
         labels = [self.labels[i] for i in indices]
         batch = make_batch(raws, labels, list(indices), mirrored, self.reader.layout, self.spec)
+        if jitters:
+            batch = jitter_batch(batch, jitters)
         for k, f in enumerate(factors):  # item by item, as ``self[i]`` does (the same values)
             one = squeeze_item({key: batch[key][k] for key in _SQUEEZED if key in batch}, f)
             for key, v in one.items():
@@ -702,31 +712,109 @@ def jitter_item(
     since their 2D joints would no longer match them.
     Labels, skeletons, flow and the ground truth are unchanged.
     """
+    crops = item.get("crops")
+    parts, size = (0, 0) if crops is None else (crops.shape[0], crops.shape[-1])
+    shift, gain, windows = _jitter_draws(rng, parts, size, light=light, zoom=zoom)
     out = dict(item)
+    if "rgb" in out:
+        out["rgb"] = _relight(out["rgb"], out["rgb"].mean(), gain, shift)
+    if crops is not None:
+        framed = _reframe(crops, windows)
+        out["crops"] = _relight(framed, framed.mean(), gain, shift)
+    return out
+
+
+_JitterDraws = tuple[float, float, list[tuple[int, int, int]]]  # shift, gain, each crop's (side, y0, x0)
+
+
+def _jitter_draws(
+    rng: np.random.Generator, parts: int, size: int, *, light: float, zoom: float
+) -> _JitterDraws:
+    """What :func:`jitter_item` draws from ``rng``, in its order: the shift, the gain, then each of
+    ``parts`` crops (of side ``size``) its window's side and corner."""
     shift = float(rng.uniform(-light, light))
     gain = float(rng.uniform(1.0 - light, 1.0 + light))
+    windows = []
+    for _ in range(parts):
+        side = int(round(size * float(rng.uniform(zoom, 1.0))))
+        y0, x0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+        windows.append((side, y0, x0))
+    return shift, gain, windows
 
-    def relight(x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean()
-        return ((x - mean) * gain + mean + shift).clamp_(-1.0, 1.0)
 
-    if "rgb" in out:
-        out["rgb"] = relight(out["rgb"])
-    if "crops" in out:
-        crops = out["crops"]  # (P, 3, T, C, C)
-        P, C = crops.shape[0], crops.shape[-1]
-        framed = []
-        for p in range(P):
-            side = int(round(C * float(rng.uniform(zoom, 1.0))))
-            y0, x0 = (int(rng.integers(0, C - side + 1)) for _ in range(2))
-            window = crops[p, :, :, y0 : y0 + side, x0 : x0 + side]  # (3, T, side, side)
-            if side != C:
-                window = F.interpolate(
-                    window.transpose(0, 1), size=(C, C), mode="bilinear", align_corners=False
-                ).transpose(0, 1)
-            framed.append(window)
-        out["crops"] = relight(torch.stack(framed))
+def _relight(x: torch.Tensor, mean: torch.Tensor, gain, shift) -> torch.Tensor:
+    """``x`` under contrast ``gain`` about ``mean`` and brightness ``shift``, kept in [-1, 1]
+    (scalars, or tensors that broadcast: one per item of a batch)."""
+    return ((x - mean) * gain + mean + shift).clamp_(-1.0, 1.0)
+
+
+def _reframe(crops: torch.Tensor, windows: list[tuple[int, int, int]]) -> torch.Tensor:
+    """(P, 3, T, C, C) crops, each cut to its window ``(side, y0, x0)`` and resized back to C
+    (bilinear), as a new contiguous tensor."""
+    C = crops.shape[-1]
+    framed = []
+    for p, (side, y0, x0) in enumerate(windows):
+        window = crops[p, :, :, y0 : y0 + side, x0 : x0 + side]  # (3, T, side, side)
+        if side != C:
+            window = F.interpolate(
+                window.transpose(0, 1), size=(C, C), mode="bilinear", align_corners=False
+            ).transpose(0, 1)
+        framed.append(window)
+    return torch.stack(framed)
+
+
+def _reframe_batch(crops: torch.Tensor, windows: list[list[tuple[int, int, int]]]) -> torch.Tensor:
+    """:func:`_reframe` of every item of (B, P, 3, T, C, C) ``crops`` (``windows[k]``: item k's),
+    as one new contiguous tensor; the windows of one side are resized in one call, stacked along
+    the batch axis as :func:`_reframe` hands each to ``F.interpolate`` (the same values: a test)."""
+    C = crops.shape[-1]
+    framed = torch.empty(crops.shape, dtype=crops.dtype, device=crops.device)
+    by_side: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
+    for k, item_windows in enumerate(windows):
+        for p, (side, y0, x0) in enumerate(item_windows):
+            window = crops[k, p, :, :, y0 : y0 + side, x0 : x0 + side]  # (3, T, side, side)
+            if side == C:
+                framed[k, p] = window
+            else:
+                by_side.setdefault(side, []).append((k, p, window))
+    for group in by_side.values():
+        stacked = torch.cat([w.transpose(0, 1) for _, _, w in group])  # (G * T, 3, side, side)
+        resized = F.interpolate(stacked, size=(C, C), mode="bilinear", align_corners=False)
+        resized = resized.unflatten(0, (len(group), -1))  # (G, T, 3, C, C)
+        for j, (k, p, _) in enumerate(group):
+            framed[k, p] = resized[j].transpose(0, 1)
+    return framed
+
+
+def jitter_batch(batch: dict[str, torch.Tensor], draws: list[_JitterDraws]) -> dict[str, torch.Tensor]:
+    """A collated batch (:func:`make_batch`) with item k jittered by ``draws[k]``: equal, value
+    for value, to collating :func:`jitter_item`'s items (a test checks it). The whole frames'
+    means are taken in the layout an item's frames have, so each sums in the same order; the
+    light changes once for the batch, one shift, gain and mean per item, in place (the batch's
+    images are its own)."""
+    out = dict(batch)
+    n = len(draws)
+    shift = torch.tensor([d[0] for d in draws], dtype=torch.float32)
+    gain = torch.tensor([d[1] for d in draws], dtype=torch.float32)
+    if "rgb" in out:  # (B, 3, T, S, S); an item's frames are a channels-first view of (T, S, S, 3)
+        rgb = out["rgb"]
+        items = [rgb[k].permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2) for k in range(n)]
+        out["rgb"] = _relight_items_(rgb, torch.stack([x.mean() for x in items]), gain, shift)
+    if "crops" in out:  # (B, P, 3, T, C, C)
+        crops = _reframe_batch(out["crops"], [d[2] for d in draws])
+        means = torch.stack([crops[k].mean() for k in range(n)])  # each item's stack, as jitter_item's
+        out["crops"] = _relight_items_(crops, means, gain, shift)
     return out
+
+
+def _relight_items_(
+    x: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_relight` of each item of the batch ``x`` with its own (B,) ``mean``, ``gain`` and
+    ``shift``, in place (the same operations in the same order, so the same values)."""
+    shape = (len(x),) + (1,) * (x.dim() - 1)
+    m = mean.view(shape)
+    return x.sub_(m).mul_(gain.view(shape)).add_(m).add_(shift.view(shape)).clamp_(-1.0, 1.0)
 
 
 def mirror_item(
