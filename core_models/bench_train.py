@@ -8,7 +8,10 @@ written to a temporary folder when there is none), in one process:
   running sums and ``steps.jsonl``) and of a minimal loop on the same model and the same batch
   held in memory taking the same step (forward, loss, backward, the recipe's gradient clipping,
   optimiser step), and their ratio; also of the minimal loop without the clipping (``unclipped``),
-  which is not the recipe's step but shows what the clipping costs. The loops take turns, an
+  which is not the recipe's step but shows what the clipping costs; and the milliseconds the
+  loop's DataLoader takes to hand over one batch alone (``load_ms_per_batch``: an epoch of batches
+  read and dropped, the median of ``ROUNDS`` epochs), most of what the loop adds to the minimal
+  one. The loops take turns, an
   epoch of the project's loop (96 clips) and then as many steps of each minimal loop, for at
   least ``ROUNDS`` rounds and ``TRAIN_STEPS`` steps, and the ratio is the median of the rounds'
   ratios (with its quartiles), so that the machine's speed, which drifts by 10% and more within
@@ -179,6 +182,14 @@ def bench_model(
         bare.append(_timed(lambda: minimal(per_epoch, clip=False)))
     steps = train_rounds * per_epoch
 
+    def load_epoch(r: int) -> None:
+        run.train_ds.set_epoch(1 + r)
+        run.train_loader.sampler.set_epoch(1 + r)
+        for _ in run.train_loader:
+            pass
+
+    loads = [_timed(lambda r=r: load_epoch(r)) for r in range(rounds)]
+
     eval_ds = run.val_ds or run.train_ds
     loader = DataLoader(eval_ds, batch_size=16, shuffle=False, collate_fn=collate_items)
     batches = list(loader)
@@ -213,6 +224,7 @@ def bench_model(
         **_ratio("train_x_minimal", clipped, loop),
         "minimal_unclipped_steps_per_s": round(steps / sum(bare), 2),
         **_ratio("train_x_minimal_unclipped", bare, loop),
+        "load_ms_per_batch": round(1e3 * statistics.median(loads) / per_epoch, 1),
         "rounds": train_rounds,
         "steps_per_round": per_epoch,
         "evaluate_s": round(statistics.median(evals), 2),

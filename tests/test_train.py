@@ -396,7 +396,8 @@ def test_bench_train_reports_both_loops_evaluate_and_flops(tiny_synth, tmp_path)
     row = bench_model("skeleton_lstm", tiny_synth, tmp_path, workers=0, cache_dir=str(tmp_path / "cache"),
                       rounds=3, train_steps=4)  # fmt: skip
     for key in ("train_steps_per_s", "minimal_steps_per_s", "train_x_minimal", "evaluate_x_forward",
-                "minimal_unclipped_steps_per_s", "train_x_minimal_unclipped"):  # fmt: skip
+                "minimal_unclipped_steps_per_s", "train_x_minimal_unclipped",
+                "load_ms_per_batch"):  # fmt: skip
         assert row[key] > 0, key
     # Each ratio is the median of the rounds' ratios, between its quartiles.
     for key in ("train_x_minimal", "train_x_minimal_unclipped", "evaluate_x_forward"):
