@@ -377,6 +377,7 @@ def test_a_batch_made_at_once_is_its_items_collated(name, tiny_synth, tmp_path_f
         assert list(got) == list(want)
         for k in want:
             assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+            assert got[k].stride() == want[k].stride(), k  # the layout a model gets, too
             torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, equal_nan=True, msg=k)
 
     for kw in ({}, {"train": False}, {"squeeze": 0.3}, {"jitter": True}):
