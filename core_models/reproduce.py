@@ -521,6 +521,9 @@ def _shares(sc: dict[str, Any]) -> str:
             mid = f", {e['middle']:.2f}" if "middle" in e else ""
             name = "glimpses on person" if kind == "glimpses" else kind
             bits.append(f"{name} {e['share']:.2f} ({e['uniform']:.2f}, {e['best']:.2f}{mid})")
+            if kind == "parts" and "parts_informative" in sc:  # the clips where part weights can miss
+                e = sc["parts_informative"]
+                bits[-1] += f", where they can miss {e['share']:.2f} ({e['uniform']:.2f}, {e['best']:.2f})"
     return "; ".join(bits) or "-"
 
 

@@ -191,5 +191,7 @@ else:
     if not shares.empty:
         st.caption("Share of attention on the ground truth (for glimpses, of their area on the person's "
                    "box), next to what uniform weights, the best weighting at the model's resolution, and "
-                   "\"always the middle\" get on the same clips.")  # fmt: skip
+                   "\"always the middle\" get on the same clips. `parts_informative`: the parts' share on "
+                   "the clips whose truth holds some of the model's parts but not all, the only ones where "
+                   "part weights can miss.")  # fmt: skip
         ui.table(shares.round(3), "attention-shares", key="compare_shares")

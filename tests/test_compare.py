@@ -189,7 +189,10 @@ def test_shares_table_puts_each_share_beside_its_baselines():
     }
     t = shares_table(metrics).set_index(["model", "attention"])
     assert ("i3d-cs", "parts") not in t.index and "i3d-cs" not in set(t.index.get_level_values(0))
-    assert {"parts", "temporal"} <= set(t.loc["part_attention-cs"].index)
+    assert {"parts", "parts_informative", "temporal"} <= set(t.loc["part_attention-cs"].index)
+    informative = metrics["part_attention-cs"]["attention_scores"]["parts_informative"]
+    row = t.loc[("part_attention-cs", "parts_informative")]
+    assert row["share on truth"] == informative["share"] and row["clips"] == informative["clips"] < 588
     assert {"segments", "segments_2", "segments_3", "segments_4"} <= set(
         t.loc["temporal_granularity-cs"].index
     )

@@ -23,7 +23,9 @@ PLAN_COLORS = {
     "another clip's (same class)": "#2ca02c",
     "another clip's (other class)": "#d62728",
 }
-SCORE_KINDS = ("parts", "temporal", "segments", "glimpses")  # glimpses: their area on the person's box
+# glimpses: their area on the person's box; parts_informative: the parts on the clips where part
+# weights can miss (the truth holds some of the model's parts, not all)
+SCORE_KINDS = ("parts", "parts_informative", "temporal", "segments", "glimpses")
 
 
 KIND_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "granularity": "granularity",
