@@ -493,9 +493,8 @@ def parts_split_sentence(scores: dict | None) -> str | None:
         return None
     text = (
         f"**Where the part weights go.** Over its test split ({parts['clips']} clips), "
-        f"**{parts['share']:.2f}** of the part weight lies "
-        f"on the ground-truth parts; equal weights would put {parts['uniform']:.2f} there, the best "
-        f"its parts allow "
+        f"**{parts['share']:.2f}** of the part weight lies on the ground-truth parts; equal weights "
+        f"would put {parts['uniform']:.2f} there, the best its parts allow "
         f"{parts.get('best', float('nan')):.2f}."
     )
     informative = scores.get("parts_informative")

@@ -716,11 +716,11 @@ def jitter_item(
     parts, size = (0, 0) if crops is None else (crops.shape[0], crops.shape[-1])
     shift, gain, windows = _jitter_draws(rng, parts, size, light=light, zoom=zoom)
     out = dict(item)
-    if "rgb" in out:
-        out["rgb"] = _relight(out["rgb"], out["rgb"].mean(), gain, shift)
+    if "rgb" in out:  # a copy: the item's own frames stay as they were
+        out["rgb"] = _relight_(out["rgb"].clone(), out["rgb"].mean(), gain, shift)
     if crops is not None:
-        framed = _reframe(crops, windows)
-        out["crops"] = _relight(framed, framed.mean(), gain, shift)
+        framed = _reframe_batch(crops[None], [windows])[0]  # a new tensor
+        out["crops"] = _relight_(framed, framed.mean(), gain, shift)
     return out
 
 
@@ -742,31 +742,17 @@ def _jitter_draws(
     return shift, gain, windows
 
 
-def _relight(x: torch.Tensor, mean: torch.Tensor, gain, shift) -> torch.Tensor:
-    """``x`` under contrast ``gain`` about ``mean`` and brightness ``shift``, kept in [-1, 1]
-    (scalars, or tensors that broadcast: one per item of a batch)."""
-    return ((x - mean) * gain + mean + shift).clamp_(-1.0, 1.0)
-
-
-def _reframe(crops: torch.Tensor, windows: list[tuple[int, int, int]]) -> torch.Tensor:
-    """(P, 3, T, C, C) crops, each cut to its window ``(side, y0, x0)`` and resized back to C
-    (bilinear), as a new contiguous tensor."""
-    C = crops.shape[-1]
-    framed = []
-    for p, (side, y0, x0) in enumerate(windows):
-        window = crops[p, :, :, y0 : y0 + side, x0 : x0 + side]  # (3, T, side, side)
-        if side != C:
-            window = F.interpolate(
-                window.transpose(0, 1), size=(C, C), mode="bilinear", align_corners=False
-            ).transpose(0, 1)
-        framed.append(window)
-    return torch.stack(framed)
+def _relight_(x: torch.Tensor, mean, gain, shift) -> torch.Tensor:
+    """``x`` under contrast ``gain`` about ``mean`` and brightness ``shift``, kept in [-1, 1], in
+    place (scalars, or tensors that broadcast: one per item of a batch)."""
+    return x.sub_(mean).mul_(gain).add_(mean).add_(shift).clamp_(-1.0, 1.0)
 
 
 def _reframe_batch(crops: torch.Tensor, windows: list[list[tuple[int, int, int]]]) -> torch.Tensor:
-    """:func:`_reframe` of every item of (B, P, 3, T, C, C) ``crops`` (``windows[k]``: item k's),
-    as one new contiguous tensor; the windows of one side are resized in one call, stacked along
-    the batch axis as :func:`_reframe` hands each to ``F.interpolate`` (the same values: a test)."""
+    """(B, P, 3, T, C, C) ``crops``, each cut to its window ``(side, y0, x0)`` (``windows[k][p]``)
+    and resized back to C (bilinear), as one new contiguous tensor; the windows of one side are
+    resized in one call, each window's T frames a batch of 3-channel images (the values of one
+    call per window: bilinear resizing is image by image)."""
     C = crops.shape[-1]
     framed = torch.empty(crops.shape, dtype=crops.dtype, device=crops.device)
     by_side: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
@@ -810,11 +796,10 @@ def jitter_batch(batch: dict[str, torch.Tensor], draws: list[_JitterDraws]) -> d
 def _relight_items_(
     x: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor
 ) -> torch.Tensor:
-    """:func:`_relight` of each item of the batch ``x`` with its own (B,) ``mean``, ``gain`` and
-    ``shift``, in place (the same operations in the same order, so the same values)."""
+    """:func:`_relight_` of each item of the batch ``x`` with its own (B,) ``mean``, ``gain`` and
+    ``shift`` (the same operations in the same order, so the same values)."""
     shape = (len(x),) + (1,) * (x.dim() - 1)
-    m = mean.view(shape)
-    return x.sub_(m).mul_(gain.view(shape)).add_(m).add_(shift.view(shape)).clamp_(-1.0, 1.0)
+    return _relight_(x, mean.view(shape), gain.view(shape), shift.view(shape))
 
 
 def mirror_item(
