@@ -407,14 +407,12 @@ def person_boxes(joints2d: np.ndarray, person: int = 0, margin: float = PERSON_M
         (T, 4) ``x0, y0, x1, y1`` clipped to [-1, 1]; NaN rows where the person has no joint.
     """
     j = np.asarray(joints2d, dtype=float)[:, person]  # (T, J, 2)
-    out = np.full((len(j), 4), np.nan)
-    for t, pts in enumerate(j):
-        pts = pts[np.isfinite(pts).all(axis=1)]
-        if not len(pts):
-            continue
-        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-        grow = margin * max(y1 - y0, x1 - x0)
-        out[t] = np.clip([x0 - grow, y0 - grow, x1 + grow, y1 + grow], -1, 1)
+    seen = np.isfinite(j).all(axis=2, keepdims=True)  # (T, J, 1)
+    lo = np.where(seen, j, np.inf).min(axis=1)  # (T, 2) x0, y0
+    hi = np.where(seen, j, -np.inf).max(axis=1)  # x1, y1
+    grow = margin * np.maximum(hi[:, 1] - lo[:, 1], hi[:, 0] - lo[:, 0])[:, None]
+    out = np.clip(np.concatenate([lo - grow, hi + grow], axis=1), -1, 1)
+    out[~seen.any(axis=(1, 2))] = np.nan
     return out
 
 
@@ -437,27 +435,24 @@ def glimpse_person_scores(glimpses: np.ndarray, joints2d: np.ndarray) -> dict[st
     boxes = person_boxes(joints2d)
     steps = len(g)
     frame_of = np.minimum((np.arange(steps) + 0.5) * len(boxes) / steps, len(boxes) - 1).astype(int)
-    share, uniform, best = [], [], []
-    for t in range(steps):
-        box = boxes[frame_of[t]]
-        if not np.isfinite(box).all():
-            continue
-        x, y, sx, sy = g[t].T  # (N,) each
-        gx0, gx1 = np.clip(x - sx, -1, 1), np.clip(x + sx, -1, 1)
-        gy0, gy1 = np.clip(y - sy, -1, 1), np.clip(y + sy, -1, 1)
-        area = (gx1 - gx0) * (gy1 - gy0)
-        ix = np.clip(np.minimum(gx1, box[2]) - np.maximum(gx0, box[0]), 0, None)
-        iy = np.clip(np.minimum(gy1, box[3]) - np.maximum(gy0, box[1]), 0, None)
-        ok = area > 0
-        if not ok.any():
-            continue
-        share.append(float(np.mean(ix[ok] * iy[ok] / area[ok])))
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        uniform.append(float(bw * bh / 4.0))
-        best.append(
-            float(np.mean(np.minimum(2 * sx[ok], bw) * np.minimum(2 * sy[ok], bh) / (4 * sx[ok] * sy[ok])))
-        )
-    if not share:
+    box = boxes[frame_of][:, None, :]  # (T', 1, 4), against every glimpse of its step
+    x, y, sx, sy = np.moveaxis(g, -1, 0)  # (T', N) each
+    gx0, gx1 = np.clip(x - sx, -1, 1), np.clip(x + sx, -1, 1)
+    gy0, gy1 = np.clip(y - sy, -1, 1), np.clip(y + sy, -1, 1)
+    area = (gx1 - gx0) * (gy1 - gy0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # steps without a box, glimpses off the frame
+        ix = np.clip(np.minimum(gx1, box[..., 2]) - np.maximum(gx0, box[..., 0]), 0, None)
+        iy = np.clip(np.minimum(gy1, box[..., 3]) - np.maximum(gy0, box[..., 1]), 0, None)
+        bw, bh = box[..., 2] - box[..., 0], box[..., 3] - box[..., 1]  # (T', 1)
+        inside = ix * iy / area
+        fits = np.minimum(2 * sx, bw) * np.minimum(2 * sy, bh) / (4 * sx * sy)
+    ok = area > 0
+    used = np.isfinite(box).all(axis=(1, 2)) & ok.any(axis=1)  # the steps that count
+    share, best = inside.mean(axis=1), fits.mean(axis=1)  # each row as the mean of its glimpses
+    for t in np.flatnonzero(used & ~ok.all(axis=1)):  # a glimpse off the frame: the others' mean
+        share[t], best[t] = inside[t][ok[t]].mean(), fits[t][ok[t]].mean()
+    share, best, uniform = share[used], best[used], (bw * bh / 4.0)[used, 0]
+    if not used.any():
         return None
     return {"share": float(np.mean(share)), "uniform": float(np.mean(uniform)), "best": float(np.mean(best))}
 

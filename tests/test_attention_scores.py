@@ -351,6 +351,28 @@ def test_glimpse_area_on_the_person_box_with_its_baselines():
     assert scores.glimpse_person_scores(np.stack([inside]), np.full((1, 2, 25, 2), np.nan)) is None
 
 
+def test_glimpse_scores_leave_out_frames_without_a_person_and_glimpses_off_the_frame():
+    """Missing joints shrink the box, a frame without the person and a glimpse wholly off the
+    frame are left out of the means (the whole clip is scored at once)."""
+    joints = np.full((3, 2, 25, 2), np.nan)
+    joints[:, 0, :, 0] = np.linspace(-0.2, 0.2, 25)
+    joints[:, 0, :, 1] = np.linspace(-0.5, 0.5, 25)
+    joints[0, 0, 12:] = np.nan  # frame 0: only the upper half of the joints (y up to 0)
+    joints[1, 0] = np.nan  # frame 1: nobody
+    box = scores.person_boxes(joints)
+    assert np.isnan(box[1]).all() and not np.isnan(box[[0, 2]]).any()
+    height = 11 / 24  # the 12 joints left span y from -0.5 to -0.5 + 11/24
+    assert box[0, 3] == pytest.approx(-0.5 + height + 0.1 * height)
+    inside = [-0.1, -0.3, 0.05, 0.05]  # inside frame 0's smaller box and frame 2's
+    off = [3.0, 0.0, 0.1, 0.1]  # no area inside the frame: not a glimpse that can land anywhere
+    outside = [0.8, 0.8, 0.1, 0.1]
+    glimpses = np.array([[inside, off], [outside, outside], [inside, outside]])  # (T', N, 4)
+    sc = scores.glimpse_person_scores(glimpses, joints)
+    assert sc["share"] == pytest.approx((1.0 + 0.5) / 2)  # frame 0: the inside one; frame 2: 1 of 2
+    only_off = np.array([[off, off], [off, off], [off, off]])
+    assert scores.glimpse_person_scores(only_off, joints) is None
+
+
 @pytest.mark.parametrize("name", ["separable_sta", "glimpse_clouds", "i3d_nl"])
 def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path):
     """The joint STA masks (a map per step) take uniform and swapped attention; Glimpse Clouds'
