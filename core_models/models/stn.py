@@ -58,7 +58,8 @@ Departures and choices, with reasons:
   -0.80..0.86 of its height on CS, with a spread of 0.01 across clips): it trims the margin
   above the head and below the feet rather than following the hands. Checkpoints from before
   the field rebuild the whole-frame model (``LEGACY``).
-* Views: on the person crop CV is 0.088 below CS on the shipped pair and 0.055 on the seed means.
+* Views: on the person crop CV is 0.088 below CS on the shipped pair and 0.055 on the means of
+  two seeds and of three (seed 2 at d3fb6db: CS 0.376, CV 0.320).
   Squeezing or stretching each training crop left to right by up to 0.3 (``train --model stn
   --protocol cs --squeeze 0.3``, and ``cv``; a stand-in for the cross-view test's unseen angle,
   ``data.datasets.squeeze_item``), one seed at a965ba2's code with ``F.grid_sample``: CS 0.383, CV

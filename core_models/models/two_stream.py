@@ -41,7 +41,8 @@ did not have. The spatial stream stays at 8 frames: a still frame of the synthet
 tells the class apart (RGB alone 0.151).
 
 Views: without help the fused model loses 0.059 CV against CS on the means of two seeds (CS
-0.541 / 0.440, CV 0.434 / 0.430 at fea34b1), most of it in the flow stream (0.425 CV against
+0.541 / 0.440, CV 0.434 / 0.430 at fea34b1) and 0.050 on three (seed 2 at d3fb6db: CS 0.447,
+CV 0.414), most of it in the flow stream (0.425 CV against
 0.573 CS on seed 0). The cross-view protocol trains on views 0 and 90 degrees from the subject
 and tests on 45, where the person and the horizontal part of every motion are as wide as
 neither training view shows them. Squeezing or stretching each training clip's frames and flow
