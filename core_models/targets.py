@@ -144,7 +144,8 @@ def evaluate_targets(manifest: dict[str, Any]) -> list[Target]:
     if parts and {"left", "right"} <= set(hands):
         wins = {h: hands[h]["acting_wins"] for h in ("left", "right")}
         met = scored["share"] >= scored["uniform"] + PARTS_MARGIN and min(wins.values()) >= ACTING_WINS
-        measured = f"share {scored['share']:.2f} (uniform {scored['uniform']:.2f})"
+        measured = (f"share {scored['share']:.2f} (uniform {scored['uniform']:.2f}, best "
+                    f"{scored.get('best', float('nan')):.2f})")  # fmt: skip
         if "parts_informative" in sc:
             measured += (f" on the {scored['clips']} clips where the weights can miss; all clips "
                          f"{parts['share']:.2f} (uniform {parts['uniform']:.2f}, best "

@@ -502,7 +502,7 @@ def parts_split_sentence(scores: dict | None) -> str | None:
         text += (
             f" On the {informative['clips']} clips whose truth holds some of its parts but not all, "
             f"the only ones where weights can miss: **{informative['share']:.2f}**, equal weights "
-            f"{informative['uniform']:.2f}."
+            f"{informative['uniform']:.2f}, the best {informative.get('best', float('nan')):.2f}."
         )
     hands = scores.get("parts_by_dominant_hand") or {}
     wins = {h: e["acting_wins"] for h, e in hands.items() if "acting_wins" in e}
