@@ -50,11 +50,12 @@ left to right by a factor in [0.7, 1.43] (``train --squeeze 0.3``, ``data.datase
 flow's dx scaled with it) was tried on both protocols, three runs each (seeds 0 / 1 with
 ``F.grid_sample`` resampling, then seed 0 again through ``reproduce`` at a965ba2 with the matrix
 product that replaced it): CS 0.442 / 0.457 / 0.527, CV 0.509 / 0.466 / 0.430, means 0.475 CS
-and 0.468 CV against 0.491 and 0.432 without. The views gap closes on the means (-0.007), but
-each run's figure moves by as much from seed to seed, CS pays about as much as CV gains, and
-loading a batch of 16 took 22.5 ms against 14 ms (the ``reproduce`` runs trained 249 s CS and
-215 s CV against 181 s and 142 s), which the whole ``reproduce``'s 150 minutes had no room
-for. The recipe does not squeeze.
+and 0.468 CV against 0.491 and 0.432 without on two seeds, and 0.476 and 0.426 on the three
+seeds shipped since d3fb6db. The views gap closes on the means (-0.007) and CS keeps its mean,
+though each run's figure moves by as much from seed to seed; but loading a batch of 16 took
+22.5 ms against 14 ms (the ``reproduce`` runs trained 249 s CS and 215 s CV against 181 s and
+142 s), which the whole ``reproduce``'s 150 minutes had no room for. The recipe does not
+squeeze; a squeeze made for the whole batch at once would be the way to let it.
 
 Departures, with reasons: BatchNorm instead of LRN (see ``cnn2d``); an adaptive 6 x 6 average
 pool before fc6 so the published fc6 size holds at 224^2 and any other size runs; the spatial
