@@ -462,10 +462,8 @@ class ClipDataset(Dataset):
         batch = make_batch(raws, labels, list(indices), mirrored, self.reader.layout, self.spec)
         if jitters:
             batch = jitter_batch(batch, jitters)
-        for k, f in enumerate(factors):  # item by item, as ``self[i]`` does (the same values)
-            one = squeeze_item({key: batch[key][k] for key in _SQUEEZED if key in batch}, f)
-            for key, v in one.items():
-                batch[key][k] = v
+        if factors:  # each item by its own factor, as ``self[i]`` does (the same values)
+            batch = squeeze_batch(batch, factors)
         return Collated(batch)
 
 
@@ -645,31 +643,34 @@ def squeeze_factor(rng: np.random.Generator, amount: float) -> float:
     return math.exp(float(rng.uniform(-edge, edge)))
 
 
-def _scale_matrix(width: int, factor: float, border: bool) -> torch.Tensor:
-    """(W, W) float32 ``M`` with ``row @ M.T`` the row scaled by ``factor`` about its centre:
-    linear interpolation between the two source pixels whose centres bracket each output
+def _scale_matrices(width: int, factors: list[float], border: bool) -> torch.Tensor:
+    """(B, W, W) float32, ``M[b]`` with ``row @ M[b]`` the row scaled by ``factors[b]`` about its
+    centre: linear interpolation between the two source pixels whose centres bracket each output
     pixel's (pixel centres at half-integers, as ``F.grid_sample`` with ``align_corners=False``
-    places them); a source pixel past the edge is the edge pixel (``border``) or 0."""
-    j = np.arange(width, dtype=np.float64)
-    u = ((2 * j + 1 - width) / factor + width - 1) / 2  # the source coordinate of each output pixel
+    places them); a source pixel past the edge is the edge pixel (``border``) or 0. Made for
+    every factor at once (one ``np.add.at`` per side), each matrix the same as made alone."""
+    f = np.asarray(factors, dtype=np.float64)[:, None]
+    j = np.broadcast_to(np.arange(width, dtype=np.float64), (len(f), width))
+    b = np.broadcast_to(np.arange(len(f))[:, None], j.shape)
+    u = ((2 * j + 1 - width) / f + width - 1) / 2  # the source coordinate of each output pixel
     lo = np.floor(u)
     frac = u - lo
-    m = np.zeros((width, width), dtype=np.float64)
+    m = np.zeros((len(f), width, width), dtype=np.float64)
     for src, w in ((lo, 1 - frac), (lo + 1, frac)):
         inside = (src >= 0) & (src <= width - 1)
         if border:
             src, inside = np.clip(src, 0, width - 1), np.ones_like(inside)
-        np.add.at(m, (j[inside].astype(int), src[inside].astype(int)), w[inside])
-    return torch.from_numpy(m.T.astype(np.float32)).contiguous()  # already transposed for x @ m
+        np.add.at(m, (b[inside], j[inside].astype(int), src[inside].astype(int)), w[inside])
+    return torch.from_numpy(m.transpose(0, 2, 1).astype(np.float32)).contiguous()  # for x @ m
 
 
-def _scale_x(x: torch.Tensor, factor: float, padding: str) -> torch.Tensor:
-    """Images (..., H, W) scaled by ``factor`` along W about their centre (bilinear; what comes
-    in at the edges: ``"border"`` extends the edge columns, ``"zeros"`` is 0): one matrix
-    product over the rows, a fraction of ``F.grid_sample``'s time for the same values up to
-    rounding."""
-    m = _scale_matrix(x.shape[-1], float(factor), padding == "border")
-    return x @ m.to(x.dtype)
+def _scale_x(x: torch.Tensor, factors: list[float], padding: str) -> torch.Tensor:
+    """A batch of images (B, ..., H, W), item b scaled by ``factors[b]`` along W about its centre
+    (bilinear; what comes in at the edges: ``"border"`` extends the edge columns, ``"zeros"`` is
+    0): one matrix product per item over all of its rows (``bmm``), a fraction of
+    ``F.grid_sample``'s time for the same values up to rounding."""
+    m = _scale_matrices(x.shape[-1], factors, padding == "border").to(x.dtype)
+    return torch.bmm(x.reshape(len(factors), -1, x.shape[-1]), m).view(x.shape)
 
 
 def squeeze_item(item: dict[str, torch.Tensor], factor: float) -> dict[str, torch.Tensor]:
@@ -683,16 +684,26 @@ def squeeze_item(item: dict[str, torch.Tensor], factor: float) -> dict[str, torc
     extended), flow too (no motion comes in at the edges) with its x component scaled by the
     same factor and kept in [-1, 1], and the 2D joints' x (in [-1, 1] about the centre) scaled;
     3D skeletons, which a camera turn rotates instead, and the ground truth are unchanged.
+    The item is :func:`squeeze_batch` of a batch of one, so an item and a batch squeeze alike.
     """
-    out = dict(item)
+    one = squeeze_batch({k: v[None] for k, v in item.items() if k in _SQUEEZED}, [factor])
+    return {**item, **{k: v[0] for k, v in one.items()}}
+
+
+def squeeze_batch(batch: dict[str, torch.Tensor], factors: list[float]) -> dict[str, torch.Tensor]:
+    """:func:`squeeze_item` of every item of a collated batch at once, item b by ``factors[b]``
+    (the batch's tensors are replaced, not changed in place)."""
+    out = dict(batch)
     for key, padding in (("rgb", "border"), ("crops", "border"), ("flow", "zeros")):
         if key in out:
-            out[key] = _scale_x(out[key], factor, padding)
-    if "flow" in out:  # (..., 2L, S, S), channels dx_0, dy_0, dx_1, ...
-        out["flow"][..., 0::2, :, :] = (out["flow"][..., 0::2, :, :] * factor).clamp_(-1.0, 1.0)
+            out[key] = _scale_x(out[key], factors, padding)
+    f = torch.tensor(factors, dtype=torch.float32)
+    if "flow" in out:  # (B, ..., 2L, S, S), channels dx_0, dy_0, dx_1, ...
+        per = f.view(-1, *([1] * (out["flow"].dim() - 1)))
+        out["flow"][..., 0::2, :, :] = (out["flow"][..., 0::2, :, :] * per).clamp_(-1.0, 1.0)
     if "joints2d" in out:
         j2d = out["joints2d"].clone()
-        j2d[..., 0] = j2d[..., 0] * factor
+        j2d[..., 0] = j2d[..., 0] * f.view(-1, *([1] * (j2d.dim() - 2)))
         out["joints2d"] = j2d
     return out
 
