@@ -54,8 +54,13 @@ and 0.468 CV against 0.491 and 0.432 without on two seeds, and 0.476 and 0.426 o
 seeds shipped since d3fb6db. The views gap closes on the means (-0.007) and CS keeps its mean,
 though each run's figure moves by as much from seed to seed; but loading a batch of 16 took
 22.5 ms against 14 ms (the ``reproduce`` runs trained 249 s CS and 215 s CV against 181 s and
-142 s), which the whole ``reproduce``'s 150 minutes had no room for. The recipe does not
-squeeze; a squeeze made for the whole batch at once would be the way to let it.
+142 s), which the whole ``reproduce``'s 150 minutes had no room for. Since 763e7ae a batch
+squeezes at once (``squeeze_batch``: 16.9 ms a batch against 13.1 unsqueezed), and seed 0 with
+it (``train --model two_stream --protocol cs --squeeze 0.3``, and ``cv``; 2026-12-07) trained
+in 163 s CS and 154 s CV, no longer than the shipped pair's 181 s and 142 s, and scored CS
+0.527, CV 0.430, the a965ba2 run's figures to the third digit: CV 0.097 under CS. The gain on
+the means came from the two ``grid_sample`` runs, so what squeezing does for the views is no
+clearer than the seeds' spread. The recipe does not squeeze.
 
 Departures, with reasons: BatchNorm instead of LRN (see ``cnn2d``); an adaptive 6 x 6 average
 pool before fc6 so the published fc6 size holds at 224^2 and any other size runs; the spatial
