@@ -66,6 +66,10 @@ Departures and choices, with reasons:
   0.366 (-0.017), training 318 s and 220 s against 239 s and 191 s; not shipped, since its CV is
   the shipped seed 0's 0.361 and its CS inside the two seeds' 0.313-0.449, one seed cannot tell
   a change of views from seed noise, and the whole ``reproduce`` had no room for longer runs.
+  Again with a batch squeezed at once (763e7ae; 4.6 ms to load a batch of 16 against 2.8
+  unsqueezed), 2026-12-07: the same figures, CS 0.383 and CV 0.366, in 274 s and 237 s of
+  training at 117 ms a step, in a slow spell of the machine (the shipped pair: 100 and 108 ms;
+  the squeeze adds 1.8 ms of loading to a step, so most of the difference is the spell).
 * Recipes measured on the CS split on whole frames, before the person crop (the commands below
   need ``--set person_crop=false`` since), not shipped (one seed each; the shipped row kept the
   default recipe, 2e-3 without jitter: 0.282 / 0.202 over two seeds at ef17eae / a236ea1, and
