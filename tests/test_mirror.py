@@ -241,6 +241,11 @@ def test_only_a_training_set_squeezes_and_the_recipe_or_flag_decides():
     assert args.squeeze == 0.25
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--model", "stn", "--out", "x", "--squeeze", "1"])
-    assert TrainSettings(model="stn", out="x").resolved().squeeze == 0.0
+    assert TrainSettings(model="late_fusion", out="x").resolved().squeeze == 0.0
+    # two-stream's and STN's cpu recipes squeeze (their views gaps); --squeeze 0 turns it off
+    assert TrainSettings(model="two_stream", out="x").resolved().squeeze == 0.3
+    assert TrainSettings(model="stn", out="x").resolved().squeeze == 0.3
+    assert TrainSettings(model="two_stream", out="x", squeeze=0.0).resolved().squeeze == 0.0
+    assert TrainSettings(model="two_stream", out="x", preset="paper").resolved().squeeze == 0.0
     with pytest.raises(SystemExit, match="squeeze"):
         check_settings(TrainSettings(model="stn", out="x", squeeze=1.5).resolved())

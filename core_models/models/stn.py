@@ -58,8 +58,9 @@ Departures and choices, with reasons:
   -0.80..0.86 of its height on CS, with a spread of 0.01 across clips): it trims the margin
   above the head and below the feet rather than following the hands. Checkpoints from before
   the field rebuild the whole-frame model (``LEGACY``).
-* Views: on the person crop CV is 0.088 below CS on the shipped pair and 0.055 on the means of
-  two seeds and of three (seed 2 at d3fb6db: CS 0.376, CV 0.320).
+* Views: unsqueezed, on the person crop CV was 0.088 below CS on the pair of 7fb99b2 (shipped
+  until 2026-12-07) and 0.055 on the means of two seeds and of three (seed 2 at d3fb6db: CS
+  0.376, CV 0.320).
   Squeezing or stretching each training crop left to right by up to 0.3 (``train --model stn
   --protocol cs --squeeze 0.3``, and ``cv``; a stand-in for the cross-view test's unseen angle,
   ``data.datasets.squeeze_item``), one seed at a965ba2's code with ``F.grid_sample``: CS 0.383, CV
@@ -70,6 +71,11 @@ Departures and choices, with reasons:
   unsqueezed), 2026-12-07: the same figures, CS 0.383 and CV 0.366, in 274 s and 237 s of
   training at 117 ms a step, in a slow spell of the machine (the shipped pair: 100 and 108 ms;
   the squeeze adds 1.8 ms of loading to a step, so most of the difference is the spell).
+  Seeds 1 and 2 with the same code (2026-12-07, 97-109 ms a step): CS 0.452 / 0.338, CV 0.359 /
+  0.361. On the means of the three squeezed seeds CV stands 0.029 under CS (0.362 against
+  0.391), inside the views target's 0.03, where the unsqueezed recipe's three stand 0.055 under
+  (0.324 against 0.379): CV's mean gains 0.038 and CS's 0.012, though seed 0 alone falls from
+  0.449 to 0.383 on CS. The ``cpu`` recipe squeezes by 0.3 since, as two-stream's does.
 * Recipes measured on the CS split on whole frames, before the person crop (the commands below
   need ``--set person_crop=false`` since), not shipped (one seed each; the shipped row kept the
   default recipe, 2e-3 without jitter: 0.282 / 0.202 over two seeds at ef17eae / a236ea1, and
