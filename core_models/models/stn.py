@@ -75,7 +75,9 @@ Departures and choices, with reasons:
   0.361. On the means of the three squeezed seeds CV stands 0.029 under CS (0.362 against
   0.391), inside the views target's 0.03, where the unsqueezed recipe's three stand 0.055 under
   (0.324 against 0.379): CV's mean gains 0.038 and CS's 0.012, though seed 0 alone falls from
-  0.449 to 0.383 on CS. The ``cpu`` recipe squeezes by 0.3 since, as two-stream's does.
+  0.449 to 0.383 on CS. The ``cpu`` recipe squeezes by 0.3 since, as two-stream's does. The
+  squeezed CS checkpoint (``reproduce`` at 766dd69) scores 0.389 through the identity grid
+  against 0.383 through its own: its warp is worth nothing there (the 7fb99b2 one's, 0.03).
 * Recipes measured on the CS split on whole frames, before the person crop (the commands below
   need ``--set person_crop=false`` since), not shipped (one seed each; the shipped row kept the
   default recipe, 2e-3 without jitter: 0.282 / 0.202 over two seeds at ef17eae / a236ea1, and
