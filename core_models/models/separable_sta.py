@@ -150,6 +150,12 @@ Departures and choices, with reasons:
   confused as often as before (take off a shoe 0.26, wear 0.43, pick up 0.31, drop 0.57; shipped
   0.38 / 0.52 / 0.64 / 0.48): the steps' features at Mixed_3c do not carry the state a head would
   need to order. Not shipped.
+* Regularisers against learning the training subjects (2026-12-07, CS, seed 0, one run each,
+  not shipped): squeezed training clips as two-stream's and STN's recipes use (``train --model
+  separable_sta --protocol cs --squeeze 0.3``, 4.6 min of training): 0.571 (0.604 / 0.575 on
+  the shipped recipe's two seeds), best validation 0.506 as before. An exponential moving
+  average of the weights (decay 0.998, validated and saved in place of the weights; a patch
+  tried outside the code, not kept): 0.583, its validation smoother but no higher (0.500).
 * ``class_code_weight`` (0 in both presets): the adversary of ``core_models.models.class_code``,
   linear readers that learn to name the class from the maps, the mask and both, their gradient
   reversed into the attention. Tried on CS (2026-12-06, ``train --model separable_sta --protocol
