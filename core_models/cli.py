@@ -443,6 +443,14 @@ def _add_train(sub) -> None:
         "[1 - A, 1 / (1 - A)], a stand-in for unseen camera angles (0: off; the recipe says how much)",
     )
     p.add_argument(
+        "--mixup",
+        type=NON_NEGATIVE_FLOAT,
+        metavar="ALPHA",
+        help="blend each training batch with itself in another order by a share drawn from "
+        "Beta(ALPHA, ALPHA), the loss blended alike (whole-RGB models: i3d, i3d_nl; 0: off; the recipe "
+        "says whether)",
+    )
+    p.add_argument(
         "--amp",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
@@ -497,7 +505,7 @@ def _run_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, optimizer=args.optimizer, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad, mirror=args.mirror, jitter=args.jitter,
-        squeeze=args.squeeze, amp=args.amp,
+        squeeze=args.squeeze, mixup=args.mixup, amp=args.amp,
         stage=args.stage, init=args.init, init_map=args.init_map,
         overrides=parse_overrides(args.set), seed=args.seed, workers=args.workers, memory_mb=args.memory_mb,
         cache_dir=args.cache_dir, limit=args.limit, max_steps=args.max_steps, device=args.device,

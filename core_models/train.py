@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
@@ -94,6 +95,7 @@ class Recipe:
     mirror: bool = True
     jitter: bool = False
     squeeze: float = 0.0
+    mixup: float = 0.0
 
 
 _PAPER_I3D = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-7, epochs=100, batch_size=16, warmup_epochs=0)
@@ -184,6 +186,7 @@ class TrainSettings:
     mirror: bool | None = None
     jitter: bool | None = None
     squeeze: float | None = None
+    mixup: float | None = None
     amp: str = "auto"
     stage: str | None = None
     init: str | None = None
@@ -236,6 +239,7 @@ def check_settings(s: TrainSettings) -> None:
         ),
         ("clip_grad", lambda v: isinstance(v, int | float) and v > 0, "a positive number"),
         ("squeeze", lambda v: isinstance(v, int | float) and 0 <= v < 1, "a number in [0, 1)"),
+        ("mixup", lambda v: isinstance(v, int | float) and math.isfinite(v) and v >= 0, "a number >= 0"),
         ("workers", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
         ("memory_mb", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: none)"),
         ("limit", lambda v: isinstance(v, int) and v >= 0, "an integer >= 0 (0: every clip)"),
@@ -651,6 +655,12 @@ def open_run_data(run: Run) -> None:
     run.reader, run.splits = reader, splits = open_data(s)
     num_classes = reader.num_classes(s.protocol)
     run.model = model = build_for_run(s, num_classes, _layout_name(reader)).to(run.device)
+    if s.mixup and not mixup_keys(model):
+        takers = ", ".join(n for n in _models() if n in MIXUP_MODELS)
+        raise SystemExit(
+            f"--mixup {s.mixup}: {s.model} reads inputs that cannot be blended clip with clip (a pose, or "
+            f"crops placed by one); mixup is for the models that read whole RGB clips only: {takers}"
+        )
     run.train_ds = make_dataset(reader, splits["train"], model, s, train=True)
     run.val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
     if d.main:
@@ -765,6 +775,46 @@ def levelled_off(best: dict, epoch: int, patience: int) -> bool:
     return bool(patience) and "epoch" in best and epoch - int(best["epoch"]) >= patience
 
 
+# Mixup (Zhang et al. 2018): each training batch blended with itself in another order, its loss the
+# same blend of the loss against either clip's label. For the models that read whole RGB clips
+# only (``mixup_keys``): a pose, or crops placed by one, would not blend into one clip's.
+MIXUP_MODELS = ("i3d", "i3d_nl")
+
+
+def mixup_keys(model: nn.Module) -> tuple[str, ...]:
+    """The batch keys a model's mixup blends (its ``mixup_keys``; none: the model cannot mix)."""
+    return tuple(getattr(unwrap(model), "mixup_keys", ()))
+
+
+def mixup_draw(n: int, alpha: float, seed: tuple[int, ...]) -> tuple[float, torch.Tensor]:
+    """A step's mixup: the share ``lam`` ~ Beta(alpha, alpha) and the order of the partners, drawn
+    from the step's own generator (``(seed, rank, step)``), so a resumed run draws the same."""
+    rng = np.random.default_rng(seed)
+    lam = float(rng.beta(alpha, alpha))
+    return lam, torch.from_numpy(rng.permutation(n))
+
+
+def mix_batch(batch: dict[str, torch.Tensor], keys: tuple[str, ...], lam: float, order: torch.Tensor):
+    """``batch`` with each of ``keys`` blended, ``lam`` of each clip's own and ``1 - lam`` of clip
+    ``order[i]``'s; the labels stay each clip's own (``mixed_loss`` reads the partners')."""
+    order = order.to(batch[keys[0]].device)
+    blended = {k: batch[k].mul(lam).add_(batch[k].index_select(0, order), alpha=1.0 - lam) for k in keys}
+    return {**batch, **blended}
+
+
+def mixed_loss(model: nn.Module, out, batch: dict[str, torch.Tensor], mix):
+    """The model's loss; with a mixup ``(lam, order)``, ``lam`` of it against each clip's label and
+    ``1 - lam`` against its partner's (each term of ``terms`` blended alike)."""
+    loss, terms = model.loss(out, batch)
+    if mix is None:
+        return loss, terms
+    lam, order = mix
+    partners = {**batch, "label": batch["label"].index_select(0, order.to(batch["label"].device))}
+    other, other_terms = model.loss(out, partners)
+    blended = {k: lam * v + (1.0 - lam) * other_terms.get(k, v) for k, v in terms.items()}
+    return lam * loss + (1.0 - lam) * other, blended
+
+
 def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     """One pass over the training split; returns the epoch's row of ``history.jsonl`` so far.
 
@@ -784,11 +834,15 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     terms_sum: dict[str, float] = {}
     bar = _progress(run.train_loader, epoch, run.epochs, d)
     steps = _StepLog(run.dir, epoch, len(run.train_loader), bar) if d.main else None
+    mixing = mixup_keys(model) if s.mixup else ()
     for batch in bar:
         batch = to_device(batch, device)
+        mix = mixup_draw(batch["label"].numel(), s.mixup, (s.seed, d.rank, run.step)) if mixing else None
+        if mix is not None:
+            batch = mix_batch(batch, mixing, *mix)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out = model(batch)
-            loss, terms = unwrap(model).loss(out, batch)
+            loss, terms = mixed_loss(unwrap(model), out, batch, mix)
         if not torch.isfinite(loss):
             _diverged(run.dir, d, epoch, run.step, loss, terms)
         opt.zero_grad(set_to_none=True)

@@ -46,6 +46,14 @@ averaged, as two-stream averages its flow stacks) moved the shipped 96-pixel che
 0.500 to 0.509 CS and from 0.580 to 0.596 CV (2026-12-06, a script over the test split, not a
 command; each single phase 0.493-0.515 CS, 0.573-0.593 CV): within the spread of one phase to
 another, so test-time sampling stays one pass at the bins' centres.
+
+Two more regularisers on CS, not in the recipe (2026-12-07; the recipe's seeds: 0.500 / 0.493 in
+7.7 / 8.5 min). Each training clip's colour channels swapped into a random order (a patch, not
+kept; the held objects differ partly in colour, which is why ``jitter`` leaves hue alone): 0.500,
+best validation 0.577, 9.9 min. Mixup (``train --mixup 0.2``: whole clips blended, the loss
+alike): 0.478 in 9.9 min, and 0.551 / 0.541 (seeds 0 / 1; 13.0 / 10.5 min) with a first version
+that drew from the global generators: within the spread of one run to the next, at up to 1.7
+times the time.
 """
 
 from __future__ import annotations
@@ -96,6 +104,7 @@ class I3DClassifier(nn.Module):
     """RGB I3D (optionally with non-local blocks) as a model of the model dict."""
 
     inputs = ("rgb",)
+    mixup_keys = ("rgb",)  # what ``train --mixup`` blends: whole clips, nothing placed by a pose
     attention_kinds: tuple[str, ...] = ()
     steerable: tuple[str, ...] = ()
 
