@@ -629,6 +629,12 @@ def start_run(s: TrainSettings) -> Run:
         raise SystemExit(f"unknown model {s.model!r}; choose one of {', '.join(_models())}")
     if s.data not in DATA_KINDS:
         raise SystemExit(f"unknown data {s.data!r}; choose one of {', '.join(DATA_KINDS)}")
+    if s.mixup and s.model not in MIXUP_MODELS:  # before anything is written (a test checks the list)
+        raise SystemExit(
+            f"--mixup {s.mixup}: {s.model} reads inputs that cannot be blended clip with clip (a pose, or "
+            f"crops placed by one); mixup is for the models that read whole RGB clips only: "
+            f"{', '.join(MIXUP_MODELS)}"
+        )
     device_kind = (
         "cuda" if (s.device == "cuda" or (s.device == "auto" and torch.cuda.is_available())) else "cpu"
     )
@@ -655,12 +661,6 @@ def open_run_data(run: Run) -> None:
     run.reader, run.splits = reader, splits = open_data(s)
     num_classes = reader.num_classes(s.protocol)
     run.model = model = build_for_run(s, num_classes, _layout_name(reader)).to(run.device)
-    if s.mixup and not mixup_keys(model):
-        takers = ", ".join(n for n in _models() if n in MIXUP_MODELS)
-        raise SystemExit(
-            f"--mixup {s.mixup}: {s.model} reads inputs that cannot be blended clip with clip (a pose, or "
-            f"crops placed by one); mixup is for the models that read whole RGB clips only: {takers}"
-        )
     run.train_ds = make_dataset(reader, splits["train"], model, s, train=True)
     run.val_ds = make_dataset(reader, splits["val"], model, s, train=False) if splits["val"] else None
     if d.main:
