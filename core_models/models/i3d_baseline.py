@@ -51,9 +51,9 @@ Two more regularisers on CS, not in the recipe (2026-12-07; the recipe's seeds: 
 7.7 / 8.5 min). Each training clip's colour channels swapped into a random order (a patch, not
 kept; the held objects differ partly in colour, which is why ``jitter`` leaves hue alone): 0.500,
 best validation 0.577, 9.9 min. Mixup (``train --mixup 0.2``: whole clips blended, the loss
-alike): 0.478 in 9.9 min, and 0.551 / 0.541 (seeds 0 / 1; 13.0 / 10.5 min) with a first version
-that drew from the global generators: within the spread of one run to the next, at up to 1.7
-times the time.
+alike): 0.478 / 0.456 (seeds 0 / 1; 9.9 / 11.3 min), and 0.551 / 0.541 (13.0 / 10.5 min) with a
+first version that drew from the global generators: within the spread of one run to the next, at
+up to 1.7 times the time.
 """
 
 from __future__ import annotations
