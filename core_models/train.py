@@ -786,18 +786,18 @@ def mixup_keys(model: nn.Module) -> tuple[str, ...]:
     return tuple(getattr(unwrap(model), "mixup_keys", ()))
 
 
-def mixup_draw(n: int, alpha: float, seed: tuple[int, ...]) -> tuple[float, torch.Tensor]:
-    """A step's mixup: the share ``lam`` ~ Beta(alpha, alpha) and the order of the partners, drawn
-    from the step's own generator (``(seed, rank, step)``), so a resumed run draws the same."""
+def mixup_draw(n: int, alpha: float, seed: tuple[int, ...], device=None) -> tuple[float, torch.Tensor]:
+    """A step's mixup: the share ``lam`` ~ Beta(alpha, alpha) and the order of the partners (on
+    ``device``), drawn from the step's own generator (``(seed, rank, step)``), so a resumed run
+    draws the same."""
     rng = np.random.default_rng(seed)
     lam = float(rng.beta(alpha, alpha))
-    return lam, torch.from_numpy(rng.permutation(n))
+    return lam, torch.from_numpy(rng.permutation(n)).to(device)
 
 
 def mix_batch(batch: dict[str, torch.Tensor], keys: tuple[str, ...], lam: float, order: torch.Tensor):
     """``batch`` with each of ``keys`` blended, ``lam`` of each clip's own and ``1 - lam`` of clip
     ``order[i]``'s; the labels stay each clip's own (``mixed_loss`` reads the partners')."""
-    order = order.to(batch[keys[0]].device)
     blended = {k: batch[k].mul(lam).add_(batch[k].index_select(0, order), alpha=1.0 - lam) for k in keys}
     return {**batch, **blended}
 
@@ -809,7 +809,7 @@ def mixed_loss(model: nn.Module, out, batch: dict[str, torch.Tensor], mix):
     if mix is None:
         return loss, terms
     lam, order = mix
-    partners = {**batch, "label": batch["label"].index_select(0, order.to(batch["label"].device))}
+    partners = {**batch, "label": batch["label"].index_select(0, order)}
     other, other_terms = model.loss(out, partners)
     blended = {k: lam * v + (1.0 - lam) * other_terms.get(k, v) for k, v in terms.items()}
     return lam * loss + (1.0 - lam) * other, blended
@@ -837,8 +837,9 @@ def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
     mixing = mixup_keys(model) if s.mixup else ()
     for batch in bar:
         batch = to_device(batch, device)
-        mix = mixup_draw(batch["label"].numel(), s.mixup, (s.seed, d.rank, run.step)) if mixing else None
-        if mix is not None:
+        mix = None
+        if mixing:
+            mix = mixup_draw(batch["label"].numel(), s.mixup, (s.seed, d.rank, run.step), device)
             batch = mix_batch(batch, mixing, *mix)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             out = model(batch)
