@@ -18,11 +18,12 @@ model weights segment features after a recurrent pass, so its k-th segment featu
 segments 1..k; see ``attention_fields`` on the model).
 
 Whether a prediction *needs* its attention is answered by interventions (``evaluate`` runs them):
-the accuracy with the attention replaced by uniform weights, and by another clip's attention of
-the same or of another class; and whether the attention is a *class code* rather than a place, by
-how well the attention weights alone predict the class (:func:`class_predictability`, a
-nearest-class-mean classifier cross-validated over subjects) next to how well the ground-truth
-attention at the same resolution would.
+the accuracy with the attention replaced by uniform weights, by another clip's attention of
+the same or of another class, and by the ground-truth attention at the model's resolution (what
+the model would score if its attention landed on the evidence); and whether the attention is a
+*class code* rather than a place, by how well the attention weights alone predict the class
+(:func:`class_predictability`, a nearest-class-mean classifier cross-validated over subjects) next
+to how well the ground-truth attention at the same resolution would.
 """
 
 from __future__ import annotations

@@ -555,8 +555,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--cache-dir", default=".cache/prepared", help="prepared-clip cache ('' for none)")
     p.add_argument(
         "--no-interventions", action="store_true",
-        help="skip the attention checks (accuracy with uniform and borrowed attention, attention as a "
-        "class code); they take about four more passes over the split",
+        help="skip the attention checks (accuracy with uniform, borrowed and ground-truth attention, "
+        "attention as a class code); they take about five more passes over the split",
     )  # fmt: skip
 
 

@@ -264,13 +264,63 @@ def partners(labels: np.ndarray, groups: np.ndarray, *, same: bool, seed: int = 
     return out
 
 
+def truth_attention(
+    model,
+    captured: dict[str, torch.Tensor],
+    table: pd.DataFrame,
+    part_names: list[str],
+    true_maps: np.ndarray | None = None,
+) -> dict[str, torch.Tensor]:
+    """The ground-truth attention at the model's resolution, shaped like ``captured`` (clips in
+    the table's order), for each steerable kind that has one: the same weights the class-code
+    check reads for the truth (:func:`class_code_check`).
+
+    ``temporal`` and ``segments:G``: each unit weighted by how much of its field lies inside the
+    truth interval, normalised (equal weights when none does); ``parts``: equal weights on the
+    model's parts that carry the action (equal weights on all when none does), the same at every
+    step of per-step weights; ``spatial``: ``true_maps`` (:func:`spatial_truth_features`), when
+    given. Kinds without a ground truth (granularity weights, glimpses, a transformer's grid,
+    self-attention, non-local affinities) are left out, so an intervention with these weights
+    keeps the model's own there. Empty when the clips carry no ground truth.
+    """
+    if "truth_interval" not in table or not table["truth_interval"].notna().all():
+        return {}
+    intervals = [tuple(float(v) for v in iv) for iv in table["truth_interval"]]
+    out: dict[str, torch.Tensor] = {}
+    for name, like in captured.items():
+        kind = name.split(":", 1)[0]
+        if kind in ("temporal", "segments") and like.dim() == 2:
+            n = like.shape[1]
+            fields = scores.unit_fields(n, _fields(model, kind, n))
+            cover = np.stack([fields @ scores.bin_coverage(n, iv) for iv in intervals])  # (N, n)
+            sums = cover.sum(1, keepdims=True)
+            w = np.where(sums > 0, cover / np.maximum(sums, 1e-12), 1.0 / n)
+        elif kind == "parts" and part_names and like.shape[-1] == len(part_names):
+            w = scores.truth_attention_features(
+                table["truth_parts"], np.asarray(intervals), part_names=part_names
+            )
+            if like.dim() == 3:  # per step: the same parts at every step
+                w = np.repeat(w[:, None, :], like.shape[1], axis=1)
+        elif kind == "spatial" and true_maps is not None:
+            w = true_maps.reshape(like.shape)
+        else:
+            continue
+        out[name] = torch.as_tensor(w, dtype=like.dtype)
+    return out
+
+
 def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device,
-              progress: bool = True, workers: int = 0) -> dict[str, Any]:  # fmt: skip
-    """Accuracy with the attention replaced: uniform, and borrowed from another clip.
+              progress: bool = True, workers: int = 0,
+              truth: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Accuracy with the attention replaced: uniform, borrowed from another clip, and the truth.
 
     Passes: ``uniform`` (every steerable attention uniform), ``uniform:<name>`` (one at a time,
     when the model has several), ``swap_same`` (each clip gets the attention of a clip of its
-    own class, another subject's where possible), ``swap_other`` (of a clip of another class).
+    own class, another subject's where possible), ``swap_other`` (of a clip of another class),
+    and with ``truth`` (:func:`truth_attention`, not empty) ``truth``: the ground-truth attention
+    at the model's resolution where a kind has one, the model's own elsewhere (what the model
+    scores when its attention lands where the evidence is; ``kinds`` names the kinds replaced),
+    and ``truth:<name>`` (one kind at a time, when several have a ground truth).
     Each pass reports the fused ``top1`` and, for fused models, ``rgb_top1`` (the attended RGB
     stream alone). Nothing about the clips or the weights changes but the attention.
     """
@@ -290,6 +340,11 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
     for key, same in (("swap_same", True), ("swap_other", False)):
         order = torch.from_numpy(partners(labels, groups, same=same))
         plans[key] = {n: captured[n][order] for n in names}
+    if truth:
+        plans["truth"] = dict(truth)
+        if len(truth) > 1:
+            for n, t in truth.items():
+                plans[f"truth:{n}"] = {n: t}
     workers = loader_workers(workers, device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
                         persistent_workers=workers > 0, collate_fn=collate_items)  # fmt: skip
@@ -313,6 +368,8 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
         entry = {"top1": correct / max(total, 1)}
         if has_rgb:
             entry["rgb_top1"] = rgb_correct / max(total, 1)
+        if plan == "truth":
+            entry["kinds"] = sorted(overrides)
         results[plan] = entry
     return results
 
@@ -538,7 +595,8 @@ def evaluate_checkpoint(
     ``clips`` restricts the split to those clip names. Results go to ``out_dir/eval/<split>``.
     ``interventions``: for models whose attention can be steered, also measure how the accuracy
     changes with uniform and borrowed attention, and how well the attention predicts the class
-    (``metrics["attention_checks"]``; about four more passes over the split).
+    (``metrics["attention_checks"]``; about five more passes over the split: uniform, borrowed
+    and the ground-truth attention).
     Under ``torchrun`` each process takes every ``world``-th clip and rank 0 writes the union.
     ``workers`` data-loading processes prepare the next batches while the model runs.
     """
@@ -621,9 +679,10 @@ def evaluate_checkpoint(
             spatial_truth_features(model, reader, refs, full, captured["spatial"].shape[1:])
             if "spatial" in captured and has_truth else None
         )  # fmt: skip
+        truth = truth_attention(model, captured, ordered, part_names, true_maps)
         metrics["attention_checks"] = {
             "interventions": intervene(model, full, captured, batch_size=batch_size, device=device,
-                                       progress=progress, workers=workers),
+                                       progress=progress, workers=workers, truth=truth),
             "class_code": class_code_check(ordered, captured, part_names, true_maps),
         }  # fmt: skip
     metrics.update(

@@ -471,7 +471,7 @@ def results_table(manifest: dict[str, Any]) -> str:
     rows = {(r["model"], r["protocol"]): r for r in manifest["checkpoints"]}
     models = list(dict.fromkeys(r["model"] for r in manifest["checkpoints"]))
     head = ("| model | params | synthetic data: trained / tested on | CS top-1 | CV top-1 | CS pairs 2-way "
-            "| CS top-1, uniform / other class's attention | CS RGB alone "
+            "| CS top-1, uniform / other class's / true attention | CS RGB alone "
             "| CS attention on truth: share (uniform, best, middle) "
             "| CS class from attention (from true attention) | CS train time |")  # fmt: skip
     lines = [head, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|"]
@@ -482,7 +482,8 @@ def results_table(manifest: dict[str, Any]) -> str:
         checks = met.get("attention_checks", {})
         inter = checks.get("interventions", {})
         steered = (
-            f"{inter['uniform']['top1']:.3f} / {inter['swap_other']['top1']:.3f}"
+            f"{inter['uniform']['top1']:.3f} / {inter['swap_other']['top1']:.3f} / "
+            + (f"{inter['truth']['top1']:.3f}" if "truth" in inter else "-")
             if "uniform" in inter and "swap_other" in inter else "-"
         )  # fmt: skip
         rgb = met.get("streams", {}).get("rgb")

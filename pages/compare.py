@@ -169,7 +169,10 @@ else:
     st.caption(
         "Before trusting an attention picture: does the prediction change when the attention is replaced by "
         "uniform weights, or by the attention of another clip of the same or of another class? A model that "
-        "loses nothing ignores its attention. And is the attention a place or a class code? If the weights "
+        "loses nothing ignores its attention. What would it score if its attention landed on the evidence "
+        "(the ground-truth attention at its resolution, where a kind has one)? Gaining says the attention "
+        "is what holds it back; losing says it reads its own weights, not only where they land. And is the "
+        "attention a place or a class code? If the weights "
         "alone predict the class (cross-validated over subjects) better than the ground-truth attention at "
         'the same resolution would, they say *which class*, not *where*. "Uniform" is equal weights; for '
         "glimpses, an even grid of them; for the STN's warp, the identity (the whole input as it is)."

@@ -71,7 +71,13 @@ if rows_flat and "uniform:granularity" in checks:
     st.markdown(
         f"What the weights are worth to the model{fused}, over its test split: top-1 {scores['top1']:.3f} "
         f"with its own weights, {min(rows_flat):.3f}–{max(rows_flat):.3f} with equal segment weights "
-        f"in one row, {checks['uniform:granularity']['top1']:.3f} with equal granularity weights."
+        f"in one row, {checks['uniform:granularity']['top1']:.3f} with equal granularity weights"
+        + (
+            f", {checks['truth']['top1']:.3f} with the ground-truth segment weights in every row (each "
+            "segment weighted by its share of the truth interval; its own granularity weights kept)."
+            if "truth" in checks
+            else "."
+        )
     )
 
 thumb = st.slider(

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from core_models import attention_scores as scores
-from core_models.evaluate import class_code_check, intervene, partners
+from core_models.evaluate import class_code_check, intervene, partners, truth_attention
 from core_models.models.output import steer, uniform_attention
 
 PARTS = ("left_hand", "right_hand", "full_body")
@@ -172,6 +172,40 @@ def test_truth_attention_features_at_the_model_resolution():
     np.testing.assert_allclose(x[1], [1 / 3, 1 / 3, 1 / 3, 0, 1])
 
 
+def test_true_attention_is_the_truth_at_the_model_resolution_shaped_like_its_weights():
+    table = pd.DataFrame({"truth_parts": [["right_hand"], ["left_hand", "right_hand"], []],
+                          "truth_interval": [[0.25, 0.5], [0.0, 1.0], [0.6, 0.7]]})  # fmt: skip
+    captured = {
+        "temporal": torch.rand(3, 4), "segments:2": torch.rand(3, 2), "parts": torch.rand(3, 5, 2),
+        "spatial": torch.rand(3, 2, 2, 2), "granularity": torch.rand(3, 3),
+        "glimpses": torch.rand(3, 2, 3, 4),
+    }  # fmt: skip
+    maps = np.random.default_rng(0).random((3, 8))
+    plain = SimpleNamespace()  # no attention_fields: each unit summarises its own bin
+    t = truth_attention(plain, captured, table, ["left_hand", "right_hand"], maps)
+    assert set(t) == {"temporal", "segments:2", "parts", "spatial"}  # kinds with a ground truth only
+    assert all(t[k].shape == captured[k].shape and t[k].dtype == torch.float32 for k in t)
+    np.testing.assert_allclose(t["temporal"][0], [0, 1, 0, 0])  # the interval is step 1
+    np.testing.assert_allclose(t["temporal"][1], 0.25)  # the whole clip: every step alike
+    np.testing.assert_allclose(t["temporal"][2], [0, 0, 1, 0])
+    np.testing.assert_allclose(t["segments:2"][0], [1, 0])
+    np.testing.assert_allclose(t["parts"][0], [[0, 1]] * 5)  # the same parts at every step
+    np.testing.assert_allclose(t["parts"][1], 0.5)
+    np.testing.assert_allclose(t["parts"][2], 0.5)  # no part of the model's acts: equal weights
+    np.testing.assert_allclose(t["spatial"].reshape(3, 8), maps.astype(np.float32))
+    # a model whose k-th unit has read units 1..k (a forward GRU): weights by what each has read
+    gru = SimpleNamespace(attention_fields=lambda kind, n: scores.cumulative_fields(n))
+    late = pd.DataFrame({"truth_parts": [[]], "truth_interval": [[0.5, 1.0]]})
+    t = truth_attention(gru, {"segments:2": torch.rand(1, 2)}, late, [])
+    np.testing.assert_allclose(t["segments:2"][0], [0, 1])
+    early = late.assign(truth_interval=[[0.0, 0.5]])
+    both = truth_attention(gru, {"segments:2": torch.rand(1, 2)}, early, [])
+    np.testing.assert_allclose(both["segments:2"][0], [2 / 3, 1 / 3])  # unit 2 read half the truth
+    # no ground truth (real datasets), or no map of the truth: nothing, or nothing for the maps
+    assert truth_attention(plain, captured, table.assign(truth_interval=None), ["left_hand"], maps) == {}
+    assert "spatial" not in truth_attention(plain, captured, table, ["left_hand", "right_hand"])
+
+
 # ---------------------------------------------------------------------------------------------
 # interventions on toy models
 
@@ -197,12 +231,13 @@ class _Toy(torch.utils.data.Dataset):
             ev[i, self.where[i]] = 0
             ev[i, self.where[i], self.labels[i]] = 1.5
         self.ev = torch.tensor(ev, dtype=torch.float32)
+        self.cue = self.where  # where an attending model looks (the evidence, unless changed)
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return {"x": self.ev[i], "cue": torch.eye(len(PARTS))[int(self.where[i])],
+        return {"x": self.ev[i], "cue": torch.eye(len(PARTS))[int(self.cue[i])],
                 "label": torch.tensor(self.labels[i]), "index": torch.tensor(i)}  # fmt: skip
 
 
@@ -244,6 +279,29 @@ def test_a_model_that_needs_its_attention_loses_accuracy_without_it():
     # clip's evidence was.
     assert res["uniform"]["top1"] < 0.2
     assert res["swap_same"]["top1"] < 0.6 and res["swap_other"]["top1"] < 0.6
+
+
+def test_the_true_attention_lifts_a_model_whose_attention_misses_and_not_one_that_ignores_it():
+    ds = _Toy()
+    misled = ds.where.copy()
+    misled[::3] = (misled[::3] + 1) % len(PARTS)  # a third of the cues point at a wrong part
+    ds.cue = misled
+    table = pd.DataFrame({"truth_parts": [[PARTS[w]] for w in ds.where],
+                          "truth_interval": [[0.0, 1.0]] * len(ds)})  # fmt: skip
+    model = _Attends()
+    captured = _captured(model, ds)
+    truth = truth_attention(model, captured, table, list(PARTS))
+    res = intervene(model, ds, captured, batch_size=32, device="cpu", progress=False, truth=truth)
+    assert set(res) == {"uniform", "swap_same", "swap_other", "truth"}  # one kind: no per-kind pass
+    assert res["truth"]["kinds"] == ["parts"]
+    own = np.mean(captured["parts"].argmax(1).numpy() == ds.where)
+    assert own < 0.75 and res["truth"]["top1"] == 1.0  # on the evidence, every clip right
+    ignores = _ClassCode()
+    captured = _captured(ignores, ds)
+    res = intervene(ignores, ds, captured, batch_size=32, device="cpu", progress=False,
+                    truth=truth_attention(ignores, captured, table, list(PARTS)))  # fmt: skip
+    # it never reads its attention: the truth changes nothing
+    assert res["truth"]["top1"] == res["uniform"]["top1"] == res["swap_other"]["top1"]
 
 
 def test_a_class_code_is_caught_and_an_ignored_attention_changes_nothing():
@@ -303,7 +361,11 @@ def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_pa
     )
     assert len(table) == len(clips)
     checks = m["attention_checks"]
-    assert {"uniform", "swap_same", "swap_other"} <= set(checks["interventions"])
+    assert {"uniform", "swap_same", "swap_other", "truth"} <= set(checks["interventions"])
+    truth_kinds = {"part_attention-cs": ["parts", "temporal"], "separable_sta-cs": ["spatial", "temporal"],
+                   "temporal_granularity-cs": ["segments:2", "segments:3", "segments:4"]}  # fmt: skip
+    assert checks["interventions"]["truth"]["kinds"] == truth_kinds[name]
+    assert {f"truth:{k}" for k in truth_kinds[name]} <= set(checks["interventions"])
     for entry in checks["interventions"].values():
         assert 0.0 <= entry["top1"] <= 1.0
     segments = ["segments_2", "segments_3", "segments_4", "segments"]

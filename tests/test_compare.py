@@ -178,6 +178,21 @@ def test_class_code_table_puts_each_kind_beside_its_truth():
     assert class_code_table({"i3d": {"top1": 0.4}}).empty
 
 
+def test_the_checks_put_the_true_attention_beside_the_uniform_and_borrowed():
+    from viz.checks import checks_figure, checks_table
+
+    inter = {"uniform": {"top1": 0.3}, "swap_same": {"top1": 0.4}, "swap_other": {"top1": 0.2},
+             "truth": {"top1": 0.45, "kinds": ["spatial", "temporal"]}}  # fmt: skip
+    warp = {"interventions": {"uniform": {"top1": 0.4}}}
+    metrics = {"sta": {"top1": 0.6, "attention_checks": {"interventions": inter}},
+               "stn": {"top1": 0.4, "attention_checks": warp}}  # fmt: skip
+    t = checks_table(metrics)
+    assert t.loc["sta", "top-1, the true attention"] == 0.45
+    assert np.isnan(t.loc["stn", "top-1, the true attention"])  # no ground truth for a warp
+    bars = {b.name: list(b.y) for b in checks_figure(metrics).data}
+    assert bars["the true attention"] == [0.45, None]
+
+
 @needs_shipped
 def test_shares_table_puts_each_share_beside_its_baselines():
     """Every scored attention kind of the shipped checkpoints, Glimpse Clouds' glimpses included."""

@@ -214,6 +214,8 @@ def test_granularity_page_shows_the_models_attention():
     worth = next(m.value for m in at.markdown if m.value.startswith("What the weights are worth"))
     flat = split["attention_checks"]["interventions"]["uniform:granularity"]["top1"]
     assert f"{flat:.3f} with equal granularity" in worth
+    true = split["attention_checks"]["interventions"]["truth"]["top1"]  # the segments on the truth
+    assert f"{true:.3f} with the ground-truth segment weights in every row" in worth
 
 
 @needs_shipped

@@ -305,6 +305,25 @@ def test_worth_sentence_names_the_attention_a_model_does_not_need():
     # a model whose scores add a pose classifier's says so beside its accuracy
     fused = worth_sentence(metrics, fused=True)
     assert fused.startswith("Over its test split this model (+ pose classifier) scores")
+    # with the ground-truth attention: all the kinds that have one, then each alone, read against
+    # the model's own top-1
+    truth = {"truth": {"top1": 0.45, "kinds": ["spatial", "temporal"]}, "truth:spatial": {"top1": 0.38},
+             "truth:temporal": {"top1": 0.66}}  # fmt: skip
+    checks["interventions"].update({k: dict(v) for k, v in truth.items()})
+    text = worth_sentence(metrics)
+    assert "With the ground-truth map and time-step weights at its resolution" in text
+    assert "scores **0.450** (true map weights alone 0.380, true time-step weights alone 0.660)" in text
+    assert text.endswith("so the model reads its own weights, not only where they land.")
+    checks["interventions"]["truth"]["top1"] = 0.70
+    assert worth_sentence(metrics).endswith("attention that found the evidence would raise its accuracy.")
+    # kinds without a ground truth keep the model's own weights, and the sentence says which
+    tg = {"top1": 0.6, "attention_checks": {"interventions": {
+        "uniform": {"top1": 0.2}, "uniform:granularity": {"top1": 0.3}, "uniform:segments:2": {"top1": 0.5},
+        "truth": {"top1": 0.61, "kinds": ["segments:2", "segments:3"]},
+        "truth:segments:2": {"top1": 0.6}}}}  # fmt: skip
+    text = worth_sentence(tg)
+    assert "ground-truth segment weights" in text and "its own granularity weights kept" in text
+    assert "alone" not in text.split("With the")[1] and text.endswith("about what it scores with its own.")
 
 
 def test_a_model_without_part_attention_offers_the_models_that_have_it():

@@ -345,6 +345,16 @@ def test_the_results_table_marks_a_cross_view_row_of_older_data():
     assert "| 0.500 | 0.100 |" in reproduce.results_table({"checkpoints": [cs, cv]})
 
 
+def test_the_results_table_gives_top1_with_uniform_borrowed_and_true_attention():
+    cs = _row("separable_sta", top1=0.6)
+    cs["parameters"] = 1000
+    inter = {"uniform": {"top1": 0.3}, "swap_other": {"top1": 0.2}}
+    cs["metrics"]["attention_checks"] = {"interventions": inter}
+    assert "| 0.300 / 0.200 / - |" in reproduce.results_table({"checkpoints": [cs]})  # no truth pass
+    inter["truth"] = {"top1": 0.45, "kinds": ["temporal"]}
+    assert "| 0.300 / 0.200 / 0.450 |" in reproduce.results_table({"checkpoints": [cs]})
+
+
 def test_a_staged_entry_counts_the_training_time_of_every_stage(tmp_path):
     """Glimpse Clouds trains in two stages: its recorded time is both, not the last one alone."""
     cmds = [["train", "--out", str(tmp_path / f"step{i}"), "--stage", stage]

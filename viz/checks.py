@@ -16,12 +16,14 @@ PLANS = {  # intervention -> column label
     "uniform": "uniform attention",
     "swap_same": "another clip's (same class)",
     "swap_other": "another clip's (other class)",
+    "truth": "the true attention",
 }
 PLAN_COLORS = {
     "as learned": "#1f77b4",
     "uniform attention": "#ff7f0e",
     "another clip's (same class)": "#2ca02c",
     "another clip's (other class)": "#d62728",
+    "the true attention": "#9467bd",
 }
 # glimpses: their area on the person's box; parts_informative: the parts on the clips where part
 # weights can miss (the truth holds some of the model's parts, not all)
@@ -29,7 +31,7 @@ SCORE_KINDS = ("parts", "parts_informative", "temporal", "segments", "glimpses")
 
 
 KIND_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "granularity": "granularity",
-              "glimpses": "glimpse"}  # fmt: skip
+              "glimpses": "glimpse", "segments": "segment"}  # fmt: skip
 NEEDED = 0.02  # a uniform kind within this of the model's own top-1 is not needed
 
 
@@ -38,7 +40,9 @@ def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str |
     one markdown sentence: top-1 with its own attention, with all of it and each kind alone made
     uniform, and with another clip's; a kind whose equal weights do as well (within
     :data:`NEEDED`) is named as one the model does not need, and so is the whole attention when
-    equal weights everywhere do as well. ``fused``: the model adds a pose
+    equal weights everywhere do as well. Where the evaluation has it, a second sentence gives
+    top-1 with the ground-truth attention (all the kinds that have one, then each alone) and
+    says whether the model gains or loses by it. ``fused``: the model adds a pose
     classifier to its scores, and the sentence says so. None without interventions."""
     inter = ((metrics or {}).get("attention_checks") or {}).get("interventions") or {}
     if "uniform" not in inter or metrics.get("top1") is None:
@@ -69,6 +73,43 @@ def worth_sentence(metrics: dict[str, Any] | None, fused: bool = False) -> str |
             f" Equal {' and '.join(idle)} weights do as well: that part of the picture is not what the "
             "model relies on."
         )
+    truth = truth_sentence(inter, own)
+    return f"{text} {truth}" if truth else text
+
+
+def truth_sentence(inter: dict[str, Any], own: float) -> str | None:
+    """Top-1 with the ground-truth attention at the model's resolution (``truth``, and
+    ``truth:<kind>`` one kind at a time), against the model's own top-1: whether getting the
+    attention right would raise the accuracy, or whether the model has learnt to read its own
+    weights rather than the evidence (it scores less with the truth). None without the pass."""
+    if "truth" not in inter:
+        return None
+    kinds = [k.split(":", 1)[0] for k in inter["truth"].get("kinds") or []]
+    words = " and ".join(dict.fromkeys(KIND_WORDS.get(k, k) for k in kinds))
+    value = inter["truth"]["top1"]
+    alone = [
+        f"true {KIND_WORDS.get(k.split(':', 1)[1], k.split(':', 1)[1])} weights alone {v['top1']:.3f}"
+        for k, v in inter.items()
+        if k.startswith("truth:") and not k.startswith("truth:segments:")
+    ]
+    kept = dict.fromkeys(
+        KIND_WORDS.get(k.split(":")[1], k.split(":")[1])
+        for k in inter
+        if k.startswith("uniform:") and k.split(":")[1] not in kinds
+    )
+    own_rest = f", its own {' and '.join(kept)} weights kept" if kept else ""
+    text = (
+        f"With the ground-truth {words or 'attention'} weights at its resolution (on the parts, times or "
+        f"places that carry the action{own_rest}) it scores **{value:.3f}**"
+        + (f" ({', '.join(alone)})" if alone else "")
+        + ": "
+    )
+    if value > own + NEEDED:
+        text += "attention that found the evidence would raise its accuracy."
+    elif value < own - NEEDED:
+        text += "less than with its own, so the model reads its own weights, not only where they land."
+    else:
+        text += "about what it scores with its own."
     return text
 
 
@@ -91,7 +132,7 @@ def checks_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
         row: dict[str, Any] = {"model": name, "top-1 as learned": m.get("top1")}
         for s, acc in (m.get("streams") or {}).items():
             row[f"{s} stream alone"] = acc
-        for plan in ("uniform", "swap_same", "swap_other"):
+        for plan in ("uniform", "swap_same", "swap_other", "truth"):
             if plan in inter:
                 row[f"top-1, {PLANS[plan]}"] = inter[plan]["top1"]
                 if "rgb_top1" in inter[plan]:
@@ -148,7 +189,8 @@ def shares_table(models: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def checks_figure(models: dict[str, dict[str, Any]]) -> go.Figure:
-    """Grouped bars per model: top-1 as learned, with uniform attention, with borrowed attention."""
+    """Grouped bars per model: top-1 as learned, with uniform attention, with borrowed attention,
+    and with the ground-truth attention (models without that pass have no bar there)."""
     fig = go.Figure()
     names = [n for n, m in models.items() if m.get("attention_checks")]
     for plan, label in PLANS.items():
@@ -169,6 +211,6 @@ def checks_figure(models: dict[str, dict[str, Any]]) -> go.Figure:
     fig.update_layout(
         barmode="group", yaxis=dict(title="top-1", range=[0, 1.08]), height=360,
         margin=dict(l=50, r=10, t=30, b=40), legend=dict(orientation="h", y=-0.2),
-        title="Top-1 with the attention as learned, uniform, and borrowed from another clip",
+        title="Top-1 with the attention as learned, uniform, borrowed from another clip, and true",
     )  # fmt: skip
     return fig
