@@ -29,7 +29,7 @@ from app_support.sources import load_source, open_dataset, source_key, with_pose
 from core_models.checkpoint import CheckpointError
 from core_models.data.clip import Clip
 from core_models.data.errors import DataFormatError
-from core_models.inspect import Inspection, LoadedModel, check_fits, inspect_clip, load_model
+from core_models.inspect import Inspection, LoadedModel, check_fits, inspect_clip, load_model, what_if
 
 SOURCE = "clip_source"
 MODEL = "model_name"
@@ -162,6 +162,20 @@ def inspection(entry: ModelEntry, clip: Clip, source: dict[str, Any] | None = No
     check_fits(loaded_model(entry).model, clip)
     key = source_key(source or clip_source()) + clip.name
     return _inspection(str(entry.checkpoint), _stamp(entry), key, entry.name, clip)
+
+
+@st.cache_resource(show_spinner="Running the model with its attention replaced…", max_entries=MAX_INSPECTIONS)
+def _what_if(path: str, stamp: float, key: str, _clip: Clip) -> list[dict[str, Any]]:
+    return what_if(_loaded(path, stamp), _clip)
+
+
+def what_if_rows(entry: ModelEntry, clip: Clip, source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The model's prediction on ``clip`` with its own, uniform and true attention
+    (:func:`core_models.inspect.what_if`), computed once per (checkpoint, clip); shared, read only.
+    Raises ``ValueError`` when the model cannot read the clip."""
+    check_fits(loaded_model(entry).model, clip)
+    key = source_key(source or clip_source()) + clip.name
+    return _what_if(str(entry.checkpoint), _stamp(entry), key, clip)
 
 
 def cannot_read(entry: ModelEntry, clip: Clip, err: Exception) -> str:

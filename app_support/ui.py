@@ -133,3 +133,24 @@ def prediction_header(insp) -> None:
         notes.append(ood_sentence(insp.ood.score, insp.ood.value, insp.ood.threshold, insp.ood.outside))
     if notes:
         st.caption(" ".join(notes))
+
+
+def what_if(rows: list[dict], file_name: str, key: str) -> None:
+    """This clip's prediction with the model's own attention, equal weights and the ground-truth
+    attention (``core_models.inspect.what_if`` rows): a sentence on which of them lost or kept the
+    clip, then the table. Nothing for a model without steerable attention."""
+    from viz.checks import what_if_sentence, what_if_table
+
+    if not rows:
+        return
+    st.markdown("**What if the attention were elsewhere?** (this clip)")
+    sentence = what_if_sentence(rows)
+    if sentence:
+        st.markdown(sentence)
+    st.caption(
+        "The same clip run again with the attention replaced: equal weights (for glimpses an even "
+        "grid, for a warp the identity), and where the clip has a ground truth, the true attention at "
+        "the model's resolution (the parts that act, each step or segment by its share of the truth "
+        "interval, the map's cells holding the acting parts' joints), each kind alone as well."
+    )
+    table(what_if_table(rows), file_name, key=key)

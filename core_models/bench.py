@@ -141,13 +141,16 @@ def _overlays(insp, clip) -> np.ndarray | None:
 
 def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Per shipped CS checkpoint: model load, inference (cold, then median of ``repeats``),
-    overlays on every frame and their WebM encoding, for one synthetic clip at the dataset's size.
+    overlays on every frame and their WebM encoding, for one synthetic clip at the dataset's size;
+    and for a model whose attention can be steered, the pages' "what if" replay of the clip with
+    its attention replaced (``what_if_ms``: :func:`core_models.inspect.what_if`, the median of
+    ``repeats``; ``what_if_runs``: how many forwards it makes, its own included).
 
     ``models`` limits it to some models (names of MODELS); default all.
     """
     from pathlib import Path
 
-    from core_models.inspect import inspect_clip, load_model
+    from core_models.inspect import inspect_clip, load_model, what_if
     from core_models.synth.generate import dataset_clip
     from viz.export import webm_bytes
 
@@ -184,6 +187,15 @@ def bench_inspect(repeats: int = 5, models: tuple[str, ...] | None = None) -> di
             "webm_ms": round(1000 * encode),
             "total_ms": round(1000 * (load + cold + draw + encode)),
         }
+        if getattr(loaded.model, "steerable", ()):
+            replays = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                rows = what_if(loaded, clip)
+                replays.append(time.perf_counter() - start)
+            results[name.removesuffix("-cs")].update(
+                what_if_ms=round(1000 * statistics.median(replays)), what_if_runs=len(rows)
+            )
     return results
 
 

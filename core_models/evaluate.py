@@ -382,22 +382,30 @@ def spatial_truth_features(model, reader, refs, items, shape: tuple[int, ...]) -
     ``items``: the evaluation dataset over ``refs`` (its items say which frames the model read);
     ``shape``: one clip's captured maps, ``(T', h, w)`` or ``(h, w)``.
     """
-    from core_models.inspect import view_boxes_of
-
-    shape = tuple(shape) if len(shape) == 3 else (1, *shape)
     rows = []
     for i, ref in enumerate(refs):
         clip = reader.load(ref, with_video=False)  # the prepared items hold the frames already
-        boxes = view_boxes_of(model, clip)
-        if clip.truth is None or clip.joints2d is None or boxes is None:
+        maps = spatial_truth_map(model, clip, items[i]["frame_index"].numpy(), shape)
+        if maps is None:
             return None
-        frames = items[i]["frame_index"].numpy()
-        joints = [clip.layout.part(n).joints for n in clip.truth.part_names]
-        maps = scores.spatial_truth_maps(
-            shape, boxes, frames, clip.joints2d[:, 0], clip.truth.parts, joints, clip.truth.interval
-        )
         rows.append(maps.reshape(-1))
     return np.stack(rows) if rows else None
+
+
+def spatial_truth_map(model, clip, frame_index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """(T', h, w) one clip's ground-truth spatial attention at the resolution of the model's maps
+    (``shape``: ``(T', h, w)`` or ``(h, w)``), ``frame_index`` the clip frames the model read; None
+    without per-frame ground truth, 2D joints or a square the model reads."""
+    from core_models.inspect import view_boxes_of
+
+    shape = tuple(shape) if len(shape) == 3 else (1, *shape)
+    boxes = view_boxes_of(model, clip)
+    if clip.truth is None or clip.joints2d is None or boxes is None:
+        return None
+    joints = [clip.layout.part(n).joints for n in clip.truth.part_names]
+    return scores.spatial_truth_maps(
+        shape, boxes, frame_index, clip.joints2d[:, 0], clip.truth.parts, joints, clip.truth.interval
+    )
 
 
 def class_code_check(

@@ -16,6 +16,10 @@ It also says how familiar the clip looks to the model: ``ood``, the out-of-distr
 of the model's features against the training statistics its checkpoint keeps
 (:mod:`core_models.ood`; ``None`` for a checkpoint without them), and ``trained_on``, the data
 and classes behind the prediction.
+
+:func:`what_if` runs the clip again with the attention replaced (equal weights, and on a clip with
+a ground truth the true attention at the model's resolution): the per-clip form of
+``evaluate``'s interventions, which the app's pages show beside the attention.
 """
 
 from __future__ import annotations
@@ -262,3 +266,87 @@ def _segment_fields(model: nn.Module, attention: dict[str, Any]) -> dict[int, np
         return {}
     out = {int(g): fields("segments", int(g)) for g in attention["segments"]}
     return {g: f for g, f in out.items() if f is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# what if the attention were elsewhere: one clip, the attention replaced
+
+
+WHAT_IF_WORDS = {"parts": "part", "temporal": "time-step", "spatial": "map", "segments": "segment",
+                 "granularity": "granularity", "glimpses": "glimpse", "grid": "warp",
+                 "self": "self-attention", "nonlocal": "non-local"}  # fmt: skip
+
+
+@torch.no_grad()
+def what_if(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> list[dict[str, Any]]:
+    """The model's prediction on ``clip`` with its own attention and with it replaced, one row per
+    replacement: every steerable attention uniform (``uniform_attention``: equal weights, an even
+    grid of glimpses, the identity warp), and on clips with a ground truth the true attention at
+    the model's resolution where a kind has one (``evaluate.truth_attention``, the model's own
+    weights elsewhere); each kind alone as well when the model has several. This is the per-clip
+    form of ``evaluate``'s interventions: a wrong clip that comes right with the true attention
+    was lost by where the attention went; one that stays wrong, by what the features carry.
+
+    Rows: ``attention`` (``"its own"``, ``"uniform"``, ``"ground truth"``), ``replaced`` (``"-"``,
+    ``"all"``, ``"all with a ground truth"`` or a kind's weights), ``prediction``, ``confidence``,
+    and, when the clip's class is one the model knows, ``true class`` (its probability) and
+    ``right``. Empty for a model with no steerable attention.
+    """
+    from core_models.evaluate import _steerable, _truth_columns, spatial_truth_map, truth_attention
+    from core_models.models.output import steer_key, uniform_attention
+
+    model = loaded.model.eval()
+    names = tuple(getattr(model, "steerable", ()))
+    if not names:
+        return []
+    check_fits(model, clip)
+    spec = model.input_spec
+    item = make_item(prepared if prepared is not None else prepare_clip(clip, spec), spec, max(clip.label, 0))
+    device = next(model.parameters()).device
+    batch = {k: v.unsqueeze(0).to(device) for k, v in item.items()}
+    out = model(batch)
+    captured = {n: _steerable(out, n).detach().float().cpu() for n in names}
+    kinds: dict[str, list[str]] = {}
+    for n in names:
+        kinds.setdefault(n.split(":", 1)[0], []).append(n)
+
+    def word(kind: str) -> str:
+        return f"{WHAT_IF_WORDS.get(kind, kind)} weights"
+
+    uniform = {n: uniform_attention(n, captured[n]) for n in names}
+    plans: list[tuple[str, str, dict[str, torch.Tensor]]] = [
+        ("its own", "-", {}),
+        ("uniform", "all", uniform),
+    ]
+    if len(kinds) > 1:
+        plans += [("uniform", word(k), {n: uniform[n] for n in ns}) for k, ns in kinds.items()]
+    truth_cols = _truth_columns(batch, 1)
+    if truth_cols is not None and clip.truth is not None:
+        import pandas as pd
+
+        maps = None
+        if "spatial" in captured and "frame_index" in item:
+            maps = spatial_truth_map(model, clip, item["frame_index"].numpy(), captured["spatial"].shape[1:])
+        part_names = list(getattr(model.config, "parts", ()) or ())
+        true = truth_attention(model, captured, pd.DataFrame(truth_cols), part_names,
+                               None if maps is None else maps.reshape(1, -1))  # fmt: skip
+        true_kinds = {k: [n for n in ns if n in true] for k, ns in kinds.items()}
+        true_kinds = {k: ns for k, ns in true_kinds.items() if ns}
+        if true:
+            everything = "all" if set(true) == set(names) else "all with a ground truth"
+            plans.append(("ground truth", everything, true))
+            if len(true_kinds) > 1:
+                plans += [("ground truth", word(k), {n: true[n] for n in ns}) for k, ns in true_kinds.items()]
+    label = clip.label if 0 <= clip.label < len(loaded.class_names) else None
+    rows = []
+    for attention, replaced, overrides in plans:
+        steered = {steer_key(n): t.to(device) for n, t in overrides.items()}
+        o = model({**batch, **steered}) if steered else out
+        probs = torch.softmax(o.logits.float(), dim=-1)[0].cpu().numpy()
+        pred = int(np.argmax(probs))
+        row = {"attention": attention, "replaced": replaced, "prediction": loaded.class_names[pred],
+               "confidence": float(probs[pred])}  # fmt: skip
+        if label is not None:
+            row.update({"true class": float(probs[label]), "right": pred == label})
+        rows.append(row)
+    return rows

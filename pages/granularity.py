@@ -96,3 +96,5 @@ if clip.truth is not None:
         f"Ground truth: frames {start}–{end - 1} tell *{clip.label_name}* apart from "
         f"*{', '.join(clip.truth.confusers) or 'the other classes'}*."
     )
+
+ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="granularity_what_if")

@@ -107,3 +107,5 @@ if split_parts:
 worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)
+
+ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="parts_what_if")

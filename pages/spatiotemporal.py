@@ -103,3 +103,5 @@ with right:
 worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)
+
+ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="st_what_if")

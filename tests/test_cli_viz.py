@@ -135,3 +135,5 @@ def test_bench_inspect_times_the_shipped_models_with_their_overlays():
     pa = results["part_attention"]
     assert pa["inference_ms"] > 0 and pa["overlays_ms"] >= 0 and pa["webm_ms"] > 0  # part boxes encoded
     assert results["skeleton_lstm"]["webm_ms"] == 0  # no attention, nothing to draw
+    # the pages' replay with the attention replaced: own, uniform (all, parts, steps), truth (the same)
+    assert pa["what_if_ms"] > 0 and pa["what_if_runs"] == 7 and "what_if_ms" not in results["skeleton_lstm"]

@@ -189,7 +189,7 @@ def test_granularity_page_shows_the_models_attention():
     summary = next(m.value for m in at.markdown if m.value.startswith("Most attended granularity"))
     assert f"**G={best_g}**" in summary and f"**segment {best_k + 1}**" in summary
     assert f"TS-att {100 * beta[best_k]:.1f}%" in summary
-    assert len(at.get("download_button")) == 2  # the slide (PNG) and the table (CSV)
+    assert len(at.get("download_button")) == 3  # the slide (PNG), the table and the what-if table (CSV)
 
     # the segment weights' share on the truth, beside equal weights, the middle and the best
     # segment, as evaluate scores it (checked against a CV test clip's row), and what equal
@@ -228,7 +228,7 @@ def test_granularity_page_offers_models_with_segments():
     assert all(label.startswith("Use temporal_granularity-") for label in labels)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert at.session_state["model_name"] == "temporal_granularity-cs" and len(at.dataframe) == 1
+    assert at.session_state["model_name"] == "temporal_granularity-cs" and len(at.dataframe) == 2
 
 
 @needs_shipped

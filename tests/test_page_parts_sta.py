@@ -245,8 +245,9 @@ def test_parts_page_shows_the_weights_the_truth_and_the_prediction(clip):
     assert any(f"Part weights at frame {t} (step" in m.value for m in at.markdown)
     assert chart(at, "parts_time")["data"]  # and the weights of every step over the clip
     assert any("carried by **left_hand**" in m.value for m in at.markdown)
-    assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 1
-    assert {"parts_video_webm", "parts_frame_png", "parts_bars_html", "parts_table_csv"} <= downloads(at)
+    assert len(at.get("iframe")) == 1 and len(at.get("image")) == 1 and len(at.dataframe) == 2  # + what if
+    assert {"parts_video_webm", "parts_frame_png", "parts_bars_html", "parts_table_csv",
+            "parts_what_if_csv"} <= downloads(at)  # fmt: skip
     # what the attention is worth to the model over its test split, from its interventions: the
     # shipped part weights are not needed (uniform ones score higher), and the page says so
     split = json.loads((ROOT / "checkpoints/part_attention-cs/eval/test/metrics.json").read_text())

@@ -214,3 +214,57 @@ def checks_figure(models: dict[str, dict[str, Any]]) -> go.Figure:
         title="Top-1 with the attention as learned, uniform, borrowed from another clip, and true",
     )  # fmt: skip
     return fig
+
+
+def what_if_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The per-clip rows of ``core_models.inspect.what_if`` as a table (confidences rounded)."""
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    for col in ("confidence", "true class"):
+        if col in frame:
+            frame[col] = frame[col].round(3)
+    return frame
+
+
+def what_if_sentence(rows: list[dict[str, Any]]) -> str | None:
+    """What one clip's prediction owes to the attention, in one sentence, from the ``what_if``
+    rows: right or wrong with its own attention, with equal weights, and with the ground-truth
+    attention where the clip has one; which of them lost or kept the clip. None when the clip's
+    class is not one the model knows (nothing to be right about) or there are no rows."""
+    if not rows or "right" not in rows[0]:
+        return None
+    own = rows[0]
+    flat = next((r for r in rows if r["attention"] == "uniform" and r["replaced"] == "all"), None)
+    true = next(
+        (r for r in rows if r["attention"] == "ground truth" and r["replaced"].startswith("all")), None
+    )
+
+    def said(r: dict[str, Any]) -> str:
+        return (
+            f"right ({r['confidence']:.2f})"
+            if r["right"]
+            else f"wrong (*{r['prediction']}*, {r['confidence']:.2f})"
+        )
+
+    text = f"On this clip the model is {said(own)} with its own attention"
+    if flat is not None:
+        text += f", {said(flat)} with equal weights"
+    if true is not None:
+        text += f", and {said(true)} with the ground-truth attention at its resolution"
+    text += ". "
+    if true is not None and not own["right"] and true["right"]:
+        text += "Where the attention went lost this clip: on the evidence it comes right."
+    elif true is not None and not own["right"]:
+        text += "The attention is not what lost this clip: even on the evidence the model gets it wrong."
+    elif true is not None and not true["right"]:
+        text += "It is right only with its own weights: here it reads them, not only where they land."
+    elif flat is not None and own["right"] and flat["right"]:
+        text += "Equal weights keep it right: this clip does not need the attention."
+    elif flat is not None and own["right"]:
+        text += "Equal weights lose it: this clip needs the attention."
+    elif flat is not None and flat["right"]:
+        text += "Equal weights would get it right: the attention misled the model here."
+    else:
+        text += "Neither attention gets it right."
+    return text
