@@ -135,16 +135,17 @@ def prediction_header(insp) -> None:
         st.caption(" ".join(notes))
 
 
-def what_if(rows: list[dict], file_name: str, key: str) -> None:
+def what_if(rows: list[dict], file_name: str, key: str, fused: bool = False) -> None:
     """This clip's prediction with the model's own attention, equal weights and the ground-truth
     attention (``core_models.inspect.what_if`` rows): a sentence on which of them lost or kept the
-    clip, then the table. Nothing for a model without steerable attention."""
+    clip, then the table (``fused``: the model adds a pose classifier's scores, and the sentence
+    says so). Nothing for a model without steerable attention."""
     from viz.checks import what_if_sentence, what_if_table
 
     if not rows:
         return
     st.markdown("**What if the attention were elsewhere?** (this clip)")
-    sentence = what_if_sentence(rows)
+    sentence = what_if_sentence(rows, fused)
     if sentence:
         st.markdown(sentence)
     st.caption(

@@ -182,4 +182,5 @@ if self_weights is not None or nonlocal_maps:  # what that attention is worth ov
     if worth:
         st.markdown(worth)
 if insp is not None:  # any model whose attention can be steered: what this clip owes to it
-    ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="clip_what_if")
+    replays = state.what_if_rows(entry, clip)
+    ui.what_if(replays, f"{clip.name}-{entry.name}-what-if", key="clip_what_if", fused=entry.pose_classifier)

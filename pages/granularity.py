@@ -97,4 +97,7 @@ if clip.truth is not None:
         f"*{', '.join(clip.truth.confusers) or 'the other classes'}*."
     )
 
-ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="granularity_what_if")
+replays = state.what_if_rows(entry, clip)
+ui.what_if(
+    replays, f"{clip.name}-{entry.name}-what-if", key="granularity_what_if", fused=entry.pose_classifier
+)

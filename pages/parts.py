@@ -108,4 +108,5 @@ worth = worth_sentence(metrics(entry), fused=entry.pose_classifier)
 if worth:
     st.markdown(worth)
 
-ui.what_if(state.what_if_rows(entry, clip), f"{clip.name}-{entry.name}-what-if", key="parts_what_if")
+replays = state.what_if_rows(entry, clip)
+ui.what_if(replays, f"{clip.name}-{entry.name}-what-if", key="parts_what_if", fused=entry.pose_classifier)

@@ -101,6 +101,8 @@ def test_what_if_sentence_says_what_lost_or_kept_the_clip():
     assert what_if_sentence([own, _row("uniform", "all", True)]).endswith(
         "the attention misled the model here."
     )
+    fused = what_if_sentence([own, flat], fused=True)
+    assert fused.startswith("On this clip the model (+ pose classifier) is wrong")
     # a clip of a class the model does not know has nothing to be right about
     unknown = [{k: v for k, v in r.items() if k not in ("true class", "right")} for r in (own, flat)]
     assert what_if_sentence(unknown) is None and what_if_sentence([]) is None

@@ -227,11 +227,12 @@ def what_if_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def what_if_sentence(rows: list[dict[str, Any]]) -> str | None:
+def what_if_sentence(rows: list[dict[str, Any]], fused: bool = False) -> str | None:
     """What one clip's prediction owes to the attention, in one sentence, from the ``what_if``
     rows: right or wrong with its own attention, with equal weights, and with the ground-truth
-    attention where the clip has one; which of them lost or kept the clip. None when the clip's
-    class is not one the model knows (nothing to be right about) or there are no rows."""
+    attention where the clip has one; which of them lost or kept the clip. ``fused``: the model
+    adds a pose classifier to its scores, and the sentence says so. None when the clip's class is
+    not one the model knows (nothing to be right about) or there are no rows."""
     if not rows or "right" not in rows[0]:
         return None
     own = rows[0]
@@ -247,7 +248,10 @@ def what_if_sentence(rows: list[dict[str, Any]]) -> str | None:
             else f"wrong (*{r['prediction']}*, {r['confidence']:.2f})"
         )
 
-    text = f"On this clip the model is {said(own)} with its own attention"
+    if fused:
+        from core_models.models import POSE_CLASSIFIER_LABEL  # torch: only when it is needed
+    who = f"the model ({POSE_CLASSIFIER_LABEL})" if fused else "the model"
+    text = f"On this clip {who} is {said(own)} with its own attention"
     if flat is not None:
         text += f", {said(flat)} with equal weights"
     if true is not None:
