@@ -705,3 +705,77 @@ def test_tg_granularity_weights_from_the_segment_weights_confidence():
     assert sure.tolist() == pytest.approx([0.0, 1.0], abs=1e-6)
     with pytest.raises(ValueError, match="granularity_scoring"):
         replace(base, granularity_scoring="class")
+
+
+def test_true_attention_in_torch_is_the_truth_evaluate_scores():
+    """``output.true_attention`` (made from a batch, in torch) gives the weights of
+    ``evaluate.truth_attention`` (made from the evaluation table, in numpy)."""
+    import numpy as np
+    import pandas as pd
+
+    from core_models.data.layouts import NTU25
+    from core_models.evaluate import truth_attention as table_truth
+    from core_models.models.output import true_attention
+
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(0, 0.8, 6)
+    intervals = np.stack([starts, starts + rng.uniform(0.05, 0.4, 6)], 1).clip(0, 1).astype(np.float32)
+    parts = rng.random((6, len(NTU25.part_names))) < 0.3
+    parts[0] = False  # no part acts: equal weights
+    batch = {"truth_interval": torch.from_numpy(intervals), "truth_parts": torch.from_numpy(parts)}
+    names = ["left_hand", "right_hand", "head"]
+    table = pd.DataFrame({
+        "truth_interval": list(intervals.astype(np.float64)),
+        "truth_parts": [[n for n, on in zip(NTU25.part_names, row, strict=True) if on] for row in parts],
+    })  # fmt: skip
+    like = {"temporal": torch.rand(6, 8), "segments:3": torch.rand(6, 3), "parts": torch.rand(6, 4, 3)}
+    want = table_truth(object(), like, table, names)
+    for name, t in like.items():
+        got = true_attention(batch, name, t, names)
+        torch.testing.assert_close(got, want[name], atol=1e-6, rtol=1e-5)
+    assert true_attention({}, "temporal", like["temporal"]) is None  # no truth in the batch
+    assert true_attention(batch, "spatial", torch.rand(6, 8, 8)) is None  # no truth for maps here
+
+
+@pytest.mark.parametrize("name", ["separable_sta", "temporal_granularity", "part_attention"])
+def test_a_model_with_true_attention_pools_with_the_truth_and_refuses_other_kinds(name):
+    from core_models.models import build_model
+    from core_models.models.output import true_attention
+
+    kinds = {"separable_sta": ("temporal", "temporal"), "part_attention": ("parts", "parts"),
+             "temporal_granularity": ("segments", "segments:2")}  # fmt: skip
+    kind, key = kinds[name]
+    base = build_model(name, "cpu", num_classes=K)
+    model = type(base)(replace(base.config, true_attention=[kind])).eval()  # a JSON list, as --set gives
+    assert model.config.true_attention == (kind,)
+    spec = model.input_spec
+    g = torch.Generator().manual_seed(0)
+    joints = (B, spec.skeleton_frames, spec.num_persons, model.config.num_joints, 3)
+    batch = {"skeleton": torch.randn(joints, generator=g), "label": torch.zeros(B, dtype=torch.long)}
+    if name == "part_attention":
+        P, C = len(spec.crops.parts), spec.crops.size
+        batch["crops"] = torch.rand(B, P, 3, spec.num_frames, C, C, generator=g) * 2 - 1
+    else:
+        batch["rgb"] = (
+            torch.rand(B, 3, spec.num_frames, spec.frame_size, spec.frame_size, generator=g) * 2 - 1
+        )
+        batch["crops"] = batch["rgb"][:, None]
+    truth = {
+        "truth_interval": torch.tensor([[0.1, 0.4], [0.5, 0.9]]),
+        "truth_parts": torch.zeros(B, 7, dtype=torch.bool),
+    }
+    truth["truth_parts"][0, 1] = True  # clip 0: the right hand acts; clip 1: none of the model's parts
+
+    def weights(out):
+        return out.attention["segments"][2] if kind == "segments" else out.attention[kind]
+
+    with torch.no_grad():
+        own = weights(model(batch))  # no ground truth in the batch: its own weights
+        true = weights(model({**batch, **truth}))
+        want = true_attention(truth, key, own, getattr(model.config, "parts", ()))
+        torch.testing.assert_close(true, want)
+        assert not torch.allclose(own, true)
+        flat = torch.full_like(own, 1.0 / own.shape[-1])  # an intervention still has the last word
+        torch.testing.assert_close(weights(model({**batch, **truth, steer_key(key): flat})), flat)
+    with pytest.raises(ValueError, match="true_attention for"):
+        type(base)(replace(base.config, true_attention=["granularity"]))

@@ -30,6 +30,7 @@ set's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +158,67 @@ def steer(batch: dict[str, Any], name: str, weights: torch.Tensor) -> torch.Tens
 
 def steer_key(name: str) -> str:
     return STEER_PREFIX + name
+
+
+TRUE_KINDS = ("temporal", "segments", "parts")  # the kinds ``true_attention`` can put in place
+
+
+def true_attention(
+    batch: dict[str, Any], name: str, like: torch.Tensor, part_names: Sequence[str] = ()
+) -> torch.Tensor | None:
+    """The ground-truth attention ``name`` shaped like ``like`` from the batch's own truth
+    (``truth_interval``, ``truth_parts``: synthetic clips), or None when the batch has none.
+
+    ``temporal`` and ``segments:G`` over equal consecutive bins of the clip: each bin by the
+    share of it inside the truth interval, normalised (equal weights when none is); ``parts``
+    over ``part_names``: equal weights on those that carry the action (on all when none does),
+    the same at every step of per-step weights. These are :func:`core_models.evaluate.truth_attention`'s
+    weights, made from the batch in torch (a test checks they agree).
+    """
+    kind = name.split(":", 1)[0]
+    if kind in ("temporal", "segments") and "truth_interval" in batch:
+        n = like.shape[-1]
+        iv = batch["truth_interval"].to(device=like.device, dtype=torch.float32)  # (B, 2)
+        edges = torch.arange(n + 1, device=like.device, dtype=torch.float32) / n
+        cover = (torch.minimum(edges[1:], iv[:, 1:2]) - torch.maximum(edges[:-1], iv[:, 0:1])).clamp_min(0)
+    elif kind == "parts" and "truth_parts" in batch and part_names:
+        from core_models.data.layouts import NTU25  # the layout of the truth (synthetic clips)
+
+        index = torch.tensor([NTU25.part_names.index(p) for p in part_names], device=like.device)
+        cover = batch["truth_parts"].to(like.device).index_select(1, index).float()  # (B, P)
+    else:
+        return None
+    total = cover.sum(1, keepdim=True)
+    w = torch.where(total > 0, cover / total.clamp_min(1e-12), torch.full_like(cover, 1.0 / cover.shape[1]))
+    if w.dim() < like.dim():  # per-step part weights: the same parts at every step
+        w = w[:, None].expand(-1, like.shape[1], -1)
+    return w.to(like.dtype)
+
+
+def attend_truth(
+    batch: dict[str, Any],
+    name: str,
+    weights: torch.Tensor,
+    kinds: Sequence[str],
+    part_names: Sequence[str] = (),
+) -> torch.Tensor:
+    """``weights``, or the ground-truth attention (:func:`true_attention`) when ``name``'s kind is
+    among ``kinds`` and the batch carries the truth: what a model configured with
+    ``true_attention`` pools with, in training and evaluation alike. Its own weights for that kind
+    then get no gradient; on a clip without a ground truth (real data, an upload) it uses them."""
+    if name.split(":", 1)[0] not in kinds:
+        return weights
+    true = true_attention(batch, name, weights, part_names)
+    return weights if true is None else true
+
+
+def check_true_kinds(kinds: Sequence[str], allowed: Sequence[str], model: str) -> tuple[str, ...]:
+    """``kinds`` as a tuple, or ValueError naming the kinds ``model`` can take the truth for."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    wrong = [k for k in kinds if k not in allowed]
+    if wrong:
+        raise ValueError(f"true_attention for {model} takes {list(allowed)}, got {wrong}")
+    return kinds
 
 
 def uniform_attention(name: str, like: torch.Tensor) -> torch.Tensor:

@@ -292,7 +292,7 @@ from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.class_code import AttentionAdversary
-from core_models.models.output import ModelOutput, steer
+from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -352,6 +352,13 @@ class PartAttentionConfig:
             class from the steps' shares (``temporal``, the kind whose class code the shipped
             model carries), and its gradient reaches them reversed and scaled by this weight
             (``core_models.models.class_code``; off in both presets).
+        true_attention: kinds of attention replaced by the ground truth whenever the batch carries
+            it (synthetic clips), in training and evaluation alike, of
+            ``"parts"``, and ``"temporal"`` with ``attend_time``;
+            empty in both presets. An experiment that measures what this architecture scores when
+            its attention is right, the ceiling of learning where to look (see the module
+            docstring). The model's own weights for those kinds then learn nothing; a clip without
+            a ground truth uses them.
         attend_time: with ``per_step``, one softmax over the feature steps and the parts together
             (when and where), returned as the parts' weights per step (``parts``) and each step's
             share (``temporal``); the fused feature weighs the steps by that share instead of
@@ -414,8 +421,16 @@ class PartAttentionConfig:
     hand_read: str = "mix"
     step_scores: str = "pose"
     class_code_weight: float = 0.0
+    true_attention: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(
+            self,
+            "true_attention",
+            check_true_kinds(self.true_attention, ("parts", "temporal"), "part_attention"),
+        )
+        if "temporal" in self.true_attention and not (self.per_step and self.attend_time):
+            raise ValueError("true_attention 'temporal' needs per_step and attend_time (the steps' shares)")
         if self.motion_frame not in ("body", "camera"):
             raise ValueError(f"motion_frame must be 'body' or 'camera', got {self.motion_frame!r}")
         if self.hand_read not in ("mix", "one", "expected", "choose"):
@@ -711,8 +726,10 @@ class PartAttention(nn.Module):
             left = (p_left >= 0.5)[:, None]  # (B, 1): the clip reads its left hand
             chosen = left.to(alpha.dtype) if alpha.dim() == 3 else left[:, 0].to(alpha.dtype)
             alpha = hands_onto(alpha, *hands, chosen).detach()  # what the model reads and shows
-        steered = steer(batch, "parts", alpha)
-        temporal = steer(batch, "temporal", temporal) if temporal is not None else None
+        truth = self.config.true_attention
+        steered = steer(batch, "parts", attend_truth(batch, "parts", alpha, truth, self.config.parts))
+        if temporal is not None:
+            temporal = steer(batch, "temporal", attend_truth(batch, "temporal", temporal, truth))
         reads = reads if steered is alpha else None  # an override is read as given
         if reads is None:
             rgb_feat = self._read(feats, steered, temporal)

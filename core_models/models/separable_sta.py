@@ -204,7 +204,7 @@ from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, steer, steer_key
+from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, steer, steer_key
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -322,6 +322,13 @@ class SeparableSTAConfig:
         class_code_weight: when above 0, an adversary tries to name the class from the spatial
             maps, the temporal mask and both together, and its gradient reaches them reversed and
             scaled by this weight (``core_models.models.class_code``; off in both presets).
+        true_attention: kinds of attention replaced by the ground truth whenever the batch carries
+            it (synthetic clips), in training and evaluation alike, of
+            ``"temporal"``, with ``joint``;
+            empty in both presets. An experiment that measures what this architecture scores when
+            its attention is right, the ceiling of learning where to look (see the module
+            docstring). The model's own weights for those kinds then learn nothing; a clip without
+            a ground truth uses them.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -353,8 +360,14 @@ class SeparableSTAConfig:
     temporal_query: str = "pose"
     spatial_query: str = "pose"
     class_code_weight: float = 0.0
+    true_attention: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(
+            self, "true_attention", check_true_kinds(self.true_attention, ("temporal",), "separable_sta")
+        )
+        if self.true_attention and not self.joint:
+            raise ValueError("true_attention needs joint=True")
         if self.temporal_query not in TEMPORAL_QUERIES:
             raise ValueError(f"temporal_query must be one of {TEMPORAL_QUERIES}, got {self.temporal_query!r}")
         if self.spatial_query not in ("pose", "motion"):
@@ -448,7 +461,9 @@ class SeparableSTA(nn.Module):
             temporal, _ = self.temporal_attention(
                 step_keys, query, read_keys=self.config.temporal_query == "motion"
             )
-        temporal = steer(batch, "temporal", temporal)
+        temporal = steer(
+            batch, "temporal", attend_truth(batch, "temporal", temporal, self.config.true_attention)
+        )
         weights = temporal
         if self.training and self.config.uniform_steps > 0:
             flat = torch.rand(b, 1, device=feat.device) < self.config.uniform_steps  # (B, 1)

@@ -174,7 +174,7 @@ from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
 from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, steer
+from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +274,13 @@ class TemporalGranularityConfig:
             granularity's logit is ``a * (1 - H(beta_G) / log G) + b_G``, how sure its segment
             weights are, with a learned scale ``a`` and one learned bias per granularity, so the
             choice of granularity cannot carry more of the class than the segment weights do.
+        true_attention: kinds of attention replaced by the ground truth whenever the batch carries
+            it (synthetic clips), in training and evaluation alike, of
+            ``"segments"`` (every granularity above 1), with ``mixing="none"``;
+            empty in both presets. An experiment that measures what this architecture scores when
+            its attention is right, the ceiling of learning where to look (see the module
+            docstring). The model's own weights for those kinds then learn nothing; a clip without
+            a ground truth uses them.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -309,8 +316,16 @@ class TemporalGranularityConfig:
     segment_key_centre: bool = False
     class_code_weight: float = 0.0
     granularity_scoring: str = "pose"
+    true_attention: tuple[str, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(
+            self,
+            "true_attention",
+            check_true_kinds(self.true_attention, ("segments",), "temporal_granularity"),
+        )
+        if self.true_attention and self.mixing != "none":
+            raise ValueError("true_attention needs mixing='none' (each weight on its own segment)")
         if self.granularity_scoring not in ("pose", "confidence"):
             raise ValueError(
                 f"granularity_scoring must be 'pose' or 'confidence', got {self.granularity_scoring!r}"
@@ -474,7 +489,9 @@ class TemporalGranularity(nn.Module):
                 keys_in = rgb_keys if c.segment_scoring == "rgb" else s  # (B, G, C) or (B, G, Hp)
             # (B, G); a single segment (G = 1) gets weight 1
             beta = self.attend(self._segment_logits(key, keys_in, m)) if g > 1 else m.new_ones(m.shape[0], 1)
-            beta = steer(batch, f"segments:{g}", beta) if g > 1 else beta
+            if g > 1:
+                own = attend_truth(batch, f"segments:{g}", beta, self.config.true_attention)
+                beta = steer(batch, f"segments:{g}", own)
             h = self.drop(self._segment_states(key, vectors[g]))  # (B, G, Hr)
             feats.append(torch.einsum("bg,bgh->bh", beta, h))  # (B, Hr)
             if c.segment_target == "evidence" and g > 1:
