@@ -72,6 +72,8 @@ class ModelEntry:
         pose_classifier: a pose classifier is fused into its RGB logits (``pose_scores``).
         extra_attention: attention its config adds to its model's usual kinds (part attention's
             ``temporal`` with ``attend_time``; :data:`CONFIG_ATTENTION`).
+        true_attention: the kinds its config replaces by the ground truth (``true_attention``, an
+            experiment): on synthetic clips those weights are the truth, not learned.
     """
 
     name: str
@@ -84,6 +86,7 @@ class ModelEntry:
     data_version: int | None = None
     pose_classifier: bool = False
     extra_attention: tuple[str, ...] = ()
+    true_attention: tuple[str, ...] = ()
 
     @property
     def checkpoint(self) -> Path:
@@ -102,7 +105,8 @@ class ModelEntry:
         from core_models.models import POSE_CLASSIFIER_LABEL
 
         fused = f" {POSE_CLASSIFIER_LABEL}" if self.pose_classifier else ""
-        return f"{self.name}{fused} · {self.protocol.upper()}{acc}{old}"
+        true = f" (true {' and '.join(self.true_attention)} attention)" if self.true_attention else ""
+        return f"{self.name}{fused}{true} · {self.protocol.upper()}{acc}{old}"
 
     @property
     def outdated(self) -> bool:
@@ -146,7 +150,7 @@ def _entry(path: Path, shipped: bool) -> ModelEntry | None:
     version = s.get("data_version", 1 if data == "synth" else None)  # runs before versions: v1
     return ModelEntry(name, path, s.get("model", "?"), s.get("preset", "?"), data,
                       s.get("protocol", "?"), shipped, version, _pose_classifier(s),
-                      _extra_attention(s))  # fmt: skip
+                      _extra_attention(s), _true_attention(s))  # fmt: skip
 
 
 # Attention a config field adds: model -> {field: kinds}.
@@ -164,6 +168,12 @@ def _extra_attention(settings: dict) -> tuple[str, ...]:
     fields = _recorded_fields(settings)
     extra = CONFIG_ATTENTION.get(settings.get("model"), {})
     return tuple(k for name, kinds in extra.items() if fields.get(name) for k in kinds)
+
+
+def _true_attention(settings: dict) -> tuple[str, ...]:
+    """The kinds a run's recorded config (else its overrides) replaces by the ground truth."""
+    kinds = _recorded_fields(settings).get("true_attention") or ()
+    return (kinds,) if isinstance(kinds, str) else tuple(str(k) for k in kinds)
 
 
 # The models whose ``cpu`` preset fused a pose classifier before the presets dropped it (runs

@@ -235,6 +235,13 @@ def page_context(kinds: tuple[str, ...], what: str) -> tuple[Clip, ModelEntry, I
     if entry not in options:
         offer_models(options, f"**{entry.name}** (the sidebar's model) has no {what}. These models have it:")
         st.stop()
+    if entry.true_attention:
+        st.info(
+            f"**{entry.name}** pools with the ground-truth {' and '.join(entry.true_attention)} weights "
+            "(`true_attention`, an experiment that measures what the model scores when that attention is "
+            "right): on a synthetic clip those weights are the truth, not learned; on a clip without a "
+            "ground truth it uses its own, which learnt nothing."
+        )
     try:
         return clip, entry, inspection(entry, clip)
     except CheckpointError as err:

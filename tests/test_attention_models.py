@@ -596,6 +596,27 @@ def test_the_app_lists_temporal_attention_for_part_attention_runs_with_attend_ti
     assert kinds == {"plain": ("parts",), "joint": ("parts", "temporal")}
 
 
+def test_the_app_labels_runs_that_pool_with_the_true_attention(tmp_path):
+    import json
+
+    from app_support.models import list_models
+
+    runs = {"true": {"config": {"true_attention": ["temporal"]}}, "own": {},
+            "overridden": {"overrides": {"true_attention": "temporal"}}}  # fmt: skip
+    for name, recorded in runs.items():
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "model.pt").write_bytes(b"")  # the list reads settings only
+        settings = {"model": "separable_sta", "preset": "cpu", "data": "synth", "protocol": "cs", **recorded}
+        (run / "settings.json").write_text(json.dumps(settings))
+    entries = {e.path.name: e for e in list_models(tmp_path / "none", tmp_path / "runs")}
+    assert {n: e.true_attention for n, e in entries.items()} == {
+        "true": ("temporal",), "overridden": ("temporal",), "own": ()
+    }  # fmt: skip
+    assert "(true temporal attention) · CS" in entries["true"].label()
+    assert "true" not in entries["own"].label().split("·")[0]
+
+
 def test_tg_centred_segment_keys():
     """``segment_key_centre``: every granularity's score reads its segments' keys minus their mean
     over the segments (so they sum to zero), while the features the weights pool are unchanged."""

@@ -420,6 +420,20 @@ def test_sta_page_with_a_temporal_only_model(monkeypatch):
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("sta_map")]
 
 
+def test_a_model_that_pools_with_the_true_attention_says_so(monkeypatch):
+    listed = state.models()
+
+    def with_truth() -> list:  # the shipped separable STA, as a run that pooled with the true steps
+        named = {"separable_sta-cv": {"true_attention": ("temporal",)}}
+        return [dataclasses.replace(e, **named.get(e.name, {})) for e in listed]
+
+    monkeypatch.setattr(state, "models", with_truth)
+    at = run("spatiotemporal.py", clip_source=CLIP, model_name="separable_sta-cv")
+    note = next(i.value for i in at.info if "true_attention" in i.value)
+    assert note.startswith("**separable_sta-cv** pools with the ground-truth temporal weights")
+    assert chart(at, "sta_temporal")  # the page goes on
+
+
 def test_sta_page_says_why_a_clip_without_skeleton_cannot_be_read(upload):
     at = run("spatiotemporal.py", clip_source=upload, model_name="separable_sta-cv")
     assert at.error and "cannot read this clip" in at.error[0].value
