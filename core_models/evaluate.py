@@ -17,7 +17,10 @@ model over a split and writes into the results store (``core_models.results``):
     on synthetic clips the ground truth (``truth_parts``, ``truth_interval`` as fractions of the
     clip) and how attention meets it: ``parts_truth_share`` (part weight on the parts that carry
     the action), ``temporal_truth_share`` and ``segments_truth_share`` (weight on the interval
-    that tells the class apart), and ``interval_fraction``, the share a uniform attention gets.
+    that tells the class apart), and ``interval_fraction``, the share a uniform attention gets;
+    for a model whose attention can be steered (with interventions), ``uniform_pred`` and, on
+    clips with a ground truth, ``truth_pred``: the class it predicts with equal weights and with
+    the ground-truth attention at its resolution.
 
 ``metrics.json``: top-1, top-5, mean per-class accuracy, per-class accuracy, accuracy per view and
 per subject, the confusion matrix (rows: truth, columns: prediction), and on synthetic data the
@@ -310,8 +313,8 @@ def truth_attention(
 
 
 def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: int, device,
-              progress: bool = True, workers: int = 0,
-              truth: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:  # fmt: skip
+              progress: bool = True, workers: int = 0, truth: dict[str, torch.Tensor] | None = None,
+              per_clip: dict[str, np.ndarray] | None = None) -> dict[str, Any]:  # fmt: skip
     """Accuracy with the attention replaced: uniform, borrowed from another clip, and the truth.
 
     Passes: ``uniform`` (every steerable attention uniform), ``uniform:<name>`` (one at a time,
@@ -322,7 +325,9 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
     scores when its attention lands where the evidence is; ``kinds`` names the kinds replaced),
     and ``truth:<name>`` (one kind at a time, when several have a ground truth).
     Each pass reports the fused ``top1`` and, for fused models, ``rgb_top1`` (the attended RGB
-    stream alone). Nothing about the clips or the weights changes but the attention.
+    stream alone). Nothing about the clips or the weights changes but the attention. ``per_clip``
+    (a dict, filled in place): each clip's predicted class under the ``uniform`` and ``truth``
+    passes, in the dataset's order.
     """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -352,6 +357,9 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
     results: dict[str, Any] = {}
     for plan, overrides in tqdm(plans.items(), desc="interventions", leave=False, disable=not progress):
         correct, rgb_correct, total, has_rgb = 0, 0, 0, False
+        keep = per_clip is not None and plan in ("uniform", "truth")
+        if keep:
+            per_clip[plan] = np.full(len(dataset), -1, dtype=np.int64)
         with torch.no_grad():
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
@@ -360,6 +368,8 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
                     batch[steer_key(n)] = t[idx].to(device)
                 out = model(batch)
                 y = batch["label"]
+                if keep:
+                    per_clip[plan][idx.numpy()] = out.logits.argmax(1).cpu().numpy()
                 correct += int((out.logits.argmax(1) == y).sum())
                 if "rgb_logits" in out.aux:
                     has_rgb = True
@@ -688,11 +698,16 @@ def evaluate_checkpoint(
             if "spatial" in captured and has_truth else None
         )  # fmt: skip
         truth = truth_attention(model, captured, ordered, part_names, true_maps)
+        per_clip: dict[str, np.ndarray] = {}
         metrics["attention_checks"] = {
             "interventions": intervene(model, full, captured, batch_size=batch_size, device=device,
-                                       progress=progress, workers=workers, truth=truth),
+                                       progress=progress, workers=workers, truth=truth, per_clip=per_clip),
             "class_code": class_code_check(ordered, captured, part_names, true_maps),
         }  # fmt: skip
+    if steerable:  # each clip's prediction with equal weights and with the true attention
+        names_in_order = [r.name for r in refs]
+        for plan, preds in per_clip.items():
+            table[f"{plan}_pred"] = table["clip"].map(dict(zip(names_in_order, preds.tolist(), strict=True)))
     metrics.update(
         split=split, data=data, protocol=protocol, root=str(root), checkpoint=str(checkpoint),
         model=ck["model"], preset=ck["preset"], seconds=round(seconds, 2), part_names=part_names,

@@ -68,7 +68,16 @@ tags = [None, vg.ANY_TAG, vg.UNTAGGED, *sorted({t for t in wrong_all["tag"] if t
 tag = c5.selectbox("Tag", tags, format_func=lambda t: t or "All", key="failures_tag", bind=URL)
 order = c6.selectbox("Sort", tuple(vg.ORDERS), format_func=vg.ORDERS.get, key="failures_order", bind=URL)
 
-wrong = vg.select_clips(wrong_all, truth=truth, pred=pred, view=view, subject=subject, tag=tag, order=order)
+lost_by = None
+if "truth_pred" in wrong_all and wrong_all["truth_pred"].notna().any():
+    st.caption(vg.lost_by_sentence(wrong_all))
+    lost_by = st.selectbox(
+        "Lost by", [None, *vg.LOST_BY], format_func=lambda k: "All" if k is None else vg.LOST_BY[k],
+        key="failures_lost_by", bind=URL,
+    )  # fmt: skip
+wrong = vg.select_clips(
+    wrong_all, truth=truth, pred=pred, view=view, subject=subject, tag=tag, order=order, lost_by=lost_by
+)
 st.caption(f"{len(wrong)} mistakes match these filters.")
 gallery(wrong, entry, "failures")
 st.download_button(

@@ -366,6 +366,9 @@ def test_evaluate_writes_baselines_and_attention_checks(name, tiny_synth, tmp_pa
                    "temporal_granularity-cs": ["segments:2", "segments:3", "segments:4"]}  # fmt: skip
     assert checks["interventions"]["truth"]["kinds"] == truth_kinds[name]
     assert {f"truth:{k}" for k in truth_kinds[name]} <= set(checks["interventions"])
+    for plan in ("uniform", "truth"):  # each clip's prediction under the pass, in its row
+        right = (table[f"{plan}_pred"] == table["label"]).mean()
+        assert right == pytest.approx(checks["interventions"][plan]["top1"])
     for entry in checks["interventions"].values():
         assert 0.0 <= entry["top1"] <= 1.0
     segments = ["segments_2", "segments_3", "segments_4", "segments"]

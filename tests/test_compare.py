@@ -430,6 +430,21 @@ def test_failures_gallery_filters_sorts_opens_and_keeps_a_tag(switched, shipped_
 
 
 @needs_shipped
+def test_failures_split_by_what_the_true_attention_would_have_done(switched, shipped_copy):
+    at = run("pages/failures.py")
+    t = pd.read_parquet(SHIPPED / "predictions.parquet")
+    wrong = t[~t.correct]
+    rescued = wrong[wrong.truth_pred == wrong.label]
+    assert 0 < len(rescued) < len(wrong)
+    assert any(f"{len(rescued)} of these {len(wrong)} mistakes come right" in c.value for c in at.caption)
+    at.selectbox(key="failures_lost_by").set_value("attention").run()
+    assert not at.exception, at.exception
+    assert any(c.value == f"{len(rescued)} mistakes match these filters." for c in at.caption)
+    at.selectbox(key="failures_lost_by").set_value("features").run()
+    assert any(c.value == f"{len(wrong) - len(rescued)} mistakes match these filters." for c in at.caption)
+
+
+@needs_shipped
 def test_failures_page_offers_evaluated_models_for_one_without_an_evaluation(monkeypatch, shipped_copy):
     import shutil
 

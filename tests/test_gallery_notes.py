@@ -83,6 +83,21 @@ def test_select_clips_filters_and_sorts_with_notes():
     assert vg.page_of(t, 2, 3)["clip"].tolist() == ["d"] and vg.page_of(t, 9, 3)["clip"].tolist() == ["d"]
 
 
+def test_mistakes_split_by_whether_the_true_attention_rescues_them():
+    t = clips()  # a, b, c wrong; d right
+    t["truth_pred"] = [0, 1, 0, 1]  # with the true attention: a and d right, b and c wrong still
+    wrong = t[t.label != t.pred]
+    assert vg.select_clips(wrong, lost_by="attention")["clip"].tolist() == ["a"]
+    assert vg.select_clips(wrong, lost_by="features")["clip"].tolist() == ["c", "b"]
+    assert vg.lost_by_sentence(wrong) == (
+        "With the ground-truth attention in place of its own, 1 of these 3 mistakes come right (lost by "
+        "where the attention went) and 2 stay wrong (lost by what the features carry)."
+    )
+    assert vg.lost_by_sentence(clips()[clips().label != clips().pred]) is None  # no truth pass
+    with pytest.raises(ValueError, match="lost_by"):
+        vg.select_clips(clips(), lost_by="attention")
+
+
 def test_card_text_and_thumbnails():
     row = vg.with_notes(clips(), pd.DataFrame(columns=results.NOTE_COLUMNS)).iloc[1]
     head, numbers = vg.card_text(row)

@@ -37,6 +37,27 @@ def _is(series: pd.Series, value: Any) -> pd.Series:
     return series.astype(str) == str(value)
 
 
+# Why a mistake happened, from evaluate's pass with the ground-truth attention (``truth_pred``).
+LOST_BY = {
+    "attention": "where the attention went (right with the true attention)",
+    "features": "what the features carry (wrong even with the true attention)",
+}
+
+
+def lost_by_sentence(wrong: pd.DataFrame) -> str | None:
+    """How many of the mistakes ``wrong`` come right with the ground-truth attention and how many
+    stay wrong, or None without ``truth_pred`` (a model without a ground truth to try, or an
+    evaluation from before the pass)."""
+    if "truth_pred" not in wrong or wrong["truth_pred"].isna().all() or not len(wrong):
+        return None
+    right = int(wrong["truth_pred"].eq(wrong["label"]).sum())
+    return (
+        f"With the ground-truth attention in place of its own, {right} of these {len(wrong)} mistakes "
+        f"come right (lost by where the attention went) and {len(wrong) - right} stay wrong (lost by "
+        "what the features carry)."
+    )
+
+
 def select_clips(
     clips: pd.DataFrame,
     *,
@@ -46,6 +67,7 @@ def select_clips(
     subject: Any = None,
     tag: str | None = None,
     order: str = "confidence",
+    lost_by: str | None = None,
 ) -> pd.DataFrame:
     """The rows of ``clips`` that match every filter given (None: no filter), sorted.
 
@@ -55,6 +77,9 @@ def select_clips(
         tag: a tag, :data:`ANY_TAG` (any tagged clip) or :data:`UNTAGGED` (needs the ``tag``
             column, see :func:`with_notes`).
         order: a key of :data:`ORDERS`.
+        lost_by: a key of :data:`LOST_BY`: ``"attention"`` keeps the clips the model gets right
+            with the ground-truth attention (``truth_pred``, written by ``evaluate``), ``"features"``
+            those it gets wrong even so; needs the ``truth_pred`` column.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {tuple(ORDERS)}, got {order!r}")
@@ -65,6 +90,11 @@ def select_clips(
     if tag is not None:
         tags = clips["tag"] if "tag" in clips else pd.Series("", index=clips.index)
         keep &= tags.ne("") if tag == ANY_TAG else tags.eq("") if tag == UNTAGGED else tags.eq(tag)
+    if lost_by is not None:
+        if lost_by not in LOST_BY or "truth_pred" not in clips:
+            raise ValueError(f"lost_by must be one of {tuple(LOST_BY)} and needs a truth_pred column")
+        right = clips["truth_pred"].eq(clips["label"])
+        keep &= right if lost_by == "attention" else ~right & clips["truth_pred"].ge(0)
     rows = clips[keep]
     ascending = order != "confidence"
     return rows.sort_values(
