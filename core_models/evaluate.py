@@ -278,37 +278,40 @@ def truth_attention(
     the table's order), for each steerable kind that has one: the same weights the class-code
     check reads for the truth (:func:`class_code_check`).
 
-    ``temporal`` and ``segments:G``: each unit weighted by how much of its field lies inside the
-    truth interval, normalised (equal weights when none does); ``parts``: equal weights on the
-    model's parts that carry the action (equal weights on all when none does), the same at every
-    step of per-step weights; ``spatial``: ``true_maps`` (:func:`spatial_truth_features`), when
+    ``temporal``, ``segments:G`` and ``parts``: :func:`core_models.models.output.true_attention`
+    of the table's truth (what a model configured with ``true_attention`` pools with), each unit
+    then weighted by the model's ``attention_fields`` where it declares them (a segment that has
+    read segments 1..k); ``spatial``: ``true_maps`` (:func:`spatial_truth_features`), when
     given. Kinds without a ground truth (granularity weights, glimpses, a transformer's grid,
     self-attention, non-local affinities) are left out, so an intervention with these weights
     keeps the model's own there. Empty when the clips carry no ground truth.
     """
+    from core_models.data.layouts import NTU25  # the layout of the synthetic clips' truth
+    from core_models.models.output import true_attention
+
     if "truth_interval" not in table or not table["truth_interval"].notna().all():
         return {}
-    intervals = [tuple(float(v) for v in iv) for iv in table["truth_interval"]]
+    acting = [set(tp) for tp in table["truth_parts"]]
+    truth = {
+        "truth_interval": torch.tensor(np.stack(table["truth_interval"].to_numpy()), dtype=torch.float32),
+        "truth_parts": torch.tensor([[p in a for p in NTU25.part_names] for a in acting]),
+    }  # fmt: skip
     out: dict[str, torch.Tensor] = {}
     for name, like in captured.items():
         kind = name.split(":", 1)[0]
-        if kind in ("temporal", "segments") and like.dim() == 2:
-            n = like.shape[1]
-            fields = scores.unit_fields(n, _fields(model, kind, n))
-            cover = np.stack([fields @ scores.bin_coverage(n, iv) for iv in intervals])  # (N, n)
-            sums = cover.sum(1, keepdims=True)
-            w = np.where(sums > 0, cover / np.maximum(sums, 1e-12), 1.0 / n)
-        elif kind == "parts" and part_names and like.shape[-1] == len(part_names):
-            w = scores.truth_attention_features(
-                table["truth_parts"], np.asarray(intervals), part_names=part_names
-            )
-            if like.dim() == 3:  # per step: the same parts at every step
-                w = np.repeat(w[:, None, :], like.shape[1], axis=1)
-        elif kind == "spatial" and true_maps is not None:
-            w = true_maps.reshape(like.shape)
-        else:
+        if kind == "spatial":
+            if true_maps is not None:
+                out[name] = torch.as_tensor(true_maps.reshape(like.shape), dtype=like.dtype)
             continue
-        out[name] = torch.as_tensor(w, dtype=like.dtype)
+        if kind == "parts" and like.shape[-1] != len(part_names):
+            continue
+        w = true_attention(truth, name, like, part_names)
+        fields = _fields(model, kind, like.shape[-1]) if kind in ("temporal", "segments") else None
+        if w is not None and fields is not None:  # by what each unit has read of the truth
+            w = w @ torch.as_tensor(scores.unit_fields(like.shape[-1], fields), dtype=w.dtype).T
+            w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        if w is not None:
+            out[name] = w
     return out
 
 
@@ -704,10 +707,10 @@ def evaluate_checkpoint(
                                        progress=progress, workers=workers, truth=truth, per_clip=per_clip),
             "class_code": class_code_check(ordered, captured, part_names, true_maps),
         }  # fmt: skip
-    if steerable:  # each clip's prediction with equal weights and with the true attention
-        names_in_order = [r.name for r in refs]
-        for plan, preds in per_clip.items():
-            table[f"{plan}_pred"] = table["clip"].map(dict(zip(names_in_order, preds.tolist(), strict=True)))
+        for plan, preds in per_clip.items():  # each clip's prediction with equal weights, with the truth
+            table[f"{plan}_pred"] = table["clip"].map(
+                dict(zip([r.name for r in refs], preds.tolist(), strict=True))
+            )
     metrics.update(
         split=split, data=data, protocol=protocol, root=str(root), checkpoint=str(checkpoint),
         model=ck["model"], preset=ck["preset"], seconds=round(seconds, 2), part_names=part_names,

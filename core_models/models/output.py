@@ -160,9 +160,6 @@ def steer_key(name: str) -> str:
     return STEER_PREFIX + name
 
 
-TRUE_KINDS = ("temporal", "segments", "parts")  # the kinds ``true_attention`` can put in place
-
-
 def true_attention(
     batch: dict[str, Any], name: str, like: torch.Tensor, part_names: Sequence[str] = ()
 ) -> torch.Tensor | None:
@@ -172,8 +169,8 @@ def true_attention(
     ``temporal`` and ``segments:G`` over equal consecutive bins of the clip: each bin by the
     share of it inside the truth interval, normalised (equal weights when none is); ``parts``
     over ``part_names``: equal weights on those that carry the action (on all when none does),
-    the same at every step of per-step weights. These are :func:`core_models.evaluate.truth_attention`'s
-    weights, made from the batch in torch (a test checks they agree).
+    the same at every step of per-step weights. ``evaluate.truth_attention`` scores a model against
+    the same weights.
     """
     kind = name.split(":", 1)[0]
     if kind in ("temporal", "segments") and "truth_interval" in batch:
