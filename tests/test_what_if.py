@@ -108,7 +108,6 @@ def test_what_if_sentence_says_what_lost_or_kept_the_clip():
     assert what_if_sentence(unknown) is None and what_if_sentence([]) is None
 
 
-@pytest.mark.skipif(not (CHECKPOINTS / "part_attention-cs" / "model.pt").is_file(), reason="no shipped model")
 @pytest.mark.parametrize(
     ("page", "model"), [("parts.py", "part_attention-cs"), ("clip.py", "self_attention-cs")]
 )
