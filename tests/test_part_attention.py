@@ -592,3 +592,38 @@ def test_class_code_adversary_reads_the_steps_shares():
     assert "class_code" not in plain.loss(plain(batch), batch)[1]
     with pytest.raises(ValueError, match="class_code_weight needs attend_time"):
         part_attention("cpu", num_classes=K, class_code_weight=0.3, attend_time=False, part_pool="mean")
+
+
+def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
+    """``trunk="frames"``: a 2-D CNN on every ``frame_stride``-th frame, averaged within each step."""
+    torch.manual_seed(0)
+    model = part_attention("cpu", num_classes=K, trunk="frames").eval()
+    trunk = model.parts["left_hand"]
+    right = model.parts["right_hand"]
+    assert trunk is not right and trunk.net[0].weight is right.net[0].weight  # shared_hands still ties
+    clip = torch.randn(1, 3, 16, 32, 32)
+    with torch.no_grad():
+        base = trunk.forward_features(clip)
+        assert base.shape == (1, 96, 4, 4, 4) == (1, trunk.feature_channels(), *trunk.feature_shape(16, 32))
+        for frame, step in ((0, None), (1, 0), (2, None), (7, 1), (15, 3)):
+            moved = clip.clone()
+            moved[:, :, frame] += 1.0
+            changed = (trunk.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6  # per step
+            assert changed.tolist() == [s == step for s in range(4)], (frame, changed)
+        out = model(make_batch(model))
+    check_output(out, B, K)
+    assert out.attention["parts"].shape == (B, 4, 2)
+    # frame_mix: each read frame also sees the read frames beside it, so a frame at a step's edge
+    # reaches the next step; unread frames still reach nothing.
+    mixed = part_attention("cpu", num_classes=K, trunk="frames", frame_mix=True).eval().parts["left_hand"]
+    with torch.no_grad():
+        base = mixed.forward_features(clip)
+        for frame, steps in ((0, []), (1, [0]), (3, [0, 1]), (5, [0, 1])):
+            moved = clip.clone()
+            moved[:, :, frame] += 1.0
+            changed = (mixed.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
+            assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
+    with pytest.raises(ValueError, match="num_frames divisible by 4 \\* frame_stride"):
+        part_attention("cpu", num_classes=K, trunk="frames", frame_stride=3)
+    with pytest.raises(ValueError, match="trunk must be"):
+        part_attention("cpu", num_classes=K, trunk="resnet")

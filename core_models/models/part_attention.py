@@ -283,6 +283,31 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   held object from 924 training clips, whatever the attention. The shipped model's own figures
   are in its evaluation's ``truth:parts`` (0.641) and ``truth:temporal`` (0.418, without
   training on it).
+* ``trunk="frames"`` (an addition, off in both presets; 2026-12-07): each part's stream is a
+  small 2-D CNN on single frames (:class:`FrameTrunk`: three blocks of 3x3 convolution, batch norm,
+  ReLU and 2x2 pooling, 32 / 64 / 96 channels, on every second frame), its maps averaged into the
+  4 steps of Mixed_4f, with ``frame_mix`` a residual convolution over 3 neighbouring frames first.
+  The hint was a diagnostic on the probe's four frames of the truth interval: there I3D's hand
+  trunk (its 7x7 stride-2 stem and the pooling after it leave 8x8 cells of a 32 px crop before
+  the first 3x3 convolution)
+  told drink from eat at 0.63, and a per-frame 2-D CNN at 0.80. At the same step time as I3D
+  (133 against 140 ms for a batch of 16, channels-last) and with the two steps of the ``cpu``
+  recipe, CS, one seed:
+
+  | trunk | step 1, soft hand weights: top-1 | uniform attention | step 2, one hand chosen: top-1 |
+  |---|---:|---:|---:|
+  | I3D (the ``cpu`` preset) | 0.515 | 0.442 | 0.614 |
+  | frames | 0.568 | 0.221 | 0.519 |
+  | frames, ``frame_mix`` | 0.580 | 0.333 | 0.500 |
+
+  After step 1 the frames trunk knows more of the objects (eat 0.57 against 0.17, reading 0.76
+  against 0.40), and ``frame_mix`` gives back the motion that single frames lose (sitting down
+  0.64, 0.21 without it). But the second step, where each clip reads one hand, loses 0.06-0.08
+  where I3D gains 0.10: the choice does land on the acting hand (0.89 of its weight on the 252
+  one-hand test clips, ``hands --run``), yet that hand's read names drinking, phoning and eating
+  all as eating (drink 0.19, phone 0.19, eat 0.62 right from the acting hand alone). Not shipped;
+  what tells the held objects apart in these crops is still not learnt from the 924 training
+  clips through the whole model, whichever trunk reads them.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -299,7 +324,7 @@ import torch.nn.functional as F  # noqa: N812 (the usual PyTorch alias)
 from torch import nn
 
 from core_models import losses
-from core_models.backbones.i3d import I3D, I3DConfig, i3d_trunk
+from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.crops import CropSpec
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
@@ -392,6 +417,13 @@ class PartAttentionConfig:
             (``p_left(y) / (p_left(y) + p_right(y))``), so it is told which read explains each
             clip and cannot starve the other read of training. With ``pose_scores`` the loss is
             the fused logits' cross-entropy, as for ``"mix"``, and the choice does not learn.
+        trunk: ``"i3d"``: each part's stream is I3D's trunk up to ``fusion_endpoint`` (the paper);
+            ``"frames"`` (an addition, off in both presets): a small 2-D CNN on single frames
+            (:class:`FrameTrunk`), whose maps keep the crop's resolution longer (see the module
+            docstring).
+        frame_stride: with ``trunk="frames"``, the trunk reads every ``frame_stride``-th frame.
+        frame_mix: with ``trunk="frames"``, a residual temporal convolution (3 frames) lets each
+            frame's map read its neighbours' before they are averaged into steps.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -434,8 +466,13 @@ class PartAttentionConfig:
     step_scores: str = "pose"
     class_code_weight: float = 0.0
     true_attention: tuple[str, ...] = ()
+    trunk: str = "i3d"
+    frame_stride: int = 2
+    frame_mix: bool = False
 
     def __post_init__(self):
+        if self.trunk not in ("i3d", "frames"):
+            raise ValueError(f"trunk must be 'i3d' or 'frames', got {self.trunk!r}")
         object.__setattr__(
             self,
             "true_attention",
@@ -506,12 +543,77 @@ def one_hand(alpha: torch.Tensor, hands: list[int]) -> torch.Tensor:
     return alpha + (hard - alpha).detach()
 
 
-def part_trunk(config: PartAttentionConfig) -> I3D:
-    """An I3D that keeps only its trunk up to ``config.fusion_endpoint``.
+class FramePool(nn.Module):
+    """Frame maps (B, C, t, h, w) -> step maps (B, C, steps, h, w): the mean of the frames in each
+    of ``steps`` equal stretches (a named module, so Grad-CAM finds the step maps)."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        B, C, t, h, w = maps.shape
+        return maps.reshape(B, C, self.steps, t // self.steps, h, w).mean(dim=3)
+
+
+class FrameTrunk(nn.Module):
+    """A small 2-D CNN on single frames of a part crop (``trunk="frames"``; see the module
+    docstring): every ``frame_stride``-th frame, starting mid-stride, goes through three blocks of
+    3x3 convolution, batch norm, ReLU and 2x2 max pooling (no strided stem, so a 32 px hand crop
+    keeps 4x4 cells), and the frames' maps are averaged within each of ``num_frames // 4`` steps,
+    the time resolution of I3D's Mixed_4f. It answers the part of I3D's interface the model uses
+    (``forward_features``, ``feature_channels``, ``feature_shape``); ``until`` is ignored."""
+
+    def __init__(self, config: PartAttentionConfig, channels: tuple[int, ...] = (32, 64, 96)):
+        super().__init__()
+        if config.num_frames % 4 or (config.num_frames // 4) % config.frame_stride:
+            raise ValueError(f"trunk='frames' needs num_frames divisible by 4 * frame_stride, got "
+                             f"{config.num_frames} frames, frame_stride {config.frame_stride}")  # fmt: skip
+        if config.crop_size % 8:
+            raise ValueError(f"trunk='frames' needs a crop_size divisible by 8, got {config.crop_size}")
+        layers: list[nn.Module] = []
+        for i, o in zip((3, *channels[:-1]), channels, strict=True):
+            layers += [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]  # fmt: skip
+        self.net = nn.Sequential(*layers)
+        c = channels[-1]
+        self.mix = None  # each frame's map also reads its neighbours' (residual), for motion
+        if config.frame_mix:
+            conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False)
+            self.mix = nn.Sequential(conv, nn.BatchNorm3d(c), nn.ReLU(inplace=True))
+        self.stride = config.frame_stride
+        self.steps = config.num_frames // 4
+        self.pool = FramePool(self.steps)
+        self.channels = channels[-1]
+
+    def feature_channels(self, endpoint: str | None = None) -> int:
+        return self.channels
+
+    def feature_shape(self, frames: int, size: int, endpoint: str | None = None) -> tuple[int, int, int]:
+        return frames // 4, size // 8, size // 8
+
+    def forward_features(self, x: torch.Tensor, *, until: str | None = None) -> torch.Tensor:
+        """(B, 3, T, C, C) -> (B, C', T // 4, C // 8, C // 8)."""
+        frames = x[:, :, self.stride // 2 :: self.stride]  # (B, 3, t, C, C)
+        B, _, t = frames.shape[:3]
+        flat = frames.transpose(1, 2).reshape(B * t, 3, *x.shape[-2:])
+        # channels-last: about twice as fast for these small convolutions on a CPU, the same on CUDA
+        maps = self.net(flat.contiguous(memory_format=torch.channels_last))  # (B * t, C', h, w)
+        maps = maps.reshape(B, t, *maps.shape[1:]).transpose(1, 2)  # (B, C', t, h, w)
+        if self.mix is not None:
+            maps = maps + self.mix(maps)
+        return self.pool(maps)
+
+
+def part_trunk(config: PartAttentionConfig) -> nn.Module:
+    """The stream of one part: with ``trunk="frames"`` a :class:`FrameTrunk`, else an I3D that
+    keeps only its trunk up to ``config.fusion_endpoint``.
 
     The later blocks and the I3D classifier become ``nn.Identity`` (no parameters), so every
     parameter left is used by the model; module names stay those of ``I3D`` for weight loading.
     """
+    if config.trunk == "frames":
+        return FrameTrunk(config)
     cfg = I3DConfig(
         num_classes=1, width=config.width, input_frames=config.num_frames, input_size=config.crop_size
     )
