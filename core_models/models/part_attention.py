@@ -299,6 +299,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   | I3D (the ``cpu`` preset) | 0.515 | 0.442 | 0.614 |
   | frames | 0.568 | 0.221 | 0.519 |
   | frames, ``frame_mix`` | 0.580 | 0.333 | 0.500 |
+  | the same, step 2 at a quarter of the rate (``--lr 5e-4``) | | | 0.585 |
 
   After step 1 the frames trunk knows more of the objects (eat 0.57 against 0.17, reading 0.76
   against 0.40), and ``frame_mix`` gives back the motion that single frames lose (sitting down
