@@ -627,3 +627,40 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
         part_attention("cpu", num_classes=K, trunk="frames", frame_stride=3)
     with pytest.raises(ValueError, match="trunk must be"):
         part_attention("cpu", num_classes=K, trunk="resnet")
+
+
+def test_steps_that_explain_the_label_take_the_weight_and_the_read_takes_them_as_given():
+    """``step_target="explains"``: the steps' shares learn which step's read alone holds the label."""
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 2, 1] = 4.0  # step 2 alone says class 1
+    shares = torch.full((1, 4), 0.25, requires_grad=True)
+    loss = PartAttention.steps_loss(logits, shares, torch.tensor([1]))
+    target = torch.softmax(F.log_softmax(logits, -1)[0, :, 1], 0)
+    assert loss.item() == pytest.approx(-(target * shares.log()).sum().item())
+    loss.backward()
+    assert shares.grad[0].argmin() == 2  # descending the loss raises step 2's share most
+    # step_reads: each step's read asked for the label as much as it explains it.
+    reads = logits.clone().requires_grad_(True)
+    PartAttention.step_reads_loss(reads, torch.tensor([1])).backward()
+    p_y = torch.softmax(logits, -1)[0, :, 1]
+    # each step's label logit pushed up by its share of the label's probability (the rest fixed)
+    assert torch.allclose(reads.grad[0, :, 1], -(p_y / p_y.sum()) * (1 - p_y), atol=1e-6)
+    torch.manual_seed(0)
+    model = tiny(num_classes=3, per_step=True, attend_time=True, step_target="explains").train()
+    batch = make_batch(model, batch=3)
+    out = model(batch)
+    temporal, step_logits = out.attention["temporal"], out.aux["step_logits"]
+    assert not temporal.requires_grad and out.aux["own_steps"].requires_grad
+    # The head is linear, so the read's logits are the steps' own logits under the shares.
+    assert torch.allclose((temporal[..., None] * step_logits).sum(1), out.logits, atol=1e-5)
+    total, terms = model.loss(out, batch)
+    assert "steps" in terms and torch.isfinite(total)
+    model.eval()
+    assert "step_logits" not in model(batch).aux
+    with pytest.raises(ValueError, match="step_target='explains' needs"):
+        tiny(step_target="explains")
+    with pytest.raises(ValueError, match="step_reads needs"):
+        tiny(per_step=True, attend_time=True, step_reads=1.0)
+    model = tiny(num_classes=3, per_step=True, attend_time=True, step_target="explains", step_reads=1.0)
+    out = model.train()(batch)
+    assert out.aux["step_logits"].requires_grad and "step_reads" in model.loss(out, batch)[1]

@@ -314,6 +314,41 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   features, are what stands between it and a higher score. Its own steps put 0.53-0.59 of their
   weight on the truth interval (uniform 0.33, best possible 0.86), and swapping in the true steps
   at test alone does not help (0.42): the head has learnt to read its own steps' pattern.
+* ``step_target="explains"`` and ``step_reads`` (additions, off in both presets; 2026-12-07):
+  the steps learn where the evidence is rather than what pattern the head can read. The read
+  takes the steps' shares as fixed weights; the shares learn, by cross-entropy, the share of the
+  label's probability that each step's read alone holds, ``q_t = p_t(y) / sum_s p_s(y)`` (the
+  head is linear, so the read's logits are the steps' own logits under the shares); with
+  ``step_reads`` each step's read is also asked for the label in proportion to ``q_t`` (a
+  multiple-instance step: the reads learn on the steps that explain the clip, as they did under
+  the true steps). A diagnostic over 147 test clips scores weights ``w`` by ``sum_t w_t tau_t``
+  (``tau`` the true steps' weights; uniform 0.25, ``tau`` itself 0.575): under the model trained
+  with the true steps, ``q`` scores 0.483 and its largest step 0.584, so reads trained on the
+  right steps do find them; under the frames model with its own steps, 0.352 and 0.402. CS, one
+  seed, both steps of the recipe, every figure the model's own RGB read:
+
+  | trunk, steps learn from | top-1 | uniform | true | on truth | code | q, max q |
+  |---|---:|---:|---:|---:|---:|---:|
+  | I3D, the read (the ``cpu`` preset) | 0.614 | 0.345 | 0.422 | 0.54 | 0.21 | 0.367, 0.397 |
+  | frames + ``frame_mix``, the read | 0.500 | 0.327 | 0.352 | 0.53 | 0.18 | - |
+  | frames + ``frame_mix``, ``explains`` | 0.621 | 0.432 | 0.502 | 0.51 | 0.18 | 0.352, 0.402 |
+  | the same + ``step_reads=1`` | 0.609 | 0.447 | 0.616 | 0.51 | 0.14 | 0.395, 0.501 |
+  | I3D, ``explains`` + ``step_reads=1`` | 0.515 | 0.527 | 0.514 | 0.35 | 0.20 | 0.291, 0.346 |
+
+  ("uniform", "true": top-1 with uniform and with the true attention; "on truth": the steps'
+  weight on the truth interval, uniform 0.33; "code": top-1 of the steps' shares alone naming the
+  class, 0.06 from the true steps; "q, max q": the diagnostic above.)
+
+  With the reads trained on the steps that explain the clip, the held objects come (eating 0.71,
+  phoning 0.74, reading 0.90, against 0.40, 0.50 and 0.55 shipped), the true steps no longer
+  cost the model (0.616 against its own 0.609) and the steps name the class less; but the pose
+  branch's steps stay at about half their weight on the truth (0.51), so the reads that know the
+  objects are not read at the right time, and other classes fall (taking off a shoe 0.05). With
+  I3D's trunk the same targets leave the steps near uniform (0.35 on the truth) and the
+  attention idle (uniform attention 0.527 against 0.515): its reads do not learn the objects,
+  so no step explains a clip better than another. Not shipped: within the spread of one seed,
+  no target row changes. Each run took 4.0-4.4 min for the first step and 2.1-2.4 min for the
+  second, with ``--set step_target=explains`` (and ``--set step_reads=1``) added to both steps.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -430,6 +465,13 @@ class PartAttentionConfig:
         frame_stride: with ``trunk="frames"``, the trunk reads every ``frame_stride``-th frame.
         frame_mix: with ``trunk="frames"``, a residual temporal convolution (3 frames) lets each
             frame's map read its neighbours' before they are averaged into steps.
+        step_target: what the steps' shares (``temporal``, with ``attend_time``) learn from:
+            ``"read"``, the fused read's loss (the paper's way, end to end); ``"explains"`` (an
+            addition, off in both presets), the read takes the shares as fixed weights and they
+            learn by cross-entropy the share of the label's probability each step's read alone
+            holds, ``p_t(y) / sum_s p_s(y)`` (see the module docstring).
+        step_reads: with ``step_target="explains"``, the weight of a cross-entropy that asks each
+            step's read alone for the label, weighed by that share (0: off).
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -475,8 +517,16 @@ class PartAttentionConfig:
     trunk: str = "i3d"
     frame_stride: int = 2
     frame_mix: bool = False
+    step_target: str = "read"
+    step_reads: float = 0.0
 
     def __post_init__(self):
+        if self.step_target not in ("read", "explains"):
+            raise ValueError(f"step_target must be 'read' or 'explains', got {self.step_target!r}")
+        if self.step_reads > 0 and self.step_target != "explains":
+            raise ValueError("step_reads needs step_target='explains' (the shares it weighs by)")
+        if self.step_target == "explains" and not self.attend_time:
+            raise ValueError("step_target='explains' needs per_step and attend_time (the steps' shares)")
         if self.trunk not in ("i3d", "frames"):
             raise ValueError(f"trunk must be 'i3d' or 'frames', got {self.trunk!r}")
         object.__setattr__(
@@ -848,8 +898,12 @@ class PartAttention(nn.Module):
             alpha = hands_onto(alpha, *hands, chosen).detach()  # what the model reads and shows
         truth = self.config.true_attention
         steered = steer(batch, "parts", attend_truth(batch, "parts", alpha, truth, self.config.parts))
+        own_steps, explains = temporal, False
         if temporal is not None:
             temporal = steer(batch, "temporal", attend_truth(batch, "temporal", temporal, truth))
+            explains = self.config.step_target == "explains" and temporal is own_steps and self.training
+            if explains:  # the read takes the steps as given; they learn from their own target
+                temporal = temporal.detach()
         reads = reads if steered is alpha else None  # an override is read as given
         if reads is None:
             rgb_feat = self._read(feats, steered, temporal)
@@ -870,6 +924,13 @@ class PartAttention(nn.Module):
         pooled = self.drop(pooled)
         heads = enumerate(self.part_heads)
         aux["part_logits"] = torch.stack([head(pooled[:, p]) for p, head in heads], dim=1)  # (B, P, K)
+        if explains:  # each step read alone under the parts' weights the model reads
+            with torch.set_grad_enabled(self.config.step_reads > 0 and torch.is_grad_enabled()):
+                w = steered.detach().transpose(1, 2)[:, :, None]  # (B, P, 1, T')
+                fused_steps = (w * feats.mean(dim=(4, 5))).sum(dim=1)  # (B, C', T')
+                step_in = fused_steps.transpose(1, 2)
+                aux["step_logits"] = self.head(self.drop(step_in) if self.config.step_reads > 0 else step_in)
+            aux["own_steps"] = own_steps  # (B, T'), with the gradient to the pose branch
         if reads is not None and pose_logits is None:
             aux["hand_reads"] = torch.stack(rgb_logits_each, dim=1)  # (B, 2, K): left's, right's
             aux["hand_p_left"] = p_left  # (B,)
@@ -924,6 +985,26 @@ class PartAttention(nn.Module):
             terms = torch.cat([either, part_logits[:, rest]], dim=1)  # (B, P - 1, K)
         return losses.classification(terms.flatten(0, 1), labels.repeat_interleave(terms.shape[1]))
 
+    @staticmethod
+    def steps_loss(step_logits: torch.Tensor, steps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``step_target="explains"``: the cross-entropy of the steps' shares ``steps`` (B, T')
+        against ``p_t(y) / sum_s p_s(y)``, the share of the label's probability that each step's
+        read alone (``step_logits`` (B, T', K), no gradient) holds: the step that explains the
+        label gets the weight, whichever class it is."""
+        logp = F.log_softmax(step_logits.detach(), dim=-1)
+        logp_y = logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)  # (B, T')
+        target = torch.softmax(logp_y, dim=1)
+        return -(target * steps.clamp_min(1e-8).log()).sum(dim=1).mean()
+
+    @staticmethod
+    def step_reads_loss(step_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``step_reads``: each step's read alone (B, T', K) asked for the label, weighed by the
+        share of the label's probability it holds (held fixed): a multiple-instance step that
+        trains the reads on the steps that explain the clip, as the truth would."""
+        logp = F.log_softmax(step_logits, dim=-1)
+        logp_y = logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)  # (B, T')
+        return -(torch.softmax(logp_y.detach(), dim=1) * logp_y).sum(dim=1).mean()
+
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         labels = batch["label"]
@@ -954,6 +1035,14 @@ class PartAttention(nn.Module):
         if choice is not None and self.stage != "parts":
             total = total + choice
             stream_terms = {**stream_terms, "choice": float(choice.detach())}
+        if "step_logits" in out.aux and self.stage != "parts":
+            steps = self.steps_loss(out.aux["step_logits"], out.aux["own_steps"], labels)
+            total = total + steps
+            stream_terms = {**stream_terms, "steps": float(steps.detach())}
+            if c.step_reads > 0:  # each step's read learns the label as much as it explains it
+                reads_ce = self.step_reads_loss(out.aux["step_logits"], labels)
+                total = total + c.step_reads * reads_ce
+                stream_terms = {**stream_terms, "step_reads": float(reads_ce.detach())}
         if c.class_code_weight > 0 and self.stage != "parts":
             adversary = self.class_code({"temporal": out.attention["temporal"]}, labels)
             total = total + adversary
