@@ -279,8 +279,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   (4.2 + 2.1 min of training), CS: 0.609 top-1, best validation 0.607 (the shipped model 0.614 /
   0.616 over two seeds). Drinking, eating and phoning stay near chance (0.29, 0.43, 0.45) though
   the model reads the acting hand's crop at the steps of the action, which a small CNN on four
-  such frames tells apart at 0.87 (drink / eat, the probe): the hand streams do not learn the
-  held object from 924 training clips, whatever the attention. The shipped model's own figures
+  such frames tells apart at 0.87 (drink / eat, the probe): I3D's hand streams do not learn the
+  held object from 924 training clips, whatever the attention (a per-frame trunk does, below). The shipped model's own figures
   are in its evaluation's ``truth:parts`` (0.641) and ``truth:temporal`` (0.418, without
   training on it).
 * ``trunk="frames"`` (an addition, off in both presets; 2026-12-07): each part's stream is a
