@@ -625,6 +625,10 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
             assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
     with pytest.raises(ValueError, match="num_frames divisible by 4 \\* frame_stride"):
         part_attention("cpu", num_classes=K, trunk="frames", frame_stride=3)
+    with torch.no_grad():  # another clip length keeps 4 frames to a step
+        assert trunk.forward_features(torch.randn(1, 3, 8, 32, 32)).shape == (1, 96, 2, 4, 4)
+        with pytest.raises(ValueError, match="a multiple of 8 frames"):
+            trunk.forward_features(torch.randn(1, 3, 12, 32, 32))
     with pytest.raises(ValueError, match="trunk must be"):
         part_attention("cpu", num_classes=K, trunk="resnet")
 

@@ -280,9 +280,9 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   0.616 over two seeds). Drinking, eating and phoning stay near chance (0.29, 0.43, 0.45) though
   the model reads the acting hand's crop at the steps of the action, which a small CNN on four
   such frames tells apart at 0.87 (drink / eat, the probe): I3D's hand streams do not learn the
-  held object from 924 training clips, whatever the attention (a per-frame trunk does, below). The shipped model's own figures
-  are in its evaluation's ``truth:parts`` (0.641) and ``truth:temporal`` (0.418, without
-  training on it).
+  held object from 924 training clips, whatever the attention (a per-frame trunk does, below).
+  The shipped model's own figures are in its evaluation's ``truth:parts`` (0.641) and
+  ``truth:temporal`` (0.418, without training on it).
 * ``trunk="frames"`` (an addition, off in both presets; 2026-12-07): each part's stream is a
   small 2-D CNN on single frames (:class:`FrameTrunk`: three blocks of 3x3 convolution, batch norm,
   ReLU and 2x2 pooling, 32 / 64 / 96 channels, on every second frame), its maps averaged into the
@@ -603,13 +603,9 @@ class FramePool(nn.Module):
     """Frame maps (B, C, t, h, w) -> step maps (B, C, steps, h, w): the mean of the frames in each
     of ``steps`` equal stretches (a named module, so Grad-CAM finds the step maps)."""
 
-    def __init__(self, steps: int):
-        super().__init__()
-        self.steps = steps
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+    def forward(self, maps: torch.Tensor, steps: int) -> torch.Tensor:
         B, C, t, h, w = maps.shape
-        return maps.reshape(B, C, self.steps, t // self.steps, h, w).mean(dim=3)
+        return maps.reshape(B, C, steps, t // steps, h, w).mean(dim=3)
 
 
 class FrameTrunk(nn.Module):
@@ -638,8 +634,7 @@ class FrameTrunk(nn.Module):
             conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False)
             self.mix = nn.Sequential(conv, nn.BatchNorm3d(c), nn.ReLU(inplace=True))
         self.stride = config.frame_stride
-        self.steps = config.num_frames // 4
-        self.pool = FramePool(self.steps)
+        self.pool = FramePool()
         self.channels = channels[-1]
 
     def feature_channels(self, endpoint: str | None = None) -> int:
@@ -650,15 +645,18 @@ class FrameTrunk(nn.Module):
 
     def forward_features(self, x: torch.Tensor, *, until: str | None = None) -> torch.Tensor:
         """(B, 3, T, C, C) -> (B, C', T // 4, C // 8, C // 8)."""
+        if x.shape[2] % (4 * self.stride):
+            raise ValueError(f"the frames trunk reads clips of a multiple of {4 * self.stride} frames "
+                             f"(4 steps x frame_stride {self.stride}), got {x.shape[2]}")  # fmt: skip
         frames = x[:, :, self.stride // 2 :: self.stride]  # (B, 3, t, C, C)
         B, _, t = frames.shape[:3]
         flat = frames.transpose(1, 2).reshape(B * t, 3, *x.shape[-2:])
-        # channels-last: about twice as fast for these small convolutions on a CPU, the same on CUDA
+        # channels-last: about twice as fast for these small convolutions on this CPU (measured)
         maps = self.net(flat.contiguous(memory_format=torch.channels_last))  # (B * t, C', h, w)
         maps = maps.reshape(B, t, *maps.shape[1:]).transpose(1, 2)  # (B, C', t, h, w)
         if self.mix is not None:
             maps = maps + self.mix(maps)
-        return self.pool(maps)
+        return self.pool(maps, x.shape[2] // 4)
 
 
 def part_trunk(config: PartAttentionConfig) -> nn.Module:
