@@ -290,9 +290,9 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   The hint was a diagnostic on the probe's four frames of the truth interval: there I3D's hand
   trunk (its 7x7 stride-2 stem and the pooling after it leave 8x8 cells of a 32 px crop before
   the first 3x3 convolution)
-  told drink from eat at 0.63, and a per-frame 2-D CNN at 0.80. At the same step time as I3D
-  (133 against 140 ms for a batch of 16, channels-last) and with the two steps of the ``cpu``
-  recipe, CS, one seed:
+  told drink from eat at 0.63, and a per-frame 2-D CNN at 0.80. No slower to train than I3D
+  (the recipe's first step in 4.0-4.2 min against 4.9 min, ``train``'s own timing) and with the
+  two steps of the ``cpu`` recipe, CS, one seed:
 
   | trunk | step 1, soft hand weights: top-1 | uniform attention | step 2, one hand chosen: top-1 |
   |---|---:|---:|---:|
@@ -343,11 +343,14 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   phoning 0.74, reading 0.90, against 0.40, 0.50 and 0.55 shipped), the true steps no longer
   cost the model (0.616 against its own 0.609) and the steps name the class less; but the pose
   branch's steps stay at about half their weight on the truth (0.51), so the reads that know the
-  objects are not read at the right time, and other classes fall (taking off a shoe 0.05). With
+  objects are not read at the right time, and other classes fall (taking off a shoe 0.05). A
+  second seed of that row (``--seed 1`` on both steps) gives 0.597, the same pattern (eating
+  0.74, phoning 0.76, reading 0.93, taking off a shoe 0.07; steps 0.51 on the truth, naming the
+  class at 0.13). With
   I3D's trunk the same targets leave the steps near uniform (0.35 on the truth) and the
   attention idle (uniform attention 0.527 against 0.515): its reads do not learn the objects,
   so no step explains a clip better than another. Not shipped: within the spread of one seed,
-  no target row changes. Each run took 4.0-4.4 min for the first step and 2.1-2.4 min for the
+  no target row changes. Each run took 4.0-5.3 min for the first step and 2.1-2.8 min for the
   second, with ``--set step_target=explains`` (and ``--set step_reads=1``) added to both steps.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
