@@ -321,23 +321,20 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   head is linear, so the read's logits are the steps' own logits under the shares); with
   ``step_reads`` each step's read is also asked for the label in proportion to ``q_t`` (a
   multiple-instance step: the reads learn on the steps that explain the clip, as they did under
-  the true steps). A diagnostic over 147 test clips scores weights ``w`` by ``sum_t w_t tau_t``
-  (``tau`` the true steps' weights; uniform 0.25, ``tau`` itself 0.575): under the model trained
-  with the true steps, ``q`` scores 0.483 and its largest step 0.584, so reads trained on the
-  right steps do find them; under the frames model with its own steps, 0.352 and 0.402. CS, one
-  seed, both steps of the recipe, every figure the model's own RGB read:
+  the true steps). CS, one seed, both steps of the recipe, every figure the model's own RGB
+  read:
 
-  | trunk, steps learn from | top-1 | uniform | true | on truth | code | q, max q |
-  |---|---:|---:|---:|---:|---:|---:|
-  | I3D, the read (the ``cpu`` preset) | 0.614 | 0.345 | 0.422 | 0.54 | 0.21 | 0.367, 0.397 |
-  | frames + ``frame_mix``, the read | 0.500 | 0.327 | 0.352 | 0.53 | 0.18 | - |
-  | frames + ``frame_mix``, ``explains`` | 0.621 | 0.432 | 0.502 | 0.51 | 0.18 | 0.352, 0.402 |
-  | the same + ``step_reads=1`` | 0.609 | 0.447 | 0.616 | 0.51 | 0.14 | 0.395, 0.501 |
-  | I3D, ``explains`` + ``step_reads=1`` | 0.515 | 0.527 | 0.514 | 0.35 | 0.20 | 0.291, 0.346 |
+  | trunk, steps learn from | top-1 | uniform | true | on truth | code |
+  |---|---:|---:|---:|---:|---:|
+  | I3D, the read (the ``cpu`` preset) | 0.614 | 0.345 | 0.422 | 0.54 | 0.21 |
+  | frames + ``frame_mix``, the read | 0.500 | 0.327 | 0.352 | 0.53 | 0.18 |
+  | frames + ``frame_mix``, ``explains`` | 0.621 | 0.432 | 0.502 | 0.51 | 0.18 |
+  | the same + ``step_reads=1`` | 0.609 | 0.447 | 0.616 | 0.51 | 0.14 |
+  | I3D, ``explains`` + ``step_reads=1`` | 0.515 | 0.527 | 0.514 | 0.35 | 0.20 |
 
   ("uniform", "true": top-1 with uniform and with the true attention; "on truth": the steps'
   weight on the truth interval, uniform 0.33; "code": top-1 of the steps' shares alone naming the
-  class, 0.06 from the true steps; "q, max q": the diagnostic above.)
+  class, 0.06 from the true steps.)
 
   With the reads trained on the steps that explain the clip, the held objects come (eating 0.71,
   phoning 0.74, reading 0.90, against 0.40, 0.50 and 0.55 shipped), the true steps no longer
@@ -346,11 +343,10 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   objects are not read at the right time, and other classes fall (taking off a shoe 0.05). A
   second seed of that row (``--seed 1`` on both steps) gives 0.597, the same pattern (eating
   0.74, phoning 0.76, reading 0.93, taking off a shoe 0.07; steps 0.51 on the truth, naming the
-  class at 0.13). With
-  I3D's trunk the same targets leave the steps near uniform (0.35 on the truth) and the
-  attention idle (uniform attention 0.527 against 0.515): its reads do not learn the objects,
-  so no step explains a clip better than another. Not shipped: within the spread of one seed,
-  no target row changes. Each run took 4.0-5.3 min for the first step and 2.1-2.8 min for the
+  class at 0.13). With I3D's trunk the same targets leave the steps near uniform (0.35 on the
+  truth) and the attention idle (uniform attention 0.527 against 0.515): its reads do not learn
+  the objects, so no step explains a clip better than another. Not shipped: within the spread
+  of the runs, no target row changes. Each run took 4.0-5.3 min for the first step and 2.1-2.8 min for the
   second, with ``--set step_target=explains`` (and ``--set step_reads=1``) added to both steps.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
