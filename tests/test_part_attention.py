@@ -600,7 +600,7 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
     model = part_attention("cpu", num_classes=K, trunk="frames").eval()
     trunk = model.parts["left_hand"]
     right = model.parts["right_hand"]
-    assert trunk is not right and trunk.net[0].weight is right.net[0].weight  # shared_hands still ties
+    assert trunk is not right and trunk.net[0][0].weight is right.net[0][0].weight  # shared_hands still ties
     clip = torch.randn(1, 3, 16, 32, 32)
     with torch.no_grad():
         base = trunk.forward_features(clip)
