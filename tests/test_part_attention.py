@@ -623,6 +623,17 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
             moved[:, :, frame] += 1.0
             changed = (mixed.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
             assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
+    # step_mix: each step's map also reads its neighbouring steps', so a frame reaches three steps.
+    stepped = part_attention("cpu", num_classes=K, trunk="frames", step_mix=True).eval().parts["left_hand"]
+    with torch.no_grad():
+        base = stepped.forward_features(clip)
+        for frame, steps in ((0, []), (7, [0, 1, 2]), (15, [2, 3])):
+            moved = clip.clone()
+            moved[:, :, frame] += 1.0
+            changed = (stepped.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
+            assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
+    with pytest.raises(ValueError, match="frame_mix and step_mix need"):
+        part_attention("cpu", num_classes=K, step_mix=True)
     with pytest.raises(ValueError, match="num_frames divisible by 4 \\* frame_stride"):
         part_attention("cpu", num_classes=K, trunk="frames", frame_stride=3)
     with torch.no_grad():  # another clip length keeps 4 frames to a step
@@ -668,3 +679,47 @@ def test_steps_that_explain_the_label_take_the_weight_and_the_read_takes_them_as
     model = tiny(num_classes=3, per_step=True, attend_time=True, step_target="explains", step_reads=1.0)
     out = model.train()(batch)
     assert out.aux["step_logits"].requires_grad and "step_reads" in model.loss(out, batch)[1]
+
+
+def test_read_weight_zero_leaves_the_trunk_to_the_steps_own_reads():
+    """``read_weight=0``: the fused read's loss adds nothing; the trunk learns from the step reads."""
+    kw = dict(num_classes=3, per_step=True, attend_time=True, step_target="explains", step_reads=1.0)
+    with pytest.raises(ValueError, match="read_weight below 1 needs"):
+        tiny(num_classes=3, per_step=True, attend_time=True, step_target="explains", read_weight=0.5)
+    with pytest.raises(ValueError, match="read_weight must be"):
+        tiny(**kw, read_weight=1.5)
+    torch.manual_seed(0)
+    full, mil = tiny(**kw).train(), tiny(**kw, read_weight=0.0).train()
+    mil.load_state_dict(full.state_dict())
+    batch = make_batch(full, batch=3)
+    torch.manual_seed(1)
+    out_full = full(batch)
+    total_full, terms = full.loss(out_full, batch)
+    torch.manual_seed(1)
+    out_mil = mil(batch)
+    total_mil, terms_mil = mil.loss(out_mil, batch)
+    assert terms_mil["ce"] == pytest.approx(terms["ce"])  # still reported
+    # the totals differ by exactly the read's cross-entropy
+    assert (total_full - total_mil).item() == pytest.approx(terms["ce"], rel=1e-5)
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_step_context_lets_a_step_see_the_frames_after_it(context):
+    """The pose LSTM reads forward, so without ``step_context`` the first step's state is blind to
+    the last skeleton frames; the bidirectional GRU over the steps gives it them."""
+    if not context:
+        with pytest.raises(ValueError, match="step_context needs per_step"):
+            tiny(step_context=True)
+    torch.manual_seed(0)
+    model = tiny(per_step=True, attend_time=True, step_context=context).eval()
+    seen = []
+    model.attention.hidden.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    batch = make_batch(model, batch=2)
+    later = {**batch, "skeleton": batch["skeleton"].clone()}
+    later["skeleton"][:, -1] += 1.0  # move every joint of the last skeleton frame
+    with torch.no_grad():
+        model(batch), model(later)
+    assert seen[0].shape[1] >= 2  # several steps
+    first_changed = not torch.allclose(seen[0][:, 0], seen[1][:, 0])
+    assert first_changed == context
+    assert not torch.allclose(seen[0][:, -1], seen[1][:, -1])  # the last step sees it either way

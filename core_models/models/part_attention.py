@@ -349,6 +349,43 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   the objects, so no step explains a clip better than another. Not shipped: within the spread
   of the runs, no target row changes. Each run took 4.0-5.3 min for the first step and 2.1-2.8 min for the
   second, with ``--set step_target=explains`` (and ``--set step_reads=1``) added to both steps.
+* ``read_weight``, ``step_mix`` and ``step_context`` (experiments on the row above, off in both
+  presets; 2026-12-07). ``read_weight=0`` drops the fused read's own cross-entropy, so the trunk
+  and the head learn only from the steps' own reads (``step_reads``, a multiple-instance loss
+  whose weights no pose step chose), and the pose branch's shares still learn where those reads
+  explain the label; it is the read under those shares that the model gives at test time.
+  ``step_mix`` adds a residual temporal convolution over neighbouring steps to the frames trunk,
+  for classes told apart by which way the look changes (a shoe going on or coming off).
+  ``step_context`` runs a bidirectional GRU over the pose states pooled to the steps, since the
+  pose LSTM reads forward only. CS, one seed unless said, both steps of the recipe with ``--set
+  trunk=frames --set frame_mix=true --set step_target=explains --set step_reads=1`` and the
+  row's own settings; columns as in the table above:
+
+  | added | top-1 | uniform | true | on truth | code |
+  |---|---:|---:|---:|---:|---:|
+  | nothing (the row above) | 0.609 | 0.447 | 0.616 | 0.51 | 0.14 |
+  | ``read_weight=0`` | 0.638 | 0.456 | 0.612 | 0.52 | 0.19 |
+  | the same, a second seed | 0.560 | 0.376 | 0.580 | 0.50 | 0.13 |
+  | ``read_weight=0``, ``step_mix`` | 0.600 | 0.497 | 0.611 | 0.46 | 0.17 |
+  | ``read_weight=0``, ``step_context`` | 0.588 | 0.406 | 0.602 | 0.50 | 0.20 |
+
+  The frames trunk with ``step_reads`` names most clips of taking off a shoe "wearing a shoe"
+  (0.05 and 0.07 for the two seeds above, 0.07 for ``read_weight=0`` with 23 of its 42 clips
+  named wearing, 0.02 with ``step_context``): the read is a weighted sum of the steps and each
+  step sees only its own few frames (4 of the 8 read, with ``frame_mix``), so nothing in it
+  says in which order the look changes. ``step_mix`` lifts taking off a shoe to 0.21 (19 clips
+  still named wearing) and loses elsewhere (reading 0.38 against 0.83). Dropping the read's own loss
+  gives 0.638 (drinking 0.43, eating 0.71, phoning 0.74), but a second seed (``--seed 1`` on
+  both steps) gives 0.560 (reading 0.31, taking off a shoe 0.14; steps 0.50 on the truth), so
+  the two seeds' mean, 0.599, is level with the row above's (0.603): no gain. Its steps are
+  where they were (0.52 of their weight on the truth interval), and the true steps at test do
+  not help it (0.612; 0.580 for the second seed). Letting each step see the pose after it changes
+  nothing (0.50 on the truth). So what holds the steps back is more likely their targets than
+  what the pose branch sees: the reads' own posteriors, which name the class at whichever steps
+  a read can tell it, and since the true steps do not help at test, those are not only the
+  truth interval's (not measured directly). Each run took
+  7.0-7.7 min for the first step and 3.8-3.9 min for the second (``train``'s own timing, the
+  multiple-instance reads included).
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -466,6 +503,11 @@ class PartAttentionConfig:
         frame_stride: with ``trunk="frames"``, the trunk reads every ``frame_stride``-th frame.
         frame_mix: with ``trunk="frames"``, a residual temporal convolution (3 frames) lets each
             frame's map read its neighbours' before they are averaged into steps.
+        step_mix: with ``trunk="frames"``, a residual temporal convolution over 3 neighbouring
+            steps after the frames are averaged, so a step's map carries which way the part's
+            look changes around it (a shoe going on or coming off), not only how it looks; each
+            step then depends on the frames of its two neighbours too. An experiment, off in
+            both presets.
         step_target: what the steps' shares (``temporal``, with ``attend_time``) learn from:
             ``"read"``, the fused read's loss (the paper's way, end to end); ``"explains"`` (an
             addition, off in both presets), the read takes the shares as fixed weights and they
@@ -473,6 +515,14 @@ class PartAttentionConfig:
             holds, ``p_t(y) / sum_s p_s(y)`` (see the module docstring).
         step_reads: with ``step_target="explains"``, the weight of a cross-entropy that asks each
             step's read alone for the label, weighed by that share (0: off).
+        read_weight: the weight of the fused read's own cross-entropy (1 in both presets). Below 1
+            (an experiment, with ``step_reads``), the trunk learns mostly or only from the steps'
+            own reads, a multiple-instance loss that no step share chose, while the shares still
+            learn where those reads explain the label (see the module docstring).
+        step_context: with ``per_step``, a bidirectional GRU runs over the pose LSTM's states
+            pooled to the feature steps, so each step's weight also sees the steps after it (the
+            pose LSTM reads forward only: a step's state knows nothing of what follows it). An
+            experiment, off in both presets.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -518,18 +568,29 @@ class PartAttentionConfig:
     trunk: str = "i3d"
     frame_stride: int = 2
     frame_mix: bool = False
+    step_mix: bool = False
     step_target: str = "read"
     step_reads: float = 0.0
+    read_weight: float = 1.0
+    step_context: bool = False
 
     def __post_init__(self):
         if self.step_target not in ("read", "explains"):
             raise ValueError(f"step_target must be 'read' or 'explains', got {self.step_target!r}")
         if self.step_reads > 0 and self.step_target != "explains":
             raise ValueError("step_reads needs step_target='explains' (the shares it weighs by)")
+        if not 0 <= self.read_weight <= 1:
+            raise ValueError(f"read_weight must be in [0, 1], got {self.read_weight}")
+        if self.read_weight < 1 and self.step_reads <= 0:
+            raise ValueError("read_weight below 1 needs step_reads > 0 (else the read's loss just shrinks)")
         if self.step_target == "explains" and not self.attend_time:
             raise ValueError("step_target='explains' needs per_step and attend_time (the steps' shares)")
+        if self.step_context and not self.per_step:
+            raise ValueError("step_context needs per_step (it runs over the steps' pose states)")
         if self.trunk not in ("i3d", "frames"):
             raise ValueError(f"trunk must be 'i3d' or 'frames', got {self.trunk!r}")
+        if (self.frame_mix or self.step_mix) and self.trunk != "frames":
+            raise ValueError("frame_mix and step_mix need trunk='frames'")
         object.__setattr__(
             self,
             "true_attention",
@@ -636,13 +697,18 @@ class FrameTrunk(nn.Module):
             layers += [ConvBNReLU(i, o, 3, 1), nn.MaxPool2d(2)]
         self.net = nn.Sequential(*layers)
         c = channels[-1]
-        self.mix = None  # each frame's map also reads its neighbours' (residual), for motion
-        if config.frame_mix:
-            conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False)
-            self.mix = nn.Sequential(conv, nn.BatchNorm3d(c), nn.ReLU(inplace=True))
+        # each frame's (step's) map also reads its neighbours' (residual), for motion (its order)
+        self.mix = self._mix(c) if config.frame_mix else None
+        self.step_mix = self._mix(c) if config.step_mix else None
         self.stride = config.frame_stride
         self.pool = FramePool()
         self.channels = c
+
+    @staticmethod
+    def _mix(c: int) -> nn.Module:
+        """A temporal convolution over 3 neighbours, batch norm, ReLU (added to its input)."""
+        conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False)
+        return nn.Sequential(conv, nn.BatchNorm3d(c), nn.ReLU(inplace=True))
 
     def feature_channels(self, endpoint: str | None = None) -> int:
         return self.channels
@@ -663,7 +729,8 @@ class FrameTrunk(nn.Module):
         maps = maps.reshape(B, t, *maps.shape[1:]).transpose(1, 2)  # (B, C', t, h, w)
         if self.mix is not None:
             maps = maps + self.mix(maps)
-        return self.pool(maps, x.shape[2] // 4)
+        steps = self.pool(maps, x.shape[2] // 4)
+        return steps if self.step_mix is None else steps + self.step_mix(steps)
 
 
 def part_trunk(config: PartAttentionConfig) -> nn.Module:
@@ -717,7 +784,13 @@ class PartAttentionBranch(nn.Module):
             )
         )  # fmt: skip
         self.drop = nn.Dropout(config.pose_dropout)
-        self.hidden = nn.Linear(config.lstm_hidden, config.attention_hidden)
+        self.context = (
+            nn.GRU(config.lstm_hidden, config.lstm_hidden // 2, batch_first=True, bidirectional=True)
+            if config.step_context
+            else None
+        )
+        self.hidden = nn.Linear(2 * (config.lstm_hidden // 2) if config.step_context else config.lstm_hidden,
+                                config.attention_hidden)  # fmt: skip
         self.score = nn.Linear(config.attention_hidden, len(config.parts))
         # Small, not zero: alpha starts near uniform and gradients still reach the whole branch.
         nn.init.normal_(self.score.weight, std=0.01)
@@ -737,6 +810,8 @@ class PartAttentionBranch(nn.Module):
             h = last  # (B, H)
             if self.per_step:
                 h = F.adaptive_avg_pool1d(states.transpose(1, 2), steps).transpose(1, 2)  # (B, T', H)
+                if self.context is not None:  # each step also sees the steps after it
+                    h = self.context(h)[0]
             z = torch.tanh(self.hidden(self.drop(h)))  # (B, [T',] A)
             logits = self.score(z)
             if self.hand_motion is not None:
@@ -1029,9 +1104,9 @@ class PartAttention(nn.Module):
         if self.stage == "parts":
             total = part_ce
         elif self.stage == "attention":
-            total = ce + c.attention_weight * att
+            total = c.read_weight * ce + c.attention_weight * att
         else:
-            total = ce + c.aux_weight * part_ce + c.attention_weight * att
+            total = c.read_weight * ce + c.aux_weight * part_ce + c.attention_weight * att
         if streams is not None and self.stage != "parts":
             total = total + streams
         if choice is not None and self.stage != "parts":
