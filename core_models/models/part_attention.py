@@ -316,9 +316,12 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   weight on the truth interval (uniform 0.33, best possible 0.86), and swapping in the true steps
   at test alone does not help (0.42): the head has learnt to read its own steps' pattern. With
   the true steps alone and the model's own hands (``--set 'true_attention=["temporal"]'``, both
-  steps, 6.9 + 3.5 min on a slower day) it reaches the same 0.724 (drink 0.76, eat 0.81, phone
+  steps, 6.9 + 3.5 min, the machine in a slow spell) it reaches the same 0.724 (drink 0.76, eat 0.81, phone
   0.79; the acting hand wins on 0.93 of the one-hand clips): the steps carry the whole gain.
-  Taking off a shoe stays at 0.07 even then, called "wearing a shoe" (below).
+  Taking off a shoe stays at 0.07 even then, called "wearing a shoe" (below); with ``step_mix``
+  (below) as well, 0.743 (6.9 + 3.6 min), and the shoe pair is at chance between its two
+  classes instead (wearing 0.40, taking off 0.24, each named the other on about half its clips),
+  where I3D's trunk, whose receptive field spans the clip, tells them at 0.57 each.
 * ``step_target="explains"`` and ``step_reads`` (additions, off in both presets; 2026-12-07):
   the steps learn where the evidence is rather than what pattern the head can read. The read
   takes the steps' shares as fixed weights; the shares learn, by cross-entropy, the share of the
