@@ -385,7 +385,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   gives 0.638 (drinking 0.43, eating 0.71, phoning 0.74), but a second seed (``--seed 1`` on
   both steps) gives 0.560 (reading 0.31, taking off a shoe 0.14; steps 0.50 on the truth), so
   the two seeds' mean, 0.599, is level with the row above's (0.603): no gain. Its steps are
-  where they were (0.52 of their weight on the truth interval), and the true steps at test do
+  where they were (0.52 of their weight on the truth interval; uniform 0.33, the middle 0.41,
+  best 0.86), and the true steps at test do
   not help it (0.612; 0.580 for the second seed). Letting each step see the pose after it changes
   nothing (0.50 on the truth). So what holds the steps back is more likely their targets than
   what the pose branch sees: the reads' own posteriors, which name the class at whichever steps
