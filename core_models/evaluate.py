@@ -12,6 +12,9 @@ model over a split and writes into the results store (``core_models.results``):
     ``parts_time``, ``temporal``, ``spatial`` (mean over time), ``segments_G`` per granularity,
     ``granularity``, ``glimpse_centres`` (T' x N x 2), ``assignment`` (mean over time, C x N),
     ``self_attention`` (mean over heads), ``grid_box`` (x0, x1, y0, y1 of the STN grid);
+    ``step_reads_truth_share`` (with its baselines) for a model that reads each step alone
+    (part attention's ``step_reads``): the share of the label's probability the steps' own reads
+    put on the interval, the target its ``step_target="explains"`` steps learn;
     ``glimpses_truth_share`` (share of glimpse area on the person's box from the 2D joints, any
     data that has them) with ``glimpses_uniform`` and ``glimpses_best``;
     on synthetic clips the ground truth (``truth_parts``, ``truth_interval`` as fractions of the
@@ -78,6 +81,7 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
     part_names = list(getattr(model.config, "parts", ()) or ())
     joints2d = _np(batch["joints2d"]) if "joints2d" in batch and "glimpses" in att else None
     truth = _truth_columns(batch, B)
+    reads = _label_shares(out, batch) if truth is not None and "temporal" in att else None
     rows = []
     for i in range(B):
         r: dict[str, Any] = {}
@@ -125,7 +129,10 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
                 r["parts_acting_margin"] = ps.get("acting_margin")
             if "temporal" in r:
                 w = np.asarray(r["temporal"])
-                _put(r, "temporal", scores.temporal_scores(w, ti, _fields(model, "temporal", len(w))))
+                fields = _fields(model, "temporal", len(w))
+                _put(r, "temporal", scores.temporal_scores(w, ti, fields))
+                if reads is not None and reads.shape[1] == len(w):  # the target the steps learn
+                    _put(r, "step_reads", scores.temporal_scores(reads[i], ti, fields))
             if segs:
                 per_g, mean = scores.segment_scores(
                     {g: v[i] for g, v in segs.items()}, ti, lambda kind, n: _fields(model, kind, n)
@@ -136,6 +143,19 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
                     _put(r, "segments", mean)
         rows.append(r)
     return rows
+
+
+def _label_shares(out, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
+    """(B, T') how the label's probability splits over the steps when each step is read alone
+    (``p_t(y) / sum_s p_s(y)``, from ``aux["step_logits"]``): where the reads say the clip's
+    evidence is, the target part attention's ``step_target="explains"`` steps learn; None for
+    a model without step reads."""
+    step_logits = out.aux.get("step_logits")
+    if step_logits is None or step_logits.dim() != 3:
+        return None
+    logp = torch.log_softmax(step_logits.float(), dim=-1)
+    logp_y = logp.gather(2, batch["label"][:, None, None].expand(-1, logp.shape[1], 1))[..., 0]
+    return _np(torch.softmax(logp_y, dim=1))
 
 
 def _truth_columns(batch: dict[str, torch.Tensor], B: int) -> list[dict[str, Any]] | None:

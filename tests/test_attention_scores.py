@@ -475,3 +475,37 @@ def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path)
         e = m["attention_scores"]["glimpses"]
         assert 0 <= e["share"] <= 1 and 0 < e["uniform"] < e["best"] <= 1 and e["clips"] == len(clips)
         assert "glimpses_truth_share" in m["attention_vs_truth"]
+
+
+def test_evaluate_scores_where_the_step_reads_put_the_label(tiny_synth, tmp_path):
+    """Part attention with ``step_reads``: the share of the label's probability that each step's
+    own read holds, scored on the truth interval beside the steps' shares (the target they learn)."""
+    from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
+    from core_models.evaluate import _label_shares, evaluate_checkpoint
+    from core_models.models.output import ModelOutput
+    from core_models.models.part_attention import part_attention
+    from core_models.synth import synth_reader
+
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 2, 1] = 6.0  # step 2 alone says class 1
+    out = ModelOutput(logits=logits.mean(1), attention={}, aux={"step_logits": logits})
+    shares = _label_shares(out, {"label": torch.tensor([1])})[0]
+    assert shares.argmax() == 2 and shares.sum() == pytest.approx(1.0)
+    assert _label_shares(out, {"label": torch.tensor([0])})[0, 2] < 0.25  # the read says "not 0" there
+    torch.manual_seed(0)
+    names = synth_reader(tiny_synth).classes_for("cs")
+    kw = dict(trunk="frames", step_target="explains", step_reads=1.0)
+    model = part_attention("cpu", num_classes=len(names), **kw)
+    path = save_checkpoint(tmp_path / "model.pt", {
+        "format": FORMAT, "model": "part_attention", "preset": "cpu", "config": config_dict(model.config),
+        "num_classes": len(names), "layout": "ntu25", "class_names": list(names),
+        "data": {"kind": "synth", "protocol": "cs", "root": str(tiny_synth), "version": 2}, "settings": {},
+        "epoch": 0, "step": 0, "metrics": {}, "state_dict": model.state_dict(),
+    })  # fmt: skip
+    clips = sorted(f.name.split(".")[0] for f in tiny_synth.glob("S*C001P003*.skeleton"))[:4]
+    table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
+                                   progress=False, interventions=False)  # fmt: skip
+    reads, steps = m["attention_scores"]["step_reads"], m["attention_scores"]["temporal"]
+    assert reads["clips"] == len(clips) and 0 <= reads["share"] <= reads["best"] <= 1
+    assert reads["uniform"] == pytest.approx(steps["uniform"])  # the same steps, the same truth
+    assert table["step_reads_truth_share"].notna().all()

@@ -654,6 +654,14 @@ def test_steps_that_explain_the_label_take_the_weight_and_the_read_takes_them_as
     assert loss.item() == pytest.approx(-(target * shares.log()).sum().item())
     loss.backward()
     assert shares.grad[0].argmin() == 2  # descending the loss raises step 2's share most
+    # step_sharpness g: the target p_t(y)^g, all on step 2 as g grows
+    on_two = torch.tensor([[0.1, 0.1, 0.7, 0.1]])
+    soft, sharp = (PartAttention.steps_loss(logits, on_two, torch.tensor([1]), g) for g in (1.0, 50.0))
+    assert sharp.item() == pytest.approx(-math.log(0.7), rel=1e-4) and soft > sharp + 0.3
+    with pytest.raises(ValueError, match="step_sharpness needs"):
+        tiny(per_step=True, attend_time=True, step_sharpness=2.0)
+    with pytest.raises(ValueError, match="step_sharpness must be"):
+        tiny(per_step=True, attend_time=True, step_target="explains", step_sharpness=0.5)
     # step_reads: each step's read asked for the label as much as it explains it.
     reads = logits.clone().requires_grad_(True)
     PartAttention.step_reads_loss(reads, torch.tensor([1])).backward()
@@ -670,8 +678,12 @@ def test_steps_that_explain_the_label_take_the_weight_and_the_read_takes_them_as
     assert torch.allclose((temporal[..., None] * step_logits).sum(1), out.logits, atol=1e-5)
     total, terms = model.loss(out, batch)
     assert "steps" in terms and torch.isfinite(total)
-    model.eval()
-    assert "step_logits" not in model(batch).aux
+    model.eval()  # the step reads at test too: evaluate scores where they put the label
+    with torch.no_grad():
+        out = model(batch)
+    assert torch.allclose((out.attention["temporal"][..., None] * out.aux["step_logits"]).sum(1), out.logits,
+                          atol=1e-5)  # fmt: skip
+    assert "step_logits" not in tiny(num_classes=3, per_step=True, attend_time=True).eval()(batch).aux
     with pytest.raises(ValueError, match="step_target='explains' needs"):
         tiny(step_target="explains")
     with pytest.raises(ValueError, match="step_reads needs"):
@@ -723,3 +735,39 @@ def test_step_context_lets_a_step_see_the_frames_after_it(context):
     first_changed = not torch.allclose(seen[0][:, 0], seen[1][:, 0])
     assert first_changed == context
     assert not torch.allclose(seen[0][:, -1], seen[1][:, -1])  # the last step sees it either way
+
+
+def test_read_order_tells_a_clip_from_its_reversal_where_the_mean_cannot():
+    """``read_order``: beside the shares' weighted mean, the read carries the steps' trend under
+    them; a clip read backwards keeps the mean and flips the trend, and one step has no trend."""
+    from core_models.models.part_attention import order_weights
+
+    uniform = torch.full((1, 4), 0.25)
+    w = order_weights(uniform)[0]
+    assert torch.allclose(w, -w.flip(0)) and w.sum().abs() < 1e-6 and w[3] > 0
+    assert torch.equal(order_weights(torch.tensor([[0.0, 1.0, 0.0, 0.0]])), torch.zeros(1, 4))
+    narrow, wide = torch.tensor([[0.0, 0.5, 0.5, 0.0]]), uniform
+    ramp = torch.arange(4.0)  # a feature rising one per step (2 per unit of u): the same slope at any width
+    for shares in (narrow, wide):
+        assert (order_weights(shares)[0] * ramp).sum().item() == pytest.approx(2.0)
+    # shares nearly on one step: the slope fades towards none (their variance held at two steps')
+    assert 0 < (order_weights(torch.tensor([[0.0, 0.9, 0.1, 0.0]]))[0] * ramp).sum().item() < 1
+    torch.manual_seed(0)
+    feats = torch.randn(2, 2, 5, 4, 2, 2)  # (B, P, C', T', H', W')
+    alpha = torch.full((2, 2), 0.5)
+    read = PartAttention._read(feats, alpha, uniform.expand(2, 4), order=True)
+    back = PartAttention._read(feats.flip(3), alpha, uniform.expand(2, 4), order=True)
+    assert read.shape == (2, 10) and torch.allclose(read[:, :5], back[:, :5], atol=1e-6)
+    assert torch.allclose(read[:, 5:], -back[:, 5:], atol=1e-6) and read[:, 5:].abs().sum() > 0
+    with pytest.raises(ValueError, match="read_order needs"):
+        tiny(read_order=True)
+    model = tiny(num_classes=3, per_step=True, attend_time=True, step_target="explains", step_reads=1.0,
+                 read_order=True).train()  # fmt: skip
+    channels = model.parts["left_hand"].feature_channels(model.config.fusion_endpoint)
+    assert model.head.in_features == 2 * channels
+    batch = make_batch(model, batch=3)
+    out = model(batch)
+    assert out.aux["step_logits"].shape == (3, out.attention["temporal"].shape[1], 3)
+    total, _ = model.loss(out, batch)
+    total.backward()
+    assert torch.isfinite(total) and model.head.weight.grad[:, model.head.in_features // 2 :].abs().sum() > 0

@@ -391,9 +391,58 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   nothing (0.50 on the truth). So what holds the steps back is more likely their targets than
   what the pose branch sees: the reads' own posteriors, which name the class at whichever steps
   a read can tell it, and since the true steps do not help at test, those are not only the
-  truth interval's (not measured directly). Each run took
+  truth interval's. ``evaluate`` now measures it (``step_reads`` in ``attention_scores``, the
+  share of the label's probability the steps' own reads put on the interval): 0.54 for
+  ``read_weight=0`` and for ``step_context``, against their steps' 0.52 and 0.50 (uniform 0.33,
+  the middle 0.41, best 0.86). The steps fit their target; the target is the limit. By class,
+  for ``read_weight=0``: the reads put drinking's label on its interval at 0.35 (uniform 0.29),
+  sitting down and standing up at 0.46 and 0.44 (uniform 0.35), the hand-held objects of
+  dropping, picking up and the shoe pair at 0.59-0.71. So the reads that hold the label at the
+  wrong steps are the classes the two hand crops see least: the cup near the mouth and the
+  whole body sitting or rising. Each run took
   7.0-7.7 min for the first step and 3.8-3.9 min for the second (``train``'s own timing, the
   multiple-instance reads included).
+* ``read_order`` (an experiment, off in both presets; 2026-12-07): the read also carries the
+  weighted slope of each step feature under the shares (:func:`order_weights`), so the head
+  could tell which way the look changes, the shoe pair's problem above. Under the true steps
+  (``--set trunk=frames --set frame_mix=true --set 'true_attention=["temporal"]' --set
+  read_order=true`` on both steps of the recipe, CS, one seed) it gives 0.616 against 0.724
+  without it, and does not tell the shoe pair apart (wearing 0.26, taking off 0.24, where
+  without it 0.64 and 0.07), while drinking falls from 0.76 to 0.29 and phoning from 0.79 to
+  0.45. All seven test subjects lose (0.06 to 0.19), yet its validation subjects (4 and 19)
+  reach 0.77-0.80 against 0.70, a gap between validation and test that no other run of this
+  table or the one above shows (within 0.04 in each). Within the truth interval the shoe is
+  in the hand the whole time, so the slope there has little to find; I3D's trunk, which
+  tells the pair at 0.57, sees the frames around the interval too. 7.3 + 3.4 min.
+* ``step_sharpness`` (an experiment, off in both presets; 2026-12-07): the steps' target
+  ``p_t(y)^g / sum_s p_s(y)^g`` instead of the plain share of the label's probability. The reads'
+  label probability spreads over the interval and its neighbours (0.54 on the truth, above);
+  sharpened, the target follows the step that holds the label best. CS, both steps of the
+  recipe with ``--set trunk=frames --set frame_mix=true --set step_target=explains --set
+  step_reads=1 --set step_sharpness=G``, the RGB read alone; "reads" is where the steps' own
+  reads put the label (``step_reads`` in ``attention_scores``), other columns as above:
+
+  | ``g`` | top-1 | uniform | true | on truth | reads | code |
+  |---|---:|---:|---:|---:|---:|---:|
+  | 1 (the ``step_reads=1`` row above; second seed 0.597) | 0.609 | 0.447 | 0.616 | 0.51 | - | 0.14 |
+  | 4 | 0.679 | 0.412 | 0.570 | 0.56 | 0.52 | 0.19 |
+  | 4, ``--seed 1`` | 0.653 | 0.386 | 0.531 | 0.56 | 0.51 | 0.19 |
+  | 16 | 0.677 | 0.434 | 0.522 | 0.55 | 0.51 | 0.19 |
+
+  The best part attention yet without a pose classifier: at ``g=4`` the two seeds' mean is
+  0.666 (0.653-0.679) against 0.603 for ``g=1`` and 0.615 for the shipped recipe's two seeds.
+  The steps sit a little more on the truth (0.55-0.56 against 0.51; uniform 0.33, the middle
+  0.41, best 0.86), the acting hand wins on 0.98 of the one-hand clips, and the shoe pair is
+  no longer one class (wearing / taking off 0.55 / 0.31, 0.48 / 0.57 and 0.60 / 0.57, where
+  ``g=1`` called taking off "wearing": 0.05-0.07); drinking stays low (0.29-0.43). The
+  attention does the work (uniform attention costs 0.24-0.27), but it is still partly a class
+  code: the steps' shares alone name the class at 0.19 (the true steps 0.06), and the true
+  steps cost the model 0.11-0.16, since its reads learnt on its own steps. Not shipped: each
+  run took 6.7 min for the first step and 3.5-3.7 min for the second, against 7.4 min for both
+  steps of the shipped recipe, so CS and CV would put the whole ``reproduce`` over its 150
+  minutes; and in the first run's second step the last epoch was the best (validation 0.780).
+  Cut to the shipped recipe's time (``--steps 1200`` for the first step and ``600`` for the
+  second, 4.8 + 2.4 min) it gives 0.585.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -531,6 +580,16 @@ class PartAttentionConfig:
             pooled to the feature steps, so each step's weight also sees the steps after it (the
             pose LSTM reads forward only: a step's state knows nothing of what follows it). An
             experiment, off in both presets.
+        read_order: with ``attend_time``, the read also carries the steps' trend under their
+            shares, ``sum_t w_t (u_t - c) f_t / v`` (``u_t`` the step's place in the clip in
+            [-1, 1], ``c`` and ``v`` the shares' centre and variance: the weighted slope of each
+            feature, see :func:`order_weights`), beside their weighted mean;
+            so the head learns which way the look changes over the steps it reads (a shoe going
+            on or coming off), which a weighted mean cannot tell. The head reads twice the
+            channels; a step read alone has no trend (zeros). An experiment, off in both presets.
+        step_sharpness: with ``step_target="explains"``, the power ``g`` the steps' target is
+            sharpened by, ``p_t(y)^g / sum_s p_s(y)^g`` (1: the share of the label's probability
+            itself; large: all on the step whose read holds the label best). An experiment.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
@@ -581,6 +640,8 @@ class PartAttentionConfig:
     step_reads: float = 0.0
     read_weight: float = 1.0
     step_context: bool = False
+    read_order: bool = False
+    step_sharpness: float = 1.0
 
     def __post_init__(self):
         if self.step_target not in ("read", "explains"):
@@ -595,6 +656,14 @@ class PartAttentionConfig:
             raise ValueError("step_target='explains' needs per_step and attend_time (the steps' shares)")
         if self.step_context and not self.per_step:
             raise ValueError("step_context needs per_step (it runs over the steps' pose states)")
+        if self.read_order and not self.attend_time:
+            raise ValueError(
+                "read_order needs per_step and attend_time (the steps' shares it reads the trend under)"
+            )
+        if self.step_sharpness < 1:
+            raise ValueError(f"step_sharpness must be at least 1, got {self.step_sharpness}")
+        if self.step_sharpness != 1 and self.step_target != "explains":
+            raise ValueError("step_sharpness needs step_target='explains' (it sharpens that target)")
         if self.trunk not in ("i3d", "frames"):
             raise ValueError(f"trunk must be 'i3d' or 'frames', got {self.trunk!r}")
         if (self.frame_mix or self.step_mix) and self.trunk != "frames":
@@ -673,6 +742,20 @@ def label_log_probs(step_logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     """``log p_t(y)``: each step's log-probability of its clip's label, (B, T', K) -> (B, T')."""
     logp = F.log_softmax(step_logits, dim=-1)
     return logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)
+
+
+def order_weights(temporal: torch.Tensor) -> torch.Tensor:
+    """(B, T') shares -> (B, T') the weights of their trend, ``w_t (u_t - c) / v``: ``u_t`` each
+    step's centre in the clip on [-1, 1], ``c`` and ``v`` the shares' mean and variance of ``u``
+    (``v`` at least that of two neighbouring steps; shares on one step give no trend). Summed
+    with the steps' features they give the weighted least-squares slope of each feature over the
+    steps read: how it changes from the first to the last, on the same scale however wide the
+    shares are."""
+    T = temporal.shape[1]
+    u = (torch.arange(T, device=temporal.device, dtype=temporal.dtype) + 0.5) * (2.0 / T) - 1.0
+    c = (temporal * u).sum(dim=1, keepdim=True)
+    var = (temporal * (u - c) ** 2).sum(dim=1, keepdim=True).clamp_min(1.0 / T**2)
+    return temporal * (u - c) / var
 
 
 class FramePool(nn.Module):
@@ -943,7 +1026,7 @@ class PartAttention(nn.Module):
         channels = self.parts[config.parts[0]].feature_channels(config.fusion_endpoint)
         self.attention = PartAttentionBranch(config)
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(channels, config.num_classes)
+        self.head = nn.Linear(2 * channels if config.read_order else channels, config.num_classes)
         self.part_heads = nn.ModuleList(nn.Linear(channels, config.num_classes) for _ in config.parts)
         self.pose_scores = (
             PoseScores(config.lstm_hidden, config.num_classes, config.dropout) if config.pose_scores else None
@@ -989,15 +1072,15 @@ class PartAttention(nn.Module):
         own_steps, explains = temporal, False
         if temporal is not None:
             temporal = steer(batch, "temporal", attend_truth(batch, "temporal", temporal, truth))
-            explains = self.config.step_target == "explains" and temporal is own_steps and self.training
-            if explains:  # the read takes the steps as given; they learn from their own target
+            explains = self.config.step_target == "explains" and temporal is own_steps
+            if explains and self.training:  # the read takes the steps as given; they learn their own target
                 temporal = temporal.detach()
         reads = reads if steered is alpha else None  # an override is read as given
         if reads is None:
-            rgb_feat = self._read(feats, steered, temporal)
+            rgb_feat = self._read(feats, steered, temporal, self.config.read_order)
             rgb_logits = self.head(self.drop(rgb_feat))  # (B, K)
         else:  # each hand read alone, for the expected loss; the model's own is the chosen one
-            feat_each = [self._read(feats, r, temporal) for r in reads]
+            feat_each = [self._read(feats, r, temporal, self.config.read_order) for r in reads]
             rgb_logits_each = [self.head(self.drop(f)) for f in feat_each]
             rgb_feat = torch.where(left, feat_each[0], feat_each[1])
             rgb_logits = torch.where(left, rgb_logits_each[0], rgb_logits_each[1])
@@ -1017,6 +1100,8 @@ class PartAttention(nn.Module):
                 w = steered.detach().transpose(1, 2)[:, :, None]  # (B, P, 1, T')
                 fused_steps = (w * feats.mean(dim=(4, 5))).sum(dim=1)  # (B, C', T')
                 step_in = fused_steps.transpose(1, 2)
+                if self.config.read_order:  # a step read alone has no trend
+                    step_in = torch.cat([step_in, torch.zeros_like(step_in)], dim=2)
                 aux["step_logits"] = self.head(self.drop(step_in) if self.config.step_reads > 0 else step_in)
             aux["own_steps"] = own_steps  # (B, T'), with the gradient to the pose branch
         if reads is not None and pose_logits is None:
@@ -1026,9 +1111,12 @@ class PartAttention(nn.Module):
         return ModelOutput(logits=logits, attention=attention, aux=aux, features=features)
 
     @staticmethod
-    def _read(feats: torch.Tensor, alpha: torch.Tensor, temporal: torch.Tensor | None) -> torch.Tensor:
+    def _read(
+        feats: torch.Tensor, alpha: torch.Tensor, temporal: torch.Tensor | None, order: bool = False
+    ) -> torch.Tensor:
         """The fused RGB feature (B, C') of part maps (B, P, C', T', H', W') under part weights
-        ``alpha`` (B, P) or (B, T', P), the steps weighed by ``temporal`` (B, T') when given."""
+        ``alpha`` (B, P) or (B, T', P), the steps weighed by ``temporal`` (B, T') when given;
+        with ``order`` (and ``temporal``), (B, 2C'): the weighted mean and the trend (``read_order``)."""
         if alpha.dim() == 2:
             weights = alpha[:, :, None, None, None, None]  # (B, P, 1, 1, 1, 1)
         else:
@@ -1036,7 +1124,11 @@ class PartAttention(nn.Module):
         fused = (weights * feats).sum(dim=1)  # (B, C', T', H', W')
         if temporal is None:
             return fused.mean(dim=(2, 3, 4))
-        return (fused.mean(dim=(3, 4)) * temporal[:, None]).sum(dim=2)  # the steps by their share
+        steps = fused.mean(dim=(3, 4))  # (B, C', T')
+        mean = (steps * temporal[:, None]).sum(dim=2)  # the steps by their share
+        if not order:
+            return mean
+        return torch.cat([mean, (steps * order_weights(temporal)[:, None]).sum(dim=2)], dim=1)
 
     def set_stage(self, stage: str) -> None:
         """Choose what trains and which loss terms count (see :attr:`stages`)."""
@@ -1074,12 +1166,14 @@ class PartAttention(nn.Module):
         return losses.classification(terms.flatten(0, 1), labels.repeat_interleave(terms.shape[1]))
 
     @staticmethod
-    def steps_loss(step_logits: torch.Tensor, steps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def steps_loss(
+        step_logits: torch.Tensor, steps: torch.Tensor, labels: torch.Tensor, sharpness: float = 1.0
+    ) -> torch.Tensor:
         """``step_target="explains"``: the cross-entropy of the steps' shares ``steps`` (B, T')
         against ``p_t(y) / sum_s p_s(y)``, the share of the label's probability that each step's
         read alone (``step_logits`` (B, T', K), no gradient) holds: the step that explains the
-        label gets the weight, whichever class it is."""
-        target = torch.softmax(label_log_probs(step_logits.detach(), labels), dim=1)
+        label gets the weight, whichever class it is (``p_t(y)^g`` for ``sharpness`` g)."""
+        target = torch.softmax(sharpness * label_log_probs(step_logits.detach(), labels), dim=1)
         return -(target * steps.clamp_min(1e-8).log()).sum(dim=1).mean()
 
     @staticmethod
@@ -1121,7 +1215,7 @@ class PartAttention(nn.Module):
             total = total + choice
             stream_terms = {**stream_terms, "choice": float(choice.detach())}
         if "step_logits" in out.aux and self.stage != "parts":
-            steps = self.steps_loss(out.aux["step_logits"], out.aux["own_steps"], labels)
+            steps = self.steps_loss(out.aux["step_logits"], out.aux["own_steps"], labels, c.step_sharpness)
             total = total + steps
             stream_terms = {**stream_terms, "steps": float(steps.detach())}
             if c.step_reads > 0:  # each step's read learns the label as much as it explains it
