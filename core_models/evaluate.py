@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 
 from core_models import attention_scores as scores
-from core_models import results
+from core_models import losses, results
 from core_models.checkpoint import CheckpointError, build_from_checkpoint, load_checkpoint, unwrap
 from core_models.data.datasets import collate_items, loader_workers
 
@@ -153,9 +153,7 @@ def _label_shares(out, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
     step_logits = out.aux.get("step_logits")
     if step_logits is None or step_logits.dim() != 3:
         return None
-    logp = torch.log_softmax(step_logits.float(), dim=-1)
-    logp_y = logp.gather(2, batch["label"][:, None, None].expand(-1, logp.shape[1], 1))[..., 0]
-    return _np(torch.softmax(logp_y, dim=1))
+    return _np(torch.softmax(losses.label_log_probs(step_logits.float(), batch["label"]), dim=1))
 
 
 def _truth_columns(batch: dict[str, torch.Tensor], B: int) -> list[dict[str, Any]] | None:

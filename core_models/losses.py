@@ -10,7 +10,10 @@ their equations and weights are not public and the released code applies none (s
 * :func:`normalized_entropy`: the same divided by log N, so terms over maps of different sizes
   are on one scale (1 uniform, 0 one-hot);
 * :func:`entropy`: mean entropy of a distribution; a positive weight asks for peaked attention, a
-  negative weight for spread attention.
+  negative weight for spread attention;
+* :func:`label_log_probs`: each step's log-probability of the clip's label, for the losses that
+  weigh steps by how well their own reads hold it (part attention's ``step_target="explains"``)
+  and for ``evaluate``'s score of where those reads put the label.
 
 Each model's ``loss(out, batch)`` combines them with its own weights and returns the total and a
 dict of the named terms (logged by the training loop).
@@ -61,3 +64,9 @@ def normalized_entropy(attention: torch.Tensor) -> torch.Tensor:
     if n <= 1:
         return attention.sum() * 0.0
     return entropy(attention, dim=-1) / math.log(n)
+
+
+def label_log_probs(step_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``log p_t(y)``: each step's log-probability of its clip's label, (B, T', K) -> (B, T')."""
+    logp = F.log_softmax(step_logits, dim=-1)
+    return logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)

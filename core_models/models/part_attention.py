@@ -738,12 +738,6 @@ def one_hand(alpha: torch.Tensor, hands: list[int]) -> torch.Tensor:
     return alpha + (hard - alpha).detach()
 
 
-def label_log_probs(step_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``log p_t(y)``: each step's log-probability of its clip's label, (B, T', K) -> (B, T')."""
-    logp = F.log_softmax(step_logits, dim=-1)
-    return logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)
-
-
 def order_weights(temporal: torch.Tensor) -> torch.Tensor:
     """(B, T') shares -> (B, T') the weights of their trend, ``w_t (u_t - c) / v``: ``u_t`` each
     step's centre in the clip on [-1, 1], ``c`` and ``v`` the shares' mean and variance of ``u``
@@ -1173,7 +1167,7 @@ class PartAttention(nn.Module):
         against ``p_t(y) / sum_s p_s(y)``, the share of the label's probability that each step's
         read alone (``step_logits`` (B, T', K), no gradient) holds: the step that explains the
         label gets the weight, whichever class it is (``p_t(y)^g`` for ``sharpness`` g)."""
-        target = torch.softmax(sharpness * label_log_probs(step_logits.detach(), labels), dim=1)
+        target = torch.softmax(sharpness * losses.label_log_probs(step_logits.detach(), labels), dim=1)
         return -(target * steps.clamp_min(1e-8).log()).sum(dim=1).mean()
 
     @staticmethod
@@ -1181,7 +1175,7 @@ class PartAttention(nn.Module):
         """``step_reads``: each step's read alone (B, T', K) asked for the label, weighed by the
         share of the label's probability it holds (held fixed): a multiple-instance step that
         trains the reads on the steps that explain the clip, as the truth would."""
-        logp_y = label_log_probs(step_logits, labels)
+        logp_y = losses.label_log_probs(step_logits, labels)
         return -(torch.softmax(logp_y.detach(), dim=1) * logp_y).sum(dim=1).mean()
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
