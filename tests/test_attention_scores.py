@@ -438,28 +438,39 @@ def test_glimpse_scores_leave_out_frames_without_a_person_and_glimpses_off_the_f
     assert scores.glimpse_person_scores(only_off, joints) is None
 
 
+def evaluate_fresh(make, name: str, root, tmp_path, *, clips: int, interventions: bool):
+    """A fresh cpu-preset model (``make(num_classes)``), saved as a checkpoint of ``name`` and
+    evaluated on the first ``clips`` CS test clips of camera 1: (clip names, table, metrics)."""
+    from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
+    from core_models.evaluate import evaluate_checkpoint
+    from core_models.synth import synth_reader
+
+    names = synth_reader(root).classes_for("cs")
+    model = make(len(names))
+    path = save_checkpoint(tmp_path / "model.pt", {
+        "format": FORMAT, "model": name, "preset": "cpu", "config": config_dict(model.config),
+        "num_classes": len(names), "layout": "ntu25", "class_names": list(names),
+        "data": {"kind": "synth", "protocol": "cs", "root": str(root), "version": 2}, "settings": {},
+        "epoch": 0, "step": 0, "metrics": {}, "state_dict": model.state_dict(),
+    })  # fmt: skip
+    names = sorted(f.name.split(".")[0] for f in root.glob("S*C001P003*.skeleton"))[:clips]
+    table, m = evaluate_checkpoint(path, tmp_path, root=str(root), clips=names, cache_dir=None,
+                                   progress=False, interventions=interventions)  # fmt: skip
+    return names, table, m
+
+
 @pytest.mark.parametrize("name", ["separable_sta", "glimpse_clouds", "i3d_nl"])
 def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path):
     """The joint STA masks (a map per step) take uniform and swapped attention; Glimpse Clouds'
     glimpses are scored against the person's box; I3D's non-local affinities take uniform and
     swapped ones block by block. A fresh cpu-preset model, saved as a checkpoint."""
-    from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
-    from core_models.evaluate import evaluate_checkpoint
     from core_models.models import build_model
-    from core_models.synth import synth_reader
 
     torch.manual_seed(0)
-    names = synth_reader(tiny_synth).classes_for("cs")
-    model = build_model(name, "cpu", num_classes=len(names))
-    path = save_checkpoint(tmp_path / "model.pt", {
-        "format": FORMAT, "model": name, "preset": "cpu", "config": config_dict(model.config),
-        "num_classes": len(names), "layout": "ntu25", "class_names": list(names),
-        "data": {"kind": "synth", "protocol": "cs", "root": str(tiny_synth), "version": 2}, "settings": {},
-        "epoch": 0, "step": 0, "metrics": {}, "state_dict": model.state_dict(),
-    })  # fmt: skip
-    clips = sorted(f.name.split(".")[0] for f in tiny_synth.glob("S*C001P003*.skeleton"))[:6]
-    table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
-                                   progress=False, interventions=name != "glimpse_clouds")  # fmt: skip
+    clips, table, m = evaluate_fresh(
+        lambda k: build_model(name, "cpu", num_classes=k), name, tiny_synth, tmp_path, clips=6,
+        interventions=name != "glimpse_clouds",
+    )  # fmt: skip
     if name == "i3d_nl":  # every block's affinity made equal, all together and one by one, and swapped
         inter = m["attention_checks"]["interventions"]
         blocks = [f"nonlocal:Mixed_{b}" for b in ("4b", "4c", "4d", "4e", "4f", "5b", "5c")]
@@ -480,11 +491,9 @@ def test_evaluate_steers_and_scores_the_new_variants(name, tiny_synth, tmp_path)
 def test_evaluate_scores_where_the_step_reads_put_the_label(tiny_synth, tmp_path):
     """Part attention with ``step_reads``: the share of the label's probability that each step's
     own read holds, scored on the truth interval beside the steps' shares (the target they learn)."""
-    from core_models.checkpoint import FORMAT, config_dict, save_checkpoint
-    from core_models.evaluate import _label_shares, evaluate_checkpoint
+    from core_models.evaluate import _label_shares
     from core_models.models.output import ModelOutput
     from core_models.models.part_attention import part_attention
-    from core_models.synth import synth_reader
 
     logits = torch.zeros(1, 4, 3)
     logits[0, 2, 1] = 6.0  # step 2 alone says class 1
@@ -493,18 +502,11 @@ def test_evaluate_scores_where_the_step_reads_put_the_label(tiny_synth, tmp_path
     assert shares.argmax() == 2 and shares.sum() == pytest.approx(1.0)
     assert _label_shares(out, {"label": torch.tensor([0])})[0, 2] < 0.25  # the read says "not 0" there
     torch.manual_seed(0)
-    names = synth_reader(tiny_synth).classes_for("cs")
     kw = dict(trunk="frames", step_target="explains", step_reads=1.0)
-    model = part_attention("cpu", num_classes=len(names), **kw)
-    path = save_checkpoint(tmp_path / "model.pt", {
-        "format": FORMAT, "model": "part_attention", "preset": "cpu", "config": config_dict(model.config),
-        "num_classes": len(names), "layout": "ntu25", "class_names": list(names),
-        "data": {"kind": "synth", "protocol": "cs", "root": str(tiny_synth), "version": 2}, "settings": {},
-        "epoch": 0, "step": 0, "metrics": {}, "state_dict": model.state_dict(),
-    })  # fmt: skip
-    clips = sorted(f.name.split(".")[0] for f in tiny_synth.glob("S*C001P003*.skeleton"))[:4]
-    table, m = evaluate_checkpoint(path, tmp_path, root=str(tiny_synth), clips=clips, cache_dir=None,
-                                   progress=False, interventions=False)  # fmt: skip
+    clips, table, m = evaluate_fresh(
+        lambda k: part_attention("cpu", num_classes=k, **kw), "part_attention", tiny_synth, tmp_path,
+        clips=4, interventions=False,
+    )  # fmt: skip
     reads, steps = m["attention_scores"]["step_reads"], m["attention_scores"]["temporal"]
     assert reads["clips"] == len(clips) and 0 <= reads["share"] <= reads["best"] <= 1
     assert reads["uniform"] == pytest.approx(steps["uniform"])  # the same steps, the same truth

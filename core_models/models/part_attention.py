@@ -588,9 +588,9 @@ class PartAttentionConfig:
         read_order: with ``attend_time``, the read also carries the steps' trend under their
             shares, ``sum_t w_t (u_t - c) f_t / v`` (``u_t`` the step's place in the clip in
             [-1, 1], ``c`` and ``v`` the shares' centre and variance: the weighted slope of each
-            feature, see :func:`order_weights`), beside their weighted mean;
-            so the head learns which way the look changes over the steps it reads (a shoe going
-            on or coming off), which a weighted mean cannot tell. The head reads twice the
+            feature, see :func:`order_weights`), beside their weighted mean, so the head learns
+            which way the look changes over the steps it reads (a shoe going on or coming off),
+            which a weighted mean cannot tell. The head reads twice the
             channels; a step read alone has no trend (zeros). An experiment, off in both presets.
         step_sharpness: with ``step_target="explains"``, the power ``g`` the steps' target is
             sharpened by, ``p_t(y)^g / sum_s p_s(y)^g`` (1: the share of the label's probability
