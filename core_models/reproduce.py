@@ -59,8 +59,9 @@ CLASSIC_MODELS = ("soft_attention_lstm", "stn", "self_attention", "two_stream", 
 # then the glimpses and workers on the frozen backbone.
 STEPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "glimpse_clouds": (("--stage", "backbone"), ("--stage", "glimpses")),
-    # Part attention (cpu preset): the hand streams learn the objects under soft hand weights,
-    # then the per-clip choice of one hand learns on them (see part_attention.py).
+    # Part attention (cpu preset): the hand streams (a 2-D trunk per frame) learn the objects under
+    # soft hand weights, then the per-clip choice of one hand learns on them; in both steps the
+    # steps' shares learn where each step's own read holds the label (see part_attention.py).
     "part_attention": (
         ("--set", "hand_read=mix", "--set", "hand_motion=false", "--no-evaluate"),
         ("--steps", "900"),

@@ -52,9 +52,10 @@ def tiny(**overrides) -> PartAttention:
 def test_contract(preset, per_step):
     torch.manual_seed(0)
     timed = per_step and preset == "cpu"
-    model = part_attention(
-        preset, num_classes=K, per_step=per_step, attend_time=timed, part_pool="attended" if timed else "mean"
-    )
+    # without time attention the cpu preset's steps have no shares to learn (step_target="read")
+    untimed = {"step_target": "read", "step_reads": 0.0, "step_sharpness": 1.0, "part_pool": "mean"}
+    steps = {"part_pool": "attended"} if timed else untimed if preset == "cpu" else {"part_pool": "mean"}
+    model = part_attention(preset, num_classes=K, per_step=per_step, attend_time=timed, **steps)
     kinds = ("parts", "temporal") if model.config.attend_time else ("parts",)
     assert model.inputs == ("crops", "skeleton") and model.attention_kinds == kinds
     spec = model.input_spec
@@ -75,6 +76,7 @@ def test_contract(preset, per_step):
     total, terms = model.loss(out, batch)
     streams = {"rgb_ce", "pose_ce"} if model.config.pose_scores else set()
     streams |= {"choice"} if model.config.hand_read == "choose" else set()
+    streams |= {"steps", "step_reads"} if model.config.step_target == "explains" else set()
     assert torch.isfinite(total) and set(terms) == {"ce", "part_ce", "attention"} | streams
     total.backward()
     for name, p in model.named_parameters():
@@ -591,13 +593,22 @@ def test_class_code_adversary_reads_the_steps_shares():
     assert "class_code" not in model.loss(model(batch), batch)[1]
     assert "class_code" not in plain.loss(plain(batch), batch)[1]
     with pytest.raises(ValueError, match="class_code_weight needs attend_time"):
-        part_attention("cpu", num_classes=K, class_code_weight=0.3, attend_time=False, part_pool="mean")
+        part_attention(
+            "cpu",
+            num_classes=K,
+            class_code_weight=0.3,
+            attend_time=False,
+            part_pool="mean",
+            step_target="read",
+            step_reads=0.0,
+            step_sharpness=1.0,
+        )
 
 
 def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
     """``trunk="frames"``: a 2-D CNN on every ``frame_stride``-th frame, averaged within each step."""
     torch.manual_seed(0)
-    model = part_attention("cpu", num_classes=K, trunk="frames").eval()
+    model = part_attention("cpu", num_classes=K, trunk="frames", frame_mix=False).eval()
     trunk = model.parts["left_hand"]
     right = model.parts["right_hand"]
     assert trunk is not right and trunk.net[0][0].weight is right.net[0][0].weight  # shared_hands still ties
@@ -624,7 +635,8 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
             changed = (mixed.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
             assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
     # step_mix: each step's map also reads its neighbouring steps', so a frame reaches three steps.
-    stepped = part_attention("cpu", num_classes=K, trunk="frames", step_mix=True).eval().parts["left_hand"]
+    stepped = part_attention("cpu", num_classes=K, trunk="frames", frame_mix=False, step_mix=True).eval()
+    stepped = stepped.parts["left_hand"]
     with torch.no_grad():
         base = stepped.forward_features(clip)
         for frame, steps in ((0, []), (7, [0, 1, 2]), (15, [2, 3])):
@@ -633,7 +645,7 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
             changed = (stepped.forward_features(moved) - base).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
             assert changed.tolist() == [s in steps for s in range(4)], (frame, changed)
     with pytest.raises(ValueError, match="frame_mix and step_mix need"):
-        part_attention("cpu", num_classes=K, step_mix=True)
+        part_attention("cpu", num_classes=K, trunk="i3d", frame_mix=False, step_mix=True)
     with pytest.raises(ValueError, match="num_frames divisible by 4 \\* frame_stride"):
         part_attention("cpu", num_classes=K, trunk="frames", frame_stride=3)
     with torch.no_grad():  # another clip length keeps 4 frames to a step

@@ -411,7 +411,8 @@ def test_init_map_takes_part_attentions_full_body_trunk_as_i3ds_backbone():
     from core_models.checkpoint import build_model_with
     from core_models.train import rename_prefix
 
-    body = {"parts": ["left_hand", "right_hand", "full_body"]}  # the cpu preset reads the hands only
+    # the cpu preset reads the hands only, with a 2-D trunk per frame; its I3D trunk is an option
+    body = {"parts": ["left_hand", "right_hand", "full_body"], "trunk": "i3d", "frame_mix": False}
     pa = build_model_with("part_attention", "cpu", num_classes=14, layout_name="ntu25", config=body)
     i3d = build_model_with("i3d", "cpu", num_classes=14, layout_name="ntu25", config=None)
     taken = rename_prefix(pa.state_dict(), "parts.full_body.=backbone.")

@@ -601,6 +601,7 @@ class PartAttentionConfig:
     LEGACY: ClassVar[dict] = {
         "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each",
         "attend_time": False, "part_pool": "mean", "hand_read": "mix", "motion_frame": "camera",
+        "trunk": "i3d", "frame_mix": False, "step_target": "read", "step_reads": 0.0, "step_sharpness": 1.0,
     }  # fmt: skip
 
     num_classes: int
@@ -715,7 +716,8 @@ PRESETS = {
         num_classes=60, width=0.25, num_frames=16, crop_size=32, lstm_hidden=128, timesteps=20,
         attention_hidden=64, dropout=0.3, pose_dropout=0.3, shared_hands=True,
         fusion_endpoint="Mixed_4f", per_step=True, attend_time=True, parts=HANDS,
-        part_pool="attended", hand_read="choose", hand_motion=True,
+        part_pool="attended", hand_read="choose", hand_motion=True, trunk="frames", frame_mix=True,
+        step_target="explains", step_reads=1.0, step_sharpness=4.0,
     ),
 }  # fmt: skip
 
