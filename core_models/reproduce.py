@@ -64,13 +64,17 @@ STEPS: dict[str, tuple[tuple[str, ...], ...]] = {
     # steps' shares learn where each step's own read holds the label (see part_attention.py).
     "part_attention": (
         ("--set", "hand_read=mix", "--set", "hand_motion=false", "--no-evaluate"),
-        ("--steps", "900"),
+        ("--steps", "1200"),
     ),
 }
+# Shipped for cross-subject only: two baselines whose cross-view rows (10.8 and 2.5 minutes) made
+# room for part attention's longer recipe within the whole reproduce's 150 minutes; the retraining
+# issue asks cross-view of the attention models, Glimpse Clouds, I3D and the skeleton LSTM.
+CS_ONLY = ("i3d_nl", "late_fusion")
 SHIPPED: tuple[Shipped, ...] = tuple(
     Shipped(m, p, STEPS.get(m, ((),)))
     for m in ("skeleton_lstm", *ATTENTION_MODELS, "i3d", "i3d_nl", *CLASSIC_MODELS)
-    for p in ("cs", "cv")
+    for p in (("cs",) if m in CS_ONLY else ("cs", "cv"))
 )
 
 
