@@ -90,12 +90,12 @@ def test_sidebar_synthetic_choice_sets_the_clip_and_the_model():
     at.run()
     assert not at.exception
     at.selectbox(key="synth_class").set_value(5).run()
-    at.selectbox(key="model_name").set_value("i3d_nl-cv").run()
+    at.selectbox(key="model_name").set_value("stn-cv").run()
     assert not at.exception
     name = at.session_state["clip_source"]["name"]
     assert name.endswith(f"A{SYNTH_ACTIONS[5]:03d}")
     caption = at.caption[-1].value
-    assert "i3d_nl" in caption and "CV" in caption and "top-1" in caption
+    assert "stn" in caption and "CV" in caption and "top-1" in caption
 
 
 def test_sidebar_dataset_folder_errors_keep_the_previous_clip_and_a_real_folder_works(tmp_path, monkeypatch):

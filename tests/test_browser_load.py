@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this ma
 
 MODELS = [
     "part_attention-cs", "separable_sta-cv", "temporal_granularity-cs", "glimpse_clouds-cv", "i3d-cs",
-    "i3d_nl-cv", "skeleton_lstm-cs", "soft_attention_lstm-cv", "stn-cs", "two_stream-cv",
+    "i3d_nl-cs", "skeleton_lstm-cs", "soft_attention_lstm-cv", "stn-cs", "two_stream-cv",
 ]  # fmt: skip
 MAX_SERVER_MIB = 3072
 

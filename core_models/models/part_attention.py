@@ -5,7 +5,8 @@ WACV 2019.
 
 What is implemented: one I3D per body part (left hand, right hand, full body by default, the two
 hands in the ``cpu`` preset; the part names come from the config, so any layout that names its
-parts works) reads that part's crop. A
+parts works) reads that part's crop (in the ``cpu`` preset a small 2-D CNN on single frames
+instead, ``trunk="frames"``, below). A
 pose LSTM reads the 3D skeleton and gives a softmax attention over the parts, per clip or per
 feature time step. The part feature maps, taken at one fusion endpoint (Mixed_5c by default), are
 summed with these weights and classified.
@@ -283,7 +284,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   held object from 924 training clips, whatever the attention (a per-frame trunk does, below).
   The shipped model's own figures are in its evaluation's ``truth:parts`` (0.641) and
   ``truth:temporal`` (0.418, without training on it).
-* ``trunk="frames"`` (an addition, off in both presets; 2026-12-07): each part's stream is a
+* ``trunk="frames"`` (an addition; the ``cpu`` preset since 2026-12-07, with ``frame_mix`` and
+  the steps' targets of ``step_sharpness``, below; ``paper`` keeps I3D): each part's stream is a
   small 2-D CNN on single frames (:class:`FrameTrunk`: three blocks of 3x3 convolution, batch norm,
   ReLU and 2x2 pooling, 32 / 64 / 96 channels, on every second frame), its maps averaged into the
   4 steps of Mixed_4f, with ``frame_mix`` a residual convolution over 3 neighbouring frames first.
@@ -322,7 +324,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   (below) as well, 0.743 (6.9 + 3.6 min), and the shoe pair is at chance between its two
   classes instead (wearing 0.40, taking off 0.24, each named the other on about half its clips),
   where I3D's trunk, whose receptive field spans the clip, tells them at 0.57 each.
-* ``step_target="explains"`` and ``step_reads`` (additions, off in both presets; 2026-12-07):
+* ``step_target="explains"`` and ``step_reads`` (additions, 2026-12-07; the ``cpu`` preset
+  since, with ``step_reads=1`` and ``step_sharpness=4``, below; off in ``paper``):
   the steps learn where the evidence is rather than what pattern the head can read. The read
   takes the steps' shares as fixed weights; the shares learn, by cross-entropy, the share of the
   label's probability that each step's read alone holds, ``q_t = p_t(y) / sum_s p_s(y)`` (the
@@ -414,7 +417,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   table or the one above shows (within 0.04 in each). Within the truth interval the shoe is
   in the hand the whole time, so the slope there has little to find; I3D's trunk, which
   tells the pair at 0.57, sees the frames around the interval too. 7.3 + 3.4 min.
-* ``step_sharpness`` (an experiment, off in both presets; 2026-12-07): the steps' target
+* ``step_sharpness`` (2026-12-07; ``g=4`` in the ``cpu`` preset since, off in ``paper``): the steps' target
   ``p_t(y)^g / sum_s p_s(y)^g`` instead of the plain share of the label's probability. The reads'
   label probability spreads over the interval and its neighbours (0.54 on the truth, above);
   sharpened, the target follows the step that holds the label best. CS, both steps of the
@@ -559,7 +562,7 @@ class PartAttentionConfig:
             clip and cannot starve the other read of training. With ``pose_scores`` the loss is
             the fused logits' cross-entropy, as for ``"mix"``, and the choice does not learn.
         trunk: ``"i3d"``: each part's stream is I3D's trunk up to ``fusion_endpoint`` (the paper);
-            ``"frames"`` (an addition, off in both presets): a small 2-D CNN on single frames
+            ``"frames"`` (an addition, the ``cpu`` preset's): a small 2-D CNN on single frames
             (:class:`FrameTrunk`), whose maps keep the crop's resolution longer (see the module
             docstring).
         frame_stride: with ``trunk="frames"``, the trunk reads every ``frame_stride``-th frame.
@@ -572,11 +575,12 @@ class PartAttentionConfig:
             both presets.
         step_target: what the steps' shares (``temporal``, with ``attend_time``) learn from:
             ``"read"``, the fused read's loss (the paper's way, end to end); ``"explains"`` (an
-            addition, off in both presets), the read takes the shares as fixed weights and they
+            addition, the ``cpu`` preset's), the read takes the shares as fixed weights and they
             learn by cross-entropy the share of the label's probability each step's read alone
             holds, ``p_t(y) / sum_s p_s(y)`` (see the module docstring).
         step_reads: with ``step_target="explains"``, the weight of a cross-entropy that asks each
-            step's read alone for the label, weighed by that share (0: off).
+            step's read alone for the label, weighed by that share (0: off; 1 in the ``cpu``
+            preset).
         read_weight: the weight of the fused read's own cross-entropy (1 in both presets). Below 1
             (an experiment, with ``step_reads``), the trunk learns mostly or only from the steps'
             own reads, a multiple-instance loss that no step share chose, while the shares still
@@ -594,7 +598,8 @@ class PartAttentionConfig:
             channels; a step read alone has no trend (zeros). An experiment, off in both presets.
         step_sharpness: with ``step_target="explains"``, the power ``g`` the steps' target is
             sharpened by, ``p_t(y)^g / sum_s p_s(y)^g`` (1: the share of the label's probability
-            itself; large: all on the step whose read holds the label best). An experiment.
+            itself; large: all on the step whose read holds the label best). 4 in the ``cpu``
+            preset.
     """
 
     # What a checkpoint saved before a field existed was trained as (``checkpoint.restore_config``).
