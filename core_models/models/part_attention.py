@@ -249,7 +249,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   | 3 parts, motion, 1800 steps from scratch | 0.633 | 0.71 / 0.38 | 0.383 (0.476) | 0.624 |
   | 3 parts, motion, from the shipped 3-part run, 900 steps | 0.655 | 0.19 / 0.24 | 0.348 (0.476) | 0.650 |
   | 3 parts, motion, from the 2-hand run (new body), 900 steps | 0.624 | 0.72 / 0.88 | 0.541 (0.476) | 0.634 |
-  | two hands, motion in the body's frame (the ``cpu`` preset) | 0.614 | 0.89 / 0.87 | 0.803 (0.643) | 0.662 |
+  | two hands, motion in the body's frame (``cpu``, then) | 0.614 | 0.89 / 0.87 | 0.803 (0.643) | 0.662 |
 
   (The choice trained on the detached loss difference, ``p * CE_left + (1 - p) * CE_right`` with
   the losses held fixed, gave 0.616 with the acting hand winning 0.71 / 0.20.) Two things make the
@@ -299,7 +299,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
 
   | trunk | step 1, soft hand weights: top-1 | uniform attention | step 2, one hand chosen: top-1 |
   |---|---:|---:|---:|
-  | I3D (the ``cpu`` preset) | 0.515 | 0.442 | 0.614 |
+  | I3D (the ``cpu`` preset then) | 0.515 | 0.442 | 0.614 |
   | frames | 0.568 | 0.221 | 0.519 |
   | frames, ``frame_mix`` | 0.580 | 0.333 | 0.500 |
   | the same, step 2 at a quarter of the rate (``--lr 5e-4``) | | | 0.585 |
@@ -337,7 +337,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
 
   | trunk, steps learn from | top-1 | uniform | true | on truth | code |
   |---|---:|---:|---:|---:|---:|
-  | I3D, the read (the ``cpu`` preset) | 0.614 | 0.345 | 0.422 | 0.54 | 0.21 |
+  | I3D, the read (the ``cpu`` preset then) | 0.614 | 0.345 | 0.422 | 0.54 | 0.21 |
   | frames + ``frame_mix``, the read | 0.500 | 0.327 | 0.352 | 0.53 | 0.18 |
   | frames + ``frame_mix``, ``explains`` | 0.621 | 0.432 | 0.502 | 0.51 | 0.18 |
   | the same + ``step_reads=1`` | 0.609 | 0.447 | 0.616 | 0.51 | 0.14 |
@@ -434,21 +434,37 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   | 4, CV | 0.629 | 0.420 | 0.550 | 0.56 | 0.51 | 0.19 |
 
   The best part attention yet without a pose classifier: at ``g=4`` the two seeds' mean is
-  0.666 (0.653-0.679) against 0.603 for ``g=1`` and 0.615 for the shipped recipe's two seeds.
+  0.666 (0.653-0.679) against 0.603 for ``g=1`` and 0.615 for the earlier recipe's two seeds
+  (I3D's trunk).
   The steps sit a little more on the truth (0.55-0.56 against 0.51; uniform 0.33, the middle
   0.41, best 0.86), the acting hand wins on 0.98 of the one-hand clips, and the shoe pair is
   no longer one class (wearing / taking off 0.55 / 0.31, 0.48 / 0.57 and 0.60 / 0.57, where
   ``g=1`` called taking off "wearing": 0.05-0.07); drinking stays low (0.29-0.43). The
   attention does the work (uniform attention costs 0.24-0.27), but it is still partly a class
   code: the steps' shares alone name the class at 0.19 (the true steps 0.06), and the true
-  steps cost the model 0.11-0.16, since its reads learnt on its own steps. Not shipped: each
-  run took 6.7 min for the first step and 3.5-3.7 min for the second, against 7.4 min for both
-  steps of the shipped recipe, so CS and CV would put the whole ``reproduce`` over its 150
-  minutes; and in the first run's second step the last epoch was the best (validation 0.780).
-  Cut to the shipped recipe's time (``--steps 1200`` for the first step and ``600`` for the
+  steps cost the model 0.11-0.16, since its reads learnt on its own steps. In the first run's
+  second step the last epoch was the best (validation 0.755, 0.761, 0.773, 0.779 over the last
+  four), so the shipped recipe gives the second step 1200 steps instead of 900.
+
+  Shipped (the ``cpu`` preset since 82b0288: ``trunk="frames"``, ``frame_mix``,
+  ``step_target="explains"``, ``step_reads=1``, ``step_sharpness=4``; ``reproduce --list``: 1800
+  steps with soft hand weights, then 1200 with one hand chosen per clip): CS 0.713 (uniform
+  attention 0.434, another class's 0.323, the true hands and steps 0.595; the true hands alone
+  0.736, the true steps alone 0.580), the parts' weight 0.85 on the truth (0.98 where it can
+  miss; the acting hand wins on 0.96 of the left-handed and 0.99 of the right-handed subjects'
+  one-hand clips), the steps' 0.55 (uniform 0.33, the middle 0.41, best 0.86), the steps' shares
+  naming the class at 0.19 (the truth 0.06); 7.5 + 5.0 min. CV 0.645 (uniform 0.420; steps 0.55
+  on the truth, acting hand 0.96 / 0.97; 7.1 + 4.4 min), 0.068 below CS: drinking 0.28, phoning
+  0.45, dropping 0.42 and the shoe pair 0.38 each from the unseen camera, where its validation
+  clips from the training cameras reached 0.87. Its first step ended at its best validation
+  epoch (0.732, one clip of 112 above epoch 20's 0.723, and up 0.03 over the last six epochs),
+  so on CV the first step's 1800 steps are not quite enough. The whole ``reproduce`` stays
+  within its 150 minutes because the cross-view rows of I3D with non-local blocks and late
+  fusion are no longer made (``reproduce.CS_ONLY``).
+  Cut to the earlier recipe's time (``--steps 1200`` for the first step and ``600`` for the
   second, 4.8 + 2.4 min) it gives 0.585; reading every fourth frame instead of every second
   (``--set frame_stride=4``, one frame a step, 4.3 + 2.5 min) 0.549. On CV (one seed;
-  ``--protocol cv``, 7.4 + 3.9 min) 0.629, against the shipped recipe's 0.514 and 0.657 for its
+  ``--protocol cv``, 7.4 + 3.9 min) 0.629, against the earlier recipe's 0.514 and 0.657 for its
   two seeds there; its validation clips, seen from the training cameras, reached 0.82 (on CV the
   steps' best possible share is 0.85 and uniform 0.34; the true steps name the class at 0.08).
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
