@@ -249,7 +249,8 @@ def test_a_job_caught_starting_is_alive():
     import subprocess
 
     for _ in range(100):
-        proc = subprocess.Popen(["/bin/sh", "-c", "sleep 0.2; echo core_models"], stdout=subprocess.DEVNULL,
+        # the shell outlives the check even when a loaded machine pauses this test (it is killed below)
+        proc = subprocess.Popen(["/bin/sh", "-c", "sleep 30; echo core_models"], stdout=subprocess.DEVNULL,
                                 start_new_session=True)  # fmt: skip
         try:
             assert jobs._job_alive({"pid": proc.pid})
