@@ -14,7 +14,7 @@ model over a split and writes into the results store (``core_models.results``):
     ``self_attention`` (mean over heads), ``grid_box`` (x0, x1, y0, y1 of the STN grid);
     ``step_reads_truth_share`` (with its baselines) for a model that reads each step alone
     (part attention's ``step_reads``): the share of the label's probability the steps' own reads
-    put on the interval, the target its ``step_target="explains"`` steps learn;
+    put on the interval, the target its ``step_target="explains"`` steps learn (unsharpened);
     ``glimpses_truth_share`` (share of glimpse area on the person's box from the 2D joints, any
     data that has them) with ``glimpses_uniform`` and ``glimpses_best``;
     on synthetic clips the ground truth (``truth_parts``, ``truth_interval`` as fractions of the
@@ -131,7 +131,7 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
                 w = np.asarray(r["temporal"])
                 fields = _fields(model, "temporal", len(w))
                 _put(r, "temporal", scores.temporal_scores(w, ti, fields))
-                if reads is not None and reads.shape[1] == len(w):  # the target the steps learn
+                if reads is not None and reads.shape[1] == len(w):  # the steps' target, unsharpened
                     _put(r, "step_reads", scores.temporal_scores(reads[i], ti, fields))
             if segs:
                 per_g, mean = scores.segment_scores(
@@ -148,12 +148,12 @@ def attention_rows(out, batch: dict[str, torch.Tensor], model) -> list[dict[str,
 def _label_shares(out, batch: dict[str, torch.Tensor]) -> np.ndarray | None:
     """(B, T') how the label's probability splits over the steps when each step is read alone
     (``p_t(y) / sum_s p_s(y)``, from ``aux["step_logits"]``): where the reads say the clip's
-    evidence is, the target part attention's ``step_target="explains"`` steps learn; None for
-    a model without step reads."""
+    evidence is, the target part attention's ``step_target="explains"`` steps learn before its
+    ``step_sharpness``; None for a model without step reads."""
     step_logits = out.aux.get("step_logits")
     if step_logits is None or step_logits.dim() != 3:
         return None
-    return _np(torch.softmax(losses.label_log_probs(step_logits.float(), batch["label"]), dim=1))
+    return _np(losses.label_shares(step_logits.float(), batch["label"]))
 
 
 def _truth_columns(batch: dict[str, torch.Tensor], B: int) -> list[dict[str, Any]] | None:

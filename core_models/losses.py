@@ -12,8 +12,9 @@ their equations and weights are not public and the released code applies none (s
 * :func:`entropy`: mean entropy of a distribution; a positive weight asks for peaked attention, a
   negative weight for spread attention;
 * :func:`label_log_probs`: each step's log-probability of the clip's label, for the losses that
-  weigh steps by how well their own reads hold it (part attention's ``step_target="explains"``)
-  and for ``evaluate``'s score of where those reads put the label.
+  weigh steps by how well their own reads hold it (part attention's ``step_target="explains"``);
+  :func:`label_shares`, how the label's probability splits over the steps, is their target and
+  ``evaluate``'s score of where those reads put the label.
 
 Each model's ``loss(out, batch)`` combines them with its own weights and returns the total and a
 dict of the named terms (logged by the training loop).
@@ -70,3 +71,9 @@ def label_log_probs(step_logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     """``log p_t(y)``: each step's log-probability of its clip's label, (B, T', K) -> (B, T')."""
     logp = F.log_softmax(step_logits, dim=-1)
     return logp.gather(-1, labels[:, None, None].expand(-1, logp.shape[1], 1)).squeeze(-1)
+
+
+def label_shares(step_logits: torch.Tensor, labels: torch.Tensor, sharpness: float = 1.0) -> torch.Tensor:
+    """``p_t(y)^g / sum_s p_s(y)^g``: how the label's probability splits over the steps when each
+    is read alone, (B, T', K) -> (B, T'); ``sharpness`` g above 1 moves it onto the best steps."""
+    return torch.softmax(sharpness * label_log_probs(step_logits, labels), dim=1)

@@ -504,7 +504,7 @@ def results_table(manifest: dict[str, Any]) -> str:
         version = f"v{trained} / v{ref.get('evaluated_on', trained)}"
         lines.append(
             f"| {_label(m, ref)} | {ref['parameters'] / 1e6:.2f}M | {version} | {_pct(cs)} | "
-            f"{_pct(cv, ref) if cv else '- (CS only)'} | "
+            f"{'- (CS only)' if m in CS_ONLY else _pct(cv, ref)} | "
             f"{'' if pairs is None else f'{pairs:.3f}'} | {steered} | {rgb_cell} | "
             f"{_shares(met.get('attention_scores', {}))} | {code_cell} | {_minutes(cs)} |"
         )

@@ -1195,7 +1195,7 @@ class PartAttention(nn.Module):
         against ``p_t(y) / sum_s p_s(y)``, the share of the label's probability that each step's
         read alone (``step_logits`` (B, T', K), no gradient) holds: the step that explains the
         label gets the weight, whichever class it is (``p_t(y)^g`` for ``sharpness`` g)."""
-        target = torch.softmax(sharpness * losses.label_log_probs(step_logits.detach(), labels), dim=1)
+        target = losses.label_shares(step_logits.detach(), labels, sharpness)
         return -(target * steps.clamp_min(1e-8).log()).sum(dim=1).mean()
 
     @staticmethod
