@@ -556,7 +556,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--no-interventions", action="store_true",
         help="skip the attention checks (accuracy with uniform, borrowed and ground-truth attention, "
-        "attention as a class code); they take about five more passes over the split",
+        "attention as a class code); they replay the split about five more times, the model's trunk "
+        "only in the first replay",
     )  # fmt: skip
 
 

@@ -86,7 +86,7 @@ def hand_heads(
         limit: at most this many clips (0: all).
     """
     from core_models.checkpoint import build_from_checkpoint, load_checkpoint
-    from core_models.models.output import steer_key
+    from core_models.models.output import reuse_keys, steer_key
     from core_models.ood.fit import clip_items
     from core_models.synth.generate import dataset_clip
     from core_models.train import TrainSettings, open_data
@@ -118,7 +118,8 @@ def hand_heads(
                 # The same clip with every step's hand weight given to one hand (the other hand 0).
                 only = {}
                 for who, h in (("acting", hand), ("idle", idle)):
-                    steered = {**batch, steer_key("parts"): on_one_hand(out.attention["parts"], parts, h)}
+                    one = on_one_hand(out.attention["parts"], parts, h)
+                    steered = {**batch, **reuse_keys(out), steer_key("parts"): one}
                     only[who] = int(model(steered).logits[0].argmax())
             heads = out.aux["part_logits"][0]
             weights = out.attention["parts"][0].reshape(-1, len(parts)).mean(0)

@@ -293,7 +293,7 @@ def what_if(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> list[di
     ``right``. Empty for a model with no steerable attention.
     """
     from core_models.evaluate import _steerable, _truth_columns, spatial_truth_map, truth_attention
-    from core_models.models.output import steer_key, uniform_attention
+    from core_models.models.output import reuse_keys, steer_key, uniform_attention
 
     model = loaded.model.eval()
     names = tuple(getattr(model, "steerable", ()))
@@ -339,9 +339,10 @@ def what_if(loaded: LoadedModel, clip: Clip, *, prepared: Any = None) -> list[di
                 plans += [("ground truth", word(k), {n: true[n] for n in ns}) for k, ns in true_kinds.items()]
     label = clip.label if 0 <= clip.label < len(loaded.class_names) else None
     rows = []
+    trunk = reuse_keys(out)  # the other passes skip what no attention changes
     for attention, replaced, overrides in plans:
         steered = {steer_key(n): t.to(device) for n, t in overrides.items()}
-        o = model({**batch, **steered}) if steered else out
+        o = model({**batch, **trunk, **steered}) if steered else out
         probs = torch.softmax(o.logits.float(), dim=-1)[0].cpu().numpy()
         pred = int(np.argmax(probs))
         row = {"attention": attention, "replaced": replaced, "prediction": loaded.class_names[pred],

@@ -13,7 +13,7 @@ from torch import nn
 
 from core_models import attention_scores as scores
 from core_models.evaluate import class_code_check, intervene, partners, truth_attention
-from core_models.models.output import steer, uniform_attention
+from core_models.models.output import ModelOutput, reused, steer, uniform_attention
 
 PARTS = ("left_hand", "right_hand", "full_body")
 
@@ -279,6 +279,46 @@ def test_a_model_that_needs_its_attention_loses_accuracy_without_it():
     # clip's evidence was.
     assert res["uniform"]["top1"] < 0.2
     assert res["swap_same"]["top1"] < 0.6 and res["swap_other"]["top1"] < 0.6
+
+
+class _Trunked(_Attends):
+    """``_Attends`` behind a trunk (its evidence doubled) that counts the batches it runs on and
+    reports its output as reusable, as the steerable models report their feature maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk_batches = 0
+
+    def _trunk(self, batch):
+        self.trunk_batches += 1
+        return batch["x"] * 2
+
+    def forward(self, batch):
+        x = reused(batch, "x2", lambda: self._trunk(batch))
+        alpha = steer(batch, "parts", torch.softmax(batch["cue"] * 20, dim=-1))
+        logits = torch.einsum("bp,bpk->bk", alpha, x)
+        return ModelOutput(logits=logits, attention={"parts": alpha}, reusable={"x2": x})
+
+
+def test_interventions_run_the_trunk_on_their_first_pass_only_and_score_as_full_passes(monkeypatch):
+    """Three passes (uniform, borrowed from the same class, from another) over 4 batches: the
+    trunk runs on the first pass's 4 only, and every figure is what full passes give; past the
+    memory cap the batches not kept run the trunk again."""
+    import core_models.evaluate as ev
+
+    ds, plain = _Toy(), _Attends()
+    expected = intervene(plain, ds, _captured(plain, ds), batch_size=32, device="cpu", progress=False)
+    model = _Trunked()
+    captured = _captured(model, ds)
+    model.trunk_batches = 0
+    assert intervene(model, ds, captured, batch_size=32, device="cpu", progress=False) == expected
+    assert model.trunk_batches == 4
+    one_batch = 32 * len(PARTS) * 4 * 4 / 2**20  # (32, P, k) float32, in MiB
+    for cap, runs in ((0, 12), (2 * one_batch, 4 + 2 * 2)):  # none kept; the first two batches kept
+        monkeypatch.setattr(ev, "REUSE_MEMORY_MB", cap)
+        model.trunk_batches = 0
+        assert intervene(model, ds, captured, batch_size=32, device="cpu", progress=False) == expected
+        assert model.trunk_batches == runs
 
 
 def test_the_true_attention_lifts_a_model_whose_attention_misses_and_not_one_that_ignores_it():

@@ -11,6 +11,7 @@ from core_models.cli import main
 from core_models.data.layouts import LAYOUTS, NTU25
 from core_models.losses import doubly_stochastic, entropy
 from core_models.models import MODELS, PRESETS, ModelOutput, build_model, check_output, describe
+from core_models.models.output import uniform_attention
 
 K = 5
 B = 2
@@ -71,6 +72,44 @@ def test_eval_is_deterministic_and_batch_independent(name):
         full = model(batch).logits
         one = model({k: v[:1] for k, v in batch.items()}).logits
     torch.testing.assert_close(full[:1], one, atol=1e-4, rtol=1e-4)
+
+
+# The steerable models whose trunk no attention override changes (STN's grid places what its trunk
+# reads; the non-local blocks sit inside I3D's trunk).
+REUSING = ["part_attention", "separable_sta", "temporal_granularity", "glimpse_clouds", "soft_attention_lstm",
+           "self_attention"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REUSING)
+def test_a_replay_that_reuses_the_trunk_gives_what_a_full_pass_gives(name):
+    """Evaluate's interventions, the what-if table and ``hands`` replay a batch with other attention
+    and hand back what the first pass reported as reusable; every output must be the full pass's,
+    to the bit, and the handed-back tensors must be what the model reads."""
+    from core_models.evaluate import _steerable
+    from core_models.models.output import reuse_keys, steer_key
+
+    torch.manual_seed(0)
+    model = build_model(name, "cpu", num_classes=K).eval()
+    if name == "glimpse_clouds":
+        model.stage = "glimpses"  # the glimpses classify in the second stage
+    batch = make_batch(model, "cpu", batch=3)
+    with torch.no_grad():
+        out = model(batch)
+        assert out.reusable, f"{name} reports nothing to reuse"
+        trunk = reuse_keys(out)
+        for n in model.steerable:
+            own = _steerable(out, n)
+            for other in (uniform_attention(n, own), own.flip(0)):
+                steered = {**batch, steer_key(n): other}
+                full, replay = model(steered), model({**steered, **trunk})
+                assert torch.equal(replay.logits, full.logits), n
+                for kind, weights in full.attention.items():
+                    if torch.is_tensor(weights):
+                        assert torch.equal(replay.attention[kind], weights), (n, kind)
+        shifted = {k: v + 1.0 for k, v in trunk.items()}
+        assert not torch.equal(model({**batch, **shifted}).logits, out.logits)
+    model.train()
+    assert not model(batch).reusable  # a training step keeps no graph beyond itself
 
 
 SKELETON_MODELS = [n for n in MODELS if "skeleton" in build_model(n, "cpu", num_classes=K).inputs]

@@ -164,7 +164,7 @@ from core_models.backbones.resnet3d import ResNet3D, ResNet3DConfig
 from core_models.data.datasets import InputSpec
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import read_clip
-from core_models.models.output import ModelOutput, steer_key
+from core_models.models.output import REUSE_PREFIX, ModelOutput, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # glimpse sampling and the glimpse / pose losses
@@ -399,18 +399,23 @@ class GlimpseClouds(nn.Module):
         rgb = read_clip(batch, person_crop=False)  # (B, 3, T, S, S), shape checked
         c = self.config
         frozen_backbone = torch.no_grad() if self.stage == "glimpses" else contextlib.nullcontext()
-        with frozen_backbone:
-            f3 = self.backbone.forward_features(rgb, until="layer3")  # (B, C3, T, H3, W3)
-            fmap = self.backbone.layer4(f3)  # (B, D, T, H', W')
-            global_logits = self.backbone.forward_head(fmap)  # (B, K)
-            context = f3.mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C3)
-            B, T = context.shape[:2]
-            pose = torch.tanh(self.pose_head(context)).view(B, T, c.num_persons, c.num_joints, 2)
+        trunk = ("fmap", "global_logits", "context", "pose")  # what no glimpse changes
+        if all(REUSE_PREFIX + k in batch for k in trunk):  # a pass before this one left them
+            fmap, global_logits, context, pose = (batch[REUSE_PREFIX + k] for k in trunk)
+        else:
+            with frozen_backbone:
+                f3 = self.backbone.forward_features(rgb, until="layer3")  # (B, C3, T, H3, W3)
+                fmap = self.backbone.layer4(f3)  # (B, D, T, H', W')
+                global_logits = self.backbone.forward_head(fmap)  # (B, K)
+                context = f3.mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C3)
+                B, T = context.shape[:2]
+                pose = torch.tanh(self.pose_head(context)).view(B, T, c.num_persons, c.num_joints, 2)
         frozen_glimpses = torch.no_grad() if self.stage == "backbone" else contextlib.nullcontext()
         with frozen_glimpses:
             forced = batch.get(steer_key("glimpses"))  # an intervention: (B, T, N, 4)
             glimpses, assignment, worker_logits, states = self._glimpse_clouds(fmap, context, forced)
         logits = global_logits if self.stage == "backbone" else worker_logits.mean(dim=(1, 2))
+        kept = dict(zip(trunk, (fmap, global_logits, context, pose), strict=True))
         # the workers' states over time, side by side (B, C*H); the pooled map in the backbone stage
         features = fmap.mean(dim=(2, 3, 4)) if self.stage == "backbone" else states.mean(dim=1).flatten(1)
         return ModelOutput(
@@ -421,6 +426,7 @@ class GlimpseClouds(nn.Module):
                 "pose": pose, "global_logits": global_logits, "worker_logits": worker_logits,
                 "worker_states": states,
             },
+            reusable={} if self.training else kept,
         )  # fmt: skip
 
     def _glimpse_clouds(self, fmap: torch.Tensor, context: torch.Tensor, forced: torch.Tensor | None = None):

@@ -66,12 +66,16 @@ class ModelOutput:
             ``{G: (B, G)}``).
         aux: auxiliary outputs the losses need (per-part logits, pose predictions, ...).
         features: (B, D) what the classifier reads (see the module docstring), or None.
+        reusable: at evaluation, the tensors of this batch that no attention override changes
+            (the trunk's feature maps), by name; a second pass over the same batch with other
+            attention may hand them back (:func:`reuse_keys`) and skip the trunk (:func:`reused`).
     """
 
     logits: torch.Tensor
     attention: dict[str, Any] = field(default_factory=dict)
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
     features: torch.Tensor | None = None
+    reusable: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def check_output(out: ModelOutput, batch_size: int, num_classes: int, *, atol: float = 1e-4) -> None:
@@ -158,6 +162,25 @@ def steer(batch: dict[str, Any], name: str, weights: torch.Tensor) -> torch.Tens
 
 def steer_key(name: str) -> str:
     return STEER_PREFIX + name
+
+
+# Several passes over one batch that differ only in the attention (``evaluate``'s interventions,
+# the what-if table, ``hands``) need the trunk once: a steerable model reports what the attention
+# cannot change in ``ModelOutput.reusable``, and takes it back from ``batch["reuse:<name>"]``.
+REUSE_PREFIX = "reuse:"
+
+
+def reused(batch: dict[str, Any], name: str, compute):
+    """``batch["reuse:<name>"]`` when a pass before this one left it there, else ``compute()``."""
+    hit = batch.get(REUSE_PREFIX + name)
+    return compute() if hit is None else hit
+
+
+def reuse_keys(out: ModelOutput, device=None) -> dict[str, torch.Tensor]:
+    """The batch entries that hand ``out``'s reusable tensors to another pass over its batch
+    (detached; moved to ``device`` when given)."""
+    return {REUSE_PREFIX + k: v.detach() if device is None else v.detach().to(device)
+            for k, v in out.reusable.items()}  # fmt: skip
 
 
 def true_attention(

@@ -54,7 +54,7 @@ from core_models import losses
 from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION, FrameCNN, FrameCNNConfig, Layer
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, steer_key
+from core_models.models.output import ModelOutput, reused, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -218,7 +218,9 @@ class TemporalSelfAttention(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, self.config.person_crop)  # (B, 3, T, S, S), shape checked
-        feat = self.backbone.forward_clip(rgb).mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C)
+        feat = reused(
+            batch, "frame_features", lambda: self.backbone.forward_clip(rgb).mean(dim=(3, 4)).transpose(1, 2)
+        )  # (B, T, C)
         x = self.embed_norm(self.embed(feat))  # (B, T, D)
         pe = sinusoidal_encoding(x.shape[1], x.shape[2], device=x.device, dtype=x.dtype)  # (T, D)
         x = self.drop_in(x + self.config.position_scale * pe)
@@ -227,7 +229,9 @@ class TemporalSelfAttention(nn.Module):
         for block in self.blocks:
             x, weights = block(x, forced)  # (B, T, D), (B, h, T, T)
         pooled = self.norm(x).mean(dim=1)  # (B, D)
-        return ModelOutput(logits=self.head(self.drop(pooled)), attention={"self": weights}, features=pooled)
+        reusable = {} if self.training else {"frame_features": feat}
+        return ModelOutput(logits=self.head(self.drop(pooled)), attention={"self": weights}, features=pooled,
+                           reusable=reusable)  # fmt: skip
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         ce = losses.classification(out.logits, batch["label"])

@@ -215,7 +215,7 @@ from core_models.backbones.i3d import I3DConfig, i3d_trunk
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, steer, steer_key
+from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, reused, steer, steer_key
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 from core_models.models.skeleton_lstm import PoseLSTM, SkeletonLSTMConfig
 
@@ -436,7 +436,11 @@ class SeparableSTA(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, self.config.person_crop)
-        feat = self.backbone.forward_features(rgb, until=self.config.feature_endpoint)  # (B, C, T', H', W')
+        feat = reused(
+            batch,
+            "feature_map",
+            lambda: self.backbone.forward_features(rgb, until=self.config.feature_endpoint),
+        )  # (B, C, T', H', W')
         _, code = self.pose(batch["skeleton"])  # (B, Hp)
         if self.config.joint:
             spatial, temporal, rgb_feat = self._joint(feat, code, batch)
@@ -449,6 +453,7 @@ class SeparableSTA(nn.Module):
             attention={"spatial": spatial, "temporal": temporal},
             aux=aux,
             features=rgb_feat if self.pose_scores is None else torch.cat([rgb_feat, code], dim=1),
+            reusable={} if self.training else {"feature_map": feat},
         )
 
     def _joint(self, feat: torch.Tensor, code: torch.Tensor, batch: dict):

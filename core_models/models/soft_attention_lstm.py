@@ -59,7 +59,7 @@ from core_models import losses
 from core_models.backbones.cnn2d import SMALL_PLAIN, XCEPTION_1024, FrameCNN, FrameCNNConfig, Layer
 from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, steer_key
+from core_models.models.output import ModelOutput, reused, steer_key
 
 # ---------------------------------------------------------------------------------------------
 # blocks
@@ -162,7 +162,7 @@ class SoftAttentionLSTM(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> ModelOutput:
         rgb = read_clip(batch, self.config.person_crop)  # (B, 3, T, S, S), shape checked
-        feat = self.backbone.forward_clip(rgb)  # (B, C, T, H', W')
+        feat = reused(batch, "feature_map", lambda: self.backbone.forward_clip(rgb))  # (B, C, T, H', W')
         b, _, t, h, w = feat.shape
         values = feat.flatten(3).permute(0, 2, 3, 1)  # (B, T, N, C)
         keys = self.attention.key(values)  # (B, T, N, D), projected once for all steps
@@ -188,6 +188,7 @@ class SoftAttentionLSTM(nn.Module):
             features=torch.stack(step_feats, dim=1).mean(dim=1),  # (B, Ho)
             attention={"spatial": att.view(b, t, h, w)},
             aux={"step_logits": per_step},
+            reusable={} if self.training else {"feature_map": feat},
         )
 
     def loss(self, out: ModelOutput, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:

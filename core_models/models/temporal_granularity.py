@@ -184,7 +184,7 @@ from core_models.data.layouts import NTU25, SkeletonLayout
 from core_models.data.sampling import segment_bounds
 from core_models.models.class_code import AttentionAdversary
 from core_models.models.inputs import clip_key, clip_spec, read_clip
-from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, steer
+from core_models.models.output import ModelOutput, attend_truth, check_true_kinds, reused, steer
 from core_models.models.pose_scores import PoseScores, fuse, stream_loss
 
 # ---------------------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ class TemporalGranularity(nn.Module):
             raise ValueError(
                 f"skeleton must be (B, Ts, {c.num_persons}, {c.num_joints}, 3), got {tuple(skeleton.shape)}"
             )
-        maps = self.segment_maps(rgb)  # (B, sum G, C, t, h, w)
+        maps = reused(batch, "segment_maps", lambda: self.segment_maps(rgb))  # (B, sum G, C, t, h, w)
         vectors = self.by_granularity(maps.mean(dim=(3, 4, 5)))  # {G: (B, G, C)}: what the weights pool
         # the segments' RGB keys: the same means, or each map's maximum over steps and cells
         peaks = self.by_granularity(maps.amax(dim=(3, 4, 5))) if c.segment_key_pool == "max" else vectors
@@ -521,7 +521,11 @@ class TemporalGranularity(nn.Module):
         for g, r in reads.items():
             aux[f"segment_reads_{g}"] = r
         return ModelOutput(
-            logits=logits, attention={"segments": segments, "granularity": gamma}, aux=aux, features=features
+            logits=logits,
+            attention={"segments": segments, "granularity": gamma},
+            aux=aux,
+            features=features,
+            reusable={} if self.training else {"segment_maps": maps},
         )
 
     def _segment_logits(self, key: str, s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
