@@ -467,27 +467,29 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   ``--protocol cv``, 7.4 + 3.9 min) 0.629, against the earlier recipe's 0.514 and 0.657 for its
   two seeds there; its validation clips, seen from the training cameras, reached 0.82 (on CV the
   steps' best possible share is 0.85 and uniform 0.34; the true steps name the class at 0.08).
-  Squeezed training clips for the unseen camera (2026-12-07; both steps of the shipped recipe
-  with ``--squeeze 0.3``, as two-stream and STN train; seed 0): CV 0.670 (shipped 0.645 and
-  0.650 on two seeds; drinking 0.42, dropping 0.50, wearing / taking off a shoe 0.33 / 0.53, but
-  phoning 0.30 against 0.45), and CS 0.697 (0.713 and 0.704; uniform attention 0.427, another
-  class's 0.304, the steps 0.54 on the truth and naming the class at 0.19, the acting hand
-  winning on 0.99). On this one seed CV stands 0.027 under CS, inside the views target, but the
-  two protocols' mean is the shipped one's (0.683 against 0.678): squeezing trades CS for CV.
-  It also costs time, 792 s of training on CS and 815 s on CV against 750 and 692 (the squeezed
-  batches' resampling, and this machine's spread from run to run), which would take the whole
-  ``reproduce`` to about 150 minutes, and CV's first step still ends at its best validation
-  epoch (0.705 at epoch 28 of 29). Not shipped.
-  The recipe's 3000 steps split 2100 + 1000 instead of 1800 + 1200 (2026-12-07, seed 0,
-  ``train ... --steps 2100`` for the first step, ``--steps 1000`` for the second): both steps level
-  off on both protocols, where the shipped CV first step ended at its best epoch. CV 0.641
-  (shipped 0.645 / 0.650), the first step's best validation 0.750 at epoch 29 of 34, the
-  second's 0.821 at epoch 11 of 16, 505 + 263 s of training (shipped 7.1 + 4.4 min); CS 0.706 (0.713
-  / 0.704; uniform attention 0.418, another class's 0.304, the steps 0.55 on the truth, the
-  acting hand winning on 0.98), 0.774 at epoch 29 of 37, then 0.810 at epoch 13 of 18, 516 + 258
-  s (shipped 7.5 + 5.0 min). The same accuracy, "trained to convergence" met, and about 100 s more
-  over the two protocols on this AMD EPYC machine: the whole ``reproduce`` would come to about
-  148.6 of its 150 minutes. Not yet shipped: both seeds on both protocols take about an hour.
+  Squeezed training clips for the unseen camera (2026-12-07; both steps of the shipped recipe with
+  ``--squeeze 0.3``, as two-stream and STN train; seed 0; the RGB read alone): CV 0.670 (shipped
+  0.645 and 0.650 on two seeds; drinking 0.42, dropping 0.50, wearing / taking off a shoe 0.33 /
+  0.53, but phoning 0.30 against 0.45), and CS 0.697 (0.713 and 0.704; uniform attention 0.427,
+  another class's 0.304, the steps 0.54 on the truth (uniform 0.33, the middle 0.41, best 0.86)
+  and naming the class at 0.19 (the true steps 0.06), the acting hand winning on 0.99). On this
+  one seed CV stands 0.027 under CS, inside the views target, but the two protocols' mean is the
+  shipped one's (0.683 against 0.678): squeezing trades CS for CV. It also costs time, 792 s of
+  training on CS and 815 s on CV against 750 and 692 (the squeezed batches' resampling, and this
+  machine's spread from run to run), which would take the whole ``reproduce`` to about 150
+  minutes, and CV's first step still ends at its best validation epoch (0.705 at epoch 28 of 29).
+  Not shipped.
+  The recipe's 3000 steps split 2100 + 1000 instead of 1800 + 1200 (2026-12-07, seed 0, ``train
+  ... --steps 2100`` for the first step, ``--steps 1000`` for the second; the RGB read alone):
+  both steps level off on both protocols, where the shipped CV first step ended at its best epoch.
+  CV 0.641 (shipped 0.645 / 0.650), the first step's best validation 0.750 at epoch 29 of 34, the
+  second's 0.821 at epoch 11 of 16, 505 + 263 s of training (shipped 7.1 + 4.4 min); CS 0.706
+  (0.713 / 0.704; uniform attention 0.418, another class's 0.304, the steps 0.55 on the truth
+  (uniform 0.33, the middle 0.41, best 0.86), the acting hand winning on 0.98), 0.774 at epoch 29
+  of 37, then 0.810 at epoch 13 of 18, 516 + 258 s (shipped 7.5 + 5.0 min). The same accuracy,
+  "trained to convergence" met, and about 100 s more over the two protocols on this AMD EPYC
+  machine: the whole ``reproduce`` would come to about 148.6 of its 150 minutes. Not yet shipped:
+  both seeds on both protocols take about an hour.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
