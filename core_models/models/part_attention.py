@@ -447,7 +447,7 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   second step the last epoch was the best (validation 0.755, 0.761, 0.773, 0.779 over the last
   four), so the shipped recipe gives the second step 1200 steps instead of 900.
 
-  Shipped (the ``cpu`` preset since 82b0288: ``trunk="frames"``, ``frame_mix``,
+  Shipped from 0cafa87 to 5bfb086 (the ``cpu`` preset since 82b0288: ``trunk="frames"``, ``frame_mix``,
   ``step_target="explains"``, ``step_reads=1``, ``step_sharpness=4``; ``reproduce --list``: 1800
   steps with soft hand weights, then 1200 with one hand chosen per clip): CS 0.713 (uniform
   attention 0.434, another class's 0.323, the true hands and steps 0.595; the true hands alone
@@ -489,8 +489,11 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   (uniform 0.33, the middle 0.41, best 0.86), the acting hand winning on 0.98), 0.774 at epoch 29
   of 37, then 0.810 at epoch 13 of 18, 516 + 258 s (shipped 7.5 + 5.0 min). The same accuracy,
   "trained to convergence" met, and about 100 s more over the two protocols on this AMD EPYC
-  machine: the whole ``reproduce`` would come to about 148.6 of its 150 minutes. Shipped since
-  this split (``reproduce --list``).
+  machine: the whole ``reproduce`` would come to about 148.6 of its 150 minutes. Shipped at
+  5bfb086 (``reproduce --list``; the runs above are its seed 0, to the bit): with ``--seed 1`` CS
+  0.684 (mean 0.695, against 0.708 for the 1800 + 1200 split) and CV 0.675 (mean 0.658 against
+  0.647), CV 0.037 under CS on the means (0.061 before); seed 1's first step peaked at epoch 28 of
+  37 on CS and 29 of 34 on CV. The whole ``reproduce`` comes to 148.0 minutes by the manifest.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
