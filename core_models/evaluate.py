@@ -396,10 +396,9 @@ def intervene(model, dataset, captured: dict[str, torch.Tensor], *, batch_size: 
                     batch[steer_key(n)] = t[idx].to(device)
                 out = model(batch)
                 if first and b == len(kept) and getattr(out, "reusable", None):
-                    reuse = reuse_keys(out, "cpu")
-                    kept_bytes += sum(v.numel() * v.element_size() for v in reuse.values())
-                    if kept_bytes <= REUSE_MEMORY_MB * 2**20:
-                        kept.append((idx.clone(), reuse))
+                    kept_bytes += sum(v.numel() * v.element_size() for v in out.reusable.values())
+                    if kept_bytes <= REUSE_MEMORY_MB * 2**20:  # copied off the device only when kept
+                        kept.append((idx.clone(), reuse_keys(out, "cpu")))
                 y = batch["label"]
                 if keep:
                     per_clip[plan][idx.numpy()] = out.logits.argmax(1).cpu().numpy()
