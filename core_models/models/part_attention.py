@@ -490,10 +490,11 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   of 37, then 0.810 at epoch 13 of 18, 516 + 258 s (shipped 7.5 + 5.0 min). The same accuracy,
   "trained to convergence" met, and about 100 s more over the two protocols on this AMD EPYC
   machine: the whole ``reproduce`` would come to about 148.6 of its 150 minutes. Shipped at
-  5bfb086 (``reproduce --list``; the runs above are its seed 0, to the bit): with ``--seed 1`` CS
-  0.684 (mean 0.695, against 0.708 for the 1800 + 1200 split) and CV 0.675 (mean 0.658 against
-  0.647), CV 0.037 under CS on the means (0.061 before); seed 1's first step peaked at epoch 28 of
-  37 on CS and 29 of 34 on CV. The whole ``reproduce`` comes to 148.0 minutes by the manifest.
+  5bfb086 (``reproduce --list``; the runs above are its seed 0, to the bit): with ``--seed 1``,
+  the RGB read alone, CS 0.684 (mean 0.695, against 0.708 for the 1800 + 1200 split) and CV
+  0.675 (mean 0.658 against 0.647), CV 0.037 under CS on the means (0.061 before); seed 1's first
+  step peaked at epoch 28 of 37 on CS and 29 of 34 on CV. The whole ``reproduce`` comes to 148.0
+  minutes by the manifest.
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
