@@ -656,6 +656,38 @@ def test_frame_trunk_reads_single_frames_and_keeps_each_step_to_its_own():
         part_attention("cpu", num_classes=K, trunk="resnet")
 
 
+@pytest.mark.parametrize("mix", ["frame_mix", "step_mix"])
+def test_a_still_clip_reads_the_same_at_every_step_whichever_step_the_weight_is_on(mix):
+    """``mix_padding="replicate"`` (the ``cpu`` preset): past the clip's ends the temporal mixing
+    reads the end frame again, so a clip of one repeated frame gives every step the same map and
+    the read does not change when all the steps' weight moves from the first step to the last.
+    With torch's zero padding the end steps carry a mark of their place whatever they show: the
+    weights could tell the head which step they chose, a class code."""
+    torch.manual_seed(0)
+    flags = {"frame_mix": mix == "frame_mix", "step_mix": mix == "step_mix"}
+    assert PartAttentionConfig.LEGACY["mix_padding"] == "zeros"  # what the checkpoints before it trained as
+    assert part_attention("cpu", num_classes=K).config.mix_padding == "replicate"
+    still = torch.rand(1, 3, 1, 32, 32).repeat(1, 1, 16, 1, 1)
+    reads = {}
+    for padding in ("replicate", "zeros"):
+        model = part_attention("cpu", num_classes=K, mix_padding=padding, **flags).eval()
+        with torch.no_grad():
+            maps = model.parts["left_hand"].forward_features(still)  # (1, C, 4 steps, h, w)
+            moved = (maps - maps[:, :, 1:2]).abs().amax(dim=(0, 1, 3, 4))  # per step, against step 2
+            batch = make_batch(model, batch=1)
+            batch["crops"] = still[:, None].expand(1, 2, 3, 16, 32, 32).clone()
+            first, last = torch.eye(4)[[0]], torch.eye(4)[[3]]
+            reads[padding] = [model({**batch, steer_key("temporal"): w}).logits for w in (first, last)]
+        if padding == "replicate":
+            assert moved.max() < 1e-5, moved
+        else:
+            assert moved[0] > 1e-3 and moved[3] > 1e-3 and moved[2] < 1e-5, moved
+    torch.testing.assert_close(*reads["replicate"])
+    assert not torch.allclose(*reads["zeros"])
+    with pytest.raises(ValueError, match="mix_padding must be"):
+        part_attention("cpu", num_classes=K, mix_padding="circular")
+
+
 def test_steps_that_explain_the_label_take_the_weight_and_the_read_takes_them_as_given():
     """``step_target="explains"``: the steps' shares learn which step's read alone holds the label."""
     logits = torch.zeros(1, 4, 3)

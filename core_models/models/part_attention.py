@@ -495,6 +495,22 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   0.675 (mean 0.658 against 0.647), CV 0.037 under CS on the means (0.061 before); seed 1's first
   step peaked at epoch 28 of 37 on CS and 29 of 34 on CV. The whole ``reproduce`` comes to 148.0
   minutes by the manifest.
+* ``mix_padding="replicate"`` (an addition, the ``cpu`` preset since 2026-12-08): ``frame_mix``
+  pads the clip's ends with the end frame instead of zeros. With zeros, the first and the last
+  step's maps carry a mark of their place in the clip whatever they show (on a clip of one
+  repeated frame the end steps' maps differ from the middle ones by 0.04 at initialisation), so
+  weights on the first or last step tell the head which step they chose: a channel through which
+  the pose branch's guess of the class reaches the classifier. The shipped 5bfb086 checkpoint
+  used it: its steps sat on the first step for sitting down (0.77 of the weight, the truth
+  interval mostly in the third and fourth) and on the last for standing up (0.57, the truth in
+  the first two), and there the model's own steps gave 0.71 and 0.62 where the true steps gave
+  0.07 and 0.17. With the end frame repeated (both steps of the ``cpu`` recipe with it, CS, seed 0, 350 + 176 s on an AMD EPYC 2-core machine; the RGB read
+  alone): 0.677 top-1 (0.706 before, inside one seed's spread), uniform attention 0.491 (costs
+  0.186), another class's 0.386, the true hands and steps 0.660 (0.573 before: the head now reads
+  what the truth's steps show); the steps' weight 0.61 on the truth (0.55; uniform 0.33, the
+  middle 0.41, best 0.86); the steps' shares name the class at 0.10 (0.18; the true steps 0.06),
+  all the attention at 0.11 (0.21; the truth 0.09). Sitting down falls to 0.52 and standing up to
+  0.55 (the true steps 0.71 and 0.57), taking off a shoe rises to 0.55 (0.38).
 * ``pose_scores`` (off in both presets: in the paper the pose only places the attention): the
   pose LSTM's last state also classifies, and its logits are added to the fused RGB logits
   (``core_models.models.pose_scores``); results with it are labelled "+ pose classifier".
@@ -617,6 +633,12 @@ class PartAttentionConfig:
             look changes around it (a shoe going on or coming off), not only how it looks; each
             step then depends on the frames of its two neighbours too. An experiment, off in
             both presets.
+        mix_padding: what ``frame_mix`` and ``step_mix`` read beyond the clip's first and last
+            frame (step): ``"zeros"`` (torch's default, the checkpoints before this field), which
+            gives the end steps' maps a mark of where they sit in the clip whatever they show,
+            so weights on the first or the last step can pass the pose branch's guess of the
+            class to the head; ``"replicate"`` (the ``cpu`` preset's), the end frame again, so a
+            map says only what its frames show (see the module docstring).
         step_target: what the steps' shares (``temporal``, with ``attend_time``) learn from:
             ``"read"``, the fused read's loss (the paper's way, end to end); ``"explains"`` (an
             addition, the ``cpu`` preset's), the read takes the shares as fixed weights and they
@@ -651,6 +673,7 @@ class PartAttentionConfig:
         "hand_ratio": 0.12, "shared_hands": False, "hand_motion": False, "hand_aux": "each",
         "attend_time": False, "part_pool": "mean", "hand_read": "mix", "motion_frame": "camera",
         "trunk": "i3d", "frame_mix": False, "step_target": "read", "step_reads": 0.0, "step_sharpness": 1.0,
+        "mix_padding": "zeros",
     }  # fmt: skip
 
     num_classes: int
@@ -691,6 +714,7 @@ class PartAttentionConfig:
     frame_stride: int = 2
     frame_mix: bool = False
     step_mix: bool = False
+    mix_padding: str = "zeros"
     step_target: str = "read"
     step_reads: float = 0.0
     read_weight: float = 1.0
@@ -723,6 +747,8 @@ class PartAttentionConfig:
             raise ValueError(f"trunk must be 'i3d' or 'frames', got {self.trunk!r}")
         if (self.frame_mix or self.step_mix) and self.trunk != "frames":
             raise ValueError("frame_mix and step_mix need trunk='frames'")
+        if self.mix_padding not in ("zeros", "replicate"):
+            raise ValueError(f"mix_padding must be 'zeros' or 'replicate', got {self.mix_padding!r}")
         object.__setattr__(
             self,
             "true_attention",
@@ -766,7 +792,7 @@ PRESETS = {
         attention_hidden=64, dropout=0.3, pose_dropout=0.3, shared_hands=True,
         fusion_endpoint="Mixed_4f", per_step=True, attend_time=True, parts=HANDS,
         part_pool="attended", hand_read="choose", hand_motion=True, trunk="frames", frame_mix=True,
-        step_target="explains", step_reads=1.0, step_sharpness=4.0,
+        mix_padding="replicate", step_target="explains", step_reads=1.0, step_sharpness=4.0,
     ),
 }  # fmt: skip
 
@@ -839,16 +865,17 @@ class FrameTrunk(nn.Module):
         self.net = nn.Sequential(*layers)
         c = channels[-1]
         # each frame's (step's) map also reads its neighbours' (residual), for motion (its order)
-        self.mix = self._mix(c) if config.frame_mix else None
-        self.step_mix = self._mix(c) if config.step_mix else None
+        self.mix = self._mix(c, config.mix_padding) if config.frame_mix else None
+        self.step_mix = self._mix(c, config.mix_padding) if config.step_mix else None
         self.stride = config.frame_stride
         self.pool = FramePool()
         self.channels = c
 
     @staticmethod
-    def _mix(c: int) -> nn.Module:
-        """A temporal convolution over 3 neighbours, batch norm, ReLU (added to its input)."""
-        conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False)
+    def _mix(c: int, padding: str) -> nn.Module:
+        """A temporal convolution over 3 neighbours, batch norm, ReLU (added to its input);
+        ``padding`` is the convolution's ``padding_mode`` (``config.mix_padding``)."""
+        conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), bias=False, padding_mode=padding)
         return nn.Sequential(conv, nn.BatchNorm3d(c), nn.ReLU(inplace=True))
 
     def feature_channels(self, endpoint: str | None = None) -> int:
