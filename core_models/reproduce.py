@@ -64,7 +64,7 @@ STEPS: dict[str, tuple[tuple[str, ...], ...]] = {
     # steps' shares learn where each step's own read holds the label (see part_attention.py).
     "part_attention": (
         ("--set", "hand_read=mix", "--set", "hand_motion=false", "--no-evaluate"),
-        ("--steps", "1000"),
+        ("--steps", "1300"),
     ),
 }
 # Shipped for cross-subject only: two baselines whose cross-view rows (10.8 and 2.5 minutes) made

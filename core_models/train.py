@@ -116,7 +116,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     },
     "i3d_nl": {"cpu": Recipe(lr=3e-4, steps=2000, patience=6), "paper": _PAPER_I3D},
     "part_attention": {  # no patience: 168 validation clips dip by chance (see part_attention.py)
-        "cpu": Recipe(lr=2e-3, weight_decay=0.05, steps=2100, jitter=True),
+        "cpu": Recipe(lr=2e-3, weight_decay=0.05, steps=2600, jitter=True),
         "paper": _PAPER_I3D,
     },
     "separable_sta": {"cpu": Recipe(lr=2e-3, steps=1800), "paper": _PAPER_I3D},  # no patience: as above
