@@ -506,7 +506,8 @@ Departures from the authors' code (``shared/reference/seed-systems.md`` §1):
   the first two), and there the model's own steps gave 0.71 and 0.62 where the true steps gave
   0.07 and 0.17. With the end frame repeated (both steps of the 2100 + 1000 recipe with it, CS,
   seed 0, 350 + 176 s on an AMD EPYC 2-core machine; the RGB read alone): 0.677 top-1 (0.706
-  before, inside one seed's spread), uniform attention 0.491 (costs 0.186), another class's 0.386, the true hands and steps 0.660 (0.573 before: the head now reads
+  before, inside one seed's spread), uniform attention 0.491 (costs 0.186), another class's 0.386,
+  the true hands and steps 0.660 (0.573 before: the head now reads
   what the truth's steps show); the steps' weight 0.61 on the truth (0.55; uniform 0.33, the
   middle 0.41, best 0.86); the steps' shares name the class at 0.10 (0.18; the true steps 0.06),
   all the attention at 0.11 (0.21; the truth 0.09). Sitting down falls to 0.52 and standing up to
